@@ -1,0 +1,356 @@
+//! The allocation path: `EpochAlloc` and its `GlobalAlloc` implementation.
+//!
+//! # Architecture invariant
+//! Nothing here allocates through this allocator, panics, or waits for a
+//! lock that code holding it could be waiting on us for. The fast path is:
+//! place the tag (arithmetic on the layout), call the inner allocator, read
+//! the epoch (a relaxed load), read the thread's slot pointer (a `const`
+//! thread-local), compare one ring entry, and update three counters that only
+//! this thread writes (plain loads and stores). Everything else is in
+//! [`account_slow`], marked cold.
+
+use crate::backend::Backend;
+use crate::counters::{Op, Slot, TOOL_EPOCH};
+use crate::epoch::EPOCH;
+use crate::registry::{self, TOOL, TOOL_BLOCKS, TOOL_BYTES, UNREGISTERED};
+use crate::tag::{self, place};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{self, null_mut};
+use core::sync::atomic::Ordering::Relaxed;
+
+/// A global allocator that tags every block with its birth epoch and keeps
+/// exact live bytes and blocks per epoch, over an inner allocator `A`.
+///
+/// ```
+/// use alloc_core::{EpochAlloc, System};
+///
+/// #[global_allocator]
+/// static GLOBAL: EpochAlloc<System> = EpochAlloc::new(System);
+/// # fn main() {}
+/// ```
+///
+/// With the default `jemalloc` feature, use `EpochAlloc<Jemalloc>` (the
+/// configuration the benchmarks measure).
+pub struct EpochAlloc<A> {
+    inner: A,
+}
+
+impl<A> EpochAlloc<A> {
+    /// Wraps `inner`. A `const fn`, so it can initialise a `static`.
+    pub const fn new(inner: A) -> Self {
+        EpochAlloc { inner }
+    }
+
+    /// The inner allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+/// Counts one operation for birth epoch `epoch` in the current thread's
+/// slot; returns the tag the block carries from now on (`epoch`, or the
+/// tool's tag for an allocation inside the tool's scope).
+#[inline(always)]
+fn account<A: Backend>(epoch: u32, bytes: i64, blocks: i64, op: Op) -> u32 {
+    let slot = registry::current();
+    // SAFETY: `current` only returns pointers to `static` slots.
+    if unsafe { &*slot }.try_record(epoch, bytes, blocks, op) {
+        epoch
+    } else {
+        account_slow::<A>(slot, epoch, bytes, blocks, op)
+    }
+}
+
+/// Everything that is not "this thread's slot holds this epoch".
+#[cold]
+#[inline(never)]
+fn account_slow<A: Backend>(
+    slot: *const Slot,
+    epoch: u32,
+    bytes: i64,
+    blocks: i64,
+    op: Op,
+) -> u32 {
+    if epoch == TOOL_EPOCH || (ptr::eq(slot, &TOOL) && op == Op::Alloc) {
+        TOOL_BYTES.fetch_add(bytes, Relaxed);
+        TOOL_BLOCKS.fetch_add(blocks, Relaxed);
+        return TOOL_EPOCH;
+    }
+    let slot = if ptr::eq(slot, &UNREGISTERED) {
+        crate::set_stats_reader(A::stats);
+        registry::register()
+    } else {
+        slot
+    };
+    if ptr::eq(slot, &registry::BUSY) || ptr::eq(slot, &TOOL) {
+        // No slot of our own (pool full, thread exiting), or a user block
+        // freed or resized inside the tool's scope.
+        registry::with_shared(|s| s.record(epoch, bytes, blocks, op));
+    } else {
+        // SAFETY: `slot` is a static slot owned by this thread.
+        unsafe { &*slot }.record(epoch, bytes, blocks, op);
+    }
+    epoch
+}
+
+impl<A: Backend> EpochAlloc<A> {
+    #[inline(always)]
+    fn place(&self, size: usize, align: usize) -> Option<(usize, tag::Place)> {
+        place(size, align, |s| self.inner.size_class(s))
+    }
+
+    /// Shared body of `alloc` and `alloc_zeroed`.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::alloc`; `get` must call the inner allocator's
+    /// `alloc` or `alloc_zeroed` with the layout it is given.
+    #[inline(always)]
+    unsafe fn alloc_with(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+        let Some((total, at)) = self.place(layout.size(), layout.align()) else {
+            return null_mut();
+        };
+        // SAFETY: `place` returns `total >= size` with `total` rounded up to
+        // the (power-of-two) alignment still within `isize::MAX`.
+        let inner = unsafe { Layout::from_size_align_unchecked(total, layout.align()) };
+        let p = get(inner);
+        if p.is_null() {
+            return p;
+        }
+        let tag = account::<A>(EPOCH.load(Relaxed), layout.size() as i64, 1, Op::Alloc);
+        // SAFETY: `p` is a fresh block of `total` bytes placed by `place`.
+        unsafe { tag::write(p, total, at, tag) };
+        p
+    }
+}
+
+// SAFETY: every method forwards to the inner allocator with a layout at least
+// as large and as aligned as the caller's (`place` only grows the size), and
+// returns the inner allocator's pointer unchanged, so the caller's block is
+// valid and aligned. Extra bytes hold the tag and are never handed out.
+unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwards the caller's contract; `alloc_with` calls the
+        // inner `alloc` with the layout it computes.
+        unsafe { self.alloc_with(layout, |l| self.inner.alloc(l)) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`. The tag lies past the user's bytes, which
+        // stay zero.
+        unsafe { self.alloc_with(layout, |l| self.inner.alloc_zeroed(l)) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let Some((total, at)) = self.place(layout.size(), layout.align()) else {
+            // Unreachable for a block this allocator returned: `alloc` would
+            // have refused the same layout.
+            return;
+        };
+        // SAFETY: the caller passes a block from `alloc` with this layout,
+        // whose tag `alloc` wrote at the same place.
+        let tag = unsafe { tag::read(ptr, total, at) };
+        account::<A>(tag, -(layout.size() as i64), -1, Op::Free);
+        // SAFETY: the block was obtained from the inner allocator with
+        // exactly this size and alignment.
+        unsafe {
+            self.inner
+                .dealloc(ptr, Layout::from_size_align_unchecked(total, layout.align()))
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align();
+        let (Some((old_total, old_at)), Some((new_total, new_at))) =
+            (self.place(layout.size(), align), self.place(new_size, align))
+        else {
+            return null_mut();
+        };
+        // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
+        let tag = unsafe { tag::read(ptr, old_total, old_at) };
+        // SAFETY: the block came from the inner allocator with `old_total`
+        // at `align`; `new_total` is valid at `align` (checked by `place`).
+        let p = unsafe {
+            self.inner.realloc(
+                ptr,
+                Layout::from_size_align_unchecked(old_total, align),
+                new_total,
+            )
+        };
+        if p.is_null() {
+            // The old block, its tag and the counters are untouched.
+            return p;
+        }
+        // SAFETY: `p` holds `new_total` bytes placed by `place`.
+        unsafe { tag::write(p, new_total, new_at, tag) };
+        account::<A>(tag, new_size as i64 - layout.size() as i64, 0, Op::Realloc);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The wrapper over `System`, called directly (this test binary keeps
+    //! std's allocator as its global one), so only these calls are counted.
+    //! Miri runs these (`cargo +nightly miri test -p alloc-core
+    //! --no-default-features`).
+
+    use super::*;
+    use crate::{advance_epoch, snapshot, untracked, System};
+    use std::sync::Mutex;
+
+    static A: EpochAlloc<System> = EpochAlloc::new(System);
+    /// The counters are process-wide: tests that count take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn live_in(epoch: u32) -> (u64, u64) {
+        let s = snapshot();
+        s.epoch_entry(epoch)
+            .map_or((0, 0), |e| (e.live_bytes, e.live_blocks))
+    }
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn alloc_free_realloc_count_exactly_in_the_birth_epoch() {
+        let _serial = SERIAL.lock().unwrap();
+        let e = advance_epoch();
+        let sizes = [1usize, 7, 8, 60, 64, 100, 4095, 4096, 5000, 20_000];
+        let aligns = [1usize, 8, 16, 64, 4096];
+        let mut blocks = Vec::new();
+        let mut expect = 0u64;
+        for &size in &sizes {
+            for &align in &aligns {
+                let l = layout(size, align);
+                // SAFETY: non-zero size.
+                let p = unsafe { A.alloc_zeroed(l) };
+                assert!(!p.is_null());
+                assert_eq!(p as usize % align, 0);
+                // SAFETY: `p` holds `size` zeroed bytes.
+                assert!(unsafe { core::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+                // SAFETY: as above.
+                unsafe { p.write_bytes(0xa5, size) };
+                expect += size as u64;
+                blocks.push((p, l));
+            }
+        }
+        assert_eq!(live_in(e), (expect, blocks.len() as u64));
+
+        // Grow and shrink in a later epoch: the bytes stay in epoch `e`.
+        let later = advance_epoch();
+        for (p, l) in blocks.iter_mut() {
+            let new_size = if l.size() % 2 == 0 { l.size() * 3 } else { l.size() / 2 + 1 };
+            // SAFETY: `p` came from `A` with `l`; `new_size` is non-zero.
+            let q = unsafe { A.realloc(*p, *l, new_size) };
+            assert!(!q.is_null());
+            assert_eq!(q as usize % l.align(), 0);
+            let kept = l.size().min(new_size);
+            // SAFETY: `q` holds at least `kept` bytes copied from `p`.
+            assert!(unsafe { core::slice::from_raw_parts(q, kept) }.iter().all(|&b| b == 0xa5));
+            expect = expect - l.size() as u64 + new_size as u64;
+            *p = q;
+            *l = layout(new_size, l.align());
+        }
+        assert_eq!(live_in(e), (expect, blocks.len() as u64));
+        assert_eq!(live_in(later), (0, 0));
+
+        // Free half on another thread.
+        let half = blocks.split_off(blocks.len() / 2);
+        let sent: Vec<(usize, Layout)> = half.iter().map(|&(p, l)| (p as usize, l)).collect();
+        std::thread::spawn(move || {
+            for (p, l) in sent {
+                // SAFETY: each block came from `A` with `l` and is freed once.
+                unsafe { A.dealloc(p as *mut u8, l) };
+            }
+        })
+        .join()
+        .unwrap();
+        for (p, l) in blocks {
+            // SAFETY: as above.
+            unsafe { A.dealloc(p, l) };
+        }
+        assert_eq!(live_in(e), (0, 0));
+    }
+
+    #[test]
+    fn failure_returns_null_and_counts_nothing() {
+        let _serial = SERIAL.lock().unwrap();
+        let before = snapshot().totals;
+        let huge = layout(isize::MAX as usize - 4095, 4096);
+        // SAFETY: a valid layout; System refuses it.
+        assert!(unsafe { A.alloc(huge) }.is_null());
+        let l = layout(64, 8);
+        // SAFETY: non-zero size.
+        let p = unsafe { A.alloc(l) };
+        // SAFETY: `p` came from `A` with `l`; the new size is a valid layout
+        // size at align 8 that System cannot provide.
+        assert!(unsafe { A.realloc(p, l, isize::MAX as usize - 7) }.is_null());
+        // SAFETY: `p` is still live after the failed realloc.
+        unsafe { A.dealloc(p, l) };
+        let after = snapshot().totals;
+        assert_eq!(after.live_bytes, before.live_bytes);
+        assert_eq!(after.allocs, before.allocs + 1);
+        assert_eq!(after.frees, before.frees + 1);
+        assert_eq!(after.reallocs, before.reallocs);
+    }
+
+    #[test]
+    fn the_tools_own_blocks_are_never_the_users() {
+        let _serial = SERIAL.lock().unwrap();
+        let before = snapshot();
+        let l = layout(48, 8);
+        // SAFETY: non-zero size.
+        let p = untracked(|| unsafe { A.alloc(l) });
+        let mid = snapshot();
+        assert_eq!(mid.totals.live_bytes, before.totals.live_bytes);
+        assert_eq!(mid.tool.live_bytes, before.tool.live_bytes + 48);
+        // Freed outside the scope: still the tool's.
+        // SAFETY: `p` came from `A` with `l`.
+        unsafe { A.dealloc(p, l) };
+        let after = snapshot();
+        assert_eq!(after.totals, mid.totals);
+        assert_eq!(after.tool.live_bytes, before.tool.live_bytes);
+    }
+
+    #[test]
+    fn epochs_past_the_window_fold_into_ranges_with_exact_totals() {
+        let _serial = SERIAL.lock().unwrap();
+        let l = layout(24, 8);
+        let first = advance_epoch();
+        let mut blocks = Vec::new();
+        for _ in 0..300 {
+            // SAFETY: non-zero size.
+            blocks.push(unsafe { A.alloc(l) });
+            advance_epoch();
+        }
+        let s = snapshot();
+        let window_start = s.epoch - (s.exact_window - 1);
+        let (bytes, n) = s
+            .epochs
+            .iter()
+            .filter(|e| e.last >= first)
+            .fold((0, 0), |a, e| (a.0 + e.live_bytes, a.1 + e.live_blocks));
+        // The ranges straddling `first` may hold older blocks of other tests.
+        assert!(n >= 300 && bytes >= 300 * 24, "{n} blocks");
+        for e in &s.epochs {
+            assert!(e.first <= e.last);
+            if e.last >= window_start {
+                assert_eq!(e.first, e.last, "inside the window every epoch is exact");
+            }
+        }
+        for w in s.epochs.windows(2) {
+            assert!(w[0].last < w[1].first, "ranges are sorted and disjoint");
+        }
+        for p in blocks {
+            // SAFETY: each came from `A` with `l`.
+            unsafe { A.dealloc(p, l) };
+        }
+        let s = snapshot();
+        assert!(s.epochs.iter().all(|e| e.last < first || e.first > s.epoch));
+    }
+}

@@ -1,0 +1,95 @@
+//! The inner allocators `EpochAlloc` can wrap, and what it needs to know of them.
+
+use alloc_snapshot::AllocatorStats;
+use core::alloc::GlobalAlloc;
+pub use std::alloc::System;
+
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
+/// An allocator that [`EpochAlloc`](crate::EpochAlloc) can wrap.
+///
+/// Any `GlobalAlloc` works with the defaults (implement the trait with an
+/// empty body); telling the wrapper the inner allocator's size classes lets it
+/// hide the 4-byte epoch tag in a block's unused tail instead of growing the
+/// block.
+pub trait Backend: GlobalAlloc {
+    /// The usable size the inner allocator gives to a request of `size` bytes
+    /// at an alignment of 16 or less. Must be `>= size` to be useful; a wrong
+    /// answer costs memory, never correctness (the wrapper always requests
+    /// the size it relies on). The default, `size`, means "no slack known".
+    #[inline(always)]
+    fn size_class(&self, size: usize) -> usize {
+        size
+    }
+
+    /// Statistics to put into snapshots. Called outside the allocation path,
+    /// in the tool's own allocation scope.
+    fn stats() -> Option<AllocatorStats>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+impl Backend for System {}
+
+/// jemalloc's size class for a request of `size` bytes at the default
+/// alignment, below 16 KiB, for jemalloc 5 on a 64-bit target with 16-byte
+/// quanta and 4 KiB pages: 8, then multiples of 16 up to 128, then four
+/// classes per doubling. The `size_classes_match_nallocx` test checks it
+/// against jemalloc itself; an error would cost memory, not correctness.
+#[inline(always)]
+pub(crate) const fn jemalloc_size_class(size: usize) -> usize {
+    if size <= 8 {
+        8
+    } else if size <= 128 {
+        (size + 15) & !15
+    } else {
+        let lg = usize::BITS - 1 - (size - 1).leading_zeros();
+        let delta = 1usize << (lg - 2);
+        (size + delta - 1) & !(delta - 1)
+    }
+}
+
+#[cfg(feature = "jemalloc")]
+impl Backend for Jemalloc {
+    #[inline(always)]
+    fn size_class(&self, size: usize) -> usize {
+        if size >= crate::tag::LARGE {
+            return size;
+        }
+        jemalloc_size_class(size)
+    }
+
+    fn stats() -> Option<AllocatorStats> {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // jemalloc's `epoch` mallctl refreshes its statistics; it has nothing
+        // to do with this crate's epochs.
+        epoch::advance().ok()?;
+        Some(AllocatorStats {
+            name: "jemalloc".to_string(),
+            allocated: stats::allocated::read().ok()? as u64,
+            resident: stats::resident::read().ok()? as u64,
+            retained: stats::retained::read().ok()? as u64,
+        })
+    }
+}
+
+#[cfg(all(test, feature = "jemalloc"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_match_nallocx() {
+        // Only classes below 16 KiB are ever asked for (larger blocks keep
+        // their tag in the page table).
+        for size in 1..crate::tag::LARGE {
+            // SAFETY: nallocx only computes a size; flags 0 is the default
+            // alignment.
+            let real = unsafe { tikv_jemalloc_sys::nallocx(size, 0) };
+            assert_eq!(jemalloc_size_class(size), real, "size {size}");
+        }
+    }
+}

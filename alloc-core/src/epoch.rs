@@ -1,0 +1,27 @@
+//! The current epoch: one global counter, read on every allocation.
+
+use crate::counters::MAX_EPOCH;
+use core::sync::atomic::{AtomicU32, Ordering::*};
+
+/// The epoch new blocks are born in. Read with a relaxed load on the
+/// allocation path (a plain `mov`; the cache line is shared read-mostly and
+/// only written by `advance`).
+pub(crate) static EPOCH: AtomicU32 = AtomicU32::new(0);
+
+/// The current epoch.
+#[inline]
+pub fn epoch() -> u32 {
+    EPOCH.load(Relaxed)
+}
+
+/// Closes the current epoch and opens the next one; returns the new epoch.
+///
+/// Blocks allocated from now on (by any thread) are born in the new epoch;
+/// blocks already live keep their birth epoch. The epoch saturates at
+/// `u32::MAX - 2` (four billion advances): past that, every new block is born
+/// in that last epoch.
+pub fn advance_epoch() -> u32 {
+    match EPOCH.fetch_update(AcqRel, Relaxed, |e| Some(e.saturating_add(1).min(MAX_EPOCH))) {
+        Ok(prev) | Err(prev) => prev.saturating_add(1).min(MAX_EPOCH),
+    }
+}

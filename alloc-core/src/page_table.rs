@@ -1,0 +1,141 @@
+//! Birth-epoch tags of page-sized and large blocks, keyed by address.
+//!
+//! Two blocks of at least 4096 bytes that are both live never start in the
+//! same 4 KiB page (the later one starts at least 4096 bytes after the
+//! earlier), so `address >> 12` identifies such a block. The table is a
+//! two-level radix tree over 48-bit addresses: a root of 2^18 leaf pointers
+//! (2 MiB of `.bss`, touched only where used) and leaves of 2^18 `u32` tags
+//! (1 MiB each, one per GiB of address space in use, taken from the system
+//! allocator the first time a block lands in that GiB).
+//!
+//! Setting and reading a tag are a plain store and a plain load. A stale
+//! entry is never read: every block that uses the table writes its entry when
+//! it is allocated, before any free can read it.
+//!
+//! If a leaf cannot be allocated (the system allocator failed), or an address
+//! lies above 2^48, the tag goes to one shared fallback leaf: totals stay
+//! exact but two such blocks can share an entry and swap birth epochs.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
+use std::alloc::System;
+
+const PAGE_BITS: u32 = 12;
+#[cfg(not(miri))]
+const LEAF_BITS: u32 = 18;
+#[cfg(not(miri))]
+const ROOT_BITS: u32 = 18;
+// Miri is slow with megabyte statics; most of its addresses use the fallback.
+#[cfg(miri)]
+const LEAF_BITS: u32 = 8;
+#[cfg(miri)]
+const ROOT_BITS: u32 = 4;
+
+const LEAF_LEN: usize = 1 << LEAF_BITS;
+const ROOT_LEN: usize = 1 << ROOT_BITS;
+
+#[repr(transparent)]
+struct Leaf([AtomicU32; LEAF_LEN]);
+
+static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(null_mut()) }; ROOT_LEN];
+static FALLBACK: Leaf = Leaf([const { AtomicU32::new(0) }; LEAF_LEN]);
+static LEAVES: AtomicUsize = AtomicUsize::new(0);
+
+const LEAF_LAYOUT: Layout = match Layout::from_size_align(size_of::<Leaf>(), 64) {
+    Ok(l) => l,
+    Err(_) => panic!("leaf layout"),
+};
+
+#[inline(always)]
+fn split(addr: usize) -> (usize, usize) {
+    let page = addr >> PAGE_BITS;
+    (page >> LEAF_BITS, page & (LEAF_LEN - 1))
+}
+
+/// The leaf for root index `r`, allocating it if `create`.
+#[inline(always)]
+fn leaf(r: usize, create: bool) -> &'static Leaf {
+    let Some(cell) = ROOT.get(r) else {
+        return &FALLBACK;
+    };
+    let p = cell.load(Acquire);
+    if !p.is_null() {
+        // SAFETY: non-null root entries point to leaves that are never freed
+        // (see `new_leaf`), so a shared 'static reference is valid.
+        return unsafe { &*p };
+    }
+    if create {
+        new_leaf(cell)
+    } else {
+        &FALLBACK
+    }
+}
+
+#[cold]
+fn new_leaf(cell: &'static AtomicPtr<Leaf>) -> &'static Leaf {
+    // SAFETY: LEAF_LAYOUT has a non-zero size. System is not this crate's
+    // allocator, so this cannot recurse into the allocation path.
+    let fresh = unsafe { System.alloc_zeroed(LEAF_LAYOUT) }.cast::<Leaf>();
+    if fresh.is_null() {
+        return &FALLBACK;
+    }
+    match cell.compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
+        Ok(_) => {
+            LEAVES.fetch_add(1, Relaxed);
+            // SAFETY: `fresh` is a zeroed, aligned allocation of a Leaf (all
+            // atomics, valid when zero) that is never freed from now on.
+            unsafe { &*fresh }
+        }
+        Err(winner) => {
+            // SAFETY: `fresh` came from System with LEAF_LAYOUT and nobody
+            // else has seen it.
+            unsafe { System.dealloc(fresh.cast(), LEAF_LAYOUT) };
+            // SAFETY: as in `leaf`: a published leaf lives forever.
+            unsafe { &*winner }
+        }
+    }
+}
+
+/// Stores the tag of the block at `addr` (at least 4096 bytes). Never fails
+/// (see the fallback in the module docs).
+#[inline(always)]
+pub(crate) fn set(addr: usize, tag: u32) {
+    let (r, i) = split(addr);
+    leaf(r, true).0[i].store(tag, Relaxed);
+}
+
+/// The tag of the live block at `addr`.
+#[inline(always)]
+pub(crate) fn get(addr: usize) -> u32 {
+    let (r, i) = split(addr);
+    leaf(r, false).0[i].load(Relaxed)
+}
+
+/// Bytes of leaves allocated so far (the root and the fallback are static).
+pub(crate) fn leaf_bytes() -> usize {
+    LEAVES.load(Relaxed) * size_of::<Leaf>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbouring_pages_keep_their_own_tags() {
+        let base = 0x7f00_0000_0000usize & ((1usize << 47) - 1);
+        for k in 0..64usize {
+            set(base + k * 4096, k as u32 + 1);
+        }
+        for k in 0..64usize {
+            assert_eq!(get(base + k * 4096 + 17), k as u32 + 1);
+        }
+    }
+
+    #[test]
+    fn addresses_beyond_the_table_use_the_fallback_without_panicking() {
+        let high = usize::MAX - 4095;
+        set(high, 42);
+        assert_eq!(get(high), 42);
+    }
+}

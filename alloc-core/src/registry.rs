@@ -1,0 +1,252 @@
+//! Who counts where: thread slots, the shared slot, and the tool's scope.
+//!
+//! Each thread's `CURRENT` pointer names the [`Slot`] it counts into:
+//!
+//! ```text
+//!   UNREGISTERED ──first alloc──► own slot ──pthread key destructor──► BUSY
+//!        │                          │  ▲                                (counts go to SHARED,
+//!        └──no free slot──► BUSY    ▼  │ ToolScope drop                 under its lock)
+//!                                  TOOL
+//! ```
+//!
+//! `UNREGISTERED`, `BUSY` and `TOOL` are *special slots*: their ring never
+//! matches a tag, so the fast path never touches them and the slow path
+//! ([`crate::alloc::account_slow`]) recognises them by address. This keeps
+//! the fast path free of any state check beyond the ring comparison it makes
+//! anyway.
+//!
+//! A thread's own slot comes from a fixed pool of [`MAX_THREAD_SLOTS`] slots
+//! in `.bss`; it is returned when the thread exits (a pthread key
+//! destructor drains its counts into `SHARED`), so thread churn does not grow
+//! metadata. Threads beyond the pool, and allocations made during thread
+//! teardown, count into `SHARED` under a spin lock.
+
+use crate::counters::{Slot, SlotCopy};
+use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering::*};
+// spin's mutex is a bare atomic flag: it never allocates, so holding it on
+// the allocation path cannot recurse.
+use spin::mutex::SpinMutex;
+
+/// Threads that can own a counter slot at once.
+#[cfg(not(miri))]
+pub const MAX_THREAD_SLOTS: usize = 1024;
+/// Threads that can own a counter slot at once.
+#[cfg(miri)]
+pub const MAX_THREAD_SLOTS: usize = 8;
+
+pub(crate) static UNREGISTERED: Slot = Slot::special();
+pub(crate) static BUSY: Slot = Slot::special();
+pub(crate) static TOOL: Slot = Slot::special();
+
+static SLOTS: [Slot; MAX_THREAD_SLOTS] = [const { Slot::new() }; MAX_THREAD_SLOTS];
+static OWNED: [AtomicBool; MAX_THREAD_SLOTS] = [const { AtomicBool::new(false) }; MAX_THREAD_SLOTS];
+/// One past the highest slot index ever claimed: snapshots read `0..HIGH`.
+static HIGH: AtomicUsize = AtomicUsize::new(0);
+static OWNED_NOW: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts of threads without a slot, and of exited threads. Guarded by
+/// `SHARED_LOCK`, which is also held while a snapshot sums all slots and
+/// across `fork()`.
+pub(crate) static SHARED: Slot = Slot::new();
+pub(crate) static SHARED_LOCK: SpinMutex<()> = SpinMutex::new(());
+
+/// Live bytes and blocks of the tool's own allocations.
+pub(crate) static TOOL_BYTES: AtomicI64 = AtomicI64::new(0);
+pub(crate) static TOOL_BLOCKS: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    // A `const` initialiser and no destructor: a plain thread-local access,
+    // valid until the thread is gone, with no lazy initialisation that could
+    // allocate or recurse.
+    static CURRENT: Cell<*const Slot> = const { Cell::new(&raw const UNREGISTERED) };
+}
+
+/// The slot the current thread counts into.
+#[inline(always)]
+pub(crate) fn current() -> *const Slot {
+    CURRENT
+        .try_with(Cell::get)
+        .unwrap_or(&raw const BUSY)
+}
+
+fn set_current(slot: *const Slot) {
+    let _ = CURRENT.try_with(|c| c.set(slot));
+}
+
+/// Counts into `SHARED` under its lock (threads without a slot of their own).
+pub(crate) fn with_shared<R>(f: impl FnOnce(&Slot) -> R) -> R {
+    let _guard = SHARED_LOCK.lock();
+    f(&SHARED)
+}
+
+/// Gives the current thread a slot of its own, or `BUSY` if none is free.
+#[cold]
+pub(crate) fn register() -> *const Slot {
+    // Anything this thread allocates while registering counts into SHARED.
+    set_current(&raw const BUSY);
+    if !hooks::install() {
+        return &raw const BUSY;
+    }
+    let Some(i) = claim() else {
+        return &raw const BUSY;
+    };
+    let slot: *const Slot = &SLOTS[i];
+    if !hooks::on_thread_exit(slot) {
+        OWNED[i].store(false, Release);
+        OWNED_NOW.fetch_sub(1, Relaxed);
+        return &raw const BUSY;
+    }
+    set_current(slot);
+    slot
+}
+
+fn claim() -> Option<usize> {
+    for (i, owned) in OWNED.iter().enumerate() {
+        if !owned.load(Relaxed) && owned.compare_exchange(false, true, Acquire, Relaxed).is_ok() {
+            HIGH.fetch_max(i + 1, AcqRel);
+            OWNED_NOW.fetch_add(1, Relaxed);
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Called once per exiting thread with its slot: later allocations of this
+/// thread count into SHARED, the slot's counts move there, the slot is freed.
+fn retire(slot: *const Slot) {
+    set_current(&raw const BUSY);
+    let Some(i) = SLOTS.iter().position(|s| core::ptr::eq(s, slot)) else {
+        return;
+    };
+    {
+        let _guard = SHARED_LOCK.lock();
+        SLOTS[i].drain_into(&SHARED);
+    }
+    OWNED[i].store(false, Release);
+    OWNED_NOW.fetch_sub(1, Relaxed);
+}
+
+/// Runs `f` with this thread's allocations counted as the tool's.
+pub(crate) struct ToolScope {
+    prev: *const Slot,
+}
+
+impl ToolScope {
+    pub(crate) fn enter() -> Self {
+        let prev = current();
+        set_current(&raw const TOOL);
+        ToolScope { prev }
+    }
+}
+
+impl Drop for ToolScope {
+    fn drop(&mut self) {
+        set_current(self.prev);
+    }
+}
+
+/// Sums every slot into `sum` (one slot at a time through `scratch`), with
+/// `SHARED_LOCK` held so no exiting thread moves counts meanwhile. Neither
+/// buffer is allocated here.
+pub(crate) fn read_all(mut each: impl FnMut(&SlotCopy), scratch: &mut SlotCopy) {
+    let _guard = SHARED_LOCK.lock();
+    let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
+    for slot in &SLOTS[..high] {
+        slot.read_into(scratch);
+        each(scratch);
+    }
+    SHARED.read_into(scratch);
+    each(scratch);
+}
+
+/// Slots owned now, and bytes of slots ever touched.
+pub(crate) fn slot_usage() -> (usize, usize) {
+    (
+        OWNED_NOW.load(Relaxed),
+        HIGH.load(Relaxed) * size_of::<Slot>(),
+    )
+}
+
+/// Process-wide hooks: the thread-exit key and the fork handlers.
+mod hooks {
+    use super::*;
+
+    const NONE: u8 = 0;
+    const BUSY_INSTALLING: u8 = 1;
+    const READY: u8 = 2;
+    const FAILED: u8 = 3;
+    static STATE: AtomicU8 = AtomicU8::new(NONE);
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+
+    /// Creates the pthread key (and fork handlers) once. False if that failed.
+    pub(super) fn install() -> bool {
+        loop {
+            match STATE.compare_exchange(NONE, BUSY_INSTALLING, Acquire, Acquire) {
+                Ok(_) => {
+                    let ok = create();
+                    STATE.store(if ok { READY } else { FAILED }, Release);
+                    return ok;
+                }
+                Err(READY) => return true,
+                Err(FAILED) => return false,
+                Err(_) => core::hint::spin_loop(),
+            }
+        }
+    }
+
+    fn create() -> bool {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; `destructor` has the C ABI
+        // signature pthread expects. glibc keeps keys in a static array.
+        if unsafe { libc::pthread_key_create(&mut key, Some(destructor)) } != 0 {
+            return false;
+        }
+        KEY.store(key as usize, Release);
+        #[cfg(not(miri))]
+        // SAFETY: the three handlers are `extern "C" fn()` that only touch
+        // this module's atomics and lock. A failure only means fork() is not
+        // guarded, which is reported nowhere; counting still works.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+        true
+    }
+
+    /// Arranges for `retire(slot)` to run when this thread exits.
+    pub(super) fn on_thread_exit(slot: *const Slot) -> bool {
+        let key = KEY.load(Acquire) as libc::pthread_key_t;
+        // SAFETY: `key` was created by `create`. glibc stores the first 32
+        // keys' values in the thread descriptor; later ones in a block from
+        // its own malloc, never from this allocator.
+        unsafe { libc::pthread_setspecific(key, slot.cast()) == 0 }
+    }
+
+    extern "C" fn destructor(value: *mut libc::c_void) {
+        if !value.is_null() {
+            retire(value.cast_const().cast());
+        }
+    }
+
+    /// Before fork: no snapshot, exit or shared count is half done.
+    extern "C" fn prepare() {
+        core::mem::forget(SHARED_LOCK.lock());
+    }
+
+    extern "C" fn parent() {
+        // SAFETY: `prepare` locked it in this thread and leaked the guard.
+        unsafe { SHARED_LOCK.force_unlock() };
+    }
+
+    /// In the child only the forking thread exists: release the lock and mark
+    /// stable any slot whose (now vanished) owner was mid-fold.
+    extern "C" fn child() {
+        // SAFETY: `prepare` locked it in the parent thread that is now this
+        // one, and leaked the guard.
+        unsafe { SHARED_LOCK.force_unlock() };
+        let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
+        for slot in &SLOTS[..high] {
+            slot.settle();
+        }
+    }
+}

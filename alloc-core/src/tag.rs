@@ -1,0 +1,158 @@
+//! Where a block's birth-epoch tag lives, decided from its `Layout` alone.
+//!
+//! The tag is a `u32` (the birth epoch). It must be found again at `dealloc`
+//! and `realloc` from nothing but the pointer and the layout, and it should
+//! cost no memory:
+//!
+//! - **Trailer in the slack.** Most sizes are smaller than their allocator
+//!   size class (a 100-byte request gets a 112-byte block from jemalloc). When
+//!   the slack holds 4 bytes, the tag goes into the last 4 bytes of the class
+//!   and the block is requested at the class size: no extra memory at all.
+//! - **Trailer past the end.** Small sizes that fill their class exactly (or
+//!   nearly) are requested 4 bytes larger and take the next class.
+//! - **Page table.** Blocks of 4096 bytes and more whose class has no slack
+//!   (a 4 KiB buffer, page-multiple sizes) and every block of 16 KiB and more
+//!   keep their tag in [`crate::page_table`], keyed by address: a block that
+//!   size cannot move into the next class (+25% for 4096 -> 5120), and a large
+//!   block's last page is not touched just to hold a tag.
+
+use crate::page_table;
+
+/// Bytes a trailer tag takes.
+pub(crate) const TAG: usize = 4;
+/// Blocks at least this large may keep their tag in the page table.
+pub(crate) const SIDE_MIN: usize = 4096;
+/// Blocks at least this large always keep their tag in the page table.
+pub(crate) const LARGE: usize = 16384;
+/// The alignment jemalloc (and every mainstream malloc) gives by default.
+const MIN_ALIGN: usize = 16;
+
+/// Where the tag of a block is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Place {
+    /// In the last `TAG` bytes of the `total` bytes requested from the inner allocator.
+    Trailer,
+    /// In the page table, keyed by the block's address.
+    Side,
+}
+
+/// The size to request from the inner allocator for a user block of `size`
+/// bytes at `align`, and where its tag lives. `class` is the inner
+/// allocator's size class for a default-aligned request. `None` when the
+/// grown size would not be a valid `Layout`.
+#[inline(always)]
+pub(crate) fn place(
+    size: usize,
+    align: usize,
+    class: impl FnOnce(usize) -> usize,
+) -> Option<(usize, Place)> {
+    if size >= LARGE {
+        return Some((size, Place::Side));
+    }
+    if align <= MIN_ALIGN {
+        let c = class(size);
+        if c >= size + TAG && c < LARGE {
+            return Some((c, Place::Trailer));
+        }
+    }
+    if size >= SIDE_MIN {
+        return Some((size, Place::Side));
+    }
+    // size < SIDE_MIN and align <= isize::MAX: the sum cannot overflow, and a
+    // Layout of that size is valid when rounding up to `align` fits isize.
+    let total = size + TAG;
+    if total > isize::MAX as usize - (align - 1) {
+        return None;
+    }
+    Some((total, Place::Trailer))
+}
+
+/// Writes the tag of a block just allocated (or reallocated) at `ptr`.
+///
+/// # Safety
+/// `ptr` points to a live block of at least `total` bytes from the inner
+/// allocator, obtained for a request that `place` mapped to `(total, at)`.
+#[inline(always)]
+pub(crate) unsafe fn write(ptr: *mut u8, total: usize, at: Place, tag: u32) {
+    match at {
+        Place::Trailer => {
+            // SAFETY: `total >= TAG` for a trailer placement, and the block
+            // holds `total` bytes, so the 4 bytes at `total - TAG` are inside
+            // it and past the user's `size` bytes. The write is unaligned.
+            unsafe { ptr.add(total - TAG).cast::<u32>().write_unaligned(tag) };
+        }
+        Place::Side => page_table::set(ptr as usize, tag),
+    }
+}
+
+/// Reads the tag of a live block.
+///
+/// # Safety
+/// As for [`write`], and the tag was written when the block was allocated.
+#[inline(always)]
+pub(crate) unsafe fn read(ptr: *const u8, total: usize, at: Place) -> u32 {
+    match at {
+        // SAFETY: as in `write`; the 4 bytes were written by `write`.
+        Place::Trailer => unsafe { ptr.add(total - TAG).cast::<u32>().read_unaligned() },
+        Place::Side => page_table::get(ptr as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jemalloc_like(size: usize) -> usize {
+        crate::backend::jemalloc_size_class(size)
+    }
+
+    #[test]
+    fn slack_holds_the_tag_without_growing_the_class() {
+        assert_eq!(place(100, 8, jemalloc_like), Some((112, Place::Trailer)));
+        assert_eq!(place(5000, 8, jemalloc_like), Some((5120, Place::Trailer)));
+        assert_eq!(place(1, 1, jemalloc_like), Some((8, Place::Trailer)));
+    }
+
+    #[test]
+    fn exact_small_sizes_grow_by_a_tag() {
+        assert_eq!(place(64, 8, jemalloc_like), Some((68, Place::Trailer)));
+        assert_eq!(place(62, 8, jemalloc_like), Some((66, Place::Trailer)));
+        assert_eq!(place(8, 8, jemalloc_like), Some((12, Place::Trailer)));
+    }
+
+    #[test]
+    fn page_sized_and_large_blocks_use_the_page_table() {
+        assert_eq!(place(4096, 16, jemalloc_like), Some((4096, Place::Side)));
+        assert_eq!(place(8192, 16, jemalloc_like), Some((8192, Place::Side)));
+        assert_eq!(place(16384, 16, jemalloc_like), Some((16384, Place::Side)));
+        assert_eq!(place(100_000, 16, jemalloc_like), Some((100_000, Place::Side)));
+        assert_eq!(place(4096, 4096, jemalloc_like), Some((4096, Place::Side)));
+    }
+
+    #[test]
+    fn over_aligned_small_blocks_grow_by_a_tag() {
+        assert_eq!(place(64, 64, jemalloc_like), Some((68, Place::Trailer)));
+        assert_eq!(place(100, 32, jemalloc_like), Some((104, Place::Trailer)));
+    }
+
+    #[test]
+    fn huge_sizes_and_alignments_stay_valid_layouts() {
+        let max = isize::MAX as usize;
+        assert_eq!(place(max, 1, jemalloc_like), Some((max, Place::Side)));
+        let align = 1usize << 62;
+        let size = max - (align - 1);
+        assert_eq!(place(size, align, jemalloc_like), Some((size, Place::Side)));
+        assert_eq!(place(10, align, |s| s), Some((14, Place::Trailer)));
+    }
+
+    #[test]
+    fn trailer_round_trips_unaligned() {
+        let mut buf = [0u8; 19];
+        // SAFETY: `buf` has 19 bytes; the tag goes to bytes 15..19.
+        unsafe {
+            write(buf.as_mut_ptr(), 19, Place::Trailer, 0xdead_beef);
+            assert_eq!(read(buf.as_ptr(), 19, Place::Trailer), 0xdead_beef);
+        }
+        assert_eq!(&buf[..15], &[0u8; 15]);
+    }
+}
