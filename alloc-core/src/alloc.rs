@@ -51,13 +51,13 @@ impl<A> EpochAlloc<A> {
 /// slot; returns the tag the block carries from now on (`epoch`, or the
 /// tool's tag for an allocation inside the tool's scope).
 #[inline(always)]
-fn account<A: Backend>(epoch: u32, bytes: i64, blocks: i64, op: Op) -> u32 {
+fn account<A: Backend>(epoch: u32, bytes: i64, op: Op) -> u32 {
     let slot = registry::current();
     // SAFETY: `current` only returns pointers to `static` slots.
-    if unsafe { &*slot }.try_record(epoch, bytes, blocks, op) {
+    if unsafe { &*slot }.try_record(epoch, bytes, op) {
         epoch
     } else {
-        account_slow::<A>(slot, epoch, bytes, blocks, op)
+        account_slow::<A>(slot, epoch, bytes, op)
     }
 }
 
@@ -68,11 +68,15 @@ fn account_slow<A: Backend>(
     slot: *const Slot,
     epoch: u32,
     bytes: i64,
-    blocks: i64,
     op: Op,
 ) -> u32 {
     if epoch == TOOL_EPOCH || (ptr::eq(slot, &TOOL) && op == Op::Alloc) {
         TOOL_BYTES.fetch_add(bytes, Relaxed);
+        let blocks = match op {
+            Op::Alloc => 1,
+            Op::Free => -1,
+            Op::Realloc => 0,
+        };
         TOOL_BLOCKS.fetch_add(blocks, Relaxed);
         return TOOL_EPOCH;
     }
@@ -85,10 +89,10 @@ fn account_slow<A: Backend>(
     if ptr::eq(slot, &registry::BUSY) || ptr::eq(slot, &TOOL) {
         // No slot of our own (pool full, thread exiting), or a user block
         // freed or resized inside the tool's scope.
-        registry::with_shared(|s| s.record(epoch, bytes, blocks, op));
+        registry::with_shared(|s| s.record(epoch, bytes, op));
     } else {
         // SAFETY: `slot` is a static slot owned by this thread.
-        unsafe { &*slot }.record(epoch, bytes, blocks, op);
+        unsafe { &*slot }.record(epoch, bytes, op);
     }
     epoch
 }
@@ -99,24 +103,37 @@ impl<A: Backend> EpochAlloc<A> {
         place(size, align, |s| self.inner.size_class(s))
     }
 
-    /// Shared body of `alloc` and `alloc_zeroed`.
+    /// Shared body of `alloc` and `alloc_zeroed`. Small default-aligned
+    /// blocks take a straight path; the rest go through `place`.
     ///
     /// # Safety
     /// As for `GlobalAlloc::alloc`; `get` must call the inner allocator's
     /// `alloc` or `alloc_zeroed` with the layout it is given.
     #[inline(always)]
     unsafe fn alloc_with(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
-        let Some((total, at)) = self.place(layout.size(), layout.align()) else {
+        let (size, align) = (layout.size(), layout.align());
+        if tag::is_small(size, align) {
+            let total = tag::small_total(size, |s| self.inner.size_class(s));
+            // SAFETY: `total < 4096 + TAG` and `align <= 16`: a valid layout.
+            let p = get(unsafe { Layout::from_size_align_unchecked(total, align) });
+            if p.is_null() {
+                return p;
+            }
+            let tag = account::<A>(EPOCH.load(Relaxed), size as i64, Op::Alloc);
+            // SAFETY: `p` is a fresh block of `total >= size + TAG` bytes.
+            unsafe { tag::write(p, total, tag::Place::Trailer, tag) };
+            return p;
+        }
+        let Some((total, at)) = self.place(size, align) else {
             return null_mut();
         };
         // SAFETY: `place` returns `total >= size` with `total` rounded up to
         // the (power-of-two) alignment still within `isize::MAX`.
-        let inner = unsafe { Layout::from_size_align_unchecked(total, layout.align()) };
-        let p = get(inner);
+        let p = get(unsafe { Layout::from_size_align_unchecked(total, align) });
         if p.is_null() {
             return p;
         }
-        let tag = account::<A>(EPOCH.load(Relaxed), layout.size() as i64, 1, Op::Alloc);
+        let tag = account::<A>(EPOCH.load(Relaxed), size as i64, Op::Alloc);
         // SAFETY: `p` is a fresh block of `total` bytes placed by `place`.
         unsafe { tag::write(p, total, at, tag) };
         p
@@ -144,20 +161,29 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let Some((total, at)) = self.place(layout.size(), layout.align()) else {
-            // Unreachable for a block this allocator returned: `alloc` would
-            // have refused the same layout.
-            return;
+        let (size, align) = (layout.size(), layout.align());
+        let (total, at) = if tag::is_small(size, align) {
+            (
+                tag::small_total(size, |s| self.inner.size_class(s)),
+                tag::Place::Trailer,
+            )
+        } else {
+            match self.place(size, align) {
+                Some(placed) => placed,
+                // Unreachable for a block this allocator returned: `alloc`
+                // would have refused the same layout.
+                None => return,
+            }
         };
         // SAFETY: the caller passes a block from `alloc` with this layout,
         // whose tag `alloc` wrote at the same place.
         let tag = unsafe { tag::read(ptr, total, at) };
-        account::<A>(tag, -(layout.size() as i64), -1, Op::Free);
+        account::<A>(tag, -(size as i64), Op::Free);
         // SAFETY: the block was obtained from the inner allocator with
         // exactly this size and alignment.
         unsafe {
             self.inner
-                .dealloc(ptr, Layout::from_size_align_unchecked(total, layout.align()))
+                .dealloc(ptr, Layout::from_size_align_unchecked(total, align))
         }
     }
 
@@ -186,7 +212,7 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         }
         // SAFETY: `p` holds `new_total` bytes placed by `place`.
         unsafe { tag::write(p, new_total, new_at, tag) };
-        account::<A>(tag, new_size as i64 - layout.size() as i64, 0, Op::Realloc);
+        account::<A>(tag, new_size as i64 - layout.size() as i64, Op::Realloc);
         p
     }
 }
@@ -261,11 +287,16 @@ mod tests {
 
         // Free half on another thread.
         let half = blocks.split_off(blocks.len() / 2);
-        let sent: Vec<(usize, Layout)> = half.iter().map(|&(p, l)| (p as usize, l)).collect();
+        struct Blocks(Vec<(*mut u8, Layout)>);
+        // SAFETY: the blocks are plain memory owned by this test; moving the
+        // pointers to another thread hands that ownership over.
+        unsafe impl Send for Blocks {}
+        let sent = Blocks(half);
         std::thread::spawn(move || {
-            for (p, l) in sent {
+            let sent = sent;
+            for (p, l) in sent.0 {
                 // SAFETY: each block came from `A` with `l` and is freed once.
-                unsafe { A.dealloc(p as *mut u8, l) };
+                unsafe { A.dealloc(p, l) };
             }
         })
         .join()
@@ -278,6 +309,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri aborts on a request it cannot satisfy")]
     fn failure_returns_null_and_counts_nothing() {
         let _serial = SERIAL.lock().unwrap();
         let before = snapshot().totals;

@@ -9,11 +9,16 @@
 //! Layout of one slot:
 //!
 //! ```text
-//! seq        even: stable; odd: the owner is moving counts (a fold)
-//! ops        allocs, frees, reallocs
-//! ring[256]  (epoch, bytes, blocks): the entry for epoch e is ring[e % 256]
-//! coarse[256] (bytes, blocks): bucket(e) for epochs the ring no longer holds
+//! seq         even: stable; odd: the owner is moving counts (a fold)
+//! reallocs    successful reallocations counted here
+//! ring[256]   (epoch, bytes, allocs, frees), 32 bytes, one cache line each:
+//!             the entry for epoch e is ring[e % 256]
+//! coarse[256] (bytes, allocs, frees): bucket(e) for epochs the ring no longer holds
 //! ```
+//!
+//! Live blocks of an epoch are its allocations minus its frees; an
+//! allocation touches `bytes` and `allocs`, a free `bytes` and `frees`, all in
+//! the one ring entry.
 //!
 //! When the owner meets an epoch whose ring entry holds an older epoch, it
 //! folds that entry into the older epoch's coarse bucket and takes the entry
@@ -37,36 +42,39 @@ pub(crate) const TOOL_EPOCH: u32 = u32::MAX - 1;
 /// access to a special slot takes the slow path.
 pub(crate) const NEVER: u32 = u32::MAX;
 
-/// Index into [`Slot::ops`].
+/// What is being counted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
-    Alloc = 0,
-    Free = 1,
-    Realloc = 2,
+    /// A new block of `bytes`.
+    Alloc,
+    /// A block of `-bytes` freed.
+    Free,
+    /// A block grown (or shrunk, negative) by `bytes`.
+    Realloc,
 }
 
-/// One ring entry.
+/// Counts of one epoch (or one coarse bucket). Blocks = allocs - frees.
 #[repr(C)]
+pub(crate) struct Counts {
+    pub(crate) bytes: AtomicI64,
+    pub(crate) allocs: AtomicU64,
+    pub(crate) frees: AtomicU64,
+}
+
+/// One ring entry: an epoch and its counts, in one 32-byte aligned unit.
+#[repr(C, align(32))]
 pub(crate) struct Entry {
     pub(crate) epoch: AtomicU32,
-    pub(crate) bytes: AtomicI64,
-    pub(crate) blocks: AtomicI64,
-}
-
-/// One coarse bucket.
-#[repr(C)]
-pub(crate) struct Pair {
-    pub(crate) bytes: AtomicI64,
-    pub(crate) blocks: AtomicI64,
+    pub(crate) counts: Counts,
 }
 
 /// The counters of one thread (or of the shared fallback).
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) seq: AtomicU32,
-    pub(crate) ops: [AtomicU64; 3],
+    pub(crate) reallocs: AtomicU64,
     pub(crate) ring: [Entry; WINDOW],
-    pub(crate) coarse: [Pair; COARSE],
+    pub(crate) coarse: [Counts; COARSE],
 }
 
 /// Adds `v` to an atomic that only the current thread writes: a plain load
@@ -107,13 +115,71 @@ pub(crate) const fn bucket_range(i: usize) -> (u32, u32) {
     }
 }
 
-impl Entry {
-    const fn new(epoch: u32) -> Self {
-        Entry {
-            epoch: AtomicU32::new(epoch),
+/// A plain copy of one `Counts`.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Plain {
+    pub(crate) bytes: i64,
+    pub(crate) allocs: u64,
+    pub(crate) frees: u64,
+}
+
+impl Plain {
+    pub(crate) fn is_zero(&self) -> bool {
+        self.bytes == 0 && self.allocs == 0 && self.frees == 0
+    }
+
+    pub(crate) fn add(&mut self, o: Plain) {
+        self.bytes = self.bytes.wrapping_add(o.bytes);
+        self.allocs = self.allocs.wrapping_add(o.allocs);
+        self.frees = self.frees.wrapping_add(o.frees);
+    }
+
+    /// Live blocks: allocations minus frees (negative only mid-flight).
+    pub(crate) fn blocks(&self) -> i64 {
+        self.allocs.wrapping_sub(self.frees) as i64
+    }
+}
+
+impl Counts {
+    const fn new() -> Self {
+        Counts {
             bytes: AtomicI64::new(0),
-            blocks: AtomicI64::new(0),
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one operation; owner only.
+    #[inline(always)]
+    fn count(&self, bytes: i64, op: Op) {
+        bump(&self.bytes, bytes);
+        match op {
+            Op::Alloc => bump_u64(&self.allocs, 1),
+            Op::Free => bump_u64(&self.frees, 1),
+            Op::Realloc => {}
+        }
+    }
+
+    fn load(&self) -> Plain {
+        Plain {
+            bytes: self.bytes.load(Relaxed),
+            allocs: self.allocs.load(Relaxed),
+            frees: self.frees.load(Relaxed),
+        }
+    }
+
+    fn take(&self) -> Plain {
+        Plain {
+            bytes: self.bytes.swap(0, Relaxed),
+            allocs: self.allocs.swap(0, Relaxed),
+            frees: self.frees.swap(0, Relaxed),
+        }
+    }
+
+    fn add(&self, v: Plain) {
+        bump(&self.bytes, v.bytes);
+        bump_u64(&self.allocs, v.allocs);
+        bump_u64(&self.frees, v.frees);
     }
 }
 
@@ -132,69 +198,67 @@ impl Slot {
     const fn with_ring_epoch<const EPOCH: u32>() -> Self {
         Slot {
             seq: AtomicU32::new(0),
-            ops: [const { AtomicU64::new(0) }; 3],
-            ring: [const { Entry::new(EPOCH) }; WINDOW],
-            coarse: [const {
-                Pair {
-                    bytes: AtomicI64::new(0),
-                    blocks: AtomicI64::new(0),
+            reallocs: AtomicU64::new(0),
+            ring: [const {
+                Entry {
+                    epoch: AtomicU32::new(EPOCH),
+                    counts: Counts::new(),
                 }
-            }; COARSE],
+            }; WINDOW],
+            coarse: [const { Counts::new() }; COARSE],
         }
     }
 
-    /// The fast path: counts `bytes`/`blocks` for `epoch` if its ring entry
-    /// holds that epoch. Returns false (nothing counted) otherwise. Owner only.
+    /// The fast path: counts one operation for `epoch` if its ring entry
+    /// holds that epoch; returns false (nothing counted) otherwise. Owner only.
     #[inline(always)]
-    pub(crate) fn try_record(&self, epoch: u32, bytes: i64, blocks: i64, op: Op) -> bool {
+    pub(crate) fn try_record(&self, epoch: u32, bytes: i64, op: Op) -> bool {
         let e = &self.ring[epoch as usize & (WINDOW - 1)];
         if e.epoch.load(Relaxed) == epoch {
-            bump(&e.bytes, bytes);
-            bump(&e.blocks, blocks);
-            bump_u64(&self.ops[op as usize], 1);
+            e.counts.count(bytes, op);
+            if op == Op::Realloc {
+                bump_u64(&self.reallocs, 1);
+            }
             true
         } else {
             false
         }
     }
 
-    /// Counts whatever the ring holds: folds or redirects to a coarse bucket
-    /// when the ring entry holds another epoch. Owner only (or the holder of
-    /// the lock that stands for the owner). `epoch` must not be a sentinel.
-    pub(crate) fn record(&self, epoch: u32, bytes: i64, blocks: i64, op: Op) {
-        if self.try_record(epoch, bytes, blocks, op) {
-            return;
+    /// Counts one operation whatever the ring holds: folds or redirects to a
+    /// coarse bucket when the ring entry holds another epoch. Owner only (or
+    /// the holder of the lock that stands for the owner). `epoch` must not
+    /// be a sentinel.
+    pub(crate) fn record(&self, epoch: u32, bytes: i64, op: Op) {
+        if !self.try_record(epoch, bytes, op) {
+            self.counts_for(epoch).count(bytes, op);
+            if op == Op::Realloc {
+                bump_u64(&self.reallocs, 1);
+            }
         }
-        self.record_counts(epoch, bytes, blocks);
-        bump_u64(&self.ops[op as usize], 1);
     }
 
+    /// Where counts of `epoch` go when its ring entry holds another epoch.
     #[cold]
-    fn record_counts(&self, epoch: u32, bytes: i64, blocks: i64) {
+    fn counts_for(&self, epoch: u32) -> &Counts {
         let e = &self.ring[epoch as usize & (WINDOW - 1)];
         let held = e.epoch.load(Relaxed);
         if held == epoch {
-            bump(&e.bytes, bytes);
-            bump(&e.blocks, blocks);
+            &e.counts
         } else if held < epoch {
             // The entry holds an epoch at least WINDOW older: fold it into
             // its coarse bucket and take the entry over.
             self.begin_write();
-            let (b, n) = (e.bytes.load(Relaxed), e.blocks.load(Relaxed));
-            if b != 0 || n != 0 {
-                let c = &self.coarse[bucket(held) & (COARSE - 1)];
-                bump(&c.bytes, b);
-                bump(&c.blocks, n);
+            let old = e.counts.take();
+            if !old.is_zero() {
+                self.coarse[bucket(held) & (COARSE - 1)].add(old);
             }
             e.epoch.store(epoch, Relaxed);
-            e.bytes.store(bytes, Relaxed);
-            e.blocks.store(blocks, Relaxed);
             self.end_write();
+            &e.counts
         } else {
             // The epoch is older than what the ring holds at its place.
-            let c = &self.coarse[bucket(epoch) & (COARSE - 1)];
-            bump(&c.bytes, bytes);
-            bump(&c.blocks, blocks);
+            &self.coarse[bucket(epoch) & (COARSE - 1)]
         }
     }
 
@@ -215,24 +279,22 @@ impl Slot {
         self.begin_write();
         into.begin_write();
         for e in &self.ring {
-            let (b, n) = (e.bytes.swap(0, Relaxed), e.blocks.swap(0, Relaxed));
+            let v = e.counts.take();
             let epoch = e.epoch.swap(0, Relaxed);
-            if b != 0 || n != 0 {
-                into.record_counts(epoch, b, n);
+            if !v.is_zero() {
+                into.counts_for(epoch).add(v);
             }
         }
         for (c, d) in self.coarse.iter().zip(into.coarse.iter()) {
-            bump(&d.bytes, c.bytes.swap(0, Relaxed));
-            bump(&d.blocks, c.blocks.swap(0, Relaxed));
+            d.add(c.take());
         }
-        for (o, d) in self.ops.iter().zip(into.ops.iter()) {
-            bump_u64(d, o.swap(0, Relaxed));
-        }
+        bump_u64(&into.reallocs, self.reallocs.swap(0, Relaxed));
         into.end_write();
         self.end_write();
     }
 
     /// Marks a slot whose owner vanished mid-write (in a fork child) stable.
+    #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn settle(&self) {
         let s = self.seq.load(Relaxed);
         if s & 1 == 1 {
@@ -247,18 +309,12 @@ impl Slot {
             let s1 = self.seq.load(Acquire);
             if s1 & 1 == 0 || tries > 1_000_000 {
                 for (o, e) in out.ring.iter_mut().zip(self.ring.iter()) {
-                    *o = (
-                        e.epoch.load(Relaxed),
-                        e.bytes.load(Relaxed),
-                        e.blocks.load(Relaxed),
-                    );
+                    *o = (e.epoch.load(Relaxed), e.counts.load());
                 }
                 for (o, c) in out.coarse.iter_mut().zip(self.coarse.iter()) {
-                    *o = (c.bytes.load(Relaxed), c.blocks.load(Relaxed));
+                    *o = c.load();
                 }
-                for (o, c) in out.ops.iter_mut().zip(self.ops.iter()) {
-                    *o = c.load(Relaxed);
-                }
+                out.reallocs = self.reallocs.load(Relaxed);
                 fence(Acquire);
                 if self.seq.load(Relaxed) == s1 || tries > 1_000_000 {
                     return;
@@ -272,17 +328,22 @@ impl Slot {
 
 /// A plain copy of one slot, read by a snapshot.
 pub(crate) struct SlotCopy {
-    pub(crate) ops: [u64; 3],
-    pub(crate) ring: [(u32, i64, i64); WINDOW],
-    pub(crate) coarse: [(i64, i64); COARSE],
+    pub(crate) reallocs: u64,
+    pub(crate) ring: [(u32, Plain); WINDOW],
+    pub(crate) coarse: [Plain; COARSE],
 }
 
 impl SlotCopy {
     pub(crate) const fn new() -> Self {
+        const Z: Plain = Plain {
+            bytes: 0,
+            allocs: 0,
+            frees: 0,
+        };
         SlotCopy {
-            ops: [0; 3],
-            ring: [(0, 0, 0); WINDOW],
-            coarse: [(0, 0); COARSE],
+            reallocs: 0,
+            ring: [(0, Z); WINDOW],
+            coarse: [Z; COARSE],
         }
     }
 }
@@ -317,27 +378,30 @@ mod tests {
     fn totals(s: &Slot) -> (i64, i64) {
         let mut c = SlotCopy::new();
         s.read_into(&mut c);
-        let r = c.ring.iter().fold((0, 0), |a, e| (a.0 + e.1, a.1 + e.2));
-        c.coarse.iter().fold(r, |a, e| (a.0 + e.0, a.1 + e.1))
+        let mut all = Plain::default();
+        c.ring.iter().for_each(|e| all.add(e.1));
+        c.coarse.iter().for_each(|e| all.add(*e));
+        (all.bytes, all.blocks())
     }
 
     #[test]
     fn counts_meet_in_the_same_place_across_folds() {
         let s = Box::new(Slot::new());
         // Born in epoch 3, freed after the ring has wrapped twice.
-        s.record(3, 100, 1, Op::Alloc);
-        s.record(3 + WINDOW as u32, 7, 1, Op::Alloc);
-        s.record(3 + 2 * WINDOW as u32, 9, 1, Op::Alloc);
+        s.record(3, 100, Op::Alloc);
+        s.record(3 + WINDOW as u32, 7, Op::Alloc);
+        s.record(3 + 2 * WINDOW as u32, 9, Op::Alloc);
         assert_eq!(totals(&s), (116, 3));
-        s.record(3, -100, -1, Op::Free);
-        s.record(3 + WINDOW as u32, -7, -1, Op::Free);
+        s.record(3, -100, Op::Free);
+        s.record(3 + WINDOW as u32, -7, Op::Free);
         assert_eq!(totals(&s), (9, 1));
         let e = &s.ring[3];
         assert_eq!(e.epoch.load(Relaxed), 3 + 2 * WINDOW as u32);
-        assert_eq!(e.bytes.load(Relaxed), 9);
-        assert_eq!(s.ops[Op::Alloc as usize].load(Relaxed), 3);
-        assert_eq!(s.ops[Op::Free as usize].load(Relaxed), 2);
+        assert_eq!(e.counts.bytes.load(Relaxed), 9);
         assert_eq!(s.seq.load(Relaxed) % 2, 0);
+        s.record(3, 5, Op::Realloc);
+        assert_eq!(totals(&s), (14, 1));
+        assert_eq!(s.reallocs.load(Relaxed), 1);
     }
 
     #[test]
@@ -345,13 +409,18 @@ mod tests {
         let a = Box::new(Slot::new());
         let b = Box::new(Slot::new());
         for i in 0..1000u32 {
-            a.record(i, i as i64, 1, Op::Alloc);
-            b.record(i / 2, 1, 1, Op::Alloc);
+            a.record(i, i as i64, Op::Alloc);
+            b.record(i / 2, 1, Op::Alloc);
         }
         let (ta, tb) = (totals(&a), totals(&b));
         a.drain_into(&b);
         assert_eq!(totals(&a), (0, 0));
         assert_eq!(totals(&b), (ta.0 + tb.0, ta.1 + tb.1));
-        assert_eq!(b.ops[0].load(Relaxed), 2000);
+    }
+
+    #[test]
+    fn an_entry_is_one_aligned_half_cache_line() {
+        assert_eq!(size_of::<Entry>(), 32);
+        assert_eq!(align_of::<Entry>(), 32);
     }
 }

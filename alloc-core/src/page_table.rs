@@ -5,8 +5,9 @@
 //! earlier), so `address >> 12` identifies such a block. The table is a
 //! two-level radix tree over 48-bit addresses: a root of 2^18 leaf pointers
 //! (2 MiB of `.bss`, touched only where used) and leaves of 2^18 `u32` tags
-//! (1 MiB each, one per GiB of address space in use, taken from the system
-//! allocator the first time a block lands in that GiB).
+//! (1 MiB each, one per GiB of address space in use, mapped with `mmap` the
+//! first time a block lands in that GiB; the kernel provides zero pages
+//! lazily, so a leaf costs resident memory only where tags are written).
 //!
 //! Setting and reading a tag are a plain store and a plain load. A stale
 //! entry is never read: every block that uses the table writes its entry when
@@ -16,10 +17,13 @@
 //! lies above 2^48, the tag goes to one shared fallback leaf: totals stay
 //! exact but two such blocks can share an entry and swap birth epochs.
 
-use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
-use std::alloc::System;
+#[cfg(miri)]
+use {
+    core::alloc::{GlobalAlloc, Layout},
+    std::alloc::System,
+};
 
 const PAGE_BITS: u32 = 12;
 #[cfg(not(miri))]
@@ -42,6 +46,7 @@ static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(null_mut()) }
 static FALLBACK: Leaf = Leaf([const { AtomicU32::new(0) }; LEAF_LEN]);
 static LEAVES: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(miri)]
 const LEAF_LAYOUT: Layout = match Layout::from_size_align(size_of::<Leaf>(), 64) {
     Ok(l) => l,
     Err(_) => panic!("leaf layout"),
@@ -72,25 +77,62 @@ fn leaf(r: usize, create: bool) -> &'static Leaf {
     }
 }
 
+/// Zeroed memory for a leaf, never from this crate's allocator.
+#[cfg(not(miri))]
+fn map_leaf() -> *mut Leaf {
+    // SAFETY: an anonymous private mapping with no address hint has no
+    // preconditions; the result is checked for MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            null_mut(),
+            size_of::<Leaf>(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+#[cfg(not(miri))]
+fn unmap_leaf(p: *mut Leaf) {
+    // SAFETY: `p` was mapped by `map_leaf` with this length and never shared.
+    unsafe { libc::munmap(p.cast(), size_of::<Leaf>()) };
+}
+
+#[cfg(miri)]
+fn map_leaf() -> *mut Leaf {
+    // SAFETY: LEAF_LAYOUT has a non-zero size; System is not this crate's
+    // allocator.
+    unsafe { System.alloc_zeroed(LEAF_LAYOUT) }.cast()
+}
+
+#[cfg(miri)]
+fn unmap_leaf(p: *mut Leaf) {
+    // SAFETY: `p` came from System with LEAF_LAYOUT and was never shared.
+    unsafe { System.dealloc(p.cast(), LEAF_LAYOUT) };
+}
+
 #[cold]
 fn new_leaf(cell: &'static AtomicPtr<Leaf>) -> &'static Leaf {
-    // SAFETY: LEAF_LAYOUT has a non-zero size. System is not this crate's
-    // allocator, so this cannot recurse into the allocation path.
-    let fresh = unsafe { System.alloc_zeroed(LEAF_LAYOUT) }.cast::<Leaf>();
+    let fresh = map_leaf();
     if fresh.is_null() {
         return &FALLBACK;
     }
     match cell.compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
         Ok(_) => {
             LEAVES.fetch_add(1, Relaxed);
-            // SAFETY: `fresh` is a zeroed, aligned allocation of a Leaf (all
-            // atomics, valid when zero) that is never freed from now on.
+            // SAFETY: `fresh` is zeroed, page-aligned memory the size of a
+            // Leaf (all atomics, valid when zero), never freed from now on.
             unsafe { &*fresh }
         }
         Err(winner) => {
-            // SAFETY: `fresh` came from System with LEAF_LAYOUT and nobody
-            // else has seen it.
-            unsafe { System.dealloc(fresh.cast(), LEAF_LAYOUT) };
+            unmap_leaf(fresh);
             // SAFETY: as in `leaf`: a published leaf lives forever.
             unsafe { &*winner }
         }

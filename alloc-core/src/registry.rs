@@ -74,9 +74,29 @@ fn set_current(slot: *const Slot) {
     let _ = CURRENT.try_with(|c| c.set(slot));
 }
 
+/// Takes `SHARED_LOCK`: spins briefly, then yields the CPU between tries, so
+/// that many waiters (a burst of exiting threads) do not starve the holder on
+/// a machine with few cores. `sched_yield` is a system call: it neither
+/// allocates nor takes a lock.
+pub(crate) fn lock_shared() -> spin::mutex::SpinMutexGuard<'static, ()> {
+    let mut spins = 0u32;
+    loop {
+        if let Some(guard) = SHARED_LOCK.try_lock() {
+            return guard;
+        }
+        if spins < 64 {
+            spins += 1;
+            core::hint::spin_loop();
+        } else {
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+    }
+}
+
 /// Counts into `SHARED` under its lock (threads without a slot of their own).
 pub(crate) fn with_shared<R>(f: impl FnOnce(&Slot) -> R) -> R {
-    let _guard = SHARED_LOCK.lock();
+    let _guard = lock_shared();
     f(&SHARED)
 }
 
@@ -120,7 +140,7 @@ fn retire(slot: *const Slot) {
         return;
     };
     {
-        let _guard = SHARED_LOCK.lock();
+        let _guard = lock_shared();
         SLOTS[i].drain_into(&SHARED);
     }
     OWNED[i].store(false, Release);
@@ -150,11 +170,15 @@ impl Drop for ToolScope {
 /// `SHARED_LOCK` held so no exiting thread moves counts meanwhile. Neither
 /// buffer is allocated here.
 pub(crate) fn read_all(mut each: impl FnMut(&SlotCopy), scratch: &mut SlotCopy) {
-    let _guard = SHARED_LOCK.lock();
+    let _guard = lock_shared();
     let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
-    for slot in &SLOTS[..high] {
-        slot.read_into(scratch);
-        each(scratch);
+    for (slot, owned) in SLOTS[..high].iter().zip(&OWNED) {
+        // A slot without an owner was zeroed (under this lock) when it was
+        // released; one claimed since is zero until its owner counts.
+        if owned.load(Acquire) {
+            slot.read_into(scratch);
+            each(scratch);
+        }
     }
     SHARED.read_into(scratch);
     each(scratch);
@@ -229,10 +253,12 @@ mod hooks {
     }
 
     /// Before fork: no snapshot, exit or shared count is half done.
+    #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn prepare() {
-        core::mem::forget(SHARED_LOCK.lock());
+        core::mem::forget(lock_shared());
     }
 
+    #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn parent() {
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
@@ -240,6 +266,7 @@ mod hooks {
 
     /// In the child only the forking thread exists: release the lock and mark
     /// stable any slot whose (now vanished) owner was mid-fold.
+    #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn child() {
         // SAFETY: `prepare` locked it in the parent thread that is now this
         // one, and leaked the guard.

@@ -7,7 +7,7 @@
 //! the `Snapshot` it returns (and everything it allocates on the way) is
 //! counted as the tool's, never as the user's.
 
-use crate::counters::{bucket, bucket_range, SlotCopy, COARSE, NEVER, WINDOW};
+use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WINDOW};
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
 use crate::{page_table, AllocatorStats};
@@ -16,47 +16,40 @@ use core::sync::atomic::Ordering::*;
 
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
-    ops: [u64; 3],
-    exact: [(u32, i64, i64); WINDOW],
-    coarse: [(i64, i64); COARSE],
+    reallocs: u64,
+    exact: [(u32, Plain); WINDOW],
+    coarse: [Plain; COARSE],
 }
 
 impl Sum {
-    fn add_coarse(&mut self, epoch: u32, b: i64, n: i64) {
-        let c = &mut self.coarse[bucket(epoch) & (COARSE - 1)];
-        c.0 = c.0.wrapping_add(b);
-        c.1 = c.1.wrapping_add(n);
+    fn add_coarse(&mut self, epoch: u32, v: Plain) {
+        self.coarse[bucket(epoch) & (COARSE - 1)].add(v);
     }
 
     /// The same rule as a slot's ring: the newer epoch keeps the entry.
-    fn add_exact(&mut self, epoch: u32, b: i64, n: i64) {
+    fn add_exact(&mut self, epoch: u32, v: Plain) {
         let e = &mut self.exact[epoch as usize & (WINDOW - 1)];
         if e.0 == epoch {
-            e.1 = e.1.wrapping_add(b);
-            e.2 = e.2.wrapping_add(n);
+            e.1.add(v);
         } else if e.0 == NEVER || e.0 < epoch {
-            let old = *e;
-            *e = (epoch, b, n);
+            let old = core::mem::replace(e, (epoch, v));
             if old.0 != NEVER {
-                self.add_coarse(old.0, old.1, old.2);
+                self.add_coarse(old.0, old.1);
             }
         } else {
-            self.add_coarse(epoch, b, n);
+            self.add_coarse(epoch, v);
         }
     }
 
     fn add_slot(&mut self, s: &SlotCopy) {
-        for (o, v) in self.ops.iter_mut().zip(s.ops) {
-            *o = o.wrapping_add(v);
-        }
-        for &(epoch, b, n) in &s.ring {
-            if b != 0 || n != 0 {
-                self.add_exact(epoch, b, n);
+        self.reallocs = self.reallocs.wrapping_add(s.reallocs);
+        for &(epoch, v) in &s.ring {
+            if !v.is_zero() {
+                self.add_exact(epoch, v);
             }
         }
-        for (c, &(b, n)) in self.coarse.iter_mut().zip(&s.coarse) {
-            c.0 = c.0.wrapping_add(b);
-            c.1 = c.1.wrapping_add(n);
+        for (c, v) in self.coarse.iter_mut().zip(&s.coarse) {
+            c.add(*v);
         }
     }
 }
@@ -69,9 +62,9 @@ fn clamp(v: i64) -> u64 {
 pub fn snapshot() -> Snapshot {
     let _tool = ToolScope::enter();
     let mut sum = Box::new(Sum {
-        ops: [0; 3],
-        exact: [(NEVER, 0, 0); WINDOW],
-        coarse: [(0, 0); COARSE],
+        reallocs: 0,
+        exact: [(NEVER, Plain::default()); WINDOW],
+        coarse: [Plain::default(); COARSE],
     });
     let mut scratch = Box::new(SlotCopy::new());
     registry::read_all(|s| sum.add_slot(s), &mut scratch);
@@ -86,16 +79,21 @@ pub fn snapshot() -> Snapshot {
     let epoch = EPOCH.load(Acquire).max(newest);
     let window_start = epoch.saturating_sub(WINDOW as u32 - 1);
     for i in 0..WINDOW {
-        let (e, b, n) = sum.exact[i];
+        let (e, v) = sum.exact[i];
         if e != NEVER && e < window_start {
-            sum.add_coarse(e, b, n);
-            sum.exact[i] = (NEVER, 0, 0);
+            sum.add_coarse(e, v);
+            sum.exact[i] = (NEVER, Plain::default());
         }
+    }
+    let (mut allocs, mut frees) = (0u64, 0u64);
+    for v in sum.exact.iter().map(|e| &e.1).chain(sum.coarse.iter()) {
+        allocs = allocs.wrapping_add(v.allocs);
+        frees = frees.wrapping_add(v.frees);
     }
 
     let mut epochs = Vec::with_capacity(64);
-    for (i, &(b, n)) in sum.coarse.iter().enumerate().take(240) {
-        if b == 0 && n == 0 {
+    for (i, v) in sum.coarse.iter().enumerate().take(240) {
+        if v.bytes == 0 && v.blocks() == 0 {
             continue;
         }
         let (first, last) = bucket_range(i);
@@ -105,19 +103,19 @@ pub fn snapshot() -> Snapshot {
         epochs.push(EpochLive {
             first,
             last: last.min(window_start - 1),
-            live_bytes: clamp(b),
-            live_blocks: clamp(n),
+            live_bytes: clamp(v.bytes),
+            live_blocks: clamp(v.blocks()),
         });
     }
     let mut exact: Vec<_> = sum
         .exact
         .iter()
-        .filter(|e| e.0 != NEVER && (e.1 != 0 || e.2 != 0))
-        .map(|&(e, b, n)| EpochLive {
+        .filter(|e| e.0 != NEVER && (e.1.bytes != 0 || e.1.blocks() != 0))
+        .map(|&(e, v)| EpochLive {
             first: e,
             last: e,
-            live_bytes: clamp(b),
-            live_blocks: clamp(n),
+            live_bytes: clamp(v.bytes),
+            live_blocks: clamp(v.blocks()),
         })
         .collect();
     exact.sort_by_key(|e| e.first);
@@ -134,9 +132,9 @@ pub fn snapshot() -> Snapshot {
         totals: Totals {
             live_bytes,
             live_blocks,
-            allocs: sum.ops[0],
-            frees: sum.ops[1],
-            reallocs: sum.ops[2],
+            allocs,
+            frees,
+            reallocs: sum.reallocs,
         },
         epochs,
         rss_bytes: rss_bytes(),

@@ -46,6 +46,39 @@ pub(crate) fn place(
     align: usize,
     class: impl FnOnce(usize) -> usize,
 ) -> Option<(usize, Place)> {
+    if is_small(size, align) {
+        return Some((small_total(size, class), Place::Trailer));
+    }
+    place_other(size, align, class)
+}
+
+/// The common case: a block under 4 KiB at the default alignment, whose tag
+/// is a trailer at `small_total - TAG`.
+#[inline(always)]
+pub(crate) fn is_small(size: usize, align: usize) -> bool {
+    size < SIDE_MIN && align <= MIN_ALIGN
+}
+
+/// The size to request for a small block: its class if the slack holds the
+/// tag, else 4 bytes more than asked (branch-free).
+#[inline(always)]
+pub(crate) fn small_total(size: usize, class: impl FnOnce(usize) -> usize) -> usize {
+    let c = class(size);
+    let need = size + TAG;
+    if c >= need {
+        c
+    } else {
+        need
+    }
+}
+
+/// `place` for blocks of 4 KiB and more, and over-aligned blocks.
+#[inline]
+fn place_other(
+    size: usize,
+    align: usize,
+    class: impl FnOnce(usize) -> usize,
+) -> Option<(usize, Place)> {
     if size >= LARGE {
         return Some((size, Place::Side));
     }
@@ -81,7 +114,7 @@ pub(crate) unsafe fn write(ptr: *mut u8, total: usize, at: Place, tag: u32) {
             // it and past the user's `size` bytes. The write is unaligned.
             unsafe { ptr.add(total - TAG).cast::<u32>().write_unaligned(tag) };
         }
-        Place::Side => page_table::set(ptr as usize, tag),
+        Place::Side => page_table::set(ptr.addr(), tag),
     }
 }
 
@@ -94,7 +127,7 @@ pub(crate) unsafe fn read(ptr: *const u8, total: usize, at: Place) -> u32 {
     match at {
         // SAFETY: as in `write`; the 4 bytes were written by `write`.
         Place::Trailer => unsafe { ptr.add(total - TAG).cast::<u32>().read_unaligned() },
-        Place::Side => page_table::get(ptr as usize),
+        Place::Side => page_table::get(ptr.addr()),
     }
 }
 

@@ -1,0 +1,469 @@
+//! Shared helpers of alloc-core's integration tests: a model of live counts
+//! per birth epoch, a checker that compares a [`Snapshot`] with the model,
+//! a tiny PRNG, byte patterns and process-level safety nets.
+//!
+//! Every test counts allocations exactly, so each runs in its own process: a
+//! `[[test]]` with `harness = false` whose `main` installs
+//! `EpochAlloc<Jemalloc>` as the global allocator. Tests measure differences
+//! and keep their own bookkeeping out of the user's counts (preallocated, or
+//! inside [`alloc_core::untracked`]).
+//!
+//! # Test index (`tests/tests/`)
+//!
+//! - `stress_model.rs`: 8 threads of random alloc / alloc_zeroed / realloc /
+//!   dealloc, frees handed to other threads, epochs advanced between phases
+//!   (then concurrently, in the last phases); every epoch's live counts equal
+//!   the model's, and are zero at the end.
+//! - `alignment.rs`: every power-of-two alignment 1..=65536 with sizes around
+//!   it, through alloc, alloc_zeroed and realloc: aligned, contents kept,
+//!   exact counts in the birth epoch.
+//! - `huge_layouts.rs`: layouts near `isize::MAX` (alloc, alloc_zeroed,
+//!   realloc) return null without panicking and leave every counter as it was.
+//! - `thread_churn.rs`: 10,000 short-lived threads whose `thread_local!`
+//!   destructors allocate, free and leak a known amount; the destructors'
+//!   epoch holds exactly the leaks, a concurrent snapshot loop never hangs,
+//!   slots are reused (bounded metadata).
+//! - `fork_child.rs`: `fork()` while other threads allocate and snapshot; the
+//!   child frees the forking thread's blocks and sees exact counts, 50 times,
+//!   under a watchdog.
+//! - `epoch_semantics.rs`: birth-epoch rules (free later, realloc later, free
+//!   on another thread), increasing epochs, folding beyond the exact window
+//!   with exact totals, a million advances with bounded snapshot and metadata.
+//! - `tool_allocations.rs`: snapshots and `untracked` allocations are the
+//!   tool's, never the user's.
+//! - `jemalloc_stats.rs`: RSS and jemalloc statistics in the snapshot; the
+//!   cost of a snapshot does not depend on the number of live blocks.
+
+use std::fmt::Write as _;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+pub use alloc_core;
+pub use alloc_core::{EpochLive, Snapshot};
+
+/// Prints a line with the printing machinery's allocations (the stdout
+/// buffer, formatting) counted as the tool's, not the user's.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::alloc_core::untracked(|| println!($($arg)*))
+    };
+}
+
+/// A tiny deterministic PRNG (SplitMix64). Never allocates.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// A number in `range` (inclusive).
+    pub fn range(&mut self, range: RangeInclusive<usize>) -> usize {
+        let (lo, hi) = (*range.start(), *range.end());
+        lo + self.below((hi - lo) as u64 + 1) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A block size from 1 B to 1 MiB, skewed toward small sizes:
+    /// 70% up to 64 B, 20% up to 4 KiB, 8% up to 64 KiB, 2% up to 1 MiB.
+    pub fn skewed_size(&mut self) -> usize {
+        match self.below(100) {
+            0..=69 => self.range(1..=64),
+            70..=89 => self.range(65..=4096),
+            90..=97 => self.range(4097..=65536),
+            _ => self.range(65537..=1 << 20),
+        }
+    }
+
+    /// An alignment up to 4096, mostly small: 80% 1..=16, 15% 32..=512,
+    /// 5% 1024..=4096.
+    pub fn skewed_align(&mut self) -> usize {
+        match self.below(100) {
+            0..=79 => 1 << self.below(5),
+            80..=94 => 32 << self.below(5),
+            _ => 1024 << self.below(3),
+        }
+    }
+}
+
+/// Live bytes and blocks, signed so that a model (or a difference) can go
+/// through negative values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Live bytes (requested sizes).
+    pub bytes: i64,
+    /// Live blocks.
+    pub blocks: i64,
+}
+
+impl Counts {
+    /// `bytes` in `blocks`.
+    pub const fn new(bytes: i64, blocks: i64) -> Self {
+        Counts { bytes, blocks }
+    }
+
+    /// Adds another count.
+    pub fn add(&mut self, other: Counts) {
+        self.bytes += other.bytes;
+        self.blocks += other.blocks;
+    }
+}
+
+impl From<&EpochLive> for Counts {
+    fn from(e: &EpochLive) -> Self {
+        Counts::new(e.live_bytes as i64, e.live_blocks as i64)
+    }
+}
+
+/// The expected live bytes and blocks per birth epoch, for epochs
+/// `0..capacity`. Allocates only in [`Model::with_epochs`], so it can be kept
+/// up to date on an allocation-counting path.
+#[derive(Clone, Debug)]
+pub struct Model {
+    per_epoch: Vec<Counts>,
+}
+
+impl Model {
+    /// A model of epochs `0..epochs`, all zero.
+    pub fn with_epochs(epochs: usize) -> Self {
+        Model {
+            per_epoch: vec![Counts::default(); epochs],
+        }
+    }
+
+    /// Counts an allocation of `bytes` born in `epoch`.
+    pub fn alloc(&mut self, epoch: u32, bytes: usize) {
+        self.add(epoch, Counts::new(bytes as i64, 1));
+    }
+
+    /// Counts the free of a block of `bytes` born in `epoch`.
+    pub fn free(&mut self, epoch: u32, bytes: usize) {
+        self.add(epoch, Counts::new(-(bytes as i64), -1));
+    }
+
+    /// Counts a realloc from `old` to `new` bytes of a block born in `epoch`.
+    pub fn realloc(&mut self, epoch: u32, old: usize, new: usize) {
+        self.add(epoch, Counts::new(new as i64 - old as i64, 0));
+    }
+
+    /// Adds `c` to `epoch`. Panics when `epoch` is beyond the capacity.
+    pub fn add(&mut self, epoch: u32, c: Counts) {
+        self.per_epoch[epoch as usize].add(c);
+    }
+
+    /// Adds every epoch of `other` into `self` (same capacity).
+    pub fn merge(&mut self, other: &Model) {
+        for (a, b) in self.per_epoch.iter_mut().zip(&other.per_epoch) {
+            a.add(*b);
+        }
+    }
+
+    /// Sets every epoch to zero (keeps the capacity).
+    pub fn clear(&mut self) {
+        self.per_epoch.fill(Counts::default());
+    }
+
+    /// The counts of one epoch (zero beyond the capacity).
+    pub fn get(&self, epoch: u32) -> Counts {
+        self.per_epoch
+            .get(epoch as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The sum over the epochs `range`.
+    pub fn sum(&self, range: RangeInclusive<u32>) -> Counts {
+        let mut c = Counts::default();
+        let (lo, hi) = (*range.start() as usize, *range.end() as usize);
+        if lo < self.per_epoch.len() {
+            for e in &self.per_epoch[lo..=hi.min(self.per_epoch.len() - 1)] {
+                c.add(*e);
+            }
+        }
+        c
+    }
+
+    /// The number of epochs the model holds.
+    pub fn capacity(&self) -> usize {
+        self.per_epoch.len()
+    }
+}
+
+/// Live counts of the snapshot entry that covers exactly `epoch` (zero when
+/// nothing born in `epoch` is live). Panics when `epoch` is covered by a
+/// range entry: callers use it inside the exact window.
+pub fn exact(s: &Snapshot, epoch: u32) -> Counts {
+    match s.epoch_entry(epoch) {
+        None => Counts::default(),
+        Some(e) => {
+            assert!(
+                e.first == e.last,
+                "epoch {epoch} (current {}) is in range entry {e:?}, expected an exact entry",
+                s.epoch
+            );
+            Counts::from(e)
+        }
+    }
+}
+
+/// Checks the shape of a snapshot: entries sorted and disjoint, one epoch per
+/// entry inside the exact window, no empty entry, and entries summing to the
+/// totals.
+pub fn check_shape(s: &Snapshot) -> Result<(), String> {
+    let mut sum = Counts::default();
+    let mut prev_last: Option<u32> = None;
+    let window_start = s.epoch.saturating_sub(s.exact_window.saturating_sub(1));
+    for e in &s.epochs {
+        if e.first > e.last {
+            return Err(format!("entry {e:?} has first > last"));
+        }
+        if let Some(p) = prev_last {
+            if e.first <= p {
+                return Err(format!("entry {e:?} overlaps or is out of order"));
+            }
+        }
+        if e.last > s.epoch {
+            return Err(format!(
+                "entry {e:?} is beyond the current epoch {}",
+                s.epoch
+            ));
+        }
+        if e.last >= window_start && e.first != e.last {
+            return Err(format!(
+                "entry {e:?} is a range inside the exact window {window_start}..={}",
+                s.epoch
+            ));
+        }
+        if e.live_bytes == 0 && e.live_blocks == 0 {
+            return Err(format!("entry {e:?} is empty (empty epochs are omitted)"));
+        }
+        prev_last = Some(e.last);
+        sum.add(Counts::from(e));
+    }
+    let totals = Counts::new(s.totals.live_bytes as i64, s.totals.live_blocks as i64);
+    if sum != totals {
+        return Err(format!("entries sum to {sum:?}, totals say {totals:?}"));
+    }
+    Ok(())
+}
+
+/// Compares the snapshot with `model` for every epoch from `from` on.
+///
+/// Each snapshot entry covering epochs `>= from` must equal the model's sum
+/// over its range, and every model epoch `>= from` with something live must
+/// be covered by an entry. An entry straddling `from` is an error (the test
+/// cannot tell the baseline apart); pick `from` so that it cannot happen.
+/// Returns a readable report of every difference.
+pub fn check_model(s: &Snapshot, model: &Model, from: u32) -> Result<(), String> {
+    let mut errors = String::new();
+    let mut covered_upto: u32 = from; // model epochs below this are handled
+    for e in s.epochs.iter().filter(|e| e.last >= from) {
+        if e.first < from {
+            let _ = writeln!(
+                errors,
+                "entry {e:?} straddles the first checked epoch {from}"
+            );
+            covered_upto = e.last.saturating_add(1);
+            continue;
+        }
+        // Model epochs between the previous entry and this one must be zero.
+        if e.first > covered_upto {
+            check_zero(model, covered_upto..=e.first - 1, &mut errors);
+        }
+        let want = model.sum(e.first..=e.last);
+        let got = Counts::from(e);
+        if want != got {
+            let _ = writeln!(
+                errors,
+                "epochs {}..={}: snapshot has {got:?}, model has {want:?} (current epoch {})",
+                e.first, e.last, s.epoch
+            );
+        }
+        covered_upto = e.last.saturating_add(1);
+    }
+    let model_last = (model.capacity() as u32).saturating_sub(1);
+    if covered_upto <= model_last {
+        check_zero(model, covered_upto..=model_last, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_zero(model: &Model, range: RangeInclusive<u32>, errors: &mut String) {
+    for epoch in range {
+        let c = model.get(epoch);
+        if c != Counts::default() {
+            let _ = writeln!(
+                errors,
+                "epoch {epoch}: model has {c:?}, snapshot has no entry"
+            );
+        }
+    }
+}
+
+/// The difference of the totals' operation counters between two snapshots:
+/// (allocs, frees, reallocs).
+pub fn ops_delta(before: &Snapshot, after: &Snapshot) -> (i64, i64, i64) {
+    (
+        after.totals.allocs as i64 - before.totals.allocs as i64,
+        after.totals.frees as i64 - before.totals.frees as i64,
+        after.totals.reallocs as i64 - before.totals.reallocs as i64,
+    )
+}
+
+/// Makes any panic on any thread end the process with status 101, so that a
+/// failed check on a worker thread does not leave the others waiting at a
+/// barrier forever.
+pub fn exit_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::exit(101);
+    }));
+}
+
+/// Starts a thread that ends the process with status 124 if it is still
+/// running after `limit` (a hang is a failure, not a stuck CI job).
+///
+/// Returns once the thread runs, so that whatever std allocates at the start
+/// of a thread is done before the caller's first epoch. (std allocates a
+/// copy of a thread's name in the new thread, as the user; this thread has
+/// no name and the whole start-up happens inside [`alloc_core::untracked`]'s
+/// reach or before the caller goes on.)
+pub fn watchdog(limit: Duration, what: &'static str) {
+    let started = alloc_core::untracked(|| std::sync::Arc::new(std::sync::Barrier::new(2)));
+    let seen = std::sync::Arc::clone(&started);
+    alloc_core::untracked(|| {
+        std::thread::spawn(move || {
+            alloc_core::untracked(|| {
+                seen.wait();
+                drop(seen);
+                std::thread::sleep(limit);
+                eprintln!("{what}: still running after {limit:?}, giving up (hang?)");
+                std::process::exit(124);
+            })
+        });
+    });
+    started.wait();
+    alloc_core::untracked(move || drop(started));
+}
+
+/// Scales an operation count down in debug builds (which run the allocator
+/// unoptimised) by `debug_divisor`.
+pub fn scaled(release: usize, debug_divisor: usize) -> usize {
+    if cfg!(debug_assertions) {
+        (release / debug_divisor).max(1)
+    } else {
+        release
+    }
+}
+
+/// The byte the pattern `seed` has at offset `i`.
+#[inline]
+pub fn pattern_byte(seed: u64, i: usize) -> u8 {
+    let x = seed
+        .wrapping_add(i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) as u8
+}
+
+/// Fills `len` bytes at `p` with the pattern `seed`.
+///
+/// # Safety
+/// `p` must be valid for writes of `len` bytes.
+pub unsafe fn fill(p: *mut u8, len: usize, seed: u64) {
+    for i in 0..len {
+        // SAFETY: i < len and the caller guarantees p..p+len is writable.
+        unsafe { p.add(i).write(pattern_byte(seed, i)) };
+    }
+}
+
+/// The first offset below `len` where `p` does not hold the pattern `seed`.
+///
+/// # Safety
+/// `p` must be valid for reads of `len` initialised bytes.
+pub unsafe fn find_mismatch(p: *const u8, len: usize, seed: u64) -> Option<usize> {
+    // SAFETY: the caller guarantees p..p+len is readable and initialised.
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+    bytes
+        .iter()
+        .enumerate()
+        .position(|(i, b)| *b != pattern_byte(seed, i))
+}
+
+/// The first non-zero offset below `len` at `p`.
+///
+/// # Safety
+/// `p` must be valid for reads of `len` initialised bytes.
+pub unsafe fn find_nonzero(p: *const u8, len: usize) -> Option<usize> {
+    // SAFETY: the caller guarantees p..p+len is readable and initialised.
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+    bytes.iter().position(|b| *b != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(first: u32, last: u32, bytes: u64, blocks: u64) -> EpochLive {
+        EpochLive {
+            first,
+            last,
+            live_bytes: bytes,
+            live_blocks: blocks,
+        }
+    }
+
+    #[test]
+    fn check_model_accepts_ranges_and_reports_gaps() {
+        let mut m = Model::with_epochs(40);
+        m.alloc(3, 10);
+        m.alloc(20, 5);
+        m.alloc(21, 7);
+        m.alloc(30, 1);
+        let mut s = alloc_core::snapshot();
+        s.epoch = 30;
+        s.epochs = vec![entry(0, 0, 99, 9), entry(3, 3, 10, 1), entry(20, 21, 12, 2)];
+        let err = check_model(&s, &m, 1).unwrap_err();
+        assert!(err.contains("epoch 30"), "{err}");
+        s.epochs.push(entry(30, 30, 1, 1));
+        check_model(&s, &m, 1).unwrap();
+        s.epochs[1].live_bytes = 11;
+        assert!(check_model(&s, &m, 1).is_err());
+    }
+
+    #[test]
+    fn rng_ranges_stay_in_bounds() {
+        let mut r = Rng::new(7);
+        for _ in 0..10_000 {
+            let s = r.skewed_size();
+            assert!((1..=1 << 20).contains(&s));
+            let a = r.skewed_align();
+            assert!(a.is_power_of_two() && a <= 4096);
+        }
+    }
+}
