@@ -18,7 +18,10 @@ fn main() {
         advance_epoch();
     }
     let snap = snapshot();
-    println!("epoch now {}; live {} bytes in {} blocks", snap.epoch, snap.totals.live_bytes, snap.totals.live_blocks);
+    println!(
+        "epoch now {}; live {} bytes in {} blocks",
+        snap.epoch, snap.totals.live_bytes, snap.totals.live_blocks
+    );
     println!("{:>6} {:>10} {:>7}", "epoch", "bytes", "blocks");
     for e in snap.epochs.iter().filter(|e| e.first >= start) {
         println!("{:>6} {:>10} {:>7}", e.first, e.live_bytes, e.live_blocks);

@@ -64,12 +64,7 @@ fn account<A: Backend>(epoch: u32, bytes: i64, op: Op) -> u32 {
 /// Everything that is not "this thread's slot holds this epoch".
 #[cold]
 #[inline(never)]
-fn account_slow<A: Backend>(
-    slot: *const Slot,
-    epoch: u32,
-    bytes: i64,
-    op: Op,
-) -> u32 {
+fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) -> u32 {
     if epoch == TOOL_EPOCH || (ptr::eq(slot, &TOOL) && op == Op::Alloc) {
         TOOL_BYTES.fetch_add(bytes, Relaxed);
         let blocks = match op {
@@ -119,7 +114,7 @@ impl<A: Backend> EpochAlloc<A> {
             if p.is_null() {
                 return p;
             }
-            let tag = account::<A>(EPOCH.load(Relaxed), size as i64, Op::Alloc);
+            let tag = account::<A>(EPOCH.0.load(Relaxed), size as i64, Op::Alloc);
             // SAFETY: `p` is a fresh block of `total >= size + TAG` bytes.
             unsafe { tag::write(p, total, tag::Place::Trailer, tag) };
             return p;
@@ -133,7 +128,7 @@ impl<A: Backend> EpochAlloc<A> {
         if p.is_null() {
             return p;
         }
-        let tag = account::<A>(EPOCH.load(Relaxed), size as i64, Op::Alloc);
+        let tag = account::<A>(EPOCH.0.load(Relaxed), size as i64, Op::Alloc);
         // SAFETY: `p` is a fresh block of `total` bytes placed by `place`.
         unsafe { tag::write(p, total, at, tag) };
         p
@@ -190,9 +185,10 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
-        let (Some((old_total, old_at)), Some((new_total, new_at))) =
-            (self.place(layout.size(), align), self.place(new_size, align))
-        else {
+        let (Some((old_total, old_at)), Some((new_total, new_at))) = (
+            self.place(layout.size(), align),
+            self.place(new_size, align),
+        ) else {
             return null_mut();
         };
         // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
@@ -258,7 +254,9 @@ mod tests {
                 assert!(!p.is_null());
                 assert_eq!(p as usize % align, 0);
                 // SAFETY: `p` holds `size` zeroed bytes.
-                assert!(unsafe { core::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+                assert!(unsafe { core::slice::from_raw_parts(p, size) }
+                    .iter()
+                    .all(|&b| b == 0));
                 // SAFETY: as above.
                 unsafe { p.write_bytes(0xa5, size) };
                 expect += size as u64;
@@ -270,14 +268,20 @@ mod tests {
         // Grow and shrink in a later epoch: the bytes stay in epoch `e`.
         let later = advance_epoch();
         for (p, l) in blocks.iter_mut() {
-            let new_size = if l.size() % 2 == 0 { l.size() * 3 } else { l.size() / 2 + 1 };
+            let new_size = if l.size() % 2 == 0 {
+                l.size() * 3
+            } else {
+                l.size() / 2 + 1
+            };
             // SAFETY: `p` came from `A` with `l`; `new_size` is non-zero.
             let q = unsafe { A.realloc(*p, *l, new_size) };
             assert!(!q.is_null());
             assert_eq!(q as usize % l.align(), 0);
             let kept = l.size().min(new_size);
             // SAFETY: `q` holds at least `kept` bytes copied from `p`.
-            assert!(unsafe { core::slice::from_raw_parts(q, kept) }.iter().all(|&b| b == 0xa5));
+            assert!(unsafe { core::slice::from_raw_parts(q, kept) }
+                .iter()
+                .all(|&b| b == 0xa5));
             expect = expect - l.size() as u64 + new_size as u64;
             *p = q;
             *l = layout(new_size, l.align());

@@ -99,7 +99,11 @@ mod tests {
     #[test]
     fn size_classes_match_nallocx() {
         for size in 1..crate::tag::LARGE {
-            assert_eq!(Jemalloc.size_class(size), jemalloc_size_class(size), "size {size}");
+            assert_eq!(
+                Jemalloc.size_class(size),
+                jemalloc_size_class(size),
+                "size {size}"
+            );
         }
         // Only classes below 16 KiB are ever asked for (larger blocks keep
         // their tag in the page table).

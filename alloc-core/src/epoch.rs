@@ -3,15 +3,18 @@
 use crate::counters::MAX_EPOCH;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 
-/// The epoch new blocks are born in. Read with a relaxed load on the
-/// allocation path (a plain `mov`; the cache line is shared read-mostly and
-/// only written by `advance`).
-pub(crate) static EPOCH: AtomicU32 = AtomicU32::new(0);
+/// The epoch new blocks are born in, alone on its cache line: every
+/// allocation on every thread reads it (a relaxed load, a plain `mov`), and
+/// only `advance_epoch` writes it, so no other write may share the line.
+#[repr(align(128))]
+pub(crate) struct Current(pub(crate) AtomicU32);
+
+pub(crate) static EPOCH: Current = Current(AtomicU32::new(0));
 
 /// The current epoch.
 #[inline]
 pub fn epoch() -> u32 {
-    EPOCH.load(Relaxed)
+    EPOCH.0.load(Relaxed)
 }
 
 /// Closes the current epoch and opens the next one; returns the new epoch.
@@ -21,7 +24,9 @@ pub fn epoch() -> u32 {
 /// `u32::MAX - 2` (four billion advances): past that, every new block is born
 /// in that last epoch.
 pub fn advance_epoch() -> u32 {
-    match EPOCH.fetch_update(AcqRel, Relaxed, |e| Some(e.saturating_add(1).min(MAX_EPOCH))) {
+    match EPOCH.0.fetch_update(AcqRel, Relaxed, |e| {
+        Some(e.saturating_add(1).min(MAX_EPOCH))
+    }) {
         Ok(prev) | Err(prev) => prev.saturating_add(1).min(MAX_EPOCH),
     }
 }

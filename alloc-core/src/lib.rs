@@ -127,9 +127,9 @@ mod snapshot;
 mod tag;
 
 pub use crate::alloc::EpochAlloc;
-pub use crate::backend::{Backend, System};
 #[cfg(feature = "jemalloc")]
 pub use crate::backend::Jemalloc;
+pub use crate::backend::{Backend, System};
 pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::snapshot::snapshot;

@@ -65,9 +65,7 @@ thread_local! {
 /// The slot the current thread counts into.
 #[inline(always)]
 pub(crate) fn current() -> *const Slot {
-    CURRENT
-        .try_with(Cell::get)
-        .unwrap_or(&raw const BUSY)
+    CURRENT.try_with(Cell::get).unwrap_or(&raw const BUSY)
 }
 
 fn set_current(slot: *const Slot) {
@@ -123,7 +121,11 @@ pub(crate) fn register() -> *const Slot {
 
 fn claim() -> Option<usize> {
     for (i, owned) in OWNED.iter().enumerate() {
-        if !owned.load(Relaxed) && owned.compare_exchange(false, true, Acquire, Relaxed).is_ok() {
+        if !owned.load(Relaxed)
+            && owned
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
+        {
             HIGH.fetch_max(i + 1, AcqRel);
             OWNED_NOW.fetch_add(1, Relaxed);
             return Some(i);

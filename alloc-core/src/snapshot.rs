@@ -76,7 +76,7 @@ pub fn snapshot() -> Snapshot {
         .map(|e| e.0)
         .max()
         .unwrap_or(0);
-    let epoch = EPOCH.load(Acquire).max(newest);
+    let epoch = EPOCH.0.load(Acquire).max(newest);
     let window_start = epoch.saturating_sub(WINDOW as u32 - 1);
     for i in 0..WINDOW {
         let (e, v) = sum.exact[i];
@@ -121,9 +121,9 @@ pub fn snapshot() -> Snapshot {
     exact.sort_by_key(|e| e.first);
     epochs.extend(exact);
 
-    let (live_bytes, live_blocks) = epochs
-        .iter()
-        .fold((0u64, 0u64), |(b, n), e| (b + e.live_bytes, n + e.live_blocks));
+    let (live_bytes, live_blocks) = epochs.iter().fold((0u64, 0u64), |(b, n), e| {
+        (b + e.live_bytes, n + e.live_blocks)
+    });
     let (threads, slot_bytes) = registry::slot_usage();
     Snapshot {
         epoch,

@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(place(4096, 16, jemalloc_like), Some((4096, Place::Side)));
         assert_eq!(place(8192, 16, jemalloc_like), Some((8192, Place::Side)));
         assert_eq!(place(16384, 16, jemalloc_like), Some((16384, Place::Side)));
-        assert_eq!(place(100_000, 16, jemalloc_like), Some((100_000, Place::Side)));
+        assert_eq!(
+            place(100_000, 16, jemalloc_like),
+            Some((100_000, Place::Side))
+        );
         assert_eq!(place(4096, 4096, jemalloc_like), Some((4096, Place::Side)));
     }
 

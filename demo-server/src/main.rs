@@ -57,7 +57,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     if o.batch > o.cycles {
-        return Err(format!("--batch {} is larger than --cycles {}", o.batch, o.cycles));
+        return Err(format!(
+            "--batch {} is larger than --cycles {}",
+            o.batch, o.cycles
+        ));
     }
     Ok(o)
 }
@@ -65,7 +68,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
 fn number(text: &str, name: &str, min: u32, max: u32) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("{name} must be a whole number in {min}..={max}, not '{text}'")),
+        _ => Err(format!(
+            "{name} must be a whole number in {min}..={max}, not '{text}'"
+        )),
     }
 }
 

@@ -145,7 +145,9 @@ fn run_one(
     batch: u32,
 ) -> Result<Vec<(u32, Snapshot)>, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("local_addr: {e}"))?;
     std::thread::spawn(move || server::serve(listener, move |c| pattern.on_connect(leaky, c)));
     let mut snaps = vec![(0, settled_snapshot()?)];
     let mut done = 0;
@@ -206,7 +208,9 @@ fn slope(points: impl Iterator<Item = (f64, f64)> + Clone) -> f64 {
     if n < 2.0 {
         return 0.0;
     }
-    let (sx, sy) = points.clone().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+    let (sx, sy) = points
+        .clone()
+        .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
     let (mx, my) = (sx / n, sy / n);
     let (num, den) = points.fold((0.0, 0.0), |a, p| {
         (a.0 + (p.0 - mx) * (p.1 - my), a.1 + (p.0 - mx) * (p.0 - mx))

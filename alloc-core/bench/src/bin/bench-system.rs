@@ -1,0 +1,11 @@
+//! Child binary: the workloads under the system allocator (glibc malloc).
+
+use std::alloc::System;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: System = System;
+
+fn main() -> ExitCode {
+    alloc_bench::workloads::child_main("system", |_| ())
+}
