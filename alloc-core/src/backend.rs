@@ -78,6 +78,7 @@ impl Backend for Jemalloc {
         }
     }
 
+    #[cfg(feature = "jemalloc-stats")]
     fn stats() -> Option<AllocatorStats> {
         use tikv_jemalloc_ctl::{epoch, stats};
         // jemalloc's `epoch` mallctl refreshes its statistics; it has nothing

@@ -16,9 +16,15 @@
 //! ```
 //!
 //! That's it. Every heap block now carries its birth epoch, and the crate
-//! keeps exact live bytes and blocks per birth epoch. Without the default
-//! `jemalloc` feature (Miri, platforms without jemalloc), wrap
-//! [`System`] instead; any other allocator works by implementing [`Backend`].
+//! keeps exact live bytes and blocks per birth epoch. Without the `jemalloc`
+//! feature (Miri, platforms without jemalloc), wrap [`System`] instead; any
+//! other allocator works by implementing [`Backend`].
+//!
+//! Features: `jemalloc-stats` (default) builds jemalloc with its statistics
+//! and reports `stats.allocated`, `stats.resident` and `stats.retained` in
+//! every snapshot; jemalloc's statistics alone cost 10-17% of allocation time
+//! (see `alloc-core/bench/README.md`). `jemalloc` alone offers jemalloc
+//! without them (snapshots then carry RSS only).
 //!
 //! # Finding a leak
 //!
