@@ -2,7 +2,7 @@
 //! and the inner allocator's statistics.
 //!
 //! The cost is one pass over the slots of threads that ever allocated
-//! (about 10 KiB each) plus two small files read: microseconds, independent of
+//! (about 14 KiB each) plus two small files read: microseconds, independent of
 //! the number of live blocks. The whole function runs in the tool's scope, so
 //! the `Snapshot` it returns (and everything it allocates on the way) is
 //! counted as the tool's, never as the user's.

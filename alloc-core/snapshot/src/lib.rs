@@ -114,8 +114,11 @@ pub struct ToolUsage {
     pub live_bytes: u64,
     /// Live blocks allocated by the tool.
     pub live_blocks: u64,
-    /// Fixed-size accounting metadata touched so far (per-thread counter
-    /// slots and the large-block tag table), in bytes.
+    /// Accounting metadata in use, in bytes: the per-thread counter slots
+    /// ever claimed (about 14 KiB each, reused as threads come and go) plus
+    /// the page-table leaves mapped for large blocks' tags (1 MiB of address
+    /// space each, one per GiB the heap reaches; only the pages where tags
+    /// are written become resident).
     pub metadata_bytes: u64,
     /// Threads that currently own a counter slot.
     pub threads: u64,
