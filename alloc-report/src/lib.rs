@@ -1,1 +1,94 @@
-//! placeholder
+//! Turns a series of `alloc-core` snapshots into survivors, trends and
+//! verdicts: is memory that outlives its cycle growing (a leak), holding (a
+//! cache or pool), or only left from warm-up?
+//!
+//! This crate depends on [`alloc_snapshot`] only, never on `alloc-core`, and
+//! never installs a global allocator: it reads files and does arithmetic.
+//!
+//! # Vocabulary
+//!
+//! - **epoch**: a numbered interval of the measured program's life; every
+//!   block carries its *birth epoch*. (Not jemalloc's `epoch` mallctl, which
+//!   only refreshes jemalloc's statistics.)
+//! - **snapshot**: live bytes and blocks by birth epoch at one instant.
+//! - **survivor**: a block born in an epoch that has closed, still live.
+//! - **cycle**: one connect/use/disconnect round of a soak test.
+//! - **verdict**: `leak`, `plateau`, `warmup` or `ok`; see
+//!   [`analysis::classify`].
+//!
+//! # Files
+//!
+//! One snapshot is one file of versioned, self-describing JSON
+//! (`{"format":"alloc-snapshot","version":1,"cycles":N,"snapshot":{...},"checksum":"..."}`);
+//! a series (one soak run) is a directory of `000000.json`, `000001.json`,
+//! ... written by [`SeriesWriter`]. Writes are atomic; reads are strict and
+//! every failure names the file and the problem. See [`mod@format`].
+//!
+//! The optional `cycles` field is the soak driver's count of cycles done at
+//! the snapshot. If every file of a series has it, slopes are per those
+//! cycles; otherwise one epoch advance counts as one cycle.
+//!
+//! # Analysis
+//!
+//! [`analysis`] holds pure functions: [`analysis::diff`] of two snapshots,
+//! the [`analysis::survivor_matrix`] of a series, and [`analysis::analyze`],
+//! which classifies each site with a Theil–Sen slope and a Mann–Kendall
+//! trend test over the later part of the run (see [`stats`]). Snapshots do
+//! not carry call sites yet, so today the whole heap is one site,
+//! [`analysis::ALL_SITES`].
+//!
+//! # Example
+//!
+//! ```
+//! use alloc_report::analysis::{analyze, ClassifyOptions, VerdictKind};
+//! use alloc_report::{read_series, SeriesWriter};
+//! use alloc_snapshot::{EpochLive, Snapshot, ToolUsage, Totals};
+//!
+//! // A program that leaks one 64-byte block in every epoch.
+//! let dir = std::env::temp_dir().join(format!("alloc-report-doc-{}", std::process::id()));
+//! let _ = std::fs::remove_dir_all(&dir);
+//! let mut writer = SeriesWriter::create(&dir).unwrap();
+//! for epoch in 0..20u32 {
+//!     let epochs: Vec<EpochLive> = (0..epoch)
+//!         .map(|e| EpochLive { first: e, last: e, live_bytes: 64, live_blocks: 1 })
+//!         .collect();
+//!     let snapshot = Snapshot {
+//!         epoch,
+//!         timestamp_unix_ns: 0,
+//!         exact_window: 1024,
+//!         totals: Totals {
+//!             live_bytes: 64 * u64::from(epoch),
+//!             live_blocks: u64::from(epoch),
+//!             ..Totals::default()
+//!         },
+//!         epochs,
+//!         rss_bytes: None,
+//!         allocator: None,
+//!         tool: ToolUsage::default(),
+//!     };
+//!     writer.append(&snapshot, None).unwrap();
+//! }
+//!
+//! let series = read_series(&dir).unwrap();
+//! let report = analyze(&series, &ClassifyOptions::default());
+//! assert_eq!(report.sites[0].kind, VerdictKind::Leak);
+//! assert_eq!(report.sites[0].bytes_per_cycle, 64.0);
+//! println!("{}", alloc_report::render::report_text(&report));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+//!
+//! # Command line
+//!
+//! The `alloc-report` binary wraps this library: `show`, `diff`, `report`
+//! and `check` (exit status 1 on a leak, for CI). Run `alloc-report --help`.
+
+pub mod analysis;
+pub mod format;
+pub mod render;
+pub mod stats;
+
+pub use analysis::{analyze, ClassifyOptions, Report, Verdict, VerdictKind};
+pub use format::{
+    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesWriter,
+    SnapshotFile,
+};

@@ -88,17 +88,15 @@ impl Pattern {
     }
 }
 
-/// The measurement of one run.
+/// The verdict on one run.
 struct Run {
     pattern: &'static str,
     variant: &'static str,
-    bytes_per_cycle: f64,
-    blocks_per_cycle: f64,
-    verdict: &'static str,
+    verdict: alloc_report::Verdict,
 }
 
-/// Runs every pattern, leaky and fixed; prints the table and writes the
-/// snapshots and a summary under `out`.
+/// Runs every pattern, leaky and fixed; prints the table and writes, per
+/// run, the snapshot series and its report (text and HTML), and a summary.
 pub(crate) fn run_all(cycles: u32, batch: u32, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut runs = Vec::new();
@@ -106,50 +104,80 @@ pub(crate) fn run_all(cycles: u32, batch: u32, out: &Path) -> Result<(), String>
         for leaky in [true, false] {
             let variant = if leaky { "leaky" } else { "fixed" };
             eprintln!("running {} ({variant}), {cycles} cycles...", pattern.name());
-            let snaps = run_one(pattern, leaky, cycles, batch)?;
             let dir = out.join(format!("{}-{variant}", pattern.name()));
-            write_series(&dir, &snaps)?;
-            runs.push(measure(pattern.name(), variant, &snaps));
+            let verdict = run_one(pattern, leaky, cycles, batch, &dir)?;
+            runs.push(Run {
+                pattern: pattern.name(),
+                variant,
+                verdict,
+            });
         }
     }
     let mut table = format!(
-        "{:<12} {:<6} {:>9} {:>14} {:>15}\n",
-        "pattern", "variant", "verdict", "bytes/cycle", "blocks/cycle"
+        "{:<12} {:<6} {:>8} {:>12} {:>13} {:>11}\n",
+        "pattern", "variant", "verdict", "bytes/cycle", "blocks/cycle", "confidence"
     );
     let mut json = Vec::new();
     for r in &runs {
+        let v = &r.verdict;
         let _ = writeln!(
             table,
-            "{:<12} {:<6} {:>9} {:>14.1} {:>15.2}",
-            r.pattern, r.variant, r.verdict, r.bytes_per_cycle, r.blocks_per_cycle
+            "{:<12} {:<6} {:>8} {:>12.1} {:>13.2} {:>11.3}",
+            r.pattern,
+            r.variant,
+            v.kind.as_str(),
+            v.bytes_per_cycle,
+            v.blocks_per_cycle,
+            v.confidence
         );
+        let dir = format!("{}-{}", r.pattern, r.variant);
         json.push(serde_json::json!({
-            "pattern": r.pattern, "variant": r.variant, "verdict": r.verdict,
-            "bytes_per_cycle": r.bytes_per_cycle, "blocks_per_cycle": r.blocks_per_cycle,
-            "snapshots": format!("{}-{}/snapshots.jsonl", r.pattern, r.variant),
+            "pattern": r.pattern, "variant": r.variant, "verdict": v.kind.as_str(),
+            "bytes_per_cycle": v.bytes_per_cycle, "blocks_per_cycle": v.blocks_per_cycle,
+            "confidence": v.confidence,
+            "series": format!("{dir}/series"), "report": format!("{dir}/report.html"),
         }));
     }
     print!("{table}");
     let summary = serde_json::json!({ "cycles": cycles, "runs": json });
     write_atomic(&out.join("summary.json"), summary.to_string().as_bytes())?;
     write_atomic(&out.join("report.txt"), table.as_bytes())?;
-    println!("report written to {}", out.join("report.txt").display());
+    println!(
+        "reports written under {} (summary.json, report.txt, */report.html)",
+        out.display()
+    );
     Ok(())
 }
 
-/// Serves `cycles` connections with `pattern` and snapshots after each batch.
+/// Serves `cycles` connections with `pattern`, snapshots after each batch
+/// into a series under `dir`, and returns the verdict alloc-report gives the
+/// series it reads back.
 fn run_one(
     pattern: Pattern,
     leaky: bool,
     cycles: u32,
     batch: u32,
-) -> Result<Vec<(u32, Snapshot)>, String> {
+    dir: &Path,
+) -> Result<alloc_report::Verdict, String> {
+    let series_dir = dir.join("series");
+    // A fresh series: numbering must not continue an earlier run's files.
+    let _ = std::fs::remove_dir_all(&series_dir);
+    let mut writer = alloc_core::untracked(|| alloc_report::SeriesWriter::create(&series_dir))
+        .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
+    let mut record = |done: u32| -> Result<(), String> {
+        let snap = settled_snapshot()?;
+        // The writer's allocations are the tool's, not the measured server's.
+        alloc_core::untracked(|| writer.append(&snap, Some(u64::from(done))))
+            .map(drop)
+            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))
+    };
+
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("local_addr: {e}"))?;
     std::thread::spawn(move || server::serve(listener, move |c| pattern.on_connect(leaky, c)));
-    let mut snaps = vec![(0, settled_snapshot()?)];
+    record(0)?;
     let mut done = 0;
     while done < cycles {
         let n = batch.min(cycles - done);
@@ -157,9 +185,26 @@ fn run_one(
             server::client_cycle(addr, done + i).map_err(|e| format!("client: {e}"))?;
         }
         done += n;
-        snaps.push((done, settled_snapshot()?));
+        record(done)?;
     }
-    Ok(snaps)
+
+    alloc_core::untracked(|| {
+        let series = alloc_report::read_series(&series_dir).map_err(|e| e.to_string())?;
+        let report = alloc_report::analyze(&series, &alloc_report::ClassifyOptions::default());
+        write_atomic(
+            &dir.join("report.txt"),
+            alloc_report::render::report_text(&report).as_bytes(),
+        )?;
+        write_atomic(
+            &dir.join("report.html"),
+            alloc_report::render::report_html(&report).as_bytes(),
+        )?;
+        report
+            .sites
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the report has no site".to_string())
+    })
 }
 
 /// Waits until the server has dropped every connection, closes the epoch and
@@ -174,63 +219,6 @@ fn settled_snapshot() -> Result<Snapshot, String> {
     }
     alloc_core::advance_epoch();
     Ok(alloc_core::snapshot())
-}
-
-/// Survivors born since the run's first snapshot, per cycle: the least-squares
-/// slope over the second half of the run.
-fn measure(pattern: &'static str, variant: &'static str, snaps: &[(u32, Snapshot)]) -> Run {
-    let start = snaps[0].1.epoch;
-    let points: Vec<(f64, f64, f64)> = snaps
-        .iter()
-        .map(|(cycles, s)| {
-            let (b, n) = s
-                .epochs
-                .iter()
-                .filter(|e| e.first >= start && e.last < s.epoch)
-                .fold((0, 0), |a, e| (a.0 + e.live_bytes, a.1 + e.live_blocks));
-            (f64::from(*cycles), b as f64, n as f64)
-        })
-        .collect();
-    let later = &points[points.len() / 2..];
-    let bytes_per_cycle = slope(later.iter().map(|p| (p.0, p.1)));
-    let blocks_per_cycle = slope(later.iter().map(|p| (p.0, p.2)));
-    Run {
-        pattern,
-        variant,
-        bytes_per_cycle,
-        blocks_per_cycle,
-        verdict: if bytes_per_cycle >= 1.0 { "leak" } else { "ok" },
-    }
-}
-
-fn slope(points: impl Iterator<Item = (f64, f64)> + Clone) -> f64 {
-    let n = points.clone().count() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (sx, sy) = points
-        .clone()
-        .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-    let (mx, my) = (sx / n, sy / n);
-    let (num, den) = points.fold((0.0, 0.0), |a, p| {
-        (a.0 + (p.0 - mx) * (p.1 - my), a.1 + (p.0 - mx) * (p.0 - mx))
-    });
-    if den == 0.0 {
-        0.0
-    } else {
-        num / den
-    }
-}
-
-fn write_series(dir: &Path, snaps: &[(u32, Snapshot)]) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut text = String::new();
-    for (_, s) in snaps {
-        let line = serde_json::to_string(s).map_err(|e| format!("serialise: {e}"))?;
-        text.push_str(&line);
-        text.push('\n');
-    }
-    write_atomic(&dir.join("snapshots.jsonl"), text.as_bytes())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {

@@ -51,14 +51,15 @@ fn leaky_variants_leak_and_fixed_ones_do_not() {
             }
             other => panic!("unknown variant {other}"),
         }
-        let series = out.join(run["snapshots"].as_str().unwrap());
-        let lines = std::fs::read_to_string(&series).expect("snapshot series");
+        let series = out.join(run["series"].as_str().unwrap());
+        let files = std::fs::read_dir(&series).expect("snapshot series").count();
         assert_eq!(
-            lines.lines().count(),
+            files,
             11,
             "{}: one snapshot before and one per batch",
             series.display()
         );
+        assert!(out.join(run["report"].as_str().unwrap()).is_file(), "{run}");
     }
     assert!(stdout.contains("global-list"), "{stdout}");
     let _ = std::fs::remove_dir_all(&out);

@@ -1,0 +1,129 @@
+//! The `alloc-report` binary end to end on generated series directories.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use alloc_report::SeriesWriter;
+use common::{model, temp_dir};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alloc-report"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_series(dir: &Path, live: impl FnMut(u32, u32) -> (u64, u64)) {
+    let mut w = SeriesWriter::create(dir).unwrap();
+    for f in model(20, live) {
+        w.append(&f.snapshot, None).unwrap();
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_exit_codes() {
+    let leaky = temp_dir("cli-leaky");
+    let fixed = temp_dir("cli-fixed");
+    write_series(&leaky, |_, _| (200, 2));
+    write_series(&fixed, |_, e| if e == 0 { (4096, 1) } else { (0, 0) });
+    let (l, f) = (leaky.to_str().unwrap(), fixed.to_str().unwrap());
+
+    let o = run(&["check", l]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stdout(&o).contains("leak"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("200.0"), "{}", stdout(&o));
+    let o = run(&["check", l, "--max-bytes-per-cycle", "500"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = run(&["check", f]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("warmup"), "{}", stdout(&o));
+    // One file has no trend: never a leak.
+    let one = leaky.join("000019.json");
+    let o = run(&["check", one.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+
+    // Bad input: exit 2 and one line naming the file.
+    let bad = leaky.join("000004.json");
+    std::fs::write(&bad, b"{\"format\":").unwrap();
+    let o = run(&["check", l]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("000004.json") && err.contains("truncated"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&leaky).unwrap();
+    std::fs::remove_dir_all(&fixed).unwrap();
+}
+
+#[test]
+fn show_diff_report_and_usage() {
+    let dir = temp_dir("cli-other");
+    write_series(&dir, |_, _| (64, 1));
+    let d = dir.to_str().unwrap();
+    let first = dir.join("000001.json");
+    let last = dir.join("000019.json");
+    let (first, last) = (first.to_str().unwrap(), last.to_str().unwrap());
+
+    let o = run(&["show", first]);
+    assert!(
+        o.status.success() && stdout(&o).contains("BIRTH EPOCH"),
+        "{o:?}"
+    );
+    let o = run(&["show", d]);
+    assert!(
+        o.status.success() && stdout(&o).contains("SURVIVOR BYTES"),
+        "{o:?}"
+    );
+    let o = run(&["diff", first, last]);
+    assert!(
+        o.status.success() && stdout(&o).contains("APPEARED"),
+        "{o:?}"
+    );
+
+    let json = dir.join("report.json");
+    let html = dir.join("report.html");
+    let o = run(&[
+        "report",
+        d,
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success() && stdout(&o).contains("VERDICT"),
+        "{o:?}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["sites"][0]["kind"], "leak");
+    assert_eq!(v["sites"][0]["site"], "(all)");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("</html>"));
+    let o = run(&["report", d, "--json", "-"]);
+    assert!(stdout(&o).trim_start().starts_with('{'), "{o:?}");
+
+    let o = run(&["--help"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("EXAMPLES"),
+        "{o:?}"
+    );
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["check"],
+        &["check", d, "--bogus", "1"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
