@@ -294,7 +294,8 @@ fn escape(s: &str) -> String {
 
 /// An SVG line plot of `series` (name, colour, values) against `x`.
 fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -> String {
-    let (w, h, pad) = (640.0, 240.0, 48.0);
+    // The plot area is `w` wide; the legend sits in a margin to its right.
+    let (w, h, pad, legend) = (640.0, 240.0, 48.0, 150.0);
     let xmax = x.iter().copied().fold(0.0_f64, f64::max).max(1.0);
     let ymax = series
         .iter()
@@ -306,8 +307,8 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"11\">\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{sw}\" height=\"{h}\" \
+         viewBox=\"0 0 {sw} {h}\" font-family=\"sans-serif\" font-size=\"11\">\
          <text x=\"{pad}\" y=\"16\" font-size=\"13\">{}</text>\
          <line x1=\"{pad}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#888\"/>\
          <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{y0}\" stroke=\"#888\"/>\
@@ -320,6 +321,7 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
         x1 = w - pad,
         ty = pad + 4.0,
         tx = h - pad + 16.0,
+        sw = w + legend,
     );
     for (i, (name, colour, values)) in series.iter().enumerate() {
         let pts: Vec<String> = x
@@ -335,8 +337,8 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
             "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\
              <text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>",
             pts.join(" "),
-            w - pad - 150.0,
-            pad + 14.0 * i as f64,
+            w - pad + 12.0,
+            pad + 4.0 + 14.0 * i as f64,
             escape(name)
         );
     }
