@@ -38,6 +38,24 @@ fn driver(args: &[&str]) -> Output {
         .expect("run the alloc-bench driver")
 }
 
+/// Runs `overhead` for one round at scale 0.001 with children from
+/// `bin_dir`, writing to `out`, plus `extra` arguments.
+fn tiny_overhead(bin_dir: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "overhead",
+        "--rounds",
+        "1",
+        "--scale",
+        "0.001",
+        "--bin-dir",
+        bin_dir.to_str().expect("UTF-8 path"),
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    driver(&args)
+}
+
 fn assert_rows(json_path: &Path, rounds: u64, allocators: &[&str]) {
     let text = std::fs::read_to_string(json_path).expect("report written");
     let v: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
@@ -66,18 +84,7 @@ fn overhead_at_tiny_scale_reports_every_workload_and_allocator() {
     let dir = scratch("e2e");
     let out = dir.join("overhead.json");
     let bins = bin_dir();
-    let res = driver(&[
-        "overhead",
-        "--rounds",
-        "1",
-        "--scale",
-        "0.001",
-        "--no-plain",
-        "--bin-dir",
-        bins.to_str().expect("UTF-8 path"),
-        "--out",
-        out.to_str().expect("UTF-8 path"),
-    ]);
+    let res = tiny_overhead(&bins, &out, &["--no-plain"]);
     let stderr = String::from_utf8_lossy(&res.stderr);
     let stdout = String::from_utf8_lossy(&res.stdout);
     assert!(res.status.success(), "driver failed\n{stderr}\n{stdout}");
@@ -146,19 +153,7 @@ fn a_failing_child_fails_the_driver_with_its_stderr() {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     let out = dir.join("overhead.json");
-    let res = driver(&[
-        "overhead",
-        "--rounds",
-        "1",
-        "--scale",
-        "0.001",
-        "--allocators",
-        "system",
-        "--bin-dir",
-        fake.to_str().expect("UTF-8 path"),
-        "--out",
-        out.to_str().expect("UTF-8 path"),
-    ]);
+    let res = tiny_overhead(&fake, &out, &["--allocators", "system"]);
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("out of spoons"), "{stderr}");
@@ -174,19 +169,7 @@ fn overhead_with_plain_jemalloc_build() {
     let dir = scratch("plain");
     let out = dir.join("overhead.json");
     let bins = bin_dir();
-    let res = driver(&[
-        "overhead",
-        "--rounds",
-        "1",
-        "--scale",
-        "0.001",
-        "--allocators",
-        "jemalloc,jemalloc-stats",
-        "--bin-dir",
-        bins.to_str().expect("UTF-8 path"),
-        "--out",
-        out.to_str().expect("UTF-8 path"),
-    ]);
+    let res = tiny_overhead(&bins, &out, &["--allocators", "jemalloc,jemalloc-stats"]);
     let stderr = String::from_utf8_lossy(&res.stderr);
     let stdout = String::from_utf8_lossy(&res.stdout);
     assert!(res.status.success(), "driver failed\n{stderr}\n{stdout}");
