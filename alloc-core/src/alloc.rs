@@ -108,8 +108,8 @@ impl<A: Backend> EpochAlloc<A> {
     unsafe fn alloc_with(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         if tag::is_small(size, align) {
-            let total = tag::small_total(size, |s| self.inner.size_class(s));
-            // SAFETY: `total < 4096 + TAG` and `align <= 16`: a valid layout.
+            let total = tag::small_total(size);
+            // SAFETY: `total <= 4096 + TAG` and `align <= 16`: a valid layout.
             let p = get(unsafe { Layout::from_size_align_unchecked(total, align) });
             if p.is_null() {
                 return p;
@@ -158,10 +158,7 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let (size, align) = (layout.size(), layout.align());
         let (total, at) = if tag::is_small(size, align) {
-            (
-                tag::small_total(size, |s| self.inner.size_class(s)),
-                tag::Place::Trailer,
-            )
+            (tag::small_total(size), tag::Place::Trailer)
         } else {
             match self.place(size, align) {
                 Some(placed) => placed,

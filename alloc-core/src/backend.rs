@@ -53,28 +53,14 @@ pub(crate) const fn jemalloc_size_class(size: usize) -> usize {
     }
 }
 
-/// `jemalloc_size_class` of every multiple of 8 up to 4096 (every class up
-/// to there is a multiple of 8): one load instead of a branchy computation on
-/// the allocation path, 1 KiB of read-only data.
-#[cfg(feature = "jemalloc")]
-static SMALL_CLASSES: [u16; 513] = {
-    let mut t = [0u16; 513];
-    let mut i = 0;
-    while i < t.len() {
-        t[i] = jemalloc_size_class(i * 8) as u16;
-        i += 1;
-    }
-    t
-};
-
 #[cfg(feature = "jemalloc")]
 impl Backend for Jemalloc {
     #[inline(always)]
     fn size_class(&self, size: usize) -> usize {
-        match SMALL_CLASSES.get(size.wrapping_add(7) >> 3) {
-            Some(&c) => c as usize,
-            None if size < crate::tag::LARGE => jemalloc_size_class(size),
-            None => size,
+        if size < crate::tag::LARGE {
+            jemalloc_size_class(size)
+        } else {
+            size
         }
     }
 

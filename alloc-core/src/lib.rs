@@ -117,10 +117,10 @@
 //!
 //! # How it stays cheap
 //!
-//! The 4-byte tag goes into the unused tail of the block's size class when
-//! there is one (a 100-byte request already gets 112 bytes), so most blocks
-//! cost no memory; blocks of 4 KiB and up keep it in a page table, so a
-//! 4096-byte buffer does not move into jemalloc's 5120-byte class. Counting is
+//! The 4-byte tag goes right after the block's data, in the unused tail of its
+//! size class when there is one (a 100-byte request already gets 112 bytes),
+//! so most blocks cost no memory; blocks of 4 KiB and up keep it in a page
+//! table, so a 4096-byte buffer does not move into jemalloc's 5120-byte class. Counting is
 //! a plain load and store into the thread's own slot. See `ARCHITECTURE.md`.
 
 mod alloc;

@@ -4,12 +4,15 @@
 //! and `realloc` from nothing but the pointer and the layout, and it should
 //! cost no memory:
 //!
-//! - **Trailer in the slack.** Most sizes are smaller than their allocator
-//!   size class (a 100-byte request gets a 112-byte block from jemalloc). When
-//!   the slack holds 4 bytes, the tag goes into the last 4 bytes of the class
-//!   and the block is requested at the class size: no extra memory at all.
-//! - **Trailer past the end.** Small sizes that fill their class exactly (or
-//!   nearly) are requested 4 bytes larger and take the next class.
+//! - **Trailer right after the data.** A small block (under 4 KiB, default
+//!   alignment) is requested as its size rounded up to 4, plus 4, and the tag
+//!   goes into those last 4 bytes, next to the data the program last wrote.
+//!   Most sizes are smaller than their size class (a 100-byte request gets a
+//!   112-byte block from jemalloc), so the request lands in the same class:
+//!   no extra memory, and no size-class lookup on the allocation path. Sizes
+//!   that fill their class exactly (or nearly) take the next class.
+//! - **Trailer in the slack, for 4-16 KiB.** Blocks of 4 KiB up to 16 KiB
+//!   whose class has 4 bytes of slack keep the tag in the class's last 4 bytes.
 //! - **Page table.** Blocks of 4096 bytes and more whose class has no slack
 //!   (a 4 KiB buffer, page-multiple sizes) and every block of 16 KiB and more
 //!   keep their tag in [`crate::page_table`], keyed by address: a block that
@@ -47,7 +50,7 @@ pub(crate) fn place(
     class: impl FnOnce(usize) -> usize,
 ) -> Option<(usize, Place)> {
     if is_small(size, align) {
-        return Some((small_total(size, class), Place::Trailer));
+        return Some((small_total(size), Place::Trailer));
     }
     place_other(size, align, class)
 }
@@ -59,17 +62,12 @@ pub(crate) fn is_small(size: usize, align: usize) -> bool {
     size < SIDE_MIN && align <= MIN_ALIGN
 }
 
-/// The size to request for a small block: its class if the slack holds the
-/// tag, else 4 bytes more than asked (branch-free).
+/// The size to request for a small block: its size rounded up to 4, plus
+/// the tag. Size classes are multiples of 8, so this lands in the block's own
+/// class exactly when that class has 4 bytes to spare.
 #[inline(always)]
-pub(crate) fn small_total(size: usize, class: impl FnOnce(usize) -> usize) -> usize {
-    let c = class(size);
-    let need = size + TAG;
-    if c >= need {
-        c
-    } else {
-        need
-    }
+pub(crate) const fn small_total(size: usize) -> usize {
+    ((size + 3) & !3) + TAG
 }
 
 /// `place` for blocks of 4 KiB and more, and over-aligned blocks.
@@ -140,17 +138,29 @@ mod tests {
     }
 
     #[test]
-    fn slack_holds_the_tag_without_growing_the_class() {
-        assert_eq!(place(100, 8, jemalloc_like), Some((112, Place::Trailer)));
-        assert_eq!(place(5000, 8, jemalloc_like), Some((5120, Place::Trailer)));
+    fn small_tags_follow_the_data_rounded_to_four() {
+        assert_eq!(place(100, 8, jemalloc_like), Some((104, Place::Trailer)));
         assert_eq!(place(1, 1, jemalloc_like), Some((8, Place::Trailer)));
+        assert_eq!(place(62, 8, jemalloc_like), Some((68, Place::Trailer)));
+        assert_eq!(place(4095, 16, jemalloc_like), Some((4100, Place::Trailer)));
+        assert_eq!(place(5000, 8, jemalloc_like), Some((5120, Place::Trailer)));
     }
 
     #[test]
-    fn exact_small_sizes_grow_by_a_tag() {
-        assert_eq!(place(64, 8, jemalloc_like), Some((68, Place::Trailer)));
-        assert_eq!(place(62, 8, jemalloc_like), Some((66, Place::Trailer)));
-        assert_eq!(place(8, 8, jemalloc_like), Some((12, Place::Trailer)));
+    fn a_small_tag_changes_the_class_only_without_slack() {
+        for size in 1..SIDE_MIN {
+            let (total, _) = place(size, 8, jemalloc_like).unwrap();
+            assert!(
+                total - TAG >= size,
+                "size {size}: the tag overlaps the data"
+            );
+            let (own, got) = (jemalloc_like(size), jemalloc_like(total));
+            if own >= size + TAG {
+                assert_eq!(got, own, "size {size} has slack but moved class");
+            } else {
+                assert_eq!(got, jemalloc_like(size + TAG), "size {size}");
+            }
+        }
     }
 
     #[test]
