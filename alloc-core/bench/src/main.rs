@@ -1,7 +1,7 @@
 //! `alloc-bench overhead`: builds the child binaries, runs every workload
 //! under every allocator in its own process, in interleaved rounds, and
 //! writes the medians to `target/alloc-bench/overhead.json`, then prints a
-//! table with ratios to plain jemalloc.
+//! table with ratios to plain jemalloc (the median of per-round ratios).
 //!
 //! Run it as `cargo run --release -p alloc-bench -- overhead` from anywhere
 //! in the workspace; `alloc-bench overhead --help` lists the options.
@@ -483,8 +483,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     })
 }
 
-fn ratio(x: f64, base: Option<f64>) -> Option<f64> {
-    base.filter(|b| *b > 0.0).map(|b| x / b)
+/// The median over rounds of `xs[i] / base[i]`: each round runs every
+/// allocator back to back, so a machine that speeds up or slows down between
+/// rounds moves both sides of a pair alike, where a ratio of two medians
+/// could pair a fast round with a slow one.
+fn paired_ratio(xs: &[f64], base: Option<&[f64]>) -> Option<f64> {
+    let r: Vec<f64> = xs
+        .iter()
+        .zip(base?)
+        .filter(|(_, b)| **b > 0.0)
+        .map(|(x, b)| x / b)
+        .collect();
+    (!r.is_empty()).then(|| median_f64(&r))
 }
 
 fn fmt_ratio(r: Option<f64>) -> String {
@@ -640,8 +650,13 @@ fn run(opts: Options) -> Result<(), String> {
                 ns_per_op: ns,
                 peak_rss_kib: rss,
                 ops,
-                ns_per_op_ratio: ratio(ns, base.as_ref().map(|b| b.0)),
-                peak_rss_ratio: ratio(rss as f64, base.as_ref().map(|b| b.1 as f64)),
+                ns_per_op_ratio: paired_ratio(&ns_rounds, base.as_ref().map(|b| &b.2[..])),
+                peak_rss_ratio: paired_ratio(
+                    &rss_rounds.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                    base.as_ref()
+                        .map(|b| b.3.iter().map(|&v| v as f64).collect::<Vec<_>>())
+                        .as_deref(),
+                ),
                 ns_per_op_rounds: ns_rounds,
                 peak_rss_kib_rounds: rss_rounds,
             });
