@@ -145,6 +145,10 @@ pub fn snapshot() -> Snapshot {
             metadata_bytes: (slot_bytes + page_table::leaf_bytes()) as u64,
             threads: threads as u64,
         },
+        sampling: Default::default(),
+        stacks: Vec::new(),
+        sites: Vec::new(),
+        histograms: Default::default(),
     }
 }
 

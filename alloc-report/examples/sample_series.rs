@@ -55,6 +55,7 @@ fn main() -> std::io::Result<()> {
                 retained: 0,
             }),
             tool: ToolUsage::default(),
+            ..Snapshot::default()
         };
         writer.append(&snapshot, Some(u64::from(k) * 5))?;
     }

@@ -43,7 +43,7 @@ pub const FORMAT_NAME: &str = "alloc-snapshot";
 pub const FORMAT_VERSION: u64 = 1;
 
 /// The content of one snapshot file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotFile {
     /// Soak cycles completed when the snapshot was taken, if the writer knew.
     pub cycles: Option<u64>,

@@ -65,6 +65,7 @@
 //!         rss_bytes: None,
 //!         allocator: None,
 //!         tool: ToolUsage::default(),
+//!         ..Snapshot::default()
 //!     };
 //!     writer.append(&snapshot, None).unwrap();
 //! }

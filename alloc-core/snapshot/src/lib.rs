@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// other threads allocate is not an atomic cut across threads (each thread's
 /// counters are read one after the other); at quiescence it is exact to the
 /// byte.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The epoch current when the snapshot was taken.
     pub epoch: u32,
@@ -45,6 +45,21 @@ pub struct Snapshot {
     pub allocator: Option<AllocatorStats>,
     /// Memory used by the tool itself (never counted as the user's).
     pub tool: ToolUsage,
+    /// How allocation sites were sampled for [`Snapshot::sites`].
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// The call stacks that [`Snapshot::sites`] refer to, by [`Stack::id`].
+    #[serde(default)]
+    pub stacks: Vec<Stack>,
+    /// Estimated live bytes and blocks per call stack and birth epoch, from
+    /// sampled blocks scaled by their sampling weight. Sorted by stack, then
+    /// epoch. Empty when sampling is off.
+    #[serde(default)]
+    pub sites: Vec<SiteLive>,
+    /// Distributions of allocation sizes and of the lifetimes of freed
+    /// sampled blocks.
+    #[serde(default)]
+    pub histograms: Histograms,
 }
 
 impl Snapshot {
@@ -62,6 +77,212 @@ impl Snapshot {
         self.epochs
             .iter()
             .find(|e| e.first <= epoch && epoch <= e.last)
+    }
+
+    /// The stack with this id.
+    pub fn stack(&self, id: u32) -> Option<&Stack> {
+        // Stacks are written sorted by id; fall back to a scan if not.
+        match self.stacks.binary_search_by_key(&id, |s| s.id) {
+            Ok(i) => Some(&self.stacks[i]),
+            Err(_) => self.stacks.iter().find(|s| s.id == id),
+        }
+    }
+
+    /// Estimated live bytes and blocks per stack born strictly before
+    /// `epoch` (the sampled survivors), as `(stack, bytes, blocks)` sorted
+    /// by stack id.
+    pub fn site_survivors(&self, epoch: u32) -> Vec<(u32, f64, f64)> {
+        let mut out: Vec<(u32, f64, f64)> = Vec::new();
+        for s in self.sites.iter().filter(|s| s.epoch < epoch) {
+            match out.last_mut() {
+                Some(last) if last.0 == s.stack => {
+                    last.1 += s.bytes;
+                    last.2 += s.blocks;
+                }
+                _ => out.push((s.stack, s.bytes, s.blocks)),
+            }
+        }
+        out.sort_by_key(|e| e.0);
+        out
+    }
+}
+
+/// How a snapshot's sites were sampled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// The sampling mode in force when the snapshot was taken.
+    pub mode: SamplingMode,
+    /// The mean number of bytes between samples ([`SamplingMode::Interval`]);
+    /// 1 for [`SamplingMode::All`], 0 when off.
+    pub mean_interval_bytes: u64,
+    /// Blocks sampled since start.
+    pub sampled: u64,
+    /// Sampled blocks live now (the entries behind [`Snapshot::sites`]).
+    pub live_sampled: u64,
+    /// Samples dropped because the sampled-block table was full. Non-zero
+    /// means the site estimates are low.
+    pub dropped_full: u64,
+    /// Samples whose stack went to the overflow stack because the stack
+    /// table was full.
+    pub stack_overflow: u64,
+}
+
+/// Whether and how often allocations are sampled for call sites.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplingMode {
+    /// No call sites are recorded.
+    #[default]
+    Off,
+    /// A block is sampled about once every `mean_interval_bytes` allocated
+    /// bytes (a per-thread exponential countdown, so estimates are unbiased).
+    Interval,
+    /// Every allocation is recorded (for tests and short soaks).
+    All,
+}
+
+/// One captured call stack, innermost frame first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stack {
+    /// The id that [`SiteLive::stack`] refers to. Id 0 is the overflow stack
+    /// (no frames) that collects samples once the stack table is full.
+    pub id: u32,
+    /// Frames, innermost first. An instruction pointer that covers inlined
+    /// calls gives one frame per inlined function, all with the same `ip`.
+    pub frames: Vec<Frame>,
+    /// Index into `frames` of the first frame that belongs to the user's
+    /// code, after trimming the tool's own frames and the allocator
+    /// machinery of `alloc`, `core` and `std`. `None` before symbolisation or
+    /// when no frame qualifies.
+    pub user_frame: Option<u32>,
+}
+
+impl Stack {
+    /// The frame to show for this stack: the first user frame if known,
+    /// else the innermost frame.
+    pub fn site(&self) -> Option<&Frame> {
+        match self.user_frame {
+            Some(i) => self.frames.get(i as usize),
+            None => self.frames.first(),
+        }
+    }
+
+    /// A one-line label for this stack: `file:line function` of its site,
+    /// or the raw address when not symbolised.
+    pub fn label(&self) -> String {
+        match self.site() {
+            Some(f) => f.label(),
+            None if self.id == 0 => "[stack table full]".to_string(),
+            None => "[no frames]".to_string(),
+        }
+    }
+}
+
+/// One frame of a call stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The instruction pointer (a return address, as captured).
+    pub ip: u64,
+    /// The demangled function name, once symbolised.
+    pub function: Option<String>,
+    /// The source file, once symbolised (and when debug info has it).
+    pub file: Option<String>,
+    /// The source line, once symbolised (and when debug info has it).
+    pub line: Option<u32>,
+}
+
+impl Frame {
+    /// `file:line function`, with the parts that are known; the address in
+    /// hex when nothing is.
+    pub fn label(&self) -> String {
+        let place = match (&self.file, self.line) {
+            (Some(f), Some(l)) => Some(format!("{f}:{l}")),
+            (Some(f), None) => Some(f.clone()),
+            _ => None,
+        };
+        match (place, &self.function) {
+            (Some(p), Some(func)) => format!("{p} {func}"),
+            (Some(p), None) => p,
+            (None, Some(func)) => func.clone(),
+            (None, None) => format!("{:#x}", self.ip),
+        }
+    }
+}
+
+/// Estimated live memory of one call stack born in one epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SiteLive {
+    /// The [`Stack::id`].
+    pub stack: u32,
+    /// The birth epoch (exact: sampled blocks remember their own epoch).
+    pub epoch: u32,
+    /// Estimated live bytes: the sum over live sampled blocks of size times
+    /// sampling weight. Exact in [`SamplingMode::All`].
+    pub bytes: f64,
+    /// Estimated live blocks: the sum of the sampling weights.
+    pub blocks: f64,
+    /// How many live sampled blocks the estimate rests on.
+    pub samples: u64,
+}
+
+/// The histograms a snapshot carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// Sizes of allocated blocks in bytes, since start (sampled blocks,
+    /// each counted with its sampling weight rounded to a whole number).
+    pub alloc_size: Histogram,
+    /// Lifetimes of freed sampled blocks, in epochs (free epoch minus birth
+    /// epoch).
+    pub lifetime_epochs: Histogram,
+    /// Lifetimes of freed sampled blocks, in nanoseconds.
+    pub lifetime_ns: Histogram,
+}
+
+/// A log-linear histogram: counts of values in `[low, high]` per bucket,
+/// buckets sorted and disjoint, empty buckets omitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// The non-empty buckets, lowest first.
+    pub buckets: Vec<Bucket>,
+}
+
+/// One histogram bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// The lowest value counted here.
+    pub low: u64,
+    /// The highest value counted here.
+    pub high: u64,
+    /// How many values fell in `low..=high`.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// The total count.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.count).sum()
+    }
+
+    /// The same counts as an [`hdrhistogram::Histogram`] (each bucket's
+    /// values recorded at its upper bound), for quantiles and merging.
+    pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {
+        let mut h = hdrhistogram::Histogram::<u64>::new(3)
+            .expect("3 significant figures is a valid precision");
+        for b in &self.buckets {
+            // Values beyond hdrhistogram's range (above 2^63) are clamped.
+            let v = b.high.min(u64::MAX >> 1);
+            // Auto-resizing histograms only fail on overflow of the count.
+            let _ = h.record_n(v, b.count);
+        }
+        h
+    }
+
+    /// The value at quantile `q` (0.0 to 1.0), or `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        Some(self.to_hdr().value_at_quantile(q.clamp(0.0, 1.0)))
     }
 }
 

@@ -43,6 +43,7 @@ pub(crate) fn snap(epoch: u32, live: &[(u32, u64, u64)]) -> Snapshot {
             metadata_bytes: 14336,
             threads: 2,
         },
+        ..Snapshot::default()
     }
 }
 
