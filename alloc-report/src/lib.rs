@@ -84,7 +84,9 @@
 //! and `check` (exit status 1 on a leak, for CI). Run `alloc-report --help`.
 
 pub mod analysis;
-pub mod format;
+/// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
+/// the collector's side can write it without linking this crate.
+pub use alloc_snapshot::file as format;
 pub mod render;
 pub mod stats;
 

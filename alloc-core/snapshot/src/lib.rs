@@ -1,8 +1,11 @@
 //! Plain data types of an epoch snapshot.
 //!
+//! It also owns the snapshot file format ([`mod@file`]): the collector's
+//! admin endpoint writes it and the analyser reads it.
+//!
 //! This crate is the only thing the collector (`alloc-core`, which runs inside
 //! the measured program as its global allocator) and the analyser
-//! (`alloc-report`) share. It holds data and small pure helpers, no I/O and no
+//! (`alloc-report`) share. It holds data, small pure helpers and the file format, and no
 //! allocator, so the report side never links the allocation path it analyses.
 //!
 //! # Vocabulary
@@ -15,6 +18,12 @@
 //!   a snapshot.
 
 use serde::{Deserialize, Serialize};
+
+pub mod file;
+pub use file::{
+    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesWriter,
+    SnapshotFile,
+};
 
 /// The accounting state of one process at one instant.
 ///

@@ -33,7 +33,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use alloc_snapshot::Snapshot;
+use crate::Snapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
