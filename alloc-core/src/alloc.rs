@@ -10,9 +10,10 @@
 //! [`account_slow`], marked cold.
 
 use crate::backend::Backend;
-use crate::counters::{Op, Slot, TOOL_EPOCH};
+use crate::counters::{Op, Slot, SAMPLED, TOOL_EPOCH};
 use crate::epoch::EPOCH;
 use crate::registry::{self, TOOL, TOOL_BLOCKS, TOOL_BYTES, UNREGISTERED};
+use crate::sampling;
 use crate::tag::{self, place};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, null_mut};
@@ -47,33 +48,106 @@ impl<A> EpochAlloc<A> {
     }
 }
 
-/// Counts one operation for birth epoch `epoch` in the current thread's
-/// slot; returns the tag the block carries from now on (`epoch`, or the
-/// tool's tag for an allocation inside the tool's scope).
+/// Counts a new block of `size` bytes at `addr` for birth epoch `epoch` in
+/// the current thread's slot and takes it off the sampling countdown;
+/// returns the tag the block carries (`epoch`, with [`SAMPLED`] if it was
+/// sampled, or the tool's tag inside the tool's scope).
 #[inline(always)]
-fn account<A: Backend>(epoch: u32, bytes: i64, op: Op) -> u32 {
+fn account_alloc<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
     let slot = registry::current();
     // SAFETY: `current` only returns pointers to `static` slots.
-    if unsafe { &*slot }.try_record(epoch, bytes, op) {
+    if unsafe { &*slot }.try_alloc(epoch, size as i64) {
         epoch
     } else {
-        account_slow::<A>(slot, epoch, bytes, op)
+        alloc_slow::<A>(slot, addr as usize, epoch, size)
     }
 }
 
-/// Everything that is not "this thread's slot holds this epoch".
+/// An allocation that is not "this thread's slot holds this epoch and its
+/// sampling countdown has not run out".
 #[cold]
 #[inline(never)]
-fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) -> u32 {
-    if epoch == TOOL_EPOCH || (ptr::eq(slot, &TOOL) && op == Op::Alloc) {
-        TOOL_BYTES.fetch_add(bytes, Relaxed);
-        let blocks = match op {
-            Op::Alloc => 1,
-            Op::Free => -1,
-            Op::Realloc => 0,
-        };
-        TOOL_BLOCKS.fetch_add(blocks, Relaxed);
+fn alloc_slow<A: Backend>(slot: *const Slot, addr: usize, epoch: u32, size: usize) -> u32 {
+    if ptr::eq(slot, &TOOL) {
+        count_tool(size as i64, 1);
         return TOOL_EPOCH;
+    }
+    let slot = if ptr::eq(slot, &UNREGISTERED) {
+        crate::set_stats_reader(A::stats);
+        let slot = registry::register();
+        if !ptr::eq(slot, &registry::BUSY) {
+            // The fast path took this block off another slot's countdown.
+            // SAFETY: `register` returns static slots.
+            let s = unsafe { &*slot };
+            s.countdown
+                .store(s.countdown.load(Relaxed) - size as i64, Relaxed);
+        }
+        slot
+    } else {
+        slot
+    };
+    if ptr::eq(slot, &registry::BUSY) {
+        // No slot of our own (pool full, thread exiting): never sampled.
+        registry::with_shared(|s| s.record(epoch, size as i64, Op::Alloc));
+        return epoch;
+    }
+    // SAFETY: `slot` is a static slot owned by this thread.
+    let s = unsafe { &*slot };
+    s.record(epoch, size as i64, Op::Alloc);
+    if s.countdown.load(Relaxed) < 0 {
+        sampling::on_alloc(s, registry::owner_id(slot), addr, epoch, size)
+    } else {
+        epoch
+    }
+}
+
+/// Counts the free of a block of `size` bytes at `addr` with tag `tag`.
+#[inline(always)]
+fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
+    let slot = registry::current();
+    // SAFETY: `current` only returns pointers to `static` slots.
+    if !unsafe { &*slot }.try_record(tag, -(size as i64), Op::Free) {
+        free_slow::<A>(slot, addr as usize, tag, size);
+    }
+}
+
+/// A free of a sampled block, a tool block, or one whose epoch this
+/// thread's ring does not hold.
+#[cold]
+#[inline(never)]
+fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) {
+    let epoch = if tag & SAMPLED != 0 {
+        sampling::on_free(addr);
+        tag & !SAMPLED
+    } else {
+        tag
+    };
+    account_slow::<A>(slot, epoch, -(size as i64), Op::Free);
+}
+
+/// Counts a realloc by `bytes` of a block born in `epoch` (no sampled bit).
+#[inline(always)]
+fn account_realloc<A: Backend>(epoch: u32, bytes: i64) {
+    let slot = registry::current();
+    // SAFETY: `current` only returns pointers to `static` slots.
+    if !unsafe { &*slot }.try_record(epoch, bytes, Op::Realloc) {
+        account_slow::<A>(slot, epoch, bytes, Op::Realloc);
+    }
+}
+
+fn count_tool(bytes: i64, blocks: i64) {
+    TOOL_BYTES.fetch_add(bytes, Relaxed);
+    TOOL_BLOCKS.fetch_add(blocks, Relaxed);
+}
+
+/// A free or realloc that is not "this thread's slot holds this epoch".
+/// `epoch` has no sampled bit.
+#[cold]
+#[inline(never)]
+fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
+    if epoch == TOOL_EPOCH {
+        count_tool(bytes, if op == Op::Free { -1 } else { 0 });
+        return;
     }
     let slot = if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
@@ -89,7 +163,6 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) -
         // SAFETY: `slot` is a static slot owned by this thread.
         unsafe { &*slot }.record(epoch, bytes, op);
     }
-    epoch
 }
 
 impl<A: Backend> EpochAlloc<A> {
@@ -114,7 +187,7 @@ impl<A: Backend> EpochAlloc<A> {
             if p.is_null() {
                 return p;
             }
-            let tag = account::<A>(EPOCH.0.load(Relaxed), size as i64, Op::Alloc);
+            let tag = account_alloc::<A>(p, EPOCH.0.load(Relaxed), size);
             // SAFETY: `p` is a fresh block of `total >= size + TAG` bytes.
             unsafe { tag::write(p, total, tag::Place::Trailer, tag) };
             return p;
@@ -128,7 +201,7 @@ impl<A: Backend> EpochAlloc<A> {
         if p.is_null() {
             return p;
         }
-        let tag = account::<A>(EPOCH.0.load(Relaxed), size as i64, Op::Alloc);
+        let tag = account_alloc::<A>(p, EPOCH.0.load(Relaxed), size);
         // SAFETY: `p` is a fresh block of `total` bytes placed by `place`.
         unsafe { tag::write(p, total, at, tag) };
         p
@@ -170,7 +243,7 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         // SAFETY: the caller passes a block from `alloc` with this layout,
         // whose tag `alloc` wrote at the same place.
         let tag = unsafe { tag::read(ptr, total, at) };
-        account::<A>(tag, -(size as i64), Op::Free);
+        account_free::<A>(ptr, tag, size);
         // SAFETY: the block was obtained from the inner allocator with
         // exactly this size and alignment.
         unsafe {
@@ -190,6 +263,12 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         };
         // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
         let tag = unsafe { tag::read(ptr, old_total, old_at) };
+        if tag & SAMPLED != 0 {
+            // SAFETY: forwarded from the caller; `tag` was read from `ptr`.
+            return unsafe {
+                self.realloc_sampled(ptr, layout, new_size, tag, old_total, (new_total, new_at))
+            };
+        }
         // SAFETY: the block came from the inner allocator with `old_total`
         // at `align`; `new_total` is valid at `align` (checked by `place`).
         let p = unsafe {
@@ -205,7 +284,58 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         }
         // SAFETY: `p` holds `new_total` bytes placed by `place`.
         unsafe { tag::write(p, new_total, new_at, tag) };
-        account::<A>(tag, new_size as i64 - layout.size() as i64, Op::Realloc);
+        account_realloc::<A>(tag, new_size as i64 - layout.size() as i64);
+        p
+    }
+}
+
+impl<A: Backend> EpochAlloc<A> {
+    /// `realloc` of a sampled block: its record leaves the table before the
+    /// inner realloc frees the old address (which another thread may then be
+    /// given and sample) and comes back under the new address after it.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old_total`
+    /// its inner size, `new` the placement of `new_size`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_sampled(
+        &self,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+        tag: u32,
+        old_total: usize,
+        (new_total, new_at): (usize, tag::Place),
+    ) -> *mut u8 {
+        let align = layout.align();
+        let record = crate::sampled::remove(ptr as usize);
+        // SAFETY: as in `realloc`.
+        let p = unsafe {
+            self.inner.realloc(
+                ptr,
+                Layout::from_size_align_unchecked(old_total, align),
+                new_total,
+            )
+        };
+        if p.is_null() {
+            // The old block is untouched; so is its record (if the table
+            // has no room for it again, its free finds none, which is fine).
+            if let Some(r) = record {
+                crate::sampled::insert(r);
+            }
+            return p;
+        }
+        let epoch = tag & !SAMPLED;
+        let kept = record.is_some_and(|mut r| {
+            r.addr = p as usize;
+            r.size = new_size;
+            crate::sampled::insert(r)
+        });
+        let new_tag = if kept { tag } else { epoch };
+        // SAFETY: `p` holds `new_total` bytes placed by `place`.
+        unsafe { tag::write(p, new_total, new_at, new_tag) };
+        account_realloc::<A>(epoch, new_size as i64 - layout.size() as i64);
         p
     }
 }

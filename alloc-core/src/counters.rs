@@ -35,9 +35,14 @@ pub(crate) const WINDOW: usize = 256;
 pub(crate) const COARSE: usize = 256;
 
 /// The greatest epoch `advance_epoch` reaches; it saturates there.
-pub(crate) const MAX_EPOCH: u32 = u32::MAX - 2;
+pub(crate) const MAX_EPOCH: u32 = 0x7fff_fffd;
 /// Tag of blocks the tool allocated for itself (snapshots, `untracked`).
-pub(crate) const TOOL_EPOCH: u32 = u32::MAX - 1;
+pub(crate) const TOOL_EPOCH: u32 = 0x7fff_fffe;
+/// The tag bit of a block that was sampled (it has an entry in
+/// [`crate::sampled`]). No ring entry ever holds an epoch with this bit, so
+/// freeing or resizing a sampled block always takes the slow path, and an
+/// unsampled block is known to be unsampled without a table look-up.
+pub(crate) const SAMPLED: u32 = 0x8000_0000;
 /// Ring epoch of the special slots, which no tag ever equals, so every
 /// access to a special slot takes the slow path.
 pub(crate) const NEVER: u32 = u32::MAX;
@@ -72,7 +77,17 @@ pub(crate) struct Entry {
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) seq: AtomicU32,
+    /// Leak scopes open on the owner thread (see [`crate::leaks`]).
+    pub(crate) scope_depth: AtomicU32,
     pub(crate) reallocs: AtomicU64,
+    /// Bytes still to allocate before the next sample; the allocation that
+    /// takes it below zero goes to the slow path (see [`crate::sampling`]).
+    pub(crate) countdown: AtomicI64,
+    /// State of the owner's random number generator (sampling intervals).
+    pub(crate) rng: AtomicU64,
+    /// Allocations recorded inside leak scopes by this slot's owners, ever:
+    /// a scope collects the records numbered from its start on.
+    pub(crate) scope_seq: AtomicU64,
     pub(crate) ring: [Entry; WINDOW],
     pub(crate) coarse: [Counts; COARSE],
 }
@@ -198,7 +213,11 @@ impl Slot {
     const fn with_ring_epoch<const EPOCH: u32>() -> Self {
         Slot {
             seq: AtomicU32::new(0),
+            scope_depth: AtomicU32::new(0),
             reallocs: AtomicU64::new(0),
+            countdown: AtomicI64::new(0),
+            rng: AtomicU64::new(0),
+            scope_seq: AtomicU64::new(0),
             ring: [const {
                 Entry {
                     epoch: AtomicU32::new(EPOCH),
@@ -219,6 +238,23 @@ impl Slot {
             if op == Op::Realloc {
                 bump_u64(&self.reallocs, 1);
             }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The fast path of an allocation: takes `bytes` off the sampling
+    /// countdown and counts the block if its ring entry holds `epoch` and the
+    /// countdown has not run out. Returns false (nothing counted, countdown
+    /// already taken) otherwise. Owner only.
+    #[inline(always)]
+    pub(crate) fn try_alloc(&self, epoch: u32, bytes: i64) -> bool {
+        let left = self.countdown.load(Relaxed).wrapping_sub(bytes);
+        self.countdown.store(left, Relaxed);
+        let e = &self.ring[epoch as usize & (WINDOW - 1)];
+        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
+            e.counts.count(bytes, Op::Alloc);
             true
         } else {
             false

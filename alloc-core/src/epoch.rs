@@ -21,7 +21,7 @@ pub fn epoch() -> u32 {
 ///
 /// Blocks allocated from now on (by any thread) are born in the new epoch;
 /// blocks already live keep their birth epoch. The epoch saturates at
-/// `u32::MAX - 2` (four billion advances): past that, every new block is born
+/// [`crate::MAX_EPOCH`] (2^31 - 3, two billion advances): past that, every new block is born
 /// in that last epoch.
 pub fn advance_epoch() -> u32 {
     match EPOCH.0.fetch_update(AcqRel, Relaxed, |e| {

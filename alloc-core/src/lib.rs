@@ -61,6 +61,93 @@
 //! }
 //! ```
 //!
+//! # Which line leaks: sampled call sites
+//!
+//! Epoch counters say *that* memory survives; sampled call sites say
+//! *where* it was allocated. By default about one block per MiB
+//! allocated ([`DEFAULT_INTERVAL`]) is sampled: its raw call stack is
+//! captured (instruction pointers only, at most [`MAX_STACK_DEPTH`] frames)
+//! and the block is remembered until it is freed. Each sample is weighted
+//! by the inverse of its probability of being drawn, so a snapshot's
+//! [`Snapshot::sites`] are unbiased estimates of live bytes and blocks per
+//! call stack and birth epoch (the exact per-epoch totals stay in
+//! [`Snapshot::epochs`]). [`symbolize`] turns the stacks into function,
+//! file and line, outside the allocation path, and marks each stack's first
+//! frame that is the user's (past this crate and the standard library's
+//! allocation machinery).
+//!
+//! ```no_run
+//! use alloc_core::{advance_epoch, set_sampling, snapshot, symbolize, SampleMode};
+//!
+//! set_sampling(SampleMode::Interval(4096)); // denser than the default, for a short soak
+//! advance_epoch();
+//! // ... run cycles, advancing the epoch after each batch ...
+//! let mut snap = snapshot();
+//! symbolize(&mut snap);
+//! for (stack, bytes, blocks) in snap.site_survivors(snap.epoch) {
+//!     let label = snap.stack(stack).map(|s| s.label()).unwrap_or_default();
+//!     println!("{bytes:>10.0} bytes in {blocks:>6.0} blocks  {label}");
+//! }
+//! ```
+//!
+//! `cargo run --release -p alloc-core --example sites` runs a complete
+//! example.
+//!
+//! - **Modes** ([`SampleMode`]): `Off`; `Interval(bytes)`, the mean number
+//!   of allocated bytes between samples (default 1 MiB; see
+//!   [`DEFAULT_INTERVAL`] for why not jemalloc's and Go's 512 KiB); `All`, every allocation, exact, for tests and
+//!   short soaks. Set it in code with [`set_sampling`], or with the
+//!   environment variable `ALLOC_CORE_SAMPLE` ([`SAMPLE_ENV`]: `off`,
+//!   `all`, or bytes such as `4096`, `64KiB`, `1M`), read once at the first
+//!   allocation; code wins over the environment.
+//! - **Cost.** An unsampled allocation pays one subtraction from a
+//!   per-thread countdown; an unsampled free pays nothing (a bit in the
+//!   block's tag says whether it was sampled). A sample costs a stack walk
+//!   with the system unwinder, about 3 µs on the development machine, so
+//!   `All` makes allocation a thousand times slower; see
+//!   `alloc-core/bench/README.md` for measured figures.
+//! - **Bounded memory.** At most [`MAX_STACKS`] distinct stacks (further
+//!   ones are counted under the overflow stack, id 0) and
+//!   [`MAX_SAMPLED_BLOCKS`] live sampled blocks (further samples are
+//!   dropped and counted); together at most about 8.3 MiB, mapped as they
+//!   fill. [`Snapshot::sampling`] reports both overflows.
+//! - **Safety on the allocation path.** Stacks are captured with the system
+//!   unwinder (`_Unwind_Backtrace`; with glibc 2.35+ and GCC 12's
+//!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
+//!   spin locks are held for a bounded probe and never while unwinding, and
+//!   are held across `fork()` by the atfork handlers.
+//! - **Symbolisation keeps the parsed debug information** after its first
+//!   call (about a second), as the tool's memory: roughly the size of the
+//!   binary's debug information (50 MB for `demo-server`).
+//!   [`release_symbol_cache`] drops it.
+//! - **Symbolisation needs debug info**: `debug = "limited"` (or `1`) in
+//!   your `[profile.release]` gives file, line and full function paths;
+//!   `"line-tables-only"` gives file and line with bare names for inlined
+//!   functions; without debug info only function names from the symbol
+//!   table.
+//! - **Histograms** of sampled allocation sizes and of the lifetimes (in
+//!   epochs and nanoseconds) of freed sampled blocks are in
+//!   [`Snapshot::histograms`].
+//!
+//! # Leak assertions in tests
+//!
+//! [`assert_no_leaks`] runs a closure and fails, listing every surviving
+//! block with its symbolised call site, if anything the closure allocated on
+//! the current thread is still live at its end; [`track`] returns the
+//! survivors instead, and [`LeakScope`] is the guard form. It works under
+//! the normal parallel test harness: each scope sees only its own thread's
+//! blocks. See [`leaks`] for what a scope records (not the blocks of the
+//! threads it spawns) and `alloc-core/tests/leak_scope.rs` for a test that
+//! catches an `Rc` cycle and passes once the back edge is `Weak`:
+//!
+//! ```text
+//! leak check failed: 3 block(s), 596 bytes, allocated in the scope are still live:
+//!   512 bytes in 1 block(s) at alloc-core/tests/leak_scope.rs:38 leak_scope::leaky::serve
+//!       called from alloc-core/tests/leak_scope.rs:90 leak_scope::an_rc_cycle_is_caught_with_its_sites::{{closure}}
+//!   80 bytes in 1 block(s) at alloc-core/tests/leak_scope.rs:32 leak_scope::leaky::serve
+//!   4 bytes in 1 block(s) at alloc-core/tests/leak_scope.rs:33 leak_scope::leaky::serve
+//! ```
+//!
 //! # Epoch semantics
 //!
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
@@ -87,7 +174,7 @@
 //!   [`MAX_THREAD_SLOTS`] at once, further threads share one slot under a
 //!   lock); blocks of 4 KiB and more keep their tag in a page table of 4 bytes
 //!   per 4 KiB page of address space in use (1 MiB per GiB touched).
-//! - The epoch saturates at `u32::MAX - 2` (four billion advances).
+//! - The epoch saturates at [`MAX_EPOCH`] (2^31 - 3, two billion advances).
 //! - **The tool's own allocations** (a [`Snapshot`] and what taking it needed,
 //!   and anything run inside [`untracked`]) are counted apart, in
 //!   [`ToolUsage`], and never appear as the user's live bytes, even when the
@@ -112,6 +199,8 @@
 //! - **block**: one live heap allocation. **live bytes / blocks by epoch**:
 //!   what is still allocated, grouped by birth epoch.
 //! - **snapshot**: the accounting state at one instant ([`Snapshot`]).
+//! - **site**: a call stack that allocated sampled blocks; its *label* is
+//!   the `file:line function` of its first user frame.
 //! - **survivor**: a block born in a closed epoch, still live.
 //! - **cycle**: one connect/use/disconnect round of a soak test.
 //!
@@ -127,9 +216,17 @@ mod alloc;
 mod backend;
 mod counters;
 mod epoch;
+mod histogram;
+pub mod leaks;
+mod lock;
+mod os_mem;
 mod page_table;
 mod registry;
+mod sampled;
+mod sampling;
 mod snapshot;
+mod stacks;
+mod symbolize;
 mod tag;
 
 pub use crate::alloc::EpochAlloc;
@@ -137,14 +234,33 @@ pub use crate::alloc::EpochAlloc;
 pub use crate::backend::Jemalloc;
 pub use crate::backend::{Backend, System};
 pub use crate::epoch::{advance_epoch, epoch};
+pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
 pub use crate::registry::MAX_THREAD_SLOTS;
+pub use crate::sampling::{sampling, set_sampling, SampleMode, DEFAULT_INTERVAL, SAMPLE_ENV};
 pub use crate::snapshot::snapshot;
-pub use alloc_snapshot::{AllocatorStats, EpochLive, Snapshot, ToolUsage, Totals};
+pub use crate::symbolize::{release_symbol_cache, symbolize};
+pub use alloc_snapshot::{
+    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SamplingMode, SiteLive,
+    Snapshot, Stack, ToolUsage, Totals,
+};
 
 use core::sync::atomic::{AtomicPtr, Ordering::*};
 
 /// How many of the most recent epochs a snapshot reports one by one.
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
+
+/// Live sampled blocks the sampled-block table holds at most (16 shards of
+/// 8192 records of 48 bytes, each filled to 7/8: 6 MiB of address space).
+/// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
+pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
+
+/// Distinct call stacks the stack table holds at most (about 2.1 MiB of
+/// address space). Samples of further stacks are attributed to the overflow
+/// stack (id 0) and counted in [`Sampling::stack_overflow`].
+pub const MAX_STACKS: usize = stacks::MAX_STACKS;
+
+/// Frames captured per stack at most, the tool's own frames included.
+pub const MAX_STACK_DEPTH: usize = stacks::MAX_DEPTH;
 
 /// The last epoch [`advance_epoch`] reaches.
 pub const MAX_EPOCH: u32 = counters::MAX_EPOCH;

@@ -19,11 +19,6 @@
 
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
-#[cfg(miri)]
-use {
-    core::alloc::{GlobalAlloc, Layout},
-    std::alloc::System,
-};
 
 const PAGE_BITS: u32 = 12;
 #[cfg(not(miri))]
@@ -45,12 +40,6 @@ struct Leaf([AtomicU32; LEAF_LEN]);
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(null_mut()) }; ROOT_LEN];
 static FALLBACK: Leaf = Leaf([const { AtomicU32::new(0) }; LEAF_LEN]);
 static LEAVES: AtomicUsize = AtomicUsize::new(0);
-
-#[cfg(miri)]
-const LEAF_LAYOUT: Layout = match Layout::from_size_align(size_of::<Leaf>(), 64) {
-    Ok(l) => l,
-    Err(_) => panic!("leaf layout"),
-};
 
 #[inline(always)]
 fn split(addr: usize) -> (usize, usize) {
@@ -77,45 +66,14 @@ fn leaf(r: usize, create: bool) -> &'static Leaf {
     }
 }
 
-/// Zeroed memory for a leaf, never from this crate's allocator.
-#[cfg(not(miri))]
+/// Zeroed memory for a leaf (see [`crate::os_mem`]).
 fn map_leaf() -> *mut Leaf {
-    // SAFETY: an anonymous private mapping with no address hint has no
-    // preconditions; the result is checked for MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            null_mut(),
-            size_of::<Leaf>(),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        null_mut()
-    } else {
-        p.cast()
-    }
+    crate::os_mem::map_zeroed(size_of::<Leaf>()).cast()
 }
 
-#[cfg(not(miri))]
 fn unmap_leaf(p: *mut Leaf) {
     // SAFETY: `p` was mapped by `map_leaf` with this length and never shared.
-    unsafe { libc::munmap(p.cast(), size_of::<Leaf>()) };
-}
-
-#[cfg(miri)]
-fn map_leaf() -> *mut Leaf {
-    // SAFETY: LEAF_LAYOUT has a non-zero size; System is not this crate's
-    // allocator.
-    unsafe { System.alloc_zeroed(LEAF_LAYOUT) }.cast()
-}
-
-#[cfg(miri)]
-fn unmap_leaf(p: *mut Leaf) {
-    // SAFETY: `p` came from System with LEAF_LAYOUT and was never shared.
-    unsafe { System.dealloc(p.cast(), LEAF_LAYOUT) };
+    unsafe { crate::os_mem::unmap(p.cast(), size_of::<Leaf>()) };
 }
 
 #[cold]

@@ -72,24 +72,9 @@ fn set_current(slot: *const Slot) {
     let _ = CURRENT.try_with(|c| c.set(slot));
 }
 
-/// Takes `SHARED_LOCK`: spins briefly, then yields the CPU between tries, so
-/// that many waiters (a burst of exiting threads) do not starve the holder on
-/// a machine with few cores. `sched_yield` is a system call: it neither
-/// allocates nor takes a lock.
+/// Takes `SHARED_LOCK` (see [`crate::lock::lock`]).
 pub(crate) fn lock_shared() -> spin::mutex::SpinMutexGuard<'static, ()> {
-    let mut spins = 0u32;
-    loop {
-        if let Some(guard) = SHARED_LOCK.try_lock() {
-            return guard;
-        }
-        if spins < 64 {
-            spins += 1;
-            core::hint::spin_loop();
-        } else {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        }
-    }
+    crate::lock::lock(&SHARED_LOCK)
 }
 
 /// Counts into `SHARED` under its lock (threads without a slot of their own).
@@ -110,6 +95,8 @@ pub(crate) fn register() -> *const Slot {
         return &raw const BUSY;
     };
     let slot: *const Slot = &SLOTS[i];
+    SLOTS[i].scope_depth.store(0, Relaxed);
+    crate::sampling::arm(&SLOTS[i]);
     if !hooks::on_thread_exit(slot) {
         OWNED[i].store(false, Release);
         OWNED_NOW.fetch_sub(1, Relaxed);
@@ -147,6 +134,31 @@ fn retire(slot: *const Slot) {
     }
     OWNED[i].store(false, Release);
     OWNED_NOW.fetch_sub(1, Relaxed);
+}
+
+/// The index + 1 of `slot` in the pool (0 for the special and shared slots):
+/// the owner id of leak-scope records.
+pub(crate) fn owner_id(slot: *const Slot) -> u32 {
+    let base = SLOTS.as_ptr() as usize;
+    let off = (slot as usize).wrapping_sub(base);
+    if off < MAX_THREAD_SLOTS * size_of::<Slot>() {
+        (off / size_of::<Slot>()) as u32 + 1
+    } else {
+        0
+    }
+}
+
+/// Makes every owned slot draw a new sampling countdown at its next
+/// allocation (after the sampling mode changed). A store into another
+/// thread's countdown may be lost to that thread's own update; see
+/// [`crate::set_sampling`].
+pub(crate) fn reset_countdowns() {
+    let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
+    for (slot, owned) in SLOTS[..high].iter().zip(&OWNED) {
+        if owned.load(Acquire) {
+            slot.countdown.store(0, Relaxed);
+        }
+    }
 }
 
 /// Runs `f` with this thread's allocations counted as the tool's.
@@ -258,10 +270,14 @@ mod hooks {
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn prepare() {
         core::mem::forget(lock_shared());
+        crate::stacks::fork::lock_all();
+        crate::sampled::fork::lock_all();
     }
 
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn parent() {
+        crate::sampled::fork::unlock_all();
+        crate::stacks::fork::unlock_all();
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
     }
@@ -273,6 +289,8 @@ mod hooks {
         // SAFETY: `prepare` locked it in the parent thread that is now this
         // one, and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
+        crate::sampled::fork::unlock_all();
+        crate::stacks::fork::unlock_all();
         let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
         for slot in &SLOTS[..high] {
             slot.settle();

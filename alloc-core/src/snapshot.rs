@@ -1,18 +1,25 @@
 //! Taking a snapshot: sum every slot, fold old epochs into ranges, add RSS
-//! and the inner allocator's statistics.
+//! and the inner allocator's statistics, the sampled sites and the
+//! histograms.
 //!
 //! The cost is one pass over the slots of threads that ever allocated
 //! (about 14 KiB each) plus two small files read: microseconds, independent of
-//! the number of live blocks. The whole function runs in the tool's scope, so
+//! the number of live blocks; with sampling on, plus one pass over the
+//! sampled-block table (a few milliseconds when it is full). The whole function runs in the tool's scope, so
 //! the `Snapshot` it returns (and everything it allocates on the way) is
 //! counted as the tool's, never as the user's.
 
 use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WINDOW};
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
+use crate::sampling::{self, SampleMode};
+use crate::{histogram, sampled, stacks};
 use crate::{page_table, AllocatorStats};
-use alloc_snapshot::{EpochLive, Snapshot, ToolUsage, Totals};
+use alloc_snapshot::{
+    EpochLive, Histograms, Sampling, SamplingMode, SiteLive, Snapshot, Stack, ToolUsage, Totals,
+};
 use core::sync::atomic::Ordering::*;
+use std::collections::BTreeMap;
 
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
@@ -125,6 +132,7 @@ pub fn snapshot() -> Snapshot {
         (b + e.live_bytes, n + e.live_blocks)
     });
     let (threads, slot_bytes) = registry::slot_usage();
+    let (sampling, stacks, sites) = sampled_sites();
     Snapshot {
         epoch,
         timestamp_unix_ns: unix_ns(),
@@ -142,14 +150,66 @@ pub fn snapshot() -> Snapshot {
         tool: ToolUsage {
             live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
             live_blocks: clamp(TOOL_BLOCKS.load(Relaxed)),
-            metadata_bytes: (slot_bytes + page_table::leaf_bytes()) as u64,
+            metadata_bytes: (slot_bytes + page_table::leaf_bytes() + sampling_metadata_bytes())
+                as u64,
             threads: threads as u64,
         },
-        sampling: Default::default(),
-        stacks: Vec::new(),
-        sites: Vec::new(),
-        histograms: Default::default(),
+        sampling,
+        stacks,
+        sites,
+        histograms: Histograms {
+            alloc_size: histogram::ALLOC_SIZE.read(),
+            lifetime_epochs: histogram::LIFETIME_EPOCHS.read(),
+            lifetime_ns: histogram::LIFETIME_NS.read(),
+        },
     }
+}
+
+/// The sampled blocks live now, summed per stack and birth epoch, and the
+/// stacks they refer to (raw instruction pointers; see
+/// [`crate::symbolize`]). Runs in the tool's scope.
+fn sampled_sites() -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
+    let mut records = Vec::new();
+    sampled::collect(&mut records, |_| true);
+    let mut by_site: BTreeMap<(u32, u32), SiteLive> = BTreeMap::new();
+    for r in &records {
+        let e = by_site.entry((r.stack, r.epoch)).or_insert(SiteLive {
+            stack: r.stack,
+            epoch: r.epoch,
+            bytes: 0.0,
+            blocks: 0.0,
+            samples: 0,
+        });
+        let w = f64::from(r.weight);
+        e.bytes += r.size as f64 * w;
+        e.blocks += w;
+        e.samples += 1;
+    }
+    drop(records);
+    let sites: Vec<SiteLive> = by_site.into_values().collect();
+    let mut ids: Vec<u32> = sites.iter().map(|s| s.stack).collect();
+    ids.dedup();
+    let stacks = ids.into_iter().map(stacks::unsymbolised).collect();
+    let (mode, mean_interval_bytes) = match sampling::sampling() {
+        SampleMode::Off => (SamplingMode::Off, 0),
+        SampleMode::All => (SamplingMode::All, 1),
+        SampleMode::Interval(n) => (SamplingMode::Interval, n),
+    };
+    let info = Sampling {
+        mode,
+        mean_interval_bytes,
+        sampled: sampling::SAMPLED_TOTAL.load(Relaxed),
+        live_sampled: sampled::LIVE.load(Relaxed),
+        dropped_full: sampled::DROPPED_FULL.load(Relaxed),
+        stack_overflow: stacks::OVERFLOW.load(Relaxed),
+    };
+    (info, stacks, sites)
+}
+
+/// Bytes of sampling metadata in use: stacks interned and the record
+/// tables mapped.
+fn sampling_metadata_bytes() -> usize {
+    stacks::used() * stacks::ENTRY_BYTES + sampled::MAPPED_BYTES.load(Relaxed) as usize
 }
 
 fn unix_ns() -> u64 {

@@ -6,10 +6,27 @@
 //!
 //! # Sites
 //!
-//! Snapshots do not carry call sites yet, so the whole heap is analysed as
-//! one site named [`ALL_SITES`]. The classifier works on a [`SiteSeries`]
-//! (survivors of one site at each snapshot), so per-site series slot in when
-//! snapshots gain per-stack data.
+//! A *site* is a symbolised call site: the label of a stack's first user
+//! frame ([`Stack::label`], `file:line function`). Stacks that share a label
+//! (the same line reached through different callers, or the same line in
+//! another snapshot or process, where stack ids differ) are added together,
+//! so that sites match across a series. The full stacks are kept for the
+//! pprof and folded-stack renderers ([`SurvivorProfile`]).
+//!
+//! Per-site figures are the snapshot's sampled estimates
+//! ([`Snapshot::sites`]); the whole heap (the report's `overall` verdict)
+//! comes from the exact epoch counters. A series without call-site data
+//! (sampling off, or version 1 files) has one site, [`ALL_SITES`], the whole
+//! heap.
+//!
+//! # Verdicts per site
+//!
+//! Each site gets [`classify`]'s verdict; with many sites, a fixed level
+//! would call about `alpha` of the stationary ones leaks by chance, so
+//! [`analyze`] also applies the Benjamini–Hochberg false-discovery control
+//! at level `alpha` across the sites, and a leak needs survivors from at
+//! least [`ClassifyOptions::min_leak_epochs`] birth epochs inside the
+//! trend window (one late allocation that stays is not a leak).
 //!
 //! # Cycles
 //!
@@ -26,11 +43,73 @@
 //! whole (its pre-series part is constant, so it shifts survivors but not
 //! their slope).
 
-use alloc_snapshot::{EpochLive, Snapshot};
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use alloc_snapshot::{
+    EpochLive, Frame, Histogram, Histograms, SamplingMode, SiteLive, Snapshot, Stack,
+};
 use serde::Serialize;
 
 use crate::format::SnapshotFile;
-use crate::stats::{mann_kendall, theil_sen};
+use crate::stats::{long_pair_slope, robust_slope, trend_test};
+
+/// A fast non-cryptographic hasher (multiply-rotate over 8-byte words) for
+/// the analyser's tables of labels and stack ids, which hash hundreds of
+/// thousands of short strings per report. Inputs are the user's own files,
+/// so resistance to crafted collisions is not needed.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiplications carry low bits upwards only; fold the high
+        // bits back down, since tables index buckets by the low bits.
+        let x = self.0 ^ (self.0 >> 32);
+        let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// The name of the one site that stands for the whole heap.
 pub const ALL_SITES: &str = "(all)";
@@ -102,13 +181,14 @@ pub struct DiffRow {
     pub survived: Live,
 }
 
-/// The difference between two snapshots, by birth epoch.
+/// The difference between two snapshots, by birth epoch (exact) and by
+/// call site and birth epoch (sampled estimates).
 ///
 /// Snapshots hold net counts, so within one birth epoch a block freed and
 /// another allocated between the two snapshots cancel: `survived` is the
 /// smaller of old and new, `freed` and `appeared` the rest. For epochs that
 /// were already closed at the old snapshot nothing can appear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SnapshotDiff {
     /// Epoch of the old snapshot.
     pub old_epoch: u32,
@@ -118,6 +198,356 @@ pub struct SnapshotDiff {
     pub rows: Vec<DiffRow>,
     /// Sums over the rows (`first`/`last` span all of them).
     pub total: DiffRow,
+    /// Per call site and birth epoch (sampled estimates), the sites whose
+    /// live bytes grew most first. Empty when neither snapshot has sites.
+    pub sites: Vec<SiteDiff>,
+}
+
+/// Estimated live bytes and blocks (from sampled call-site data).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Bytes.
+    pub bytes: f64,
+    /// Blocks.
+    pub blocks: f64,
+}
+
+impl Estimate {
+    fn add(&mut self, bytes: f64, blocks: f64) {
+        self.bytes += bytes;
+        self.blocks += blocks;
+    }
+}
+
+/// What changed between two snapshots for one site and birth epoch (or a
+/// site's total), as for [`DiffRow`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Change {
+    /// Live in the old snapshot.
+    pub old: Estimate,
+    /// Live in the new snapshot.
+    pub new: Estimate,
+    /// Live in new, not accounted for by old (net).
+    pub appeared: Estimate,
+    /// Live in old, gone in new (net).
+    pub freed: Estimate,
+    /// Live in both.
+    pub survived: Estimate,
+}
+
+impl Change {
+    fn of(old: Estimate, new: Estimate) -> Self {
+        let survived = Estimate {
+            bytes: old.bytes.min(new.bytes),
+            blocks: old.blocks.min(new.blocks),
+        };
+        Change {
+            old,
+            new,
+            appeared: Estimate {
+                bytes: new.bytes - survived.bytes,
+                blocks: new.blocks - survived.blocks,
+            },
+            freed: Estimate {
+                bytes: old.bytes - survived.bytes,
+                blocks: old.blocks - survived.blocks,
+            },
+            survived,
+        }
+    }
+
+    fn accumulate(&mut self, c: &Change) {
+        for (t, r) in [
+            (&mut self.old, c.old),
+            (&mut self.new, c.new),
+            (&mut self.appeared, c.appeared),
+            (&mut self.freed, c.freed),
+            (&mut self.survived, c.survived),
+        ] {
+            t.add(r.bytes, r.blocks);
+        }
+    }
+}
+
+/// One call site's part of a diff.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteDiff {
+    /// The symbolised site ([`Stack::label`]).
+    pub site: String,
+    /// Sums over the rows.
+    pub total: Change,
+    /// One row per birth epoch, oldest first.
+    pub rows: Vec<SiteEpochDiff>,
+}
+
+/// One birth epoch of a [`SiteDiff`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteEpochDiff {
+    /// The birth epoch.
+    pub epoch: u32,
+    /// What changed.
+    pub change: Change,
+}
+
+/// The label of a stack's site, or the site frame's identity, borrowed:
+/// hashing this is much cheaper than formatting [`Stack::label`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum SiteKey<'a> {
+    /// A frame with at least a function or a file: what its label shows.
+    Symbol {
+        function: Option<&'a str>,
+        file: Option<&'a str>,
+        line: Option<u32>,
+    },
+    /// A frame known only by its address.
+    Address(u64),
+    /// A stack without frames (the overflow stack when id 0).
+    NoFrames(bool),
+}
+
+impl<'a> SiteKey<'a> {
+    fn of(stack: &'a Stack) -> Self {
+        match stack.site() {
+            Some(f) if f.function.is_some() || f.file.is_some() => SiteKey::Symbol {
+                function: f.function.as_deref(),
+                file: f.file.as_deref(),
+                // The label leaves the line out when the file is unknown.
+                line: f.file.as_ref().and(f.line),
+            },
+            Some(f) => SiteKey::Address(f.ip),
+            None => SiteKey::NoFrames(stack.id == 0),
+        }
+    }
+}
+
+/// [`Stack::label`], built without the formatting machinery for the usual
+/// `file:line function` (a diff labels up to hundreds of thousands of
+/// sites); the same text in every case.
+pub(crate) fn site_label(stack: &Stack) -> String {
+    if let Some(Frame {
+        function: Some(func),
+        file: Some(file),
+        line: Some(line),
+        ..
+    }) = stack.site()
+    {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut v = *line;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let mut s = String::with_capacity(file.len() + func.len() + 12);
+        s.push_str(file);
+        s.push(':');
+        for &d in &digits[at..] {
+            s.push(char::from(d));
+        }
+        s.push(' ');
+        s.push_str(func);
+        return s;
+    }
+    stack.label()
+}
+
+/// Live estimates by site label and birth epoch of one snapshot:
+/// `(site index, epoch) -> estimate`, and the site labels' stacks.
+struct SiteTable<'a> {
+    keys: HashMap<SiteKey<'a>, usize>,
+    /// For each site, a stack that has its label.
+    stacks: Vec<&'a Stack>,
+    /// For each site, its label, made when the site is first met (while
+    /// its strings are in the cache).
+    labels: Vec<String>,
+    /// The stacks resolved by the last [`SiteTable::entries`], by id
+    /// ascending, with their site: a later snapshot of the same process
+    /// checks its stack against the one with the same id first, walking
+    /// both in order, before it hashes.
+    resolved: Vec<(&'a Stack, usize)>,
+}
+
+impl<'a> SiteTable<'a> {
+    fn new() -> Self {
+        SiteTable {
+            keys: HashMap::default(),
+            stacks: Vec::new(),
+            labels: Vec::new(),
+            resolved: Vec::new(),
+        }
+    }
+
+    /// Per-site (site index, epoch, estimate) of `s`, summed over stacks
+    /// that share a site, sorted by site then epoch.
+    fn entries(&mut self, s: &'a Snapshot) -> Vec<(usize, u32, Estimate)> {
+        let mut out: Vec<(usize, u32, Estimate)> = Vec::with_capacity(s.sites.len());
+        let mut cur: Option<(u32, usize)> = None;
+        let mut walk = StackWalk::new(s);
+        let before = std::mem::take(&mut self.resolved);
+        let mut at = 0;
+        for e in &s.sites {
+            let site = match cur {
+                Some((id, site)) if id == e.stack => site,
+                _ => {
+                    let Some(stack) = walk.find(e.stack, s) else {
+                        continue;
+                    };
+                    while before.get(at).is_some_and(|(st, _)| st.id < stack.id) {
+                        at += 1;
+                    }
+                    let site = match before.get(at) {
+                        Some(&(st, site))
+                            if st.id == stack.id && SiteKey::of(st) == SiteKey::of(stack) =>
+                        {
+                            site
+                        }
+                        _ => {
+                            let n = self.stacks.len();
+                            let site = *self.keys.entry(SiteKey::of(stack)).or_insert(n);
+                            if site == n {
+                                self.stacks.push(stack);
+                                self.labels.push(site_label(stack));
+                            }
+                            site
+                        }
+                    };
+                    if self.resolved.last().is_none_or(|(st, _)| st.id < stack.id) {
+                        self.resolved.push((stack, site));
+                    }
+                    cur = Some((e.stack, site));
+                    site
+                }
+            };
+            out.push((
+                site,
+                e.epoch,
+                Estimate {
+                    bytes: e.bytes,
+                    blocks: e.blocks,
+                },
+            ));
+        }
+        // Usually already in order (sites numbered in stack order).
+        if !out.is_sorted_by_key(|&(site, epoch, _)| (site, epoch)) {
+            out.sort_unstable_by_key(|&(site, epoch, _)| (site, epoch));
+        }
+        out.dedup_by(|b, a| {
+            if (a.0, a.1) == (b.0, b.1) {
+                a.2.add(b.2.bytes, b.2.blocks);
+                true
+            } else {
+                false
+            }
+        });
+        out
+    }
+}
+
+/// Diffs two snapshots' call-site estimates per site and birth epoch.
+fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
+    if old.sites.is_empty() && new.sites.is_empty() {
+        return Vec::new();
+    }
+    let mut table = SiteTable::new();
+    // Room for both tables' stacks: growing would hash every key again.
+    table.keys.reserve(old.stacks.len() + new.stacks.len());
+    let a = table.entries(old);
+    let b = table.entries(new);
+    // Rows per site (distinct birth epochs in either), so that each site's
+    // rows are allocated once, at their size.
+    let mut rows_of = vec![0u32; table.stacks.len()];
+    {
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let ka = a.get(i).map(|e| (e.0, e.1));
+            let kb = b.get(j).map(|e| (e.0, e.1));
+            let k = match (ka, kb) {
+                (Some(x), Some(y)) if x == y => {
+                    i += 1;
+                    j += 1;
+                    x
+                }
+                (Some(x), Some(y)) if x > y => {
+                    j += 1;
+                    y
+                }
+                (Some(x), _) => {
+                    i += 1;
+                    x
+                }
+                (None, Some(y)) => {
+                    j += 1;
+                    y
+                }
+                (None, None) => break,
+            };
+            rows_of[k.0] += 1;
+        }
+    }
+    let mut sites: Vec<SiteDiff> = Vec::with_capacity(table.stacks.len());
+    let mut index: Vec<Option<usize>> = vec![None; table.stacks.len()];
+    let mut labels = std::mem::take(&mut table.labels);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let ka = a.get(i).map(|e| (e.0, e.1));
+        let kb = b.get(j).map(|e| (e.0, e.1));
+        let (site, epoch, o, n) = match (ka, kb) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+                (x.0, x.1, a[i - 1].2, b[j - 1].2)
+            }
+            (Some(x), Some(y)) if x > y => {
+                j += 1;
+                (y.0, y.1, Estimate::default(), b[j - 1].2)
+            }
+            (Some(x), _) => {
+                i += 1;
+                (x.0, x.1, a[i - 1].2, Estimate::default())
+            }
+            (None, Some(y)) => {
+                j += 1;
+                (y.0, y.1, Estimate::default(), b[j - 1].2)
+            }
+            (None, None) => break,
+        };
+        let k = *index[site].get_or_insert_with(|| {
+            sites.push(SiteDiff {
+                site: std::mem::take(&mut labels[site]),
+                total: Change::default(),
+                rows: Vec::with_capacity(rows_of[site] as usize),
+            });
+            sites.len() - 1
+        });
+        let change = Change::of(o, n);
+        sites[k].total.accumulate(&change);
+        sites[k].rows.push(SiteEpochDiff { epoch, change });
+    }
+    // Most growth first; ties in the order of the old snapshot's stacks.
+    let mut order: Vec<(f64, usize)> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.total.new.bytes - d.total.old.bytes, i))
+        .collect();
+    order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Apply the order in place (following each cycle of the permutation)
+    // rather than moving the sites into new arrays.
+    let mut dest: Vec<usize> = vec![0; order.len()];
+    for (to, &(_, from)) in order.iter().enumerate() {
+        dest[from] = to;
+    }
+    for i in 0..sites.len() {
+        while dest[i] != i {
+            let j = dest[i];
+            sites.swap(i, j);
+            dest.swap(i, j);
+        }
+    }
+    sites
 }
 
 /// Diffs two snapshots by birth epoch.
@@ -171,6 +601,7 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> SnapshotDiff {
         new_epoch: new.epoch,
         rows,
         total,
+        sites: diff_sites(old, new),
     }
 }
 
@@ -272,48 +703,142 @@ pub fn survivor_matrix(series: &[SnapshotFile]) -> SurvivorMatrix {
     }
 }
 
+/// The survivor matrix of one call site: estimated live bytes and blocks by
+/// birth epoch (rows) at each snapshot (columns).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteMatrix {
+    /// The symbolised site.
+    pub site: String,
+    /// One row per birth epoch with something live at some snapshot.
+    pub rows: Vec<SiteMatrixRow>,
+    /// Survivors (closed epochs since the series' start) at each snapshot.
+    pub survivors: Vec<Estimate>,
+}
+
+/// One birth epoch of a [`SiteMatrix`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteMatrixRow {
+    /// The birth epoch.
+    pub epoch: u32,
+    /// Live at each snapshot.
+    pub cells: Vec<Estimate>,
+}
+
+/// The survivor matrix of every call site of a series, sites with the most
+/// surviving bytes at the last snapshot first. Empty without call-site data.
+pub fn site_survivor_matrix(series: &[SnapshotFile]) -> Vec<SiteMatrix> {
+    let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
+    let n = series.len();
+    let mut table = SiteTable::new();
+    let mut rows: Vec<HashMap<u32, Vec<Estimate>>> = Vec::new();
+    let mut surv: Vec<Vec<Estimate>> = Vec::new();
+    for (k, f) in series.iter().enumerate() {
+        for (site, epoch, est) in table.entries(&f.snapshot) {
+            if site >= rows.len() {
+                rows.resize_with(site + 1, HashMap::default);
+                surv.resize_with(site + 1, || vec![Estimate::default(); n]);
+            }
+            let cells = rows[site]
+                .entry(epoch)
+                .or_insert_with(|| vec![Estimate::default(); n]);
+            cells[k].add(est.bytes, est.blocks);
+            if epoch >= start_epoch && epoch < f.snapshot.epoch {
+                surv[site][k].add(est.bytes, est.blocks);
+            }
+        }
+    }
+    let mut out: Vec<SiteMatrix> = rows
+        .into_iter()
+        .zip(surv)
+        .enumerate()
+        .map(|(site, (rows, survivors))| {
+            let mut rows: Vec<SiteMatrixRow> = rows
+                .into_iter()
+                .map(|(epoch, cells)| SiteMatrixRow { epoch, cells })
+                .collect();
+            rows.sort_by_key(|r| r.epoch);
+            SiteMatrix {
+                site: table.stacks[site].label(),
+                rows,
+                survivors,
+            }
+        })
+        .collect();
+    let last = |m: &SiteMatrix| m.survivors.last().map_or(0.0, |e| e.bytes);
+    out.sort_by(|a, b| {
+        last(b)
+            .total_cmp(&last(a))
+            .then_with(|| a.site.cmp(&b.site))
+    });
+    out
+}
+
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SiteSeries {
-    /// Site name ([`ALL_SITES`] until snapshots carry call sites).
+    /// Site name: the symbolised call site, or [`ALL_SITES`] for the whole
+    /// heap.
     pub site: String,
     /// Cycles at each snapshot.
     pub cycles: Vec<u64>,
-    /// Survivors at each snapshot.
-    pub survivors: Vec<Live>,
+    /// Epoch of each snapshot.
+    pub epochs: Vec<u32>,
+    /// Surviving bytes at each snapshot.
+    pub bytes: Vec<f64>,
+    /// Surviving blocks at each snapshot.
+    pub blocks: Vec<f64>,
     /// The series' first epoch.
     pub start_epoch: u32,
     /// The last snapshot's epoch.
     pub end_epoch: u32,
-    /// The newest birth epoch with survivors at the last snapshot.
-    pub newest_survivor_epoch: Option<u32>,
+    /// The distinct birth epochs with survivors at the last snapshot,
+    /// ascending (for a folded range, its first and last epochs).
+    pub birth_epochs: Vec<u32>,
+    /// Whether the figures are sampled estimates (a call site) rather than
+    /// exact counts (the whole heap).
+    pub estimated: bool,
+    /// Live sampled blocks behind the estimate at the last snapshot (0 for
+    /// exact counts).
+    pub samples: u64,
 }
 
 impl SiteSeries {
-    /// The whole heap of `series` as one site.
+    /// The whole heap of `series` as one site, from the exact counters.
     pub fn whole_heap(series: &[SnapshotFile]) -> Self {
         let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
         let end_epoch = series.last().map_or(start_epoch, |f| f.snapshot.epoch);
-        let newest_survivor_epoch = series.last().and_then(|f| {
+        let birth_epochs = series.last().map_or_else(Vec::new, |f| {
             f.snapshot
                 .epochs
                 .iter()
                 .filter(|e| e.last >= start_epoch && e.last < f.snapshot.epoch)
                 .filter(|e| e.live_bytes > 0 || e.live_blocks > 0)
-                .map(|e| e.last)
-                .max()
+                .flat_map(|e| [e.first.max(start_epoch), e.last])
+                .collect::<Vec<u32>>()
         });
+        let mut birth_epochs = birth_epochs;
+        birth_epochs.dedup();
+        let surv: Vec<Live> = series
+            .iter()
+            .map(|f| survivors(&f.snapshot, start_epoch))
+            .collect();
         SiteSeries {
             site: ALL_SITES.to_string(),
             cycles: cycles_axis(series).0,
-            survivors: series
-                .iter()
-                .map(|f| survivors(&f.snapshot, start_epoch))
-                .collect(),
+            epochs: series.iter().map(|f| f.snapshot.epoch).collect(),
+            bytes: surv.iter().map(|l| l.bytes as f64).collect(),
+            blocks: surv.iter().map(|l| l.blocks as f64).collect(),
             start_epoch,
             end_epoch,
-            newest_survivor_epoch,
+            birth_epochs,
+            estimated: false,
+            samples: 0,
         }
+    }
+
+    /// The newest birth epoch with survivors at the last snapshot.
+    pub fn newest_survivor_epoch(&self) -> Option<u32> {
+        self.birth_epochs.last().copied()
     }
 }
 
@@ -346,7 +871,7 @@ impl VerdictKind {
 /// The verdict on one site, with the figures behind it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    /// The site.
+    /// The site: `file:line function` of the call site, or [`ALL_SITES`].
     pub site: String,
     /// leak, plateau, warmup or ok.
     pub kind: VerdictKind,
@@ -357,10 +882,14 @@ pub struct Verdict {
     /// 1 − p of the one-sided Mann–Kendall test (increasing survivor bytes)
     /// over the window: the confidence that survivors grow.
     pub confidence: f64,
-    /// Survivors at the last snapshot.
+    /// Survivors at the last snapshot (estimates rounded, for a call site).
     pub final_survivors: Live,
     /// How many of the last snapshots the trend was measured over.
     pub window: usize,
+    /// Whether the figures are sampled estimates (a call site).
+    pub estimated: bool,
+    /// Live sampled blocks behind the estimate at the last snapshot.
+    pub samples: u64,
     /// One sentence on why.
     pub reason: String,
 }
@@ -368,7 +897,8 @@ pub struct Verdict {
 /// Knobs of the classifier.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClassifyOptions {
-    /// Significance level of the Mann–Kendall test for a leak.
+    /// Significance level of the Mann–Kendall test for a leak (and the
+    /// false-discovery rate across the sites of a report).
     pub alpha: f64,
     /// The trend is measured over this last fraction of the snapshots...
     pub window_fraction: f64,
@@ -377,6 +907,9 @@ pub struct ClassifyOptions {
     /// Survivors all born within this first fraction of the run's epochs
     /// (at least the first epoch) make a warm-up.
     pub warmup_fraction: f64,
+    /// A leak needs survivors born in at least this many distinct epochs
+    /// inside the trend window.
+    pub min_leak_epochs: usize,
 }
 
 impl Default for ClassifyOptions {
@@ -386,6 +919,7 @@ impl Default for ClassifyOptions {
             window_fraction: 0.5,
             min_window: 8,
             warmup_fraction: 0.1,
+            min_leak_epochs: 3,
         }
     }
 }
@@ -396,83 +930,202 @@ fn window_len(n: usize, opts: &ClassifyOptions) -> usize {
     frac.max(opts.min_window).min(n)
 }
 
-/// Classifies one site.
+/// The trend statistics of one site over its window.
+#[derive(Clone, Copy, Debug)]
+struct Trend {
+    window: usize,
+    bytes_per_cycle: f64,
+    blocks_per_cycle: f64,
+    p_increasing: f64,
+    /// Distinct birth epochs of the last snapshot's survivors born inside
+    /// the window.
+    epochs_in_window: usize,
+    /// Whether some survivor at the last snapshot was born before the
+    /// middle of the window (old blocks are still held).
+    holds_old: bool,
+}
+
+fn trend(site: &SiteSeries, opts: &ClassifyOptions) -> Trend {
+    trend_on(site, &site.cycles, &site.epochs, opts)
+}
+
+/// [`trend`] with the axes given apart (all sites of a report share them).
+fn trend_on(site: &SiteSeries, cycles: &[u64], epochs: &[u32], opts: &ClassifyOptions) -> Trend {
+    let n = site.bytes.len().min(site.blocks.len()).min(cycles.len());
+    let w = window_len(n, opts);
+    let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
+    let window_start = epochs.get(n - w).copied().unwrap_or(site.start_epoch);
+    let mid = epochs
+        .get(n - w + w / 2)
+        .copied()
+        .unwrap_or(site.start_epoch);
+    trend_in_window(
+        site,
+        &site.bytes[n - w..n],
+        &site.blocks[n - w..n],
+        &x,
+        (window_start, mid),
+    )
+}
+
+/// The trend of `site` over a window: its survivors `yb` (bytes) and `yn`
+/// (blocks) at cycles `x`; `epochs` are the epochs at the window's start
+/// and middle.
+fn trend_in_window(
+    site: &SiteSeries,
+    yb: &[f64],
+    yn: &[f64],
+    x: &[f64],
+    (window_start, mid): (u32, u32),
+) -> Trend {
+    let w = x.len();
+    let epochs_in_window = site
+        .birth_epochs
+        .iter()
+        .filter(|&&e| e >= window_start)
+        .count();
+    let holds_old = site.birth_epochs.first().is_some_and(|&e| e < mid);
+    // Flat survivors (the common case for most sites) need no statistics.
+    let flat = |y: &[f64]| y.windows(2).all(|p| p[0] == p[1]);
+    if flat(yb) && flat(yn) {
+        return Trend {
+            window: w,
+            bytes_per_cycle: 0.0,
+            blocks_per_cycle: 0.0,
+            p_increasing: 1.0,
+            epochs_in_window,
+            holds_old,
+        };
+    }
+    // Exact counts: Theil–Sen. Sampled estimates rise in rare big steps:
+    // the median slope of long pairs (see `stats::long_pair_slope`).
+    let slope = if site.estimated {
+        long_pair_slope
+    } else {
+        robust_slope
+    };
+    Trend {
+        window: w,
+        bytes_per_cycle: slope(x, yb),
+        blocks_per_cycle: slope(x, yn),
+        p_increasing: trend_test(yb).p_increasing,
+        epochs_in_window,
+        holds_old,
+    }
+}
+
+/// The verdict from a site's trend; a leak needs `p < threshold` too.
+fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) -> Verdict {
+    let n = site.bytes.len().min(site.blocks.len());
+    let last_bytes = n.checked_sub(1).map_or(0.0, |i| site.bytes[i]);
+    let last_blocks = n.checked_sub(1).map_or(0.0, |i| site.blocks[i]);
+    let final_survivors = Live {
+        bytes: last_bytes.max(0.0).round() as u64,
+        blocks: last_blocks.max(0.0).round() as u64,
+    };
+    let span = site.end_epoch.saturating_sub(site.start_epoch);
+    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
+    let w = t.window;
+    let p = t.p_increasing;
+    let grows = p < opts.alpha && t.bytes_per_cycle > 0.0;
+    let mut caveat = String::new();
+    if grows && p > threshold {
+        caveat = format!(
+            "survivors rise (p = {p:.2e}) but not beyond what chance gives among this many \
+             sites (false-discovery control); "
+        );
+    } else if grows && t.epochs_in_window < opts.min_leak_epochs {
+        caveat = format!(
+            "survivors rise, but come from only {} birth epoch(s) inside the window; ",
+            t.epochs_in_window
+        );
+    } else if grows && !t.holds_old {
+        caveat = "survivors rise, but none born before the middle of the window is still \
+                  live (entries turn over, as in a cache); "
+            .to_string();
+    }
+    let (kind, reason) = if last_bytes <= 0.0 && last_blocks <= 0.0 {
+        (
+            VerdictKind::Ok,
+            "nothing born during the run is still live".to_string(),
+        )
+    } else if grows && caveat.is_empty() {
+        (
+            VerdictKind::Leak,
+            format!(
+                "survivors grow over the last {w} snapshots (Mann–Kendall p = {p:.2e}), \
+                 born in {} epochs of that window",
+                t.epochs_in_window
+            ),
+        )
+    } else if site
+        .newest_survivor_epoch()
+        .is_some_and(|e| e < site.start_epoch.saturating_add(warmup_epochs))
+    {
+        (
+            VerdictKind::Warmup,
+            format!(
+                "{caveat}all survivors were born in the first {warmup_epochs} epoch(s) of the run"
+            ),
+        )
+    } else if caveat.is_empty() {
+        (
+            VerdictKind::Plateau,
+            format!(
+                "survivors from later epochs, but no growth over the last {w} snapshots \
+                 (p = {p:.2})"
+            ),
+        )
+    } else {
+        (VerdictKind::Plateau, format!("{caveat}not called a leak"))
+    };
+    Verdict {
+        site: site.site.clone(),
+        kind,
+        bytes_per_cycle: t.bytes_per_cycle,
+        blocks_per_cycle: t.blocks_per_cycle,
+        confidence: 1.0 - p,
+        final_survivors,
+        window: w,
+        estimated: site.estimated,
+        samples: site.samples,
+        reason,
+    }
+}
+
+/// Classifies one site on its own.
 ///
 /// - `ok`: nothing survives at the last snapshot;
 /// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
-///   Mann–Kendall test finds survivor bytes increasing at level `alpha` and
-///   the Theil–Sen slope is positive;
+///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
+///   the slope is positive, the survivors were born in at least
+///   `min_leak_epochs` distinct epochs inside that window, and some were
+///   born before its middle (the test assumes independent points; a
+///   cache whose entries turn over makes autocorrelated survivors that can
+///   look like a rise, but holds no old blocks);
 /// - `warmup`: otherwise, if every survivor was born in the first
 ///   `warmup_fraction` of the run's epochs;
 /// - `plateau`: otherwise (survivors from later epochs, but not growing).
 ///
 /// With fewer than 6 points in the window the test cannot reach 1%, so a
-/// short series is never called a leak.
+/// short series is never called a leak. [`analyze`] classifies many sites
+/// together and adds a false-discovery control across them.
 pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
-    let n = site.survivors.len().min(site.cycles.len());
-    let w = window_len(n, opts);
-    let x: Vec<f64> = site.cycles[n - w..n].iter().map(|&c| c as f64).collect();
-    let yb: Vec<f64> = site.survivors[n - w..n]
-        .iter()
-        .map(|l| l.bytes as f64)
-        .collect();
-    let yn: Vec<f64> = site.survivors[n - w..n]
-        .iter()
-        .map(|l| l.blocks as f64)
-        .collect();
-    let bytes_per_cycle = theil_sen(&x, &yb);
-    let blocks_per_cycle = theil_sen(&x, &yn);
-    let mk = mann_kendall(&yb);
-    let confidence = 1.0 - mk.p_increasing;
-    let final_survivors = site
-        .survivors
-        .get(n.wrapping_sub(1))
-        .copied()
-        .unwrap_or_default();
-    let span = site.end_epoch.saturating_sub(site.start_epoch);
-    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
+    decide(site, &trend(site, opts), opts.alpha, opts)
+}
 
-    let (kind, reason) = if final_survivors == Live::default() {
-        (
-            VerdictKind::Ok,
-            "nothing born during the run is still live".to_string(),
-        )
-    } else if mk.p_increasing < opts.alpha && bytes_per_cycle > 0.0 {
-        (
-            VerdictKind::Leak,
-            format!(
-                "survivors grow over the last {w} snapshots (Mann–Kendall p = {:.2e})",
-                mk.p_increasing
-            ),
-        )
-    } else if site
-        .newest_survivor_epoch
-        .is_some_and(|e| e < site.start_epoch.saturating_add(warmup_epochs))
-    {
-        (
-            VerdictKind::Warmup,
-            format!("all survivors were born in the first {warmup_epochs} epoch(s) of the run"),
-        )
-    } else {
-        (
-            VerdictKind::Plateau,
-            format!(
-                "survivors from later epochs, but no growth over the last {w} snapshots \
-                 (p = {:.2})",
-                mk.p_increasing
-            ),
-        )
-    };
-    Verdict {
-        site: site.site.clone(),
-        kind,
-        bytes_per_cycle,
-        blocks_per_cycle,
-        confidence,
-        final_survivors,
-        window: w,
-        reason,
-    }
+/// The Benjamini–Hochberg threshold: the largest p-value `p_(k)` with
+/// `p_(k) <= k / m * alpha` (0 when none).
+fn benjamini_hochberg(p_values: &[f64], alpha: f64) -> f64 {
+    let mut p: Vec<f64> = p_values.to_vec();
+    p.sort_by(f64::total_cmp);
+    let m = p.len() as f64;
+    p.iter()
+        .enumerate()
+        .filter(|&(k, &pk)| pk <= (k + 1) as f64 / m * alpha)
+        .map(|(_, &pk)| pk)
+        .next_back()
+        .unwrap_or(0.0)
 }
 
 /// Growth per cycle of the whole process beside the heap's, so that a heap
@@ -508,6 +1161,174 @@ pub struct ReportPoint {
     pub allocator_resident_bytes: Option<u64>,
 }
 
+/// Quantiles of a distribution (`None` where it is empty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Quantiles {
+    /// Values counted.
+    pub count: u64,
+    /// Median.
+    pub p50: Option<u64>,
+    /// 90th percentile.
+    pub p90: Option<u64>,
+    /// 99th percentile.
+    pub p99: Option<u64>,
+    /// Largest value.
+    pub max: Option<u64>,
+}
+
+impl Quantiles {
+    /// The quantiles of a snapshot histogram.
+    pub fn of(h: &Histogram) -> Self {
+        if h.buckets.is_empty() {
+            return Quantiles::default();
+        }
+        let hdr = h.to_hdr();
+        Quantiles {
+            count: h.count(),
+            p50: Some(hdr.value_at_quantile(0.5)),
+            p90: Some(hdr.value_at_quantile(0.9)),
+            p99: Some(hdr.value_at_quantile(0.99)),
+            max: Some(hdr.max()),
+        }
+    }
+
+    /// Quantiles of `(value, weight)` pairs.
+    fn weighted(mut v: Vec<(u64, u64)>) -> Self {
+        v.retain(|&(_, w)| w > 0);
+        v.sort_unstable();
+        let total: u64 = v.iter().map(|&(_, w)| w).fold(0, u64::saturating_add);
+        if total == 0 {
+            return Quantiles::default();
+        }
+        let at = |q: f64| {
+            let target = (q * total as f64).ceil().max(1.0) as u64;
+            let mut seen = 0u64;
+            for &(x, w) in &v {
+                seen = seen.saturating_add(w);
+                if seen >= target {
+                    return Some(x);
+                }
+            }
+            v.last().map(|&(x, _)| x)
+        };
+        Quantiles {
+            count: total,
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: v.last().map(|&(x, _)| x),
+        }
+    }
+}
+
+/// Distributions at the last snapshot: allocation sizes and lifetimes
+/// (sampled, cumulative since the process started) and the ages of the
+/// survivors (exact), split at the lifetime most freed blocks stay under.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HistogramSummary {
+    /// Sizes of allocated blocks, bytes.
+    pub alloc_size: Quantiles,
+    /// Lifetimes of freed sampled blocks, epochs.
+    pub lifetime_epochs: Quantiles,
+    /// Lifetimes of freed sampled blocks, nanoseconds.
+    pub lifetime_ns: Quantiles,
+    /// Ages of surviving bytes at the last snapshot (last epoch minus birth
+    /// epoch, weighted by bytes; folded ranges at their newest epoch).
+    pub survivor_age_epochs: Quantiles,
+    /// The split between young and old survivors: the 99th percentile of
+    /// freed blocks' lifetimes in epochs (`None` without lifetimes).
+    pub young_max_age_epochs: Option<u64>,
+    /// Survivors no older than that: likely still in use and freed later.
+    pub young_survivors: Live,
+    /// Survivors older than 99% of freed blocks ever get: the suspects.
+    pub old_survivors: Live,
+}
+
+impl HistogramSummary {
+    /// From the last snapshot's histograms, its survivors' epoch entries
+    /// and its epoch.
+    fn of(h: &Histograms, surv: &[EpochLive], epoch: u32) -> Self {
+        let lifetime_epochs = Quantiles::of(&h.lifetime_epochs);
+        let age = |e: &EpochLive| u64::from(epoch.saturating_sub(1).saturating_sub(e.last));
+        let split = lifetime_epochs.p99;
+        let (mut young, mut old) = (Live::default(), Live::default());
+        for e in surv {
+            let into = match split {
+                Some(s) if age(e) > s => &mut old,
+                _ => &mut young,
+            };
+            into.add(e);
+        }
+        HistogramSummary {
+            alloc_size: Quantiles::of(&h.alloc_size),
+            lifetime_epochs,
+            lifetime_ns: Quantiles::of(&h.lifetime_ns),
+            survivor_age_epochs: Quantiles::weighted(
+                surv.iter().map(|e| (age(e), e.live_bytes)).collect(),
+            ),
+            young_max_age_epochs: split,
+            young_survivors: young,
+            old_survivors: old,
+        }
+    }
+}
+
+/// How the call sites were sampled, at the last snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SamplingSummary {
+    /// The sampling mode.
+    pub mode: SamplingMode,
+    /// Mean bytes between samples.
+    pub mean_interval_bytes: u64,
+    /// Live sampled blocks.
+    pub live_sampled: u64,
+    /// Samples dropped because the table was full (estimates are low).
+    pub dropped_full: u64,
+    /// Samples whose stack went to the overflow stack.
+    pub stack_overflow: u64,
+}
+
+/// One site's survivors across the run, for plots.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteCurve {
+    /// The site.
+    pub site: String,
+    /// Estimated surviving bytes at each snapshot.
+    pub bytes: Vec<f64>,
+}
+
+/// Survivors at the last snapshot by full call stack and birth epoch: what
+/// the pprof and folded-stack renderers draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SurvivorProfile {
+    /// The last snapshot's epoch.
+    pub epoch: u32,
+    /// The last snapshot's time, nanoseconds since the Unix epoch.
+    pub timestamp_unix_ns: u64,
+    /// Mean bytes between samples (0 when not sampled).
+    pub mean_interval_bytes: u64,
+    /// The stacks the entries refer to, by index.
+    pub stacks: Vec<Stack>,
+    /// Estimated survivors per stack (index into `stacks`) and birth epoch.
+    pub entries: Vec<ProfileEntry>,
+    /// Exact survivors per birth-epoch range of the whole heap (used when
+    /// there is no call-site data).
+    pub whole_heap: Vec<EpochLive>,
+}
+
+/// One stack and birth epoch of a [`SurvivorProfile`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ProfileEntry {
+    /// Index into [`SurvivorProfile::stacks`].
+    pub stack: usize,
+    /// The birth epoch.
+    pub epoch: u32,
+    /// Estimated bytes.
+    pub bytes: f64,
+    /// Estimated blocks.
+    pub blocks: f64,
+}
+
 /// The analysis of a series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -521,66 +1342,638 @@ pub struct Report {
     pub cycles: u64,
     /// Where the cycle counts came from.
     pub cycles_source: CyclesSource,
-    /// One verdict per site, leaks first (largest bytes per cycle first).
+    /// The whole heap, from the exact epoch counters.
+    pub overall: Verdict,
+    /// One verdict per call site with survivors at the last snapshot or
+    /// before, leaks first, then by bytes per cycle (empty when sites were
+    /// sampled but none ever had survivors). A series without call-site
+    /// data has one row, the whole heap ([`ALL_SITES`]).
     pub sites: Vec<Verdict>,
+    /// How the call sites were sampled (`None` without call-site data).
+    pub sampling: Option<SamplingSummary>,
     /// Process and allocator growth beside the heap's.
     pub growth: ResourceGrowth,
+    /// Size, lifetime and survivor-age distributions at the last snapshot.
+    pub histograms: HistogramSummary,
+    /// Survivors across the run of the first few sites (leaks first).
+    pub site_curves: Vec<SiteCurve>,
     /// Per-snapshot figures.
     pub points: Vec<ReportPoint>,
+    /// Survivors by stack at the last snapshot (for pprof and folded
+    /// stacks; left out of the JSON, which has the per-site verdicts).
+    #[serde(skip)]
+    pub profile: SurvivorProfile,
 }
 
 impl Report {
-    /// Whether any site is a leak of more than `max_bytes_per_cycle`.
+    /// Whether the whole heap or any site is a leak of more than
+    /// `max_bytes_per_cycle`.
     pub fn leaks(&self, max_bytes_per_cycle: f64) -> bool {
-        self.sites
-            .iter()
+        std::iter::once(&self.overall)
+            .chain(&self.sites)
             .any(|v| v.kind == VerdictKind::Leak && v.bytes_per_cycle > max_bytes_per_cycle)
     }
 }
 
-/// Analyses a series (in time order).
+/// How many sites [`Report::site_curves`] holds.
+pub const SITE_CURVES: usize = 6;
+
+/// Finds the stacks named by a snapshot's sites, which are sorted by stack
+/// id, walking the stacks (sorted by id in every valid file) alongside
+/// instead of searching for each; falls back to a search when unsorted.
+struct StackWalk<'a> {
+    stacks: &'a [Stack],
+    at: usize,
+}
+
+impl<'a> StackWalk<'a> {
+    fn new(s: &'a Snapshot) -> Self {
+        StackWalk {
+            stacks: &s.stacks,
+            at: 0,
+        }
+    }
+
+    fn find(&mut self, id: u32, s: &'a Snapshot) -> Option<&'a Stack> {
+        while let Some(st) = self.stacks.get(self.at) {
+            match st.id.cmp(&id) {
+                std::cmp::Ordering::Less => self.at += 1,
+                std::cmp::Ordering::Equal => return Some(st),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        s.stack(id)
+    }
+}
+
+/// A stack id's site, cached with what identifies the stack cheaply.
+#[derive(Clone, Copy)]
+struct StackCacheEntry {
+    site: usize,
+    ip: Option<u64>,
+    symbolised: (bool, bool, Option<u32>),
+    frames: usize,
+    user_frame: Option<u32>,
+}
+
+/// Analyses a series one snapshot at a time, so a long series need not be
+/// held in memory: [`Analyzer::push`] each snapshot in time order, then
+/// [`Analyzer::finish`]. [`analyze`] does exactly this.
+pub struct Analyzer {
+    opts: ClassifyOptions,
+    files: usize,
+    start_epoch: u32,
+    epochs: Vec<u32>,
+    file_cycles: Vec<Option<u64>>,
+    points: Vec<ReportPoint>,
+    heap_bytes: Vec<f64>,
+    heap_blocks: Vec<f64>,
+    /// Site labels, by site index.
+    site_labels: Vec<String>,
+    /// Surviving bytes and blocks of every site known then, one row per
+    /// snapshot, rows end to end (rows grow as sites appear; missing cells
+    /// are 0).
+    cells: Vec<Estimate>,
+    /// Where each row starts in `cells`.
+    row_start: Vec<usize>,
+    /// Per site, the last row whose value differs from the row before (a
+    /// site whose value has not changed inside the trend window needs no
+    /// statistics, nor its column copied out).
+    last_change: Vec<usize>,
+    labels: HashMap<String, usize>,
+    /// Stack id -> site, for ids below a bound; others go through `labels`.
+    by_id: Vec<Option<StackCacheEntry>>,
+    /// Per-site accumulator for the current snapshot.
+    acc: Vec<Estimate>,
+    any_sites: bool,
+    // From the last snapshot:
+    last_epoch_entries: Vec<EpochLive>,
+    last_sites: Vec<SiteLive>,
+    /// The site of each entry of `last_sites`.
+    last_site_of: Vec<usize>,
+    /// Every stack seen, by id (the newest version of each).
+    stack_store: HashMap<u32, Stack>,
+    last_histograms: Histograms,
+    last_sampling: Option<SamplingSummary>,
+    last_timestamp: u64,
+    last_epoch: u32,
+}
+
+/// Stack ids below this are cached in a vector.
+const ID_CACHE: u32 = 1 << 20;
+
+impl Analyzer {
+    /// An empty analysis.
+    pub fn new(opts: &ClassifyOptions) -> Self {
+        Analyzer {
+            opts: *opts,
+            files: 0,
+            start_epoch: 0,
+            epochs: Vec::new(),
+            file_cycles: Vec::new(),
+            points: Vec::new(),
+            heap_bytes: Vec::new(),
+            heap_blocks: Vec::new(),
+            site_labels: Vec::new(),
+            cells: Vec::new(),
+            row_start: Vec::new(),
+            last_change: Vec::new(),
+            labels: HashMap::default(),
+            by_id: Vec::new(),
+            acc: Vec::new(),
+            any_sites: false,
+            last_epoch_entries: Vec::new(),
+            last_sites: Vec::new(),
+            last_site_of: Vec::new(),
+            stack_store: HashMap::default(),
+            last_histograms: Histograms::default(),
+            last_sampling: None,
+            last_timestamp: 0,
+            last_epoch: 0,
+        }
+    }
+
+    /// How many snapshots were pushed.
+    pub fn len(&self) -> usize {
+        self.files
+    }
+
+    /// Whether no snapshot was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.files == 0
+    }
+
+    /// The site index of a stack, interning its label.
+    fn site_of(&mut self, stack: &Stack) -> usize {
+        let ip = stack.site().map(|f| f.ip);
+        let probe = StackCacheEntry {
+            site: 0,
+            ip,
+            symbolised: stack.site().map_or((false, false, None), |f| {
+                (f.function.is_some(), f.file.is_some(), f.line)
+            }),
+            frames: stack.frames.len(),
+            user_frame: stack.user_frame,
+        };
+        let same = |e: &StackCacheEntry| {
+            e.ip == probe.ip
+                && e.symbolised == probe.symbolised
+                && e.frames == probe.frames
+                && e.user_frame == probe.user_frame
+        };
+        if stack.id < ID_CACHE {
+            if let Some(Some(e)) = self.by_id.get(stack.id as usize) {
+                if same(e) {
+                    return e.site;
+                }
+            }
+        }
+        self.stack_store.insert(stack.id, stack.clone());
+        let label = site_label(stack);
+        let site = match self.labels.get(&label) {
+            Some(&s) => s,
+            None => {
+                let s = self.site_labels.len();
+                self.labels.insert(label.clone(), s);
+                self.site_labels.push(label);
+                self.acc.push(Estimate::default());
+                self.last_change.push(0);
+                s
+            }
+        };
+        if stack.id < ID_CACHE {
+            let i = stack.id as usize;
+            if self.by_id.len() <= i {
+                self.by_id.resize(i + 1, None);
+            }
+            self.by_id[i] = Some(StackCacheEntry { site, ..probe });
+        }
+        site
+    }
+
+    /// Adds the next snapshot of the series (in time order).
+    pub fn push(&mut self, file: &SnapshotFile) {
+        let s = &file.snapshot;
+        if self.files == 0 {
+            self.start_epoch = s.epoch;
+        }
+        let start = self.start_epoch;
+        let surv = survivors(s, start);
+        self.points.push(ReportPoint {
+            epoch: s.epoch,
+            cycles: 0,
+            live_bytes: s.totals.live_bytes,
+            live_blocks: s.totals.live_blocks,
+            survivors: surv,
+            rss_bytes: s.rss_bytes,
+            allocator_resident_bytes: s.allocator.as_ref().map(|a| a.resident),
+        });
+        self.heap_bytes.push(surv.bytes as f64);
+        self.heap_blocks.push(surv.blocks as f64);
+        self.epochs.push(s.epoch);
+        self.file_cycles.push(file.cycles);
+
+        // Call sites: survivors per site label. Entries are sorted by stack,
+        // so the site is looked up once per stack.
+        self.last_sites.clear();
+        self.last_site_of.clear();
+        let mut cur: Option<(u32, Option<usize>)> = None;
+        let mut walk = StackWalk::new(s);
+        for e in &s.sites {
+            if e.epoch < start || e.epoch >= s.epoch {
+                continue;
+            }
+            let site = match cur {
+                Some((id, site)) if id == e.stack => site,
+                _ => {
+                    let site = walk.find(e.stack, s).map(|st| self.site_of(st));
+                    cur = Some((e.stack, site));
+                    site
+                }
+            };
+            let Some(site) = site else { continue };
+            self.acc[site].add(e.bytes, e.blocks);
+            self.last_sites.push(*e);
+            self.last_site_of.push(site);
+        }
+        self.any_sites |= !s.sites.is_empty();
+        let prev: &[Estimate] = match self.row_start.last() {
+            Some(&p) => &self.cells[p..],
+            None => &[],
+        };
+        for (site, a) in self.acc.iter().enumerate() {
+            if prev.get(site).copied().unwrap_or_default() != *a {
+                self.last_change[site] = self.files;
+            }
+        }
+        self.row_start.push(self.cells.len());
+        self.cells.extend_from_slice(&self.acc);
+        self.acc.fill(Estimate::default());
+        self.files += 1;
+
+        // What the report needs from the last snapshot only.
+        self.last_epoch = s.epoch;
+        self.last_timestamp = s.timestamp_unix_ns;
+        self.last_epoch_entries.clear();
+        self.last_epoch_entries.extend(
+            s.epochs
+                .iter()
+                .filter(|e| e.last >= start && e.last < s.epoch)
+                .copied(),
+        );
+        self.last_histograms.clone_from(&s.histograms);
+        self.last_sampling = (!s.sites.is_empty() || s.sampling.mode != SamplingMode::Off)
+            .then_some(SamplingSummary {
+                mode: s.sampling.mode,
+                mean_interval_bytes: s.sampling.mean_interval_bytes,
+                live_sampled: s.sampling.live_sampled,
+                dropped_full: s.sampling.dropped_full,
+                stack_overflow: s.sampling.stack_overflow,
+            });
+    }
+
+    /// The report.
+    pub fn finish(self) -> Report {
+        let opts = self.opts;
+        let (cycles, cycles_source) = {
+            let all = !self.file_cycles.is_empty() && self.file_cycles.iter().all(Option::is_some);
+            if all {
+                let c0 = self.file_cycles[0].unwrap_or(0);
+                (
+                    self.file_cycles
+                        .iter()
+                        .map(|c| c.unwrap_or(c0).saturating_sub(c0))
+                        .collect::<Vec<u64>>(),
+                    CyclesSource::Sidecar,
+                )
+            } else {
+                let e0 = self.epochs.first().copied().unwrap_or(0);
+                (
+                    self.epochs
+                        .iter()
+                        .map(|&e| u64::from(e.saturating_sub(e0)))
+                        .collect(),
+                    CyclesSource::Epochs,
+                )
+            }
+        };
+        let mut points = self.points;
+        for (p, &c) in points.iter_mut().zip(&cycles) {
+            p.cycles = c;
+        }
+        let start_epoch = self.start_epoch;
+        let end_epoch = self.epochs.last().copied().unwrap_or(start_epoch);
+        let heap = SiteSeries {
+            site: ALL_SITES.to_string(),
+            cycles: cycles.clone(),
+            epochs: self.epochs.clone(),
+            bytes: self.heap_bytes,
+            blocks: self.heap_blocks,
+            start_epoch,
+            end_epoch,
+            birth_epochs: {
+                let mut b: Vec<u32> = self
+                    .last_epoch_entries
+                    .iter()
+                    .filter(|e| e.live_bytes > 0 || e.live_blocks > 0)
+                    .flat_map(|e| [e.first.max(start_epoch), e.last])
+                    .collect();
+                b.dedup();
+                b
+            },
+            estimated: false,
+            samples: 0,
+        };
+        let overall = classify(&heap, &opts);
+
+        // Per-site verdicts, with a false-discovery control across sites.
+        let nsites = self.site_labels.len();
+        let mut samples = vec![0u64; nsites];
+        let mut births: Vec<Vec<u32>> = vec![Vec::new(); nsites];
+        for (e, &site) in self.last_sites.iter().zip(&self.last_site_of) {
+            samples[site] += e.samples;
+            births[site].push(e.epoch);
+        }
+        // Copy out the trend window of the sites that changed inside it, in
+        // blocks of sites, so that reads stay within a few cache lines of
+        // each row and writes go to a few columns at a time.
+        let n = self.row_start.len();
+        let w = window_len(n, &opts);
+        let row = |k: usize| {
+            let end = self
+                .row_start
+                .get(k + 1)
+                .copied()
+                .unwrap_or(self.cells.len());
+            &self.cells[self.row_start[k]..end]
+        };
+        let cell = |k: usize, site: usize| row(k).get(site).copied().unwrap_or_default();
+        let changing: Vec<usize> = (0..nsites)
+            .filter(|&site| self.last_change[site] > n - w)
+            .collect();
+        let mut bytes: Vec<Vec<f64>> = vec![Vec::new(); nsites];
+        let mut blocks: Vec<Vec<f64>> = vec![Vec::new(); nsites];
+        const BLOCK: usize = 64;
+        for chunk in changing.chunks(BLOCK) {
+            for &site in chunk {
+                bytes[site].reserve_exact(w);
+                blocks[site].reserve_exact(w);
+            }
+            for k in n - w..n {
+                let row = row(k);
+                for &site in chunk {
+                    let v = row.get(site).copied().unwrap_or_default();
+                    bytes[site].push(v.bytes);
+                    blocks[site].push(v.blocks);
+                }
+            }
+        }
+        for site in 0..nsites {
+            if bytes[site].is_empty() && n > 0 {
+                // Flat over the window: its last value stands for it.
+                let v = cell(n - 1, site);
+                bytes[site].push(v.bytes);
+                blocks[site].push(v.blocks);
+            }
+        }
+        let mut series: Vec<SiteSeries> = Vec::with_capacity(nsites);
+        for ((((label, samples), births), bytes), blocks) in self
+            .site_labels
+            .into_iter()
+            .zip(samples)
+            .zip(births)
+            .zip(bytes)
+            .zip(blocks)
+        {
+            let mut birth_epochs = births;
+            birth_epochs.sort_unstable();
+            birth_epochs.dedup();
+            series.push(SiteSeries {
+                site: label,
+                cycles: Vec::new(),
+                epochs: Vec::new(),
+                bytes,
+                blocks,
+                start_epoch,
+                end_epoch,
+                birth_epochs,
+                estimated: true,
+                samples,
+            });
+        }
+        let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
+        let marks = (
+            heap.epochs.get(n - w).copied().unwrap_or(start_epoch),
+            heap.epochs
+                .get(n - w + w / 2)
+                .copied()
+                .unwrap_or(start_epoch),
+        );
+        let trends: Vec<Trend> = series
+            .iter()
+            .map(|s| {
+                if s.bytes.len() == w {
+                    trend_in_window(s, &s.bytes, &s.blocks, &x, marks)
+                } else {
+                    let one = &s.bytes[s.bytes.len() - 1..];
+                    let t =
+                        trend_in_window(s, one, &s.blocks[s.blocks.len() - 1..], &x[..1], marks);
+                    Trend { window: w, ..t }
+                }
+            })
+            .collect();
+        let tested: Vec<f64> = series
+            .iter()
+            .zip(&trends)
+            .filter(|(s, _)| s.bytes.last().is_some_and(|&b| b > 0.0))
+            .map(|(_, t)| t.p_increasing)
+            .collect();
+        let threshold = benjamini_hochberg(&tested, opts.alpha);
+        let mut sites: Vec<Verdict> = series
+            .iter()
+            .zip(&trends)
+            .map(|(s, t)| decide(s, t, threshold, &opts))
+            .collect();
+        let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);
+        let mut order: Vec<usize> = (0..sites.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (va, vb) = (&sites[a], &sites[b]);
+            rank(va)
+                .cmp(&rank(vb))
+                .then(vb.bytes_per_cycle.total_cmp(&va.bytes_per_cycle))
+                .then(vb.final_survivors.bytes.cmp(&va.final_survivors.bytes))
+                .then_with(|| va.site.cmp(&vb.site))
+        });
+        let site_curves = order
+            .iter()
+            .take(SITE_CURVES)
+            .filter(|&&i| sites[i].kind != VerdictKind::Ok)
+            .map(|&i| SiteCurve {
+                site: series[i].site.clone(),
+                bytes: (0..n).map(|k| cell(k, i).bytes).collect(),
+            })
+            .collect();
+        let mut sorted: Vec<Verdict> = Vec::with_capacity(sites.len());
+        for &i in &order {
+            sorted.push(std::mem::replace(&mut sites[i], overall.clone()));
+        }
+        let sites = if self.any_sites {
+            sorted
+        } else {
+            vec![overall.clone()]
+        };
+
+        let w = window_len(points.len(), &opts);
+        let win = &points[points.len() - w..];
+        let x: Vec<f64> = win.iter().map(|p| p.cycles as f64).collect();
+        let slope_of = |f: &dyn Fn(&ReportPoint) -> Option<u64>| -> Option<f64> {
+            let y: Option<Vec<f64>> = win.iter().map(|p| f(p).map(|v| v as f64)).collect();
+            y.filter(|y| !y.is_empty()).map(|y| robust_slope(&x, &y))
+        };
+        let growth = ResourceGrowth {
+            live_heap_bytes_per_cycle: slope_of(&|p| Some(p.live_bytes)).unwrap_or(0.0),
+            rss_bytes_per_cycle: slope_of(&|p| p.rss_bytes),
+            allocator_resident_bytes_per_cycle: slope_of(&|p| p.allocator_resident_bytes),
+        };
+        let mut profile_stacks: Vec<Stack> = Vec::new();
+        let mut index: HashMap<u32, usize> = HashMap::default();
+        let mut entries = Vec::with_capacity(self.last_sites.len());
+        for e in &self.last_sites {
+            let i = match index.get(&e.stack) {
+                Some(&i) => i,
+                None => {
+                    let Some(st) = self.stack_store.get(&e.stack) else {
+                        continue;
+                    };
+                    profile_stacks.push(st.clone());
+                    index.insert(e.stack, profile_stacks.len() - 1);
+                    profile_stacks.len() - 1
+                }
+            };
+            entries.push(ProfileEntry {
+                stack: i,
+                epoch: e.epoch,
+                bytes: e.bytes,
+                blocks: e.blocks,
+            });
+        }
+        let histograms = HistogramSummary::of(
+            &self.last_histograms,
+            &self.last_epoch_entries,
+            self.last_epoch,
+        );
+        let profile = SurvivorProfile {
+            epoch: self.last_epoch,
+            timestamp_unix_ns: self.last_timestamp,
+            mean_interval_bytes: self.last_sampling.map_or(0, |s| s.mean_interval_bytes),
+            entries,
+            stacks: profile_stacks,
+            whole_heap: self.last_epoch_entries,
+        };
+        Report {
+            snapshots: self.files,
+            start_epoch,
+            end_epoch,
+            cycles: cycles.last().copied().unwrap_or(0),
+            cycles_source,
+            overall,
+            sites,
+            sampling: self.last_sampling,
+            growth,
+            histograms,
+            site_curves,
+            points,
+            profile,
+        }
+    }
+}
+
+/// Analyses a series (in time order): the whole heap from the exact
+/// counters ([`Report::overall`]) and a verdict per call site.
 pub fn analyze(series: &[SnapshotFile], opts: &ClassifyOptions) -> Report {
-    let (cycles, cycles_source) = cycles_axis(series);
-    let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
-    let points: Vec<ReportPoint> = series
-        .iter()
-        .zip(&cycles)
-        .map(|(f, &c)| ReportPoint {
-            epoch: f.snapshot.epoch,
-            cycles: c,
-            live_bytes: f.snapshot.totals.live_bytes,
-            live_blocks: f.snapshot.totals.live_blocks,
-            survivors: survivors(&f.snapshot, start_epoch),
-            rss_bytes: f.snapshot.rss_bytes,
-            allocator_resident_bytes: f.snapshot.allocator.as_ref().map(|a| a.resident),
-        })
-        .collect();
-    let mut sites = vec![classify(&SiteSeries::whole_heap(series), opts)];
-    sites.sort_by(|a, b| {
-        (b.kind == VerdictKind::Leak)
-            .cmp(&(a.kind == VerdictKind::Leak))
-            .then(b.bytes_per_cycle.total_cmp(&a.bytes_per_cycle))
-    });
-    let w = window_len(points.len(), opts);
-    let win = &points[points.len() - w..];
-    let x: Vec<f64> = win.iter().map(|p| p.cycles as f64).collect();
-    let slope_of = |f: &dyn Fn(&ReportPoint) -> Option<u64>| -> Option<f64> {
-        let y: Option<Vec<f64>> = win.iter().map(|p| f(p).map(|v| v as f64)).collect();
-        y.filter(|y| !y.is_empty()).map(|y| theil_sen(&x, &y))
-    };
-    let growth = ResourceGrowth {
-        live_heap_bytes_per_cycle: slope_of(&|p| Some(p.live_bytes)).unwrap_or(0.0),
-        rss_bytes_per_cycle: slope_of(&|p| p.rss_bytes),
-        allocator_resident_bytes_per_cycle: slope_of(&|p| p.allocator_resident_bytes),
-    };
-    Report {
-        snapshots: series.len(),
-        start_epoch,
-        end_epoch: series.last().map_or(start_epoch, |f| f.snapshot.epoch),
-        cycles: cycles.last().copied().unwrap_or(0),
-        cycles_source,
-        sites,
-        growth,
-        points,
+    let mut a = Analyzer::new(opts);
+    for f in series {
+        a.push(f);
+    }
+    a.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_label_is_stack_label() {
+        let frame = |function: Option<&str>, file: Option<&str>, line: Option<u32>| Frame {
+            ip: 0x1234,
+            function: function.map(String::from),
+            file: file.map(String::from),
+            line,
+        };
+        let stacks = [
+            Stack {
+                id: 1,
+                frames: vec![frame(Some("f"), Some("a.rs"), Some(0))],
+                user_frame: None,
+            },
+            Stack {
+                id: 2,
+                frames: vec![frame(Some("f"), Some("a.rs"), Some(4_294_967_295))],
+                user_frame: Some(0),
+            },
+            Stack {
+                id: 3,
+                frames: vec![frame(Some("f"), Some("a.rs"), None)],
+                user_frame: None,
+            },
+            Stack {
+                id: 4,
+                frames: vec![frame(None, Some("a.rs"), Some(7))],
+                user_frame: None,
+            },
+            Stack {
+                id: 5,
+                frames: vec![frame(Some("f"), None, Some(7))],
+                user_frame: None,
+            },
+            Stack {
+                id: 6,
+                frames: vec![frame(None, None, None)],
+                user_frame: None,
+            },
+            Stack {
+                id: 0,
+                frames: vec![],
+                user_frame: None,
+            },
+            Stack {
+                id: 7,
+                frames: vec![],
+                user_frame: None,
+            },
+            Stack {
+                id: 8,
+                frames: vec![
+                    frame(Some("alloc"), Some("x.rs"), Some(1)),
+                    frame(Some("g"), Some("b.rs"), Some(10)),
+                ],
+                user_frame: Some(1),
+            },
+        ];
+        for st in &stacks {
+            assert_eq!(site_label(st), st.label());
+        }
+    }
+
+    #[test]
+    fn fast_hasher_spreads_keys_that_differ_at_the_end() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<FastHasher>::default();
+        let mut low: Vec<u64> = (0..1000)
+            .map(|i| b.hash_one(format!("server::module::handler_{i}")) & 0xfff)
+            .collect();
+        low.sort_unstable();
+        low.dedup();
+        assert!(low.len() > 700, "{} distinct low bits of 1000", low.len());
     }
 }

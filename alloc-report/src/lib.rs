@@ -10,7 +10,11 @@
 //! - **epoch**: a numbered interval of the measured program's life; every
 //!   block carries its *birth epoch*. (Not jemalloc's `epoch` mallctl, which
 //!   only refreshes jemalloc's statistics.)
-//! - **snapshot**: live bytes and blocks by birth epoch at one instant.
+//! - **snapshot**: live bytes and blocks by birth epoch at one instant, and
+//!   (when alloc-core samples call sites) estimated live bytes per call
+//!   stack and birth epoch.
+//! - **site**: a symbolised call site, `file:line function` of a stack's
+//!   first user frame; stacks with the same site are added together.
 //! - **survivor**: a block born in an epoch that has closed, still live.
 //! - **cycle**: one connect/use/disconnect round of a soak test.
 //! - **verdict**: `leak`, `plateau`, `warmup` or `ok`; see
@@ -19,7 +23,8 @@
 //! # Files
 //!
 //! One snapshot is one file of versioned, self-describing JSON
-//! (`{"format":"alloc-snapshot","version":1,"cycles":N,"snapshot":{...},"checksum":"..."}`);
+//! (`{"format":"alloc-snapshot","version":2,"cycles":N,"snapshot":{...},"checksum":"..."}`;
+//! version 1 files, without call sites, still read);
 //! a series (one soak run) is a directory of `000000.json`, `000001.json`,
 //! ... written by [`SeriesWriter`]. Writes are atomic; reads are strict and
 //! every failure names the file and the problem. See [`mod@format`].
@@ -30,12 +35,23 @@
 //!
 //! # Analysis
 //!
-//! [`analysis`] holds pure functions: [`analysis::diff`] of two snapshots,
-//! the [`analysis::survivor_matrix`] of a series, and [`analysis::analyze`],
-//! which classifies each site with a Theil–Sen slope and a Mann–Kendall
-//! trend test over the later part of the run (see [`stats`]). Snapshots do
-//! not carry call sites yet, so today the whole heap is one site,
-//! [`analysis::ALL_SITES`].
+//! [`analysis`] holds pure functions: [`analysis::diff`] of two snapshots
+//! (by birth epoch, and by call site and birth epoch), the
+//! [`analysis::survivor_matrix`] of a series (and
+//! [`analysis::site_survivor_matrix`] per site), and [`analyze`], which
+//! gives the whole heap a verdict from the exact epoch counters
+//! ([`Report::overall`]) and every call site one from its sampled estimates
+//! ([`Report::sites`], leaks first): a robust slope and a Mann–Kendall
+//! trend test over the later part of the run (see [`stats`]), with a
+//! false-discovery control across sites. A series without call-site data
+//! has one site, [`analysis::ALL_SITES`], the whole heap. [`Analyzer`] does
+//! the same one snapshot at a time, for series too long to hold in memory.
+//!
+//! # Renderers
+//!
+//! [`render`]: a terminal table, JSON, a self-contained HTML page with SVG
+//! plots, folded stacks, and a gzipped pprof profile of the survivors with
+//! the birth epoch as the numeric label `birth_epoch` ([`mod@pprof`]).
 //!
 //! # Example
 //!
@@ -72,8 +88,10 @@
 //!
 //! let series = read_series(&dir).unwrap();
 //! let report = analyze(&series, &ClassifyOptions::default());
-//! assert_eq!(report.sites[0].kind, VerdictKind::Leak);
-//! assert_eq!(report.sites[0].bytes_per_cycle, 64.0);
+//! assert_eq!(report.overall.kind, VerdictKind::Leak);
+//! assert_eq!(report.overall.bytes_per_cycle, 64.0);
+//! // No call sites in these snapshots: the one site is the whole heap.
+//! assert_eq!(report.sites[0].site, alloc_report::analysis::ALL_SITES);
 //! println!("{}", alloc_report::render::report_text(&report));
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
@@ -81,17 +99,19 @@
 //! # Command line
 //!
 //! The `alloc-report` binary wraps this library: `show`, `diff`, `report`
-//! and `check` (exit status 1 on a leak, for CI). Run `alloc-report --help`.
+//! (`--format text|json|html|pprof|folded`) and `check` (exit status 1 on a
+//! leak, for CI). Run `alloc-report --help`.
 
 pub mod analysis;
 /// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
 /// the collector's side can write it without linking this crate.
 pub use alloc_snapshot::file as format;
+pub mod pprof;
 pub mod render;
 pub mod stats;
 
-pub use analysis::{analyze, ClassifyOptions, Report, Verdict, VerdictKind};
+pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{
-    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesWriter,
-    SnapshotFile,
+    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
+    SeriesWriter, SnapshotFile,
 };

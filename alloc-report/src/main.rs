@@ -3,45 +3,130 @@
 //! It uses the system allocator: it analyses files written by another
 //! process, and measuring itself would tell nothing.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use alloc_report::analysis::{analyze, diff, survivor_matrix, ClassifyOptions};
-use alloc_report::{read_path, read_snapshot_file, render};
+use alloc_report::analysis::{diff, site_survivor_matrix, survivor_matrix, ClassifyOptions};
+use alloc_report::{read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-const HELP: &str = "\
-alloc-report: survivors, trends and leak verdicts from alloc-core snapshots
+const EXAMPLES: &str = "\
+A series directory holds 000000.json, 000001.json, ... as written by
+SeriesWriter (the soak driver); a FILE is one snapshot file.
 
-USAGE:
-    alloc-report show FILE|DIR
-    alloc-report diff OLD NEW
-    alloc-report report DIR [--json OUT] [--html OUT] [--folded OUT]
-    alloc-report check DIR|FILE [--max-bytes-per-cycle N]
+Exit status: 0 success (check: no leak), 1 check found a leak, 2 bad usage
+or input (one line on standard error naming the file and the problem).
 
-COMMANDS:
-    show     print one snapshot file, or every snapshot of a series directory
-             and its survivor matrix
-    diff     compare two snapshot files by birth epoch (appeared/freed/survived)
-    report   verdict per site (leaking sites first), with growth per cycle of
-             the live heap, RSS and allocator resident memory; OUT may be `-`
-             for standard output
-    check    like report, then exit 1 if a site is a leak of more than N bytes
-             per cycle (default 0), else 0; a trend needs a series (a single
-             FILE, or fewer than 6 snapshots, is never called a leak)
+Examples:
+  alloc-report show target/soak/000007.json
+  alloc-report show target/soak
+  alloc-report diff target/soak/000001.json target/soak/000050.json
+  alloc-report report target/soak
+  alloc-report report target/soak --format html --out report.html
+  alloc-report report target/soak --html report.html --json report.json
+  alloc-report report target/soak --format pprof --out survivors.pb.gz
+      then: pprof -top survivors.pb.gz
+            pprof -diff_base old.pb.gz -top survivors.pb.gz
+            pprof -tagfocus birth_epoch=100: -top survivors.pb.gz
+  alloc-report report target/soak --format folded | inferno-flamegraph > survivors.svg
+  alloc-report check target/soak --max-bytes-per-cycle 64";
 
-A series directory holds 000000.json, 000001.json, ... as written by the
-library's SeriesWriter (the soak driver).
+/// Survivors, trends and leak verdicts from alloc-core snapshots.
+#[derive(Parser)]
+#[command(name = "alloc-report", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-EXIT STATUS:
-    0 success (check: no leak), 1 check found a leak, 2 bad usage or input
+#[derive(Subcommand)]
+enum Command {
+    /// Print one snapshot file, or every snapshot of a series directory
+    /// with its survivor matrix (whole heap, then the top call sites).
+    Show {
+        /// A snapshot file or a series directory.
+        path: PathBuf,
+        /// How many call sites' matrices to print for a series.
+        #[arg(long, default_value_t = 5)]
+        sites: usize,
+    },
+    /// Compare two snapshot files by birth epoch and by call site
+    /// (appeared, freed, survived).
+    Diff {
+        /// The older snapshot file.
+        old: PathBuf,
+        /// The newer snapshot file.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+    },
+    /// A verdict per call site (leaks first) and for the whole heap, with
+    /// growth per cycle of the live heap, RSS and allocator memory.
+    Report {
+        /// A series directory (or one snapshot file).
+        path: PathBuf,
+        /// Output format of --out (standard output if no --out).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Where to write --format (`-` is standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Also write the JSON report here.
+        #[arg(long, value_name = "OUT")]
+        json: Option<PathBuf>,
+        /// Also write the HTML report here.
+        #[arg(long, value_name = "OUT")]
+        html: Option<PathBuf>,
+        /// Also write the pprof profile of the survivors here.
+        #[arg(long, value_name = "OUT")]
+        pprof: Option<PathBuf>,
+        /// Also write folded stacks of the survivors here.
+        #[arg(long, value_name = "OUT")]
+        folded: Option<PathBuf>,
+    },
+    /// Like report, then exit 1 if the whole heap or a site leaks more than
+    /// N bytes per cycle, else 0. A trend needs a series: a single FILE, or
+    /// fewer than 6 snapshots, is never called a leak.
+    Check {
+        /// A series directory or one snapshot file.
+        path: PathBuf,
+        /// Leaks of at most this many bytes per cycle pass.
+        #[arg(long, value_name = "N", default_value_t = 0.0, value_parser = parse_bytes)]
+        max_bytes_per_cycle: f64,
+    },
+}
 
-EXAMPLES:
-    alloc-report show target/soak/000007.json
-    alloc-report diff target/soak/000001.json target/soak/000050.json
-    alloc-report report target/soak --html report.html --json report.json
-    alloc-report check target/soak --max-bytes-per-cycle 64
-";
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A table for a terminal.
+    Text,
+    /// JSON for machines.
+    Json,
+    /// A self-contained HTML page with SVG plots.
+    Html,
+    /// A gzipped pprof profile of the survivors (binary).
+    Pprof,
+    /// Folded stacks of the survivors, for flame-graph tools.
+    Folded,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    /// A table for a terminal.
+    Text,
+    /// JSON for machines.
+    Json,
+}
+
+fn parse_bytes(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("{v:?} is not a number of bytes"))
+}
 
 /// A failure: a one-line message and exit status 2.
 struct Fail(String);
@@ -53,155 +138,180 @@ impl<E: std::fmt::Display> From<E> for Fail {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                // Help and version go to standard output; a closed pipe is fine.
+                let mut text = e.to_string();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                let _ = emit(text.as_bytes());
+                return ExitCode::SUCCESS;
+            }
+            // Usage errors: one line, exit 2.
+            let text = e.to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = line.join(" ");
+            let line = line.trim_start_matches("error: ");
+            eprintln!("alloc-report: {line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli.command) {
         Ok(code) => code,
         Err(Fail(msg)) => {
-            eprintln!("alloc-report: {msg}");
+            eprintln!("alloc-report: {}", msg.replace('\n', " "));
             ExitCode::from(2)
         }
     }
 }
 
 /// Writes to standard output; a closed pipe (`| head`) ends quietly.
-fn emit(text: &str) -> Result<(), Fail> {
+fn emit(bytes: &[u8]) -> Result<(), Fail> {
     let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Fail(e.to_string())),
         _ => Ok(()),
     }
 }
 
-/// Writes `text` to `out` (`-` is standard output).
-fn write_out(out: &Path, text: &str) -> Result<(), Fail> {
+/// Writes `bytes` to `out` (`-` is standard output).
+fn write_out(out: &Path, bytes: &[u8]) -> Result<(), Fail> {
     if out == Path::new("-") {
-        emit(text)
+        emit(bytes)
     } else {
-        std::fs::write(out, text).map_err(|e| Fail(format!("{}: {e}", out.display())))
+        std::fs::write(out, bytes).map_err(|e| Fail(format!("{}: {e}", out.display())))
     }
 }
 
-/// Positional arguments and `--flag VALUE` options.
-struct Args {
-    positional: Vec<String>,
-    options: Vec<(String, String)>,
-}
-
-fn parse(args: &[String], known: &[&str]) -> Result<Args, Fail> {
-    let mut positional = Vec::new();
-    let mut options = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if let Some(name) = a.strip_prefix("--") {
-            let (name, value) = match name.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => {
-                    let v = it
-                        .next()
-                        .ok_or_else(|| Fail(format!("--{name} needs a value")))?;
-                    (name.to_string(), v.clone())
-                }
-            };
-            if !known.contains(&name.as_str()) {
-                return Err(Fail(format!("unknown option --{name} (see --help)")));
-            }
-            options.push((name, value));
-        } else {
-            positional.push(a.clone());
-        }
-    }
-    Ok(Args {
-        positional,
-        options,
-    })
-}
-
-impl Args {
-    fn one(&self, what: &str) -> Result<PathBuf, Fail> {
-        match self.positional.as_slice() {
-            [p] => Ok(PathBuf::from(p)),
-            _ => Err(Fail(format!("expected one {what} (see --help)"))),
-        }
-    }
-
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn run(args: &[String]) -> Result<ExitCode, Fail> {
-    let Some((cmd, rest)) = args.split_first() else {
-        eprint!("{HELP}");
-        return Ok(ExitCode::from(2));
-    };
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        emit(HELP)?;
-        return Ok(ExitCode::SUCCESS);
-    }
+/// Reads and analyses `path` (a series directory or one file), one file
+/// at a time, with a progress bar on a terminal for long series.
+fn analyse(path: &Path) -> Result<Report, Fail> {
     let opts = ClassifyOptions::default();
-    match cmd.as_str() {
-        "--help" | "-h" | "help" => emit(HELP)?,
-        "show" => {
-            let path = parse(rest, &[])?.one("FILE or DIR")?;
+    let mut analyzer = Analyzer::new(&opts);
+    if !path.is_dir() {
+        analyzer.push(&read_snapshot_file(path)?);
+        return Ok(analyzer.finish());
+    }
+    let reader = SeriesReader::open(path)?;
+    let bar = if io::stderr().is_terminal() && reader.total() >= 20 {
+        let bar = ProgressBar::with_draw_target(
+            Some(reader.total() as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} snapshots, {elapsed} (eta {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("reading");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    for file in reader {
+        analyzer.push(&file?);
+        bar.inc(1);
+    }
+    bar.set_message("analysing");
+    let report = analyzer.finish();
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+fn render(report: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Text => render::report_text(report).into_bytes(),
+        Format::Json => render::report_json(report).into_bytes(),
+        Format::Html => render::report_html(report).into_bytes(),
+        Format::Pprof => render::pprof(report),
+        Format::Folded => render::folded(report).into_bytes(),
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Fail> {
+    match command {
+        Command::Show { path, sites } => {
             if path.is_dir() {
                 let series = read_path(&path)?;
-                emit(&render::series_text(&survivor_matrix(&series), &series))?;
+                let mut text = render::series_text(&survivor_matrix(&series), &series);
+                let by_site = site_survivor_matrix(&series);
+                let epochs: Vec<u32> = series.iter().map(|f| f.snapshot.epoch).collect();
+                text.push_str(&render::site_matrix_text(&by_site, &epochs, sites));
+                emit(text.as_bytes())?;
             } else {
-                emit(&render::snapshot_text(&read_snapshot_file(&path)?))?;
+                emit(render::snapshot_text(&read_snapshot_file(&path)?).as_bytes())?;
             }
         }
-        "diff" => {
-            let a = parse(rest, &[])?;
-            let [old, new] = a.positional.as_slice() else {
-                return Err(Fail("diff expects OLD and NEW files (see --help)".into()));
+        Command::Diff { old, new, format } => {
+            let old = read_snapshot_file(&old)?;
+            let new = read_snapshot_file(&new)?;
+            let d = diff(&old.snapshot, &new.snapshot);
+            let text = match format {
+                DiffFormat::Text => render::diff_text(&d),
+                DiffFormat::Json => {
+                    let mut s = serde_json::to_string_pretty(&d)?;
+                    s.push('\n');
+                    s
+                }
             };
-            let old = read_snapshot_file(Path::new(old))?;
-            let new = read_snapshot_file(Path::new(new))?;
-            emit(&render::diff_text(&diff(&old.snapshot, &new.snapshot)))?;
+            emit(text.as_bytes())?;
         }
-        "report" => {
-            let a = parse(rest, &["json", "html", "folded"])?;
-            let report = analyze(&read_path(&a.one("DIR")?)?, &opts);
+        Command::Report {
+            path,
+            format,
+            out,
+            json,
+            html,
+            pprof,
+            folded,
+        } => {
+            let report = analyse(&path)?;
             let mut to_stdout = false;
-            for (name, render) in [
-                ("json", render::report_json as fn(&_) -> String),
-                ("html", render::report_html),
-                ("folded", render::folded),
+            for (target, f) in [
+                (&json, Format::Json),
+                (&html, Format::Html),
+                (&pprof, Format::Pprof),
+                (&folded, Format::Folded),
             ] {
-                if let Some(out) = a.option(name) {
-                    to_stdout |= out == "-";
-                    write_out(Path::new(out), &render(&report))?;
+                if let Some(t) = target {
+                    to_stdout |= t == Path::new("-");
+                    write_out(t, &render(&report, f))?;
                 }
             }
-            if !to_stdout {
-                emit(&render::report_text(&report))?;
+            match out {
+                Some(o) => write_out(&o, &render(&report, format))?,
+                None if to_stdout && format == Format::Text => {}
+                None => {
+                    if format == Format::Pprof && io::stdout().is_terminal() {
+                        return Err(Fail(
+                            "a pprof profile is binary: give --out FILE or redirect standard \
+                             output"
+                                .into(),
+                        ));
+                    }
+                    emit(&render(&report, format))?;
+                }
             }
         }
-        "check" => {
-            let a = parse(rest, &["max-bytes-per-cycle"])?;
-            let max = match a.option("max-bytes-per-cycle") {
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| {
-                        Fail(format!(
-                            "--max-bytes-per-cycle: {v:?} is not a number of bytes"
-                        ))
-                    })?,
-                None => 0.0,
-            };
-            let report = analyze(&read_path(&a.one("DIR or FILE")?)?, &opts);
-            emit(&render::report_text(&report))?;
-            if report.leaks(max) {
+        Command::Check {
+            path,
+            max_bytes_per_cycle,
+        } => {
+            let report = analyse(&path)?;
+            emit(render::report_text(&report).as_bytes())?;
+            if report.leaks(max_bytes_per_cycle) {
                 return Ok(ExitCode::from(1));
             }
         }
-        other => return Err(Fail(format!("unknown command {other:?} (see --help)"))),
     }
     Ok(ExitCode::SUCCESS)
 }

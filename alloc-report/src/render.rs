@@ -1,11 +1,15 @@
 //! Renderers: terminal tables, JSON, a self-contained HTML page with inline
-//! SVG plots, and folded stacks. Each returns a `String`; the caller writes.
+//! SVG plots, folded stacks and pprof profiles ([`crate::pprof`]). Each
+//! returns the bytes; the caller writes.
 
 use std::fmt::Write as _;
 
 use alloc_snapshot::Snapshot;
 
-use crate::analysis::{Report, SnapshotDiff, SurvivorMatrix, VerdictKind};
+use crate::analysis::{
+    HistogramSummary, Quantiles, Report, SiteMatrix, SnapshotDiff, SurvivorMatrix, Verdict,
+    VerdictKind,
+};
 use crate::format::SnapshotFile;
 
 /// Bytes in a short human form (`512 B`, `1.5 KiB`, `3.2 MiB`).
@@ -71,7 +75,41 @@ pub fn report_text(r: &Report) -> String {
             crate::analysis::CyclesSource::Epochs => "epoch advances",
         }
     );
+    let o = &r.overall;
+    let _ = writeln!(
+        out,
+        "whole heap (exact): {}, {:.1} bytes/cycle, {:.2} blocks/cycle, confidence {:.1}%, \
+         {} in {} blocks surviving",
+        o.kind.as_str(),
+        o.bytes_per_cycle,
+        o.blocks_per_cycle,
+        o.confidence * 100.0,
+        human_bytes(o.final_survivors.bytes as f64),
+        o.final_survivors.blocks
+    );
+    if let Some(sm) = &r.sampling {
+        let _ = writeln!(
+            out,
+            "call sites with survivors: {} (sampling {}, mean interval {}; {} live samples){}",
+            r.sites.len(),
+            mode_name(sm.mode),
+            human_bytes(sm.mean_interval_bytes as f64),
+            sm.live_sampled,
+            if sm.dropped_full > 0 {
+                format!(
+                    "; {} samples dropped (table full): estimates are low",
+                    sm.dropped_full
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     out.push('\n');
+    let shown = shown_sites(&r.sites, TEXT_SITES);
+    if shown.is_empty() {
+        let _ = writeln!(out, "no call site has survivors");
+    }
     let mut rows = vec![vec![
         "SITE".to_string(),
         "VERDICT".into(),
@@ -81,7 +119,7 @@ pub fn report_text(r: &Report) -> String {
         "SURVIVING".into(),
         "BLOCKS".into(),
     ]];
-    for v in &r.sites {
+    for v in &shown {
         rows.push(vec![
             v.site.clone(),
             v.kind.as_str().into(),
@@ -92,12 +130,22 @@ pub fn report_text(r: &Report) -> String {
             v.final_survivors.blocks.to_string(),
         ]);
     }
-    out.push_str(&table(&rows));
+    if !shown.is_empty() {
+        out.push_str(&table(&rows));
+    }
+    if shown.len() < r.sites.len() {
+        let _ = writeln!(
+            out,
+            "... and {} more sites (not leaks; all are in --format json)",
+            r.sites.len() - shown.len()
+        );
+    }
     out.push('\n');
-    for v in &r.sites {
+    for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
         let _ = writeln!(out, "{}: {}: {}", v.site, v.kind.as_str(), v.reason);
     }
     out.push('\n');
+    histograms_text(&mut out, &r.histograms);
     let g = &r.growth;
     let per = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{}/cycle", human_bytes(v)));
     let _ = writeln!(out, "growth over the last part of the run:");
@@ -123,6 +171,113 @@ pub fn report_text(r: &Report) -> String {
         }
     }
     out
+}
+
+/// The sampling mode as the file format spells it.
+fn mode_name(m: alloc_snapshot::SamplingMode) -> &'static str {
+    match m {
+        alloc_snapshot::SamplingMode::Off => "off",
+        alloc_snapshot::SamplingMode::Interval => "interval",
+        alloc_snapshot::SamplingMode::All => "all",
+    }
+}
+
+/// How many sites the text report lists besides the leaks.
+pub const TEXT_SITES: usize = 30;
+/// How many sites the HTML report lists besides the leaks.
+pub const HTML_SITES: usize = 500;
+
+/// Every leak, then up to `others` other sites (the report's order).
+fn shown_sites(sites: &[Verdict], others: usize) -> Vec<&Verdict> {
+    let leaks = sites
+        .iter()
+        .take_while(|v| v.kind == VerdictKind::Leak)
+        .count();
+    sites.iter().take(leaks + others).collect()
+}
+
+fn q(v: Option<u64>, unit: fn(u64) -> String) -> String {
+    v.map_or("-".to_string(), unit)
+}
+
+fn bytes_unit(v: u64) -> String {
+    human_bytes(v as f64)
+}
+
+fn epochs_unit(v: u64) -> String {
+    format!("{v} ep")
+}
+
+fn ns_unit(v: u64) -> String {
+    let v = v as f64;
+    if v < 1e3 {
+        format!("{v:.0} ns")
+    } else if v < 1e6 {
+        format!("{:.1} µs", v / 1e3)
+    } else if v < 1e9 {
+        format!("{:.1} ms", v / 1e6)
+    } else {
+        format!("{:.1} s", v / 1e9)
+    }
+}
+
+/// The distribution rows: name, count, p50, p90, p99, max.
+fn histogram_rows(h: &HistogramSummary) -> Vec<Vec<String>> {
+    let row = |name: &str, x: &Quantiles, unit: fn(u64) -> String| {
+        vec![
+            name.to_string(),
+            x.count.to_string(),
+            q(x.p50, unit),
+            q(x.p90, unit),
+            q(x.p99, unit),
+            q(x.max, unit),
+        ]
+    };
+    vec![
+        row("allocation size", &h.alloc_size, bytes_unit),
+        row(
+            "lifetime of freed blocks (epochs)",
+            &h.lifetime_epochs,
+            epochs_unit,
+        ),
+        row("lifetime of freed blocks (time)", &h.lifetime_ns, ns_unit),
+        row(
+            "age of surviving bytes",
+            &h.survivor_age_epochs,
+            epochs_unit,
+        ),
+    ]
+}
+
+/// The young/old survivors sentence, if lifetimes are known.
+fn young_old(h: &HistogramSummary) -> Option<String> {
+    h.young_max_age_epochs.map(|split| {
+        format!(
+            "survivors older than {split} epoch(s) (99% of freed blocks live no longer): {} in {} \
+             blocks; younger (likely still in use): {} in {} blocks",
+            human_bytes(h.old_survivors.bytes as f64),
+            h.old_survivors.blocks,
+            human_bytes(h.young_survivors.bytes as f64),
+            h.young_survivors.blocks
+        )
+    })
+}
+
+fn histograms_text(out: &mut String, h: &HistogramSummary) {
+    let mut rows = vec![vec![
+        "DISTRIBUTION".to_string(),
+        "COUNT".into(),
+        "P50".into(),
+        "P90".into(),
+        "P99".into(),
+        "MAX".into(),
+    ]];
+    rows.extend(histogram_rows(h));
+    out.push_str(&table(&rows));
+    if let Some(s) = young_old(h) {
+        let _ = writeln!(out, "{s}");
+    }
+    out.push('\n');
 }
 
 /// A report as pretty JSON.
@@ -266,21 +421,129 @@ pub fn diff_text(d: &SnapshotDiff) -> String {
         ]);
     }
     out.push_str(&table(&rows));
+    if !d.sites.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nby call site (sampled estimates), most growth first ({} sites):",
+            d.sites.len()
+        );
+        let mut rows = vec![vec![
+            "SITE".to_string(),
+            "OLD BYTES".into(),
+            "NEW BYTES".into(),
+            "APPEARED".into(),
+            "FREED".into(),
+            "SURVIVED".into(),
+            "BIRTH EPOCHS".into(),
+        ]];
+        for sd in d.sites.iter().take(TEXT_SITES) {
+            let t = &sd.total;
+            rows.push(vec![
+                sd.site.clone(),
+                format!("{:.0}", t.old.bytes),
+                format!("{:.0}", t.new.bytes),
+                format!("{:.0}", t.appeared.bytes),
+                format!("{:.0}", t.freed.bytes),
+                format!("{:.0}", t.survived.bytes),
+                match (sd.rows.first(), sd.rows.last()) {
+                    (Some(a), Some(b)) => epochs_label(a.epoch, b.epoch),
+                    _ => String::new(),
+                },
+            ]);
+        }
+        out.push_str(&table(&rows));
+        if d.sites.len() > TEXT_SITES {
+            let _ = writeln!(out, "... and {} more sites", d.sites.len() - TEXT_SITES);
+        }
+    }
     out
 }
 
-/// Folded stacks (`site bytes` per line), for flame-graph tools. Until
-/// snapshots carry call sites this is one line for the whole heap.
-pub fn folded(r: &Report) -> String {
-    let last = r.points.last();
+/// The survivor matrices of the first `limit` sites (bytes, last 12
+/// snapshots), as [`series_text`] prints the whole heap's.
+pub fn site_matrix_text(sites: &[SiteMatrix], epochs: &[u32], limit: usize) -> String {
     let mut out = String::new();
-    for v in &r.sites {
-        let _ = writeln!(
-            out,
-            "{} {}",
-            v.site.replace(' ', "_"),
-            last.map_or(0, |p| p.survivors.bytes)
-        );
+    let keep = epochs.len().min(12);
+    let from = epochs.len() - keep;
+    for m in sites.iter().take(limit) {
+        let _ = writeln!(out, "\n{}: estimated live bytes by birth epoch:", m.site);
+        let mut rows = vec![std::iter::once("BORN".to_string())
+            .chain(epochs[from..].iter().map(|e| format!("@{e}")))
+            .collect::<Vec<_>>()];
+        for r in &m.rows {
+            rows.push(
+                std::iter::once(r.epoch.to_string())
+                    .chain(r.cells[from..].iter().map(|c| format!("{:.0}", c.bytes)))
+                    .collect(),
+            );
+        }
+        out.push_str(&table(&rows));
+    }
+    if sites.len() > limit {
+        let _ = writeln!(out, "... and {} more sites", sites.len() - limit);
+    }
+    out
+}
+
+/// The name of a frame in folded stacks and profiles: the function, else
+/// the label (`file:line`, or the address).
+pub(crate) fn frame_name(f: &alloc_snapshot::Frame) -> String {
+    match &f.function {
+        Some(func) => func.clone(),
+        None => f.label(),
+    }
+}
+
+/// The frames of a stack that profiles show: from its user frame outwards
+/// (the allocator machinery and the tool's own capture frames inside it
+/// left out, as heap profiles do), or all frames when the user frame is
+/// unknown.
+pub(crate) fn shown_frames(stack: &alloc_snapshot::Stack) -> &[alloc_snapshot::Frame] {
+    match stack.user_frame {
+        Some(i) if (i as usize) < stack.frames.len() => &stack.frames[i as usize..],
+        _ => &stack.frames,
+    }
+}
+
+/// Folded stacks of the survivors at the last snapshot, for flame-graph
+/// tools (`flamegraph.pl`, inferno, speedscope): one line per stack,
+/// outermost frame first down to the allocating user frame (the allocator
+/// machinery and the tool's capture frames inside it are left out, as heap
+/// profiles do; all frames when the user frame is unknown), frames joined
+/// by `;`, then a space and the estimated surviving bytes. Without call-site data, one line per birth epoch under
+/// `(all)`.
+pub fn folded(r: &Report) -> String {
+    let p = &r.profile;
+    let mut out = String::new();
+    if p.stacks.is_empty() {
+        for e in &p.whole_heap {
+            let _ = writeln!(
+                out,
+                "{ALL};born_{} {}",
+                epochs_label(e.first, e.last),
+                e.live_bytes,
+                ALL = crate::analysis::ALL_SITES
+            );
+        }
+        return out;
+    }
+    let mut bytes = vec![0.0_f64; p.stacks.len()];
+    for e in &p.entries {
+        bytes[e.stack] += e.bytes;
+    }
+    let clean = |s: String| s.replace([';', '\n', '\r'], ":").replace(' ', "_");
+    for (stack, b) in p.stacks.iter().zip(bytes) {
+        let b = b.round() as u64;
+        if b == 0 {
+            continue;
+        }
+        let frames = shown_frames(stack);
+        let names: Vec<String> = if frames.is_empty() {
+            vec![clean(stack.label())]
+        } else {
+            frames.iter().rev().map(|f| clean(frame_name(f))).collect()
+        };
+        let _ = writeln!(out, "{} {b}", names.join(";"));
     }
     out
 }
@@ -290,6 +553,24 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A legend entry: a site label's file name (not its directories) and
+/// function, cut to fit the legend margin.
+fn legend_name(name: &str) -> String {
+    let (place, func) = name.split_once(' ').unwrap_or((name, ""));
+    let base = place.rsplit('/').next().unwrap_or(place);
+    let short = if func.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} {func}")
+    };
+    if short.chars().count() > 24 {
+        let cut: String = short.chars().take(23).collect();
+        format!("{cut}…")
+    } else {
+        short
+    }
 }
 
 /// An SVG line plot of `series` (name, colour, values) against `x`.
@@ -339,7 +620,7 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
             pts.join(" "),
             w - pad + 12.0,
             pad + 4.0 + 14.0 * i as f64,
-            escape(name)
+            escape(&legend_name(name))
         );
     }
     s.push_str("</svg>");
@@ -358,6 +639,8 @@ pub fn report_html(r: &Report) -> String {
          <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
          td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
          td:first-child,th:first-child{text-align:left}.leak{color:#c00;font-weight:bold}\
+         td.site{font-family:monospace;min-width:24em;max-width:40em;overflow-wrap:anywhere}\
+         td.why{text-align:left;font-size:smaller}th:last-child{text-align:left}\
          </style></head><body>\n<h1>alloc-report</h1>\n",
     );
     let _ = writeln!(
@@ -365,11 +648,45 @@ pub fn report_html(r: &Report) -> String {
         "<p>{} snapshots, epochs {}..={}, {} cycles.</p>",
         r.snapshots, r.start_epoch, r.end_epoch, r.cycles
     );
-    s.push_str(
-        "<table><tr><th>site</th><th>verdict</th><th>bytes/cycle</th><th>blocks/cycle</th>\
-         <th>confidence</th><th>surviving bytes</th><th>why</th></tr>\n",
+    let o = &r.overall;
+    let _ = writeln!(
+        s,
+        "<p>Whole heap (exact counters): <span{}>{}</span>, {:.1} bytes/cycle, \
+         {:.2} blocks/cycle, confidence {:.1}%, {} surviving. {}</p>",
+        if o.kind == VerdictKind::Leak {
+            " class=\"leak\""
+        } else {
+            ""
+        },
+        o.kind.as_str(),
+        o.bytes_per_cycle,
+        o.blocks_per_cycle,
+        o.confidence * 100.0,
+        escape(&human_bytes(o.final_survivors.bytes as f64)),
+        escape(&o.reason)
     );
-    for v in &r.sites {
+    if let Some(sm) = &r.sampling {
+        let _ = writeln!(
+            s,
+            "<p>Call sites sampled ({}, mean interval {}): {} live samples; figures per \
+             site are estimates.{}</p>",
+            mode_name(sm.mode),
+            escape(&human_bytes(sm.mean_interval_bytes as f64)),
+            sm.live_sampled,
+            if sm.dropped_full > 0 {
+                " Samples were dropped (table full): estimates are low."
+            } else {
+                ""
+            }
+        );
+    }
+    s.push_str(
+        "<h2>Sites</h2>\n<table><tr><th>site</th><th>verdict</th><th>bytes/cycle</th>\
+         <th>blocks/cycle</th><th>confidence</th><th>surviving bytes</th>\
+         <th>surviving blocks</th><th>samples</th><th>why</th></tr>\n",
+    );
+    let shown = shown_sites(&r.sites, HTML_SITES);
+    for v in &shown {
         let class = if v.kind == VerdictKind::Leak {
             " class=\"leak\""
         } else {
@@ -377,18 +694,32 @@ pub fn report_html(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td{class}>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.1}%</td>\
-             <td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"site\">{}</td><td{class}>{}</td><td>{:.1}</td><td>{:.2}</td>\
+             <td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td class=\"why\">{}</td></tr>",
             escape(&v.site),
             v.kind.as_str(),
             v.bytes_per_cycle,
             v.blocks_per_cycle,
             v.confidence * 100.0,
             v.final_survivors.bytes,
+            v.final_survivors.blocks,
+            if v.estimated {
+                v.samples.to_string()
+            } else {
+                "exact".to_string()
+            },
             escape(&v.reason)
         );
     }
     s.push_str("</table>\n");
+    if shown.len() < r.sites.len() {
+        let _ = writeln!(
+            s,
+            "<p>... and {} more sites, none a leak (all are in the JSON report).</p>",
+            r.sites.len() - shown.len()
+        );
+    }
+    s.push_str("<h2>Plots</h2>\n");
     s.push_str(&svg_plot(
         "live heap and survivors",
         &x,
@@ -411,6 +742,50 @@ pub fn report_html(r: &Report) -> String {
             ("live heap", "#1f77b4", col(&|p| Some(p.live_bytes))),
         ],
     ));
-    s.push_str("\n</body></html>\n");
+    s.push('\n');
+    if !r.site_curves.is_empty() {
+        const COLOURS: [&str; 6] = [
+            "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+        ];
+        let curves: Vec<(&str, &str, Vec<Option<f64>>)> = r
+            .site_curves
+            .iter()
+            .zip(COLOURS.iter().cycle())
+            .map(|(c, colour)| {
+                (
+                    c.site.as_str(),
+                    *colour,
+                    c.bytes.iter().map(|&b| Some(b)).collect(),
+                )
+            })
+            .collect();
+        s.push_str(&svg_plot(
+            "survivors of the top sites (estimated)",
+            &x,
+            &curves,
+        ));
+        s.push('\n');
+    }
+    s.push_str(
+        "<h2>Distributions</h2>\n<table><tr><th>distribution</th><th>count</th><th>p50</th>\
+         <th>p90</th><th>p99</th><th>max</th></tr>\n",
+    );
+    for row in histogram_rows(&r.histograms) {
+        s.push_str("<tr>");
+        for c in row {
+            let _ = write!(s, "<td>{}</td>", escape(&c));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table>\n");
+    if let Some(line) = young_old(&r.histograms) {
+        let _ = writeln!(s, "<p>{}</p>", escape(&line));
+    }
+    s.push_str("</body></html>\n");
     s
+}
+
+/// The survivors as a gzipped pprof profile (see [`crate::pprof`]).
+pub fn pprof(r: &Report) -> Vec<u8> {
+    crate::pprof::pprof(r)
 }

@@ -113,17 +113,83 @@ fn show_diff_report_and_usage() {
 
     let o = run(&["--help"]);
     assert!(
-        o.status.success() && stdout(&o).contains("EXAMPLES"),
+        o.status.success() && stdout(&o).contains("Examples:"),
         "{o:?}"
     );
+    let o = run(&["report", "--help"]);
+    assert!(o.status.success() && stdout(&o).contains("pprof"), "{o:?}");
     for args in [
         &[][..],
         &["frobnicate"],
         &["check"],
         &["check", d, "--bogus", "1"],
+        &["check", d, "--max-bytes-per-cycle", "lots"],
+        &["report", d, "--format", "xml"],
+        &["diff", first],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("alloc-report: "), "{err}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn report_formats_and_outputs() {
+    let dir = temp_dir("cli-formats");
+    write_series(&dir, |_, _| (64, 1));
+    let d = dir.to_str().unwrap();
+    let o = run(&["report", d, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["overall"]["kind"], "leak");
+    let o = run(&["report", d, "--format", "folded"]);
+    assert!(stdout(&o).starts_with("(all);born_0 64"), "{o:?}");
+    let pb = dir.join("survivors.pb.gz");
+    let o = run(&[
+        "report",
+        d,
+        "--format",
+        "pprof",
+        "--out",
+        pb.to_str().unwrap(),
+    ]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{o:?}");
+    assert_eq!(&std::fs::read(&pb).unwrap()[..2], &[0x1f, 0x8b]);
+    let html = dir.join("r.html");
+    let o = run(&[
+        "report",
+        d,
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("<h2>Sites</h2>"));
+    // Not a terminal: no progress bar on standard error.
+    assert!(o.stderr.is_empty(), "{o:?}");
+    let o = run(&[
+        "diff",
+        dir.join("000001.json").to_str().unwrap(),
+        dir.join("000009.json").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["new_epoch"], 9);
+    // A closed pipe is not an error.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alloc-report"))
+        .args(["show", d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

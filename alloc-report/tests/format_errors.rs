@@ -9,10 +9,11 @@ use std::path::Path;
 
 use alloc_report::format::{decode, encode, Problem, FORMAT_VERSION};
 use alloc_report::{read_path, read_series, read_snapshot_file, SeriesWriter, SnapshotFile};
-use common::{fold, snap, temp_dir, Rng};
+use alloc_snapshot::{Bucket, Histogram, SiteLive};
+use common::{fold, snap, stack, temp_dir, Rng};
 
 fn sample() -> SnapshotFile {
-    let s = snap(
+    let mut s = snap(
         12,
         &[
             (0, 100, 1),
@@ -22,6 +23,52 @@ fn sample() -> SnapshotFile {
             (12, 999, 9),
         ],
     );
+    // Call-site data, so that damage to it is covered too.
+    s.stacks = vec![
+        stack(1, "src/conn.rs", 42, "conn::track", &["main"]),
+        stack(3, "src/cache.rs", 7, "cache::insert", &[]),
+    ];
+    s.stacks[1].frames[0].file = None;
+    s.sites = vec![
+        SiteLive {
+            stack: 1,
+            epoch: 3,
+            bytes: 4096.5,
+            blocks: 2.25,
+            samples: 2,
+        },
+        SiteLive {
+            stack: 1,
+            epoch: 11,
+            bytes: 12.0,
+            blocks: 1.0,
+            samples: 1,
+        },
+        SiteLive {
+            stack: 3,
+            epoch: 7,
+            bytes: 48.0,
+            blocks: 1.0,
+            samples: 1,
+        },
+    ];
+    s.sampling.mode = alloc_snapshot::SamplingMode::Interval;
+    s.sampling.mean_interval_bytes = 16384;
+    s.sampling.live_sampled = 4;
+    s.histograms.alloc_size = Histogram {
+        buckets: vec![
+            Bucket {
+                low: 8,
+                high: 15,
+                count: 30,
+            },
+            Bucket {
+                low: 4096,
+                high: 4096,
+                count: 2,
+            },
+        ],
+    };
     SnapshotFile {
         cycles: Some(120),
         snapshot: fold(s, 6),
@@ -98,9 +145,10 @@ fn every_single_byte_flip_is_an_error() {
 fn a_newer_version_is_refused_with_a_clear_message() {
     let dir = temp_dir("version");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    let newer = text.replace("\"version\":1", "\"version\":2");
+    assert!(text.contains("\"version\":2,"), "{text}");
+    let newer = text.replace("\"version\":2", "\"version\":3");
     let p = expect_error(&dir, "newer.json", newer.as_bytes());
-    assert_eq!(p, Problem::NewerVersion(2));
+    assert_eq!(p, Problem::NewerVersion(3));
     assert!(p.to_string().contains("newer"), "{p}");
     assert!(p.to_string().contains(&FORMAT_VERSION.to_string()));
     // A newer file need not look like this version at all.
@@ -110,7 +158,7 @@ fn a_newer_version_is_refused_with_a_clear_message() {
         b"{\"format\":\"alloc-snapshot\",\"version\":9,\"x\":[]}\n",
     );
     assert_eq!(p, Problem::NewerVersion(9));
-    let zero = text.replace("\"version\":1", "\"version\":0");
+    let zero = text.replace("\"version\":2", "\"version\":0");
     assert!(matches!(
         expect_error(&dir, "zero.json", zero.as_bytes()),
         Problem::BadVersion(_)
@@ -218,4 +266,136 @@ fn one_bad_file_fails_the_whole_series_and_is_named() {
     let e = read_series(&empty).unwrap_err();
     assert_eq!(e.problem, Problem::EmptySeries);
     fs::remove_dir_all(&empty).unwrap();
+}
+
+/// A version 1 file as the first tool wrote it (no call-site fields), and
+/// one from the builds in between (the call-site fields present, empty).
+/// Both were written by an independent implementation of the format
+/// (`tests/data/`), checksum included.
+#[test]
+fn version_1_files_still_read() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for name in ["v1-original.json", "v1-interim.json"] {
+        let path = data.join(name);
+        let f = read_snapshot_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.snapshot.epoch, 7, "{name}");
+        assert_eq!(f.snapshot.totals.live_bytes, 4640);
+        assert_eq!(f.snapshot.epochs.len(), 3);
+        assert!(f.snapshot.sites.is_empty() && f.snapshot.stacks.is_empty());
+        assert_eq!(f.snapshot.sampling, alloc_snapshot::Sampling::default());
+        // Written back, it is a version 2 file that reads the same.
+        let again = decode(&encode(&f)).unwrap();
+        assert_eq!(again, f);
+    }
+    let original = fs::read_to_string(data.join("v1-original.json")).unwrap();
+    let interim = fs::read_to_string(data.join("v1-interim.json")).unwrap();
+    let dir = temp_dir("v1");
+    // A changed digit is caught by the version 1 checksum.
+    let changed = original.replace("\"live_bytes\":288", "\"live_bytes\":289");
+    assert!(matches!(
+        expect_error(&dir, "v1-changed.json", changed.as_bytes()),
+        Problem::Checksum { .. }
+    ));
+    // Some call-site fields but not all: refused, and the message says so.
+    let partial = interim.replace("\"sites\":[],", "");
+    let p = expect_error(&dir, "v1-partial.json", partial.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("snapshot.sites") && m.contains("all or none")),
+        "{p}"
+    );
+    // Truncation anywhere in a version 1 file is an error too.
+    for cut in 0..original.len() {
+        expect_error(&dir, "v1-cut.json", &original.as_bytes()[..cut]);
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// In version 2 every field is required, at every depth, and the call-site
+/// data must be consistent.
+#[test]
+fn version_2_requires_the_call_site_fields_and_checks_them() {
+    let dir = temp_dir("v2");
+    let text = String::from_utf8(encode(&sample())).unwrap();
+    for field in ["sampling", "stacks", "sites", "histograms"] {
+        // The same file without the field (the schema is checked before
+        // the checksum, so key order and checksum do not matter here).
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["snapshot"].as_object_mut().unwrap().remove(field);
+        let cut = format!("{v}\n");
+        let p = expect_error(&dir, &format!("no-{field}.json"), cut.as_bytes());
+        assert!(
+            matches!(&p, Problem::Schema(m) if m.contains(&format!("missing field snapshot.{field}"))),
+            "{field}: {p}"
+        );
+    }
+    // A frame without its line (null is required for absent).
+    let no_line = text.replacen(",\"line\":42}", "}", 1);
+    assert_ne!(no_line, text);
+    let p = expect_error(&dir, "no-line.json", no_line.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("missing field") && m.contains("line")),
+        "{p}"
+    );
+    // An integer where a float estimate belongs.
+    let int = text.replace("\"bytes\":48.0", "\"bytes\":48");
+    let p = expect_error(&dir, "int.json", int.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("sites[2].bytes")),
+        "{p}"
+    );
+
+    type Damage = fn(&mut SnapshotFile);
+    let invalid: Vec<(&str, Damage, &str)> = vec![
+        (
+            "unknown-stack",
+            |f| f.snapshot.sites[2].stack = 9,
+            "not in stacks",
+        ),
+        (
+            "unsorted-sites",
+            |f| f.snapshot.sites.swap(0, 1),
+            "sorted by stack",
+        ),
+        (
+            "future-site",
+            |f| f.snapshot.sites[1].epoch = 99,
+            "born in epoch 99",
+        ),
+        ("negative", |f| f.snapshot.sites[0].bytes = -1.0, "negative"),
+        (
+            "unsorted-stacks",
+            |f| f.snapshot.stacks.swap(0, 1),
+            "sorted by id",
+        ),
+        (
+            "user-frame",
+            |f| f.snapshot.stacks[0].user_frame = Some(7),
+            "user_frame 7",
+        ),
+        (
+            "bucket",
+            |f| f.snapshot.histograms.alloc_size.buckets.swap(0, 1),
+            "alloc_size",
+        ),
+    ];
+    for (name, damage, says) in invalid {
+        let mut f = sample();
+        damage(&mut f);
+        let p = expect_error(&dir, &format!("{name}.json"), &encode(&f));
+        assert!(
+            matches!(&p, Problem::Invalid(m) if m.contains(says)),
+            "{name}: {p}"
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn non_finite_estimates_are_written_as_zero_and_read_back() {
+    let mut f = sample();
+    f.snapshot.sites[0].bytes = f64::NAN;
+    f.snapshot.sites[1].blocks = f64::INFINITY;
+    let back = decode(&encode(&f)).unwrap();
+    assert_eq!(back.snapshot.sites[0].bytes, 0.0);
+    assert_eq!(back.snapshot.sites[1].blocks, 0.0);
 }

@@ -1,7 +1,8 @@
 //! The HTML report in a real browser: headless Chromium opens it with no
 //! console messages at all (the page has no scripts, so any message is an
 //! error), and a screenshot shows the table and the plot lines in their
-//! colours, not a blank page.
+//! colours, not a blank page. The series has call sites, so the sites
+//! table and the plot of the top sites are drawn too.
 //!
 //! Needs Debian's `chromium` (`.ci/run` installs it). Without it the test
 //! says so and passes, so that `cargo test --workspace` needs nothing else;
@@ -11,7 +12,7 @@
 mod common;
 
 use alloc_report::{analyze, render, ClassifyOptions};
-use common::{model, temp_dir};
+use common::{site, site_series, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,11 +59,24 @@ fn the_html_report_draws_its_plots_in_chromium() {
         return;
     };
     let dir = temp_dir("chromium");
-    // A leak of 3 blocks (300 bytes) per epoch.
-    let series = model(24, |_k, _e| (300, 3));
+    // A leak of 3 blocks (300 bytes) per epoch at one site, a cache at
+    // another.
+    let series = site_series(
+        24,
+        &[
+            site("src/conn.rs", 11, "conn::track", 100, |_, _| 3),
+            site("src/cache.rs", 20, "cache::insert", 64, |_, e| {
+                u64::from(e < 4)
+            }),
+        ],
+        0,
+        1,
+    );
     let report = analyze(&series, &ClassifyOptions::default());
     let html = dir.join("report.html");
-    std::fs::write(&html, render::report_html(&report)).unwrap();
+    let page = render::report_html(&report);
+    assert!(page.contains("src/conn.rs:11 conn::track"));
+    std::fs::write(&html, page).unwrap();
     let shot = dir.join("shot.png");
     let out = Command::new(browser)
         .args([

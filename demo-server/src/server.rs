@@ -1,99 +1,369 @@
-//! A line-protocol TCP server on loopback, one connection at a time.
+//! The TCP server: one `mio` event loop on one thread, any number of
+//! concurrent connections, a small line protocol, and the leak pattern's
+//! state per connection.
 //!
-//! Protocol: the server greets with `hello <id>`; the client sends lines
-//! `set KEY VALUE`, `get KEY` or `quit`; the server answers each with one line.
-//! Every connection gets a [`Connection`] (a read buffer, a session map, the
-//! peer's name) that the active pattern may keep, leak or release.
+//! # Protocol
+//!
+//! On connect the server sends `hello <id>`. Each line the client sends
+//! (`\n`-terminated, `\r\n` accepted) gets one line back:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `set KEY VALUE` | `ok` (the session holds at most 16 keys: `error session full`) |
+//! | `get KEY` | the value, or `none` |
+//! | `log TEXT...` | `ok` |
+//! | `quit` | `bye`, then the server closes |
+//! | anything else | `error ...` |
+//!
+//! A line longer than [`MAX_LINE`] bytes gets `error line too long` and the
+//! connection is closed. Requests may be pipelined; a client may half-close
+//! and still read its answers.
+//!
+//! # Per-connection state
+//!
+//! The server's own state per connection (a read buffer, a session map, the
+//! last log line, a write buffer: about 1-2 KiB) is freed when the
+//! connection ends; the pattern's state ([`crate::patterns`]) is dropped at
+//! the same moment. [`OPEN`] counts connections whose state exists, for the
+//! admin endpoint's quiescence check.
+//!
+//! # Failure
+//!
+//! Nothing a client sends or does ends the server: a read or write error
+//! ends that connection only. When `accept` fails for lack of descriptors
+//! (or memory), the server stops accepting for 10 ms, or until a connection
+//! closes, and then goes on; pending clients wait in the listen backlog.
 
+use crate::patterns::{self, ConnInfo, ConnectionState, Pattern, Variant};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-/// Per-connection state.
-pub(crate) struct Connection {
-    pub(crate) id: usize,
-    pub(crate) peer: String,
-    pub(crate) session: Mutex<HashMap<String, String>>,
-    pub(crate) buffer: Mutex<Vec<u8>>,
+/// The longest request line, in bytes.
+pub const MAX_LINE: usize = 4096;
+/// Keys a session holds at most.
+const MAX_KEYS: usize = 16;
+/// Answer bytes buffered for a client before the server stops answering
+/// and reading its requests until it reads its answers.
+const MAX_PENDING_OUT: usize = 64 * 1024;
+/// Reads per connection per event before others get a turn.
+const READ_BUDGET: usize = 16;
+/// How long accepting pauses after running out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+
+/// Connections whose state (the server's and the pattern's) exists now.
+pub static OPEN: AtomicU64 = AtomicU64::new(0);
+/// `accept` calls that failed, since start.
+pub static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+const LISTENER: Token = Token(usize::MAX);
+
+/// One connection's state.
+struct Conn {
+    stream: TcpStream,
+    info: ConnInfo,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    /// Answer bytes already written from the front of `outbuf`.
+    written: usize,
+    session: HashMap<String, String>,
+    log_line: String,
+    pattern: Box<dyn ConnectionState>,
+    /// No more requests are read: `quit`, an error, or the client's EOF.
+    closing: bool,
 }
 
-/// Connections whose state has not been dropped yet.
-pub(crate) static OPEN: AtomicUsize = AtomicUsize::new(0);
-
-/// Serves connections until the listener fails; `on_connect` returns a value
-/// held for the connection's life and dropped when it ends.
-pub(crate) fn serve<G>(listener: TcpListener, on_connect: impl Fn(Arc<Connection>) -> G) {
-    let mut next_id = 0usize;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        OPEN.fetch_add(1, Ordering::SeqCst);
-        next_id += 1;
-        {
-            let conn = Arc::new(Connection {
-                id: next_id,
-                peer: stream
-                    .peer_addr()
-                    .map_or_else(|_| "unknown".to_string(), |a| a.to_string()),
-                session: Mutex::new(HashMap::new()),
-                buffer: Mutex::new(Vec::with_capacity(1024)),
-            });
-            let held = on_connect(Arc::clone(&conn));
-            // A broken client only ends its own connection.
-            let _ = handle(&conn, stream);
-            drop(held);
-        }
+impl Drop for Conn {
+    fn drop(&mut self) {
         OPEN.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-fn handle(conn: &Connection, stream: TcpStream) -> std::io::Result<()> {
-    let mut out = stream.try_clone()?;
-    writeln!(out, "hello {} {}", conn.id, conn.peer)?;
-    let mut reader = BufReader::new(stream.take(64 * 1024));
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if let Ok(mut b) = conn.buffer.lock() {
-            b.clear();
-            b.extend_from_slice(line.as_bytes());
-        }
-        let mut words = line.split_whitespace();
-        let reply = match (words.next(), words.next(), words.next()) {
-            (Some("set"), Some(k), Some(v)) => {
-                if let Ok(mut s) = conn.session.lock() {
-                    s.insert(k.to_string(), v.to_string());
-                }
-                "ok".to_string()
-            }
-            (Some("get"), Some(k), None) => conn
-                .session
-                .lock()
-                .ok()
-                .and_then(|s| s.get(k).cloned())
-                .unwrap_or_else(|| "none".to_string()),
-            (Some("quit"), None, None) => return Ok(()),
-            _ => "error unknown command".to_string(),
+/// What to do with a connection after driving it.
+enum Next {
+    Keep,
+    /// Its read budget ran out with input maybe left: drive it again soon.
+    Again,
+    Close,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, info: ConnInfo, pattern: Box<dyn ConnectionState>) -> Self {
+        OPEN.fetch_add(1, Ordering::SeqCst);
+        let mut c = Conn {
+            stream,
+            info,
+            inbuf: Vec::with_capacity(512),
+            outbuf: Vec::with_capacity(256),
+            written: 0,
+            session: HashMap::new(),
+            log_line: String::with_capacity(128),
+            pattern,
+            closing: false,
         };
-        writeln!(out, "{reply}")?;
+        let _ = writeln!(Wr(&mut c.outbuf), "hello {}", info.id);
+        c
+    }
+
+    /// Writes pending answers, reads and answers requests, until the socket
+    /// would block either way.
+    fn drive(&mut self) -> Next {
+        let mut reads = 0;
+        let mut chunk = [0u8; 4096];
+        loop {
+            if self.flush().is_err() {
+                return Next::Close;
+            }
+            let pending = self.outbuf.len() - self.written;
+            if self.closing {
+                return if pending == 0 {
+                    Next::Close
+                } else {
+                    Next::Keep
+                };
+            }
+            if pending >= MAX_PENDING_OUT {
+                return Next::Keep; // resumed by the writable event
+            }
+            if self.inbuf.contains(&b'\n') {
+                // Lines left over when the answers backed up.
+                self.take(&[]);
+                continue;
+            }
+            if reads == READ_BUDGET {
+                return Next::Again;
+            }
+            reads += 1;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.closing = true,
+                Ok(n) => self.take(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while self.written < self.outbuf.len() {
+            match self.stream.write(&self.outbuf[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.outbuf.clear();
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Takes bytes from the client and answers every complete line.
+    fn take(&mut self, bytes: &[u8]) {
+        self.inbuf.extend_from_slice(bytes);
+        let mut start = 0;
+        // Stop answering while a client does not read its answers.
+        while !self.closing && self.outbuf.len() - self.written < MAX_PENDING_OUT {
+            let Some(nl) = self.inbuf[start..].iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let end = start + nl;
+            let line = std::mem::take(&mut self.inbuf);
+            self.answer(&line[start..end]);
+            self.inbuf = line;
+            start = end + 1;
+        }
+        if self.closing {
+            self.inbuf.clear();
+            return;
+        }
+        self.inbuf.drain(..start);
+        if self.inbuf.len() > MAX_LINE && !self.inbuf.contains(&b'\n') {
+            self.inbuf.clear();
+            self.reply("error line too long");
+            self.closing = true;
+        }
+    }
+
+    fn reply(&mut self, text: &str) {
+        self.outbuf.extend_from_slice(text.as_bytes());
+        self.outbuf.push(b'\n');
+    }
+
+    /// Answers one request line.
+    fn answer(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > MAX_LINE {
+            self.reply("error line too long");
+            self.closing = true;
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            self.reply("error not utf-8");
+            return;
+        };
+        let mut words = text.split_whitespace();
+        let command = words.next();
+        match (command, words.next(), words.next(), words.next()) {
+            (None, ..) => return, // blank line
+            (Some("set"), Some(k), Some(v), None) => {
+                if self.session.len() >= MAX_KEYS && !self.session.contains_key(k) {
+                    self.reply("error session full");
+                } else {
+                    self.session.insert(k.to_string(), v.to_string());
+                    self.reply("ok");
+                }
+            }
+            (Some("get"), Some(k), None, None) => {
+                let value = self.session.get(k).cloned();
+                self.reply(value.as_deref().unwrap_or("none"));
+            }
+            (Some("log"), Some(_), ..) => self.reply("ok"),
+            (Some("quit"), None, None, None) => {
+                self.reply("bye");
+                self.closing = true;
+            }
+            _ => {
+                self.reply("error unknown command");
+                return;
+            }
+        }
+        self.log_line.clear();
+        let mut cut = text.len().min(64);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let shown = &text[..cut];
+        let _ = write!(self.log_line, "{} {}", self.info.id, shown);
+        self.pattern.on_request(text);
     }
 }
 
-/// One client cycle: connect, greet, set, get, quit.
-pub(crate) fn client_cycle(addr: std::net::SocketAddr, n: u32) -> std::io::Result<()> {
-    let stream = TcpStream::connect(addr)?;
-    let mut out = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    write!(out, "set user u{n}\nget user\nquit\n")?;
-    for _ in 0..2 {
-        line.clear();
-        reader.read_line(&mut line)?;
+/// `fmt::Write` for a byte vector.
+struct Wr<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Wr<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
-    Ok(())
+}
+
+fn is_resource_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Serves `pattern` in `variant` on `listener` until the process ends.
+/// Returns only if polling itself fails.
+pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> io::Result<()> {
+    patterns::init(pattern);
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    // Created before the first snapshot; growing later keeps its birth epoch.
+    let mut conns: Slab<Conn> = Slab::with_capacity(4096);
+    let mut again: Vec<usize> = Vec::with_capacity(4096);
+    let mut again_next: Vec<usize> = Vec::with_capacity(4096);
+    let mut next_id = 0u64;
+    let mut paused_until: Option<Instant> = None;
+    let mut accept_now = false;
+    loop {
+        let timeout = if !again.is_empty() || accept_now {
+            Some(Duration::ZERO)
+        } else {
+            paused_until.map(|t| t.saturating_duration_since(Instant::now()))
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if paused_until.is_some_and(|t| Instant::now() >= t) {
+            paused_until = None;
+            accept_now = true;
+        }
+        let mut closed_any = false;
+        std::mem::swap(&mut again, &mut again_next);
+        again.clear();
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                accept_now = true;
+            } else {
+                again_next.push(event.token().0);
+            }
+        }
+        for &key in &again_next {
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            match conn.drive() {
+                Next::Keep => {}
+                Next::Again => again.push(key),
+                Next::Close => {
+                    // Closing the socket takes it out of the epoll set.
+                    drop(conns.remove(key));
+                    closed_any = true;
+                }
+            }
+        }
+        again_next.clear();
+        again.sort_unstable();
+        again.dedup();
+        if closed_any && paused_until.is_some() {
+            paused_until = None;
+            accept_now = true;
+        }
+        if accept_now && paused_until.is_none() {
+            accept_now = false;
+            loop {
+                match listener.accept() {
+                    Ok((mut stream, peer)) => {
+                        next_id += 1;
+                        let info = ConnInfo { id: next_id, peer };
+                        let entry = conns.vacant_entry();
+                        let key = entry.key();
+                        if poll
+                            .registry()
+                            .register(
+                                &mut stream,
+                                Token(key),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        let state = patterns::open(pattern, variant, info);
+                        entry.insert(Conn::new(stream, info, state));
+                        again.push(key);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                        ) => {}
+                    Err(e) => {
+                        ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed);
+                        if !is_resource_shortage(&e) {
+                            // Unknown trouble: also back off rather than spin.
+                            eprintln!("demo-server: accept: {e}");
+                        }
+                        paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }

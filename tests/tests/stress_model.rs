@@ -462,11 +462,49 @@ fn run(id: usize, sh: &Shared) {
     untracked(move || drop((w.live, w.keep, w.spare, total)));
 }
 
+/// Sampling modes the model runs under, each in a process of its own (the
+/// mode comes from `ALLOC_CORE_SAMPLE`, read at the first allocation), with
+/// the factor its phase count is divided by (every-allocation sampling
+/// captures a stack per allocation).
+const MODES: [(&str, alloc_core::SampleMode, usize); 3] = [
+    ("off", alloc_core::SampleMode::Off, 1),
+    ("64KiB", alloc_core::SampleMode::Interval(64 << 10), 1),
+    ("all", alloc_core::SampleMode::All, 8),
+];
+
+/// Runs this binary once per sampling mode and checks each run passed.
+fn run_every_mode() {
+    for (env, _, divisor) in MODES {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("ALLOC_CORE_SAMPLE", env)
+            .env("STRESS_MODEL_DIVISOR", divisor.to_string())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "stress_model with ALLOC_CORE_SAMPLE={env}: {status}"
+        );
+    }
+}
+
 fn main() {
     exit_on_panic();
+    let Some(divisor) = std::env::var("STRESS_MODEL_DIVISOR")
+        .ok()
+        .and_then(|d| d.parse::<usize>().ok())
+    else {
+        return run_every_mode();
+    };
+    let env = std::env::var("ALLOC_CORE_SAMPLE").unwrap_or_default();
+    let mode = MODES.iter().find(|m| m.0 == env).map(|m| m.1);
+    assert_eq!(
+        Some(alloc_core::sampling()),
+        mode,
+        "mode from the environment"
+    );
     watchdog(Duration::from_secs(600), "stress_model");
-    let chaos_phases = scaled(16, 2);
-    let phases = scaled(64, 2) + chaos_phases;
+    let chaos_phases = scaled(16, 2 * divisor);
+    let phases = scaled(64, 2 * divisor) + chaos_phases;
     let ops_per_phase = 8000;
     let max_epoch = FIRST_EPOCH as usize + phases * JUMP as usize + 2;
     let max_epoch = max_epoch + chaos_phases * (ops_per_phase / 64 + 1);
@@ -522,8 +560,9 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     });
+    let sampled = alloc_core::snapshot().sampling.sampled;
     say!(
-        "stress_model: {THREADS} threads, {phases} phases ({chaos_phases} with {} concurrent \
+        "stress_model (sampling {env}: {sampled} samples): {THREADS} threads, {phases} phases ({chaos_phases} with {} concurrent \
          advances and {} concurrent snapshots), epochs {}..={}: {total_ops} ops ({summary}; \
          {:.1}% of frees on another thread) in {took:?}; {} checkpoints exact (up to {} folded \
          ranges), all epochs empty at the end",

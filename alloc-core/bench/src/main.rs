@@ -35,38 +35,69 @@ struct Allocator {
     name: &'static str,
     bin: &'static str,
     plain: bool,
+    /// Environment of the child (alloc-core's sampling mode).
+    env: &'static [(&'static str, &'static str)],
+    /// Runs fewer operations (see [`dhat_divisor`]): a stack capture per
+    /// allocation makes the full count take minutes.
+    scaled_down: bool,
 }
 
-const ALLOCATORS: [Allocator; 6] = [
+const ALLOCATORS: [Allocator; 8] = [
     Allocator {
         name: "jemalloc",
         bin: "bench-jemalloc-plain",
         plain: true,
+        env: &[],
+        scaled_down: false,
     },
     Allocator {
         name: "jemalloc-stats",
         bin: "bench-jemalloc-stats",
         plain: false,
+        env: &[],
+        scaled_down: false,
     },
     Allocator {
         name: "system",
         bin: "bench-system",
         plain: false,
+        env: &[],
+        scaled_down: false,
     },
     Allocator {
         name: "alloc-core",
         bin: "bench-alloc-core",
         plain: false,
+        env: &[],
+        scaled_down: false,
+    },
+    Allocator {
+        name: "alloc-core-nosample",
+        bin: "bench-alloc-core",
+        plain: false,
+        env: &[("ALLOC_CORE_SAMPLE", "off")],
+        scaled_down: false,
+    },
+    Allocator {
+        name: "alloc-core-all",
+        bin: "bench-alloc-core",
+        plain: false,
+        env: &[("ALLOC_CORE_SAMPLE", "all")],
+        scaled_down: true,
     },
     Allocator {
         name: "stats_alloc",
         bin: "bench-stats-alloc",
         plain: false,
+        env: &[],
+        scaled_down: false,
     },
     Allocator {
         name: "dhat",
         bin: "bench-dhat",
         plain: false,
+        env: &[],
+        scaled_down: true,
     },
 ];
 
@@ -80,8 +111,10 @@ options:
   --rounds N          rounds (default 7; at least 1, below 5 is noisy)
   --scale F           multiply every workload's operation count (default 1.0)
   --workloads a,b     among: single, mt2, xfree, server (default: all)
-  --allocators a,b    among: jemalloc, jemalloc-stats, system, alloc-core,
-                      stats_alloc, dhat (default: all)
+  --allocators a,b    among: jemalloc, jemalloc-stats, system, alloc-core
+                      (default: sampling every 1 MiB), alloc-core-nosample,
+                      alloc-core-all (every allocation sampled), stats_alloc,
+                      dhat (default: all)
   --no-plain          leave out `jemalloc` (plain, built outside the workspace,
                       which compiles jemalloc once more); ratios are then to
                       jemalloc-stats
@@ -408,6 +441,7 @@ fn run_child(
         .arg(format!("{scale}"))
         .arg("--out-dir")
         .arg(out_dir)
+        .envs(allocator.env.iter().copied())
         .stdin(Stdio::null());
     let out = cmd
         .output()
@@ -433,7 +467,15 @@ fn run_child(
         .ok_or_else(|| fail(format!("no JSON line on stdout (stdout: {stdout:?})")))?;
     let report: ChildReport =
         serde_json::from_str(line).map_err(|e| fail(format!("bad JSON line {line:?}: {e}")))?;
-    if report.workload != workload.name() || report.allocator != allocator.name {
+    // Variants of one binary (alloc-core's sampling modes) report its name.
+    let expected = allocator.name.split_once("-nosample").map_or(
+        allocator
+            .name
+            .strip_suffix("-all")
+            .unwrap_or(allocator.name),
+        |(base, _)| base,
+    );
+    if report.workload != workload.name() || report.allocator != expected {
         return Err(fail(format!(
             "child reported {} / {}",
             report.workload, report.allocator
@@ -557,7 +599,7 @@ fn render_table(report: &Report, workloads: &[Workload], allocators: &[Allocator
         }
         let _ = writeln!(s);
     }
-    if allocators.iter().any(|a| a.name == "dhat") {
+    if allocators.iter().any(|a| a.scaled_down) {
         let _ = writeln!(s, "\n{}", report.dhat_scale_note);
     }
     s
@@ -599,7 +641,7 @@ fn run(opts: Options) -> Result<(), String> {
     for round in 1..=opts.rounds {
         for &w in &opts.workloads {
             for a in &opts.allocators {
-                let scale = if a.name == "dhat" {
+                let scale = if a.scaled_down {
                     opts.scale / dhat_divisor(w)
                 } else {
                     opts.scale
@@ -667,8 +709,8 @@ fn run(opts: Options) -> Result<(), String> {
         scale: opts.scale,
         ratio_base: ratio_base.map(str::to_string),
         dhat_scale_note: format!(
-            "dhat runs 1/{} of the operations (server: 1/{}); its figures are per op, \
-             its peak RSS is of that smaller run",
+            "dhat and alloc-core-all run 1/{} of the operations (server: 1/{}); their \
+             figures are per op, their peak RSS is of that smaller run",
             dhat_divisor(Workload::Single),
             dhat_divisor(Workload::Server)
         ),

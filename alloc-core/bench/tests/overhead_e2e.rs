@@ -90,7 +90,7 @@ fn overhead_at_tiny_scale_reports_every_workload_and_allocator() {
     assert!(res.status.success(), "driver failed\n{stderr}\n{stdout}");
     // One progress line per child run, a warning about the single round.
     assert!(stderr.contains("below 5"), "{stderr}");
-    assert_eq!(stderr.matches("ns/op").count(), 4 * 5, "{stderr}");
+    assert_eq!(stderr.matches("ns/op").count(), 4 * 7, "{stderr}");
     assert!(stdout.contains("ratio to jemalloc-stats"), "{stdout}");
     assert_rows(
         &out,
@@ -99,6 +99,8 @@ fn overhead_at_tiny_scale_reports_every_workload_and_allocator() {
             "jemalloc-stats",
             "system",
             "alloc-core",
+            "alloc-core-nosample",
+            "alloc-core-all",
             "stats_alloc",
             "dhat",
         ],

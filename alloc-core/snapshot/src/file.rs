@@ -4,16 +4,26 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":1,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":2,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
 //! - `version` is [`FORMAT_VERSION`]; a larger number is refused with a
 //!   message that says a newer tool wrote it.
+//!
+//! # Versions
+//!
+//! - **2** (written now): every field of [`Snapshot`] is required,
+//!   including the call-site data (`sampling`, `stacks`, `sites`,
+//!   `histograms`), which are empty when sampling is off.
+//! - **1** (still read): the snapshot without the call-site data. Those four
+//!   fields must be all absent (the original layout) or all present (files
+//!   written by the builds between the schema change and version 2); absent
+//!   ones read as empty. The checksum covers the layout the file has.
 //! - `cycles` (optional) is the number of soak cycles completed when the
 //!   snapshot was taken, written by a soak driver. Without it the analysis
 //!   counts one cycle per epoch advance.
-//! - `snapshot` is an [`alloc_snapshot::Snapshot`].
+//! - `snapshot` is a [`Snapshot`].
 //! - `checksum` is FNV-1a 64 over the compact JSON of the other four fields,
 //!   in that order. It catches a changed digit that would still parse.
 //!
@@ -33,14 +43,19 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::Snapshot;
+use crate::{AllocatorStats, EpochLive, Snapshot, ToolUsage, Totals};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
+/// The oldest file format version this build still reads.
+pub const OLDEST_READABLE_VERSION: u64 = 1;
+
+/// The snapshot fields that version 1 files may lack.
+const V2_SNAPSHOT_FIELDS: [&str; 4] = ["sampling", "stacks", "sites", "histograms"];
 
 /// The content of one snapshot file.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,30 +78,84 @@ impl SnapshotFile {
 
 /// The checksummed part of a file, in file order.
 #[derive(Serialize)]
-struct Body<'a> {
+struct Body<'a, S> {
     format: &'a str,
     version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     cycles: Option<u64>,
-    snapshot: &'a Snapshot,
+    snapshot: S,
 }
 
 /// A whole file, as written.
 #[derive(Serialize)]
-struct EnvelopeOut<'a> {
+struct EnvelopeOut<'a, S> {
     format: &'a str,
     version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     cycles: Option<u64>,
-    snapshot: &'a Snapshot,
-    checksum: String,
+    snapshot: S,
+    checksum: &'a str,
 }
 
-/// A whole version-1 file, as read.
+/// The snapshot as the original version-1 layout had it: without the
+/// call-site fields. Field order is the file order.
+#[derive(Serialize)]
+struct SnapshotV1<'a> {
+    epoch: u32,
+    timestamp_unix_ns: u64,
+    exact_window: u32,
+    totals: &'a Totals,
+    epochs: &'a [EpochLive],
+    rss_bytes: Option<u64>,
+    allocator: &'a Option<AllocatorStats>,
+    tool: &'a ToolUsage,
+}
+
+impl<'a> SnapshotV1<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV1 {
+            epoch: s.epoch,
+            timestamp_unix_ns: s.timestamp_unix_ns,
+            exact_window: s.exact_window,
+            totals: &s.totals,
+            epochs: &s.epochs,
+            rss_bytes: s.rss_bytes,
+            allocator: &s.allocator,
+            tool: &s.tool,
+        }
+    }
+}
+
+/// Which layout a file has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Version 1 without the call-site fields.
+    V1Original,
+    /// Version 1 with the call-site fields (the interim builds).
+    V1WithSites,
+    /// Version 2: every field.
+    V2,
+}
+
+impl Layout {
+    fn version(self) -> u64 {
+        match self {
+            Layout::V1Original | Layout::V1WithSites => 1,
+            Layout::V2 => 2,
+        }
+    }
+}
+
+/// A whole file of any version, as read (the version decides which fields
+/// must be there; see [`decode`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnvelopeV1 {
+struct EnvelopeIn {
+    // Checked on the JSON value before the typed parse; kept so that the
+    // typed parse refuses files without them.
+    #[allow(dead_code)]
     format: String,
+    #[allow(dead_code)]
     version: u64,
     #[serde(default)]
     cycles: Option<u64>,
@@ -142,12 +211,7 @@ impl fmt::Display for Problem {
                  versions up to {FORMAT_VERSION}); upgrade alloc-report to read it"
             ),
             Problem::BadVersion(e) => write!(f, "bad format version: {e}"),
-            Problem::Schema(e) => {
-                write!(
-                    f,
-                    "does not match file format version {FORMAT_VERSION}: {e}"
-                )
-            }
+            Problem::Schema(e) => write!(f, "does not match its file format version: {e}"),
             Problem::Checksum { stored, computed } => write!(
                 f,
                 "checksum mismatch (stored {stored}, content gives {computed}): \
@@ -189,30 +253,146 @@ fn checksum(bytes: &[u8]) -> String {
     format!("fnv1a64:{h:016x}")
 }
 
-fn body_checksum(cycles: Option<u64>, snapshot: &Snapshot) -> String {
-    let body = Body {
-        format: FORMAT_NAME,
-        version: FORMAT_VERSION,
-        cycles,
-        snapshot,
-    };
-    // Serialising plain integers, strings and options cannot fail.
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    checksum(&bytes)
+fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> String {
+    fn sum<S: Serialize>(version: u64, cycles: Option<u64>, snapshot: S) -> String {
+        let body = Body {
+            format: FORMAT_NAME,
+            version,
+            cycles,
+            snapshot,
+        };
+        // Serialising plain data cannot fail, except for a non-finite float,
+        // which JSON cannot hold; such a snapshot gets the checksum of
+        // nothing and is refused on reading.
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        checksum(&bytes)
+    }
+    match layout {
+        Layout::V1Original => sum(1, cycles, SnapshotV1::of(snapshot)),
+        Layout::V1WithSites | Layout::V2 => sum(layout.version(), cycles, snapshot),
+    }
 }
 
-/// The exact bytes [`write_snapshot_file`] writes for `file`.
+/// The file of `layout` as a JSON value, for comparison with what was read.
+fn layout_value(
+    layout: Layout,
+    cycles: Option<u64>,
+    snapshot: &Snapshot,
+    checksum: &str,
+) -> Result<Value, serde_json::Error> {
+    fn value<S: Serialize>(
+        version: u64,
+        cycles: Option<u64>,
+        snapshot: S,
+        checksum: &str,
+    ) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(EnvelopeOut {
+            format: FORMAT_NAME,
+            version,
+            cycles,
+            snapshot,
+            checksum,
+        })
+    }
+    match layout {
+        Layout::V1Original => value(1, cycles, SnapshotV1::of(snapshot), checksum),
+        Layout::V1WithSites | Layout::V2 => value(layout.version(), cycles, snapshot, checksum),
+    }
+}
+
+/// The exact bytes [`write_snapshot_file`] writes for `file` (the current
+/// version, [`FORMAT_VERSION`]).
+///
+/// Estimates that are not finite numbers (NaN, infinity) cannot be written
+/// as JSON; they are written as 0.
 pub fn encode(file: &SnapshotFile) -> Vec<u8> {
+    let mut clean;
+    let mut snapshot = &file.snapshot;
+    if snapshot
+        .sites
+        .iter()
+        .any(|s| !s.bytes.is_finite() || !s.blocks.is_finite())
+    {
+        clean = snapshot.clone();
+        for s in &mut clean.sites {
+            if !s.bytes.is_finite() {
+                s.bytes = 0.0;
+            }
+            if !s.blocks.is_finite() {
+                s.blocks = 0.0;
+            }
+        }
+        snapshot = &clean;
+    }
+    let sum = body_checksum(Layout::V2, file.cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
         cycles: file.cycles,
-        snapshot: &file.snapshot,
-        checksum: body_checksum(file.cycles, &file.snapshot),
+        snapshot,
+        checksum: &sum,
     };
     let mut bytes = serde_json::to_vec(&out).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+/// Where two JSON values first differ, as a path like
+/// `snapshot.sites[3].bytes` and what each side has there.
+fn first_difference(read: &Value, typed: &Value, path: &mut String) -> Option<String> {
+    let describe = |v: Option<&Value>| match v {
+        None => "nothing".to_string(),
+        Some(Value::Null) => "null".to_string(),
+        Some(Value::Number(n)) if n.is_f64() => format!("the float {n}"),
+        Some(Value::Number(n)) => format!("the integer {n}"),
+        Some(Value::String(_)) => "a string".to_string(),
+        Some(Value::Bool(_)) => "a boolean".to_string(),
+        Some(Value::Array(_)) => "an array".to_string(),
+        Some(Value::Object(_)) => "an object".to_string(),
+    };
+    match (read, typed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = match b.get(k) {
+                    Some(vb) => first_difference(va, vb, path),
+                    None => Some(format!("unknown field {path}")),
+                };
+                if found.is_some() {
+                    return found;
+                }
+                path.truncate(len);
+            }
+            b.keys().find(|k| !a.contains_key(*k)).map(|k| {
+                if path.is_empty() {
+                    format!("missing field {k}")
+                } else {
+                    format!("missing field {path}.{k}")
+                }
+            })
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                if let Some(d) = first_difference(va, vb, path) {
+                    return Some(d);
+                }
+                path.truncate(len);
+            }
+            None
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some(format!(
+            "{path} is {} where {} was expected",
+            describe(Some(a)),
+            describe(Some(b))
+        )),
+    }
 }
 
 /// Parses the bytes of one snapshot file. Never panics.
@@ -243,7 +423,9 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     match object.get("version") {
         Some(Value::Number(n)) => match n.as_u64() {
             Some(v) if v > FORMAT_VERSION => return Err(Problem::NewerVersion(v)),
-            Some(0) => return Err(Problem::BadVersion("version 0 does not exist".into())),
+            Some(v) if v < OLDEST_READABLE_VERSION => {
+                return Err(Problem::BadVersion(format!("version {v} does not exist")))
+            }
             Some(_) => {}
             None => return Err(Problem::BadVersion(format!("{n} is not a version number"))),
         },
@@ -255,26 +437,43 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             "no final newline (every complete file ends with one)".into(),
         ));
     }
-    let env: EnvelopeV1 =
-        serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
-    // Every field present, none unknown, at every depth: the typed value
-    // written back must be the JSON that was read.
-    let out = EnvelopeOut {
-        format: &env.format,
-        version: env.version,
-        cycles: env.cycles,
-        snapshot: &env.snapshot,
-        checksum: env.checksum.clone(),
-    };
-    match serde_json::to_value(&out) {
-        Ok(round) if round == value => {}
-        _ => {
-            return Err(Problem::Schema(
-                "unknown, missing or null-for-absent fields".into(),
-            ))
+    let layout = match object.get("version").and_then(Value::as_u64) {
+        Some(1) => {
+            let has_sites = object
+                .get("snapshot")
+                .and_then(Value::as_object)
+                .is_some_and(|s| V2_SNAPSHOT_FIELDS.iter().any(|k| s.contains_key(*k)));
+            if has_sites {
+                Layout::V1WithSites
+            } else {
+                Layout::V1Original
+            }
         }
+        _ => Layout::V2,
+    };
+    let env: EnvelopeIn =
+        serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
+    // Every field of the version present, none unknown, at every depth: the
+    // typed value written back in the file's layout must be the JSON that
+    // was read.
+    match layout_value(layout, env.cycles, &env.snapshot, &env.checksum) {
+        Ok(round) if round == value => {}
+        Ok(round) => {
+            let what = first_difference(&value, &round, &mut String::new())
+                .unwrap_or_else(|| "unknown, missing or null-for-absent fields".into());
+            let what = if layout == Layout::V1WithSites {
+                format!(
+                    "{what} (a version 1 file has all or none of {})",
+                    V2_SNAPSHOT_FIELDS.join(", ")
+                )
+            } else {
+                what
+            };
+            return Err(Problem::Schema(what));
+        }
+        Err(e) => return Err(Problem::Schema(e.to_string())),
     }
-    let computed = body_checksum(env.cycles, &env.snapshot);
+    let computed = body_checksum(layout, env.cycles, &env.snapshot);
     if computed != env.checksum {
         return Err(Problem::Checksum {
             stored: env.checksum,
@@ -288,8 +487,93 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     })
 }
 
-/// Structural checks a snapshot must pass: epoch ranges ordered, disjoint.
+/// Structural checks a snapshot must pass: epoch ranges ordered and
+/// disjoint; stacks sorted by id; sites sorted by stack then epoch, naming
+/// known stacks, with finite non-negative estimates; histogram buckets
+/// sorted and disjoint.
 fn validate(s: &Snapshot) -> Result<(), String> {
+    validate_epochs(s)?;
+    for w in s.stacks.windows(2) {
+        if w[1].id <= w[0].id {
+            return Err(format!(
+                "stack ids {} then {}: stacks must be sorted by id, each once",
+                w[0].id, w[1].id
+            ));
+        }
+    }
+    for st in &s.stacks {
+        if let Some(u) = st.user_frame {
+            if u as usize >= st.frames.len() {
+                return Err(format!(
+                    "stack {} has user_frame {u} but only {} frames",
+                    st.id,
+                    st.frames.len()
+                ));
+            }
+        }
+    }
+    for (i, site) in s.sites.iter().enumerate() {
+        if s.stacks
+            .binary_search_by_key(&site.stack, |st| st.id)
+            .is_err()
+        {
+            return Err(format!(
+                "sites[{i}] names stack {} which is not in stacks",
+                site.stack
+            ));
+        }
+        if site.epoch > s.epoch {
+            return Err(format!(
+                "sites[{i}] was born in epoch {} but the snapshot is at epoch {}",
+                site.epoch, s.epoch
+            ));
+        }
+        if !(site.bytes.is_finite()
+            && site.bytes >= 0.0
+            && site.blocks.is_finite()
+            && site.blocks >= 0.0)
+        {
+            return Err(format!(
+                "sites[{i}] has a negative or non-finite estimate ({} bytes, {} blocks)",
+                site.bytes, site.blocks
+            ));
+        }
+        if i > 0 {
+            let p = &s.sites[i - 1];
+            if (p.stack, p.epoch) >= (site.stack, site.epoch) {
+                return Err(format!(
+                    "sites[{i}] (stack {}, epoch {}) is not after sites[{}] (stack {}, epoch {}): \
+                     sites must be sorted by stack then epoch, each pair once",
+                    site.stack,
+                    site.epoch,
+                    i - 1,
+                    p.stack,
+                    p.epoch
+                ));
+            }
+        }
+    }
+    for (name, h) in [
+        ("alloc_size", &s.histograms.alloc_size),
+        ("lifetime_epochs", &s.histograms.lifetime_epochs),
+        ("lifetime_ns", &s.histograms.lifetime_ns),
+    ] {
+        let mut prev_high: Option<u64> = None;
+        for b in &h.buckets {
+            if b.low > b.high || prev_high.is_some_and(|p| b.low <= p) {
+                return Err(format!(
+                    "histogram {name}: bucket {}..={} is reversed or overlaps the one before it",
+                    b.low, b.high
+                ));
+            }
+            prev_high = Some(b.high);
+        }
+    }
+    Ok(())
+}
+
+/// Epoch ranges ordered, disjoint and not after the snapshot.
+fn validate_epochs(s: &Snapshot) -> Result<(), String> {
     let mut prev_last: Option<u32> = None;
     for e in &s.epochs {
         if e.first > e.last {
@@ -358,33 +642,76 @@ pub fn series_files(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     Ok(files)
 }
 
-/// Reads a whole series directory. Any bad file fails the whole read.
-pub fn read_series(dir: &Path) -> Result<Vec<SnapshotFile>, ReadError> {
-    let mut out: Vec<SnapshotFile> = Vec::new();
-    for path in series_files(dir)? {
-        let file = read_snapshot_file(&path)?;
-        if let Some(prev) = out.last() {
+/// Reads the files of a series directory one at a time, in order, checking
+/// that epochs and cycles never go backwards; a long series need not be
+/// held in memory. [`read_series`] collects it.
+#[derive(Debug)]
+pub struct SeriesReader {
+    files: std::vec::IntoIter<PathBuf>,
+    total: usize,
+    prev: Option<(u32, Option<u64>)>,
+    failed: bool,
+}
+
+impl SeriesReader {
+    /// Lists the series files of `dir` (an error if there are none).
+    pub fn open(dir: &Path) -> Result<Self, ReadError> {
+        let files = series_files(dir)?;
+        Ok(SeriesReader {
+            total: files.len(),
+            files: files.into_iter(),
+            prev: None,
+            failed: false,
+        })
+    }
+
+    /// How many files the series has in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+impl Iterator for SeriesReader {
+    type Item = Result<SnapshotFile, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let path = self.files.next()?;
+        let result = read_snapshot_file(&path).and_then(|file| {
             let order = |msg: String| ReadError {
                 path: path.clone(),
                 problem: Problem::OutOfOrder(msg),
             };
-            if file.snapshot.epoch < prev.snapshot.epoch {
-                return Err(order(format!(
-                    "epoch {} is before the previous file's epoch {}",
-                    file.snapshot.epoch, prev.snapshot.epoch
-                )));
-            }
-            if let (Some(c), Some(p)) = (file.cycles, prev.cycles) {
-                if c < p {
+            if let Some((epoch, cycles)) = self.prev {
+                if file.snapshot.epoch < epoch {
                     return Err(order(format!(
-                        "cycles {c} is fewer than the previous file's {p}"
+                        "epoch {} is before the previous file's epoch {epoch}",
+                        file.snapshot.epoch
                     )));
                 }
+                if let (Some(c), Some(p)) = (file.cycles, cycles) {
+                    if c < p {
+                        return Err(order(format!(
+                            "cycles {c} is fewer than the previous file's {p}"
+                        )));
+                    }
+                }
             }
+            Ok(file)
+        });
+        match &result {
+            Ok(f) => self.prev = Some((f.snapshot.epoch, f.cycles)),
+            Err(_) => self.failed = true,
         }
-        out.push(file);
+        Some(result)
     }
-    Ok(out)
+}
+
+/// Reads a whole series directory. Any bad file fails the whole read.
+pub fn read_series(dir: &Path) -> Result<Vec<SnapshotFile>, ReadError> {
+    SeriesReader::open(dir)?.collect()
 }
 
 /// Reads a series directory, or a single file as a series of one.

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod file;
 pub use file::{
-    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesWriter,
-    SnapshotFile,
+    read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
+    SeriesWriter, SnapshotFile,
 };
 
 /// The accounting state of one process at one instant.
@@ -348,7 +348,8 @@ pub struct ToolUsage {
     /// ever claimed (about 14 KiB each, reused as threads come and go) plus
     /// the page-table leaves mapped for large blocks' tags (1 MiB of address
     /// space each, one per GiB the heap reaches; only the pages where tags
-    /// are written become resident).
+    /// are written become resident), plus the sampling tables in use (the
+    /// stacks interned and the sampled-block records mapped).
     pub metadata_bytes: u64,
     /// Threads that currently own a counter slot.
     pub threads: u64,

@@ -1,0 +1,240 @@
+//! The routes: what each request does and answers. Runs on the endpoint's
+//! worker threads, inside `alloc_core::untracked`.
+
+use crate::http::{Request, Response};
+use crate::State;
+use alloc_snapshot::file::{encode, SnapshotFile};
+use alloc_snapshot::Snapshot;
+use std::fmt::Write as _;
+
+const INDEX: &str = "alloc-admin: the alloc-core admin endpoint
+GET  /snapshot[?cycles=N]  a snapshot in the alloc-snapshot file format
+GET  /epoch                the current epoch
+POST /epoch                close the current epoch, answer the new one
+GET  /connections          open connections of the program
+GET  /metrics              Prometheus text format
+";
+
+/// Answers one request.
+pub(crate) fn route(req: &Request, state: &State) -> Response {
+    let get = matches!(req.method.as_str(), "GET" | "HEAD");
+    let allow_get = |r: Response| {
+        if get {
+            r
+        } else {
+            method_not_allowed("GET, HEAD")
+        }
+    };
+    match req.path.as_str() {
+        "/" => allow_get(no_query(req).unwrap_or_else(|| Response::text(200, INDEX))),
+        "/snapshot" => {
+            if !get {
+                return method_not_allowed("GET, HEAD");
+            }
+            match cycles_query(req.query.as_deref()) {
+                Ok(cycles) => snapshot_file(cycles),
+                Err(msg) => Response::text(400, msg),
+            }
+        }
+        "/epoch" => {
+            if let Some(bad) = no_query(req) {
+                return bad;
+            }
+            match req.method.as_str() {
+                "GET" | "HEAD" => {
+                    Response::json(format!("{{\"epoch\":{}}}\n", alloc_core::epoch()))
+                }
+                "POST" => {
+                    Response::json(format!("{{\"epoch\":{}}}\n", alloc_core::advance_epoch()))
+                }
+                _ => method_not_allowed("GET, HEAD, POST"),
+            }
+        }
+        "/connections" => allow_get(no_query(req).unwrap_or_else(
+            || match &state.open_connections {
+                Some(count) => Response::json(format!("{{\"open\":{}}}\n", count())),
+                None => Response::text(
+                    404,
+                    "this program registered no connection counter \
+                     (Admin::open_connections)\n",
+                ),
+            },
+        )),
+        "/metrics" => allow_get(no_query(req).unwrap_or_else(|| {
+            let snap = alloc_core::snapshot();
+            let open = state.open_connections.as_ref().map(|c| c());
+            let mut text = metrics(&snap, open);
+            if let Some(extra) = &state.extra_metrics {
+                extra(&mut text);
+            }
+            Response::new(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text.into_bytes(),
+            )
+        })),
+        _ => Response::text(404, format!("no route {}\n\n{INDEX}", printable(&req.path))),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = Response::text(405, format!("method not allowed; use {allow}\n"));
+    r.allow = Some(allow);
+    r
+}
+
+/// A 400 answer when a route that takes no query got one.
+fn no_query(req: &Request) -> Option<Response> {
+    match req.query.as_deref() {
+        None | Some("") => None,
+        Some(q) => Some(Response::text(
+            400,
+            format!("this route takes no query, got '{}'\n", printable(q)),
+        )),
+    }
+}
+
+/// The optional `cycles=N` of `/snapshot`; anything else is an error.
+fn cycles_query(query: Option<&str>) -> Result<Option<u64>, String> {
+    let mut cycles = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("cycles", v)) if cycles.is_none() => match v.parse::<u64>() {
+                Ok(n) => cycles = Some(n),
+                Err(_) => {
+                    return Err(format!(
+                        "cycles must be a whole number, not '{}'\n",
+                        printable(v)
+                    ))
+                }
+            },
+            Some(("cycles", _)) => return Err("cycles given twice\n".to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown query parameter '{}' (only cycles=N)\n",
+                    printable(pair)
+                ))
+            }
+        }
+    }
+    Ok(cycles)
+}
+
+fn snapshot_file(cycles: Option<u64>) -> Response {
+    let mut snapshot = alloc_core::snapshot();
+    alloc_core::symbolize(&mut snapshot);
+    Response::new(
+        200,
+        "application/json",
+        encode(&SnapshotFile { cycles, snapshot }),
+    )
+}
+
+/// At most 200 characters of client input, control characters escaped, for
+/// error messages.
+fn printable(s: &str) -> String {
+    s.chars().take(200).flat_map(char::escape_default).collect()
+}
+
+/// The Prometheus text exposition of a snapshot.
+pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
+    let (survivor_bytes, survivor_blocks) = s.live_born_before(s.epoch);
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    };
+    metric(
+        "alloc_core_epoch",
+        "gauge",
+        "The current epoch (advanced by POST /epoch).",
+        u64::from(s.epoch),
+    );
+    metric(
+        "alloc_core_live_bytes",
+        "gauge",
+        "Bytes in live blocks of the program's heap (as requested).",
+        s.totals.live_bytes,
+    );
+    metric(
+        "alloc_core_live_blocks",
+        "gauge",
+        "Live blocks of the program's heap.",
+        s.totals.live_blocks,
+    );
+    metric(
+        "alloc_core_survivor_bytes",
+        "gauge",
+        "Live bytes born in closed epochs (before the current epoch).",
+        survivor_bytes,
+    );
+    metric(
+        "alloc_core_survivor_blocks",
+        "gauge",
+        "Live blocks born in closed epochs (before the current epoch).",
+        survivor_blocks,
+    );
+    metric(
+        "alloc_core_allocations_total",
+        "counter",
+        "Allocations since start.",
+        s.totals.allocs,
+    );
+    metric(
+        "alloc_core_frees_total",
+        "counter",
+        "Frees since start.",
+        s.totals.frees,
+    );
+    metric(
+        "alloc_core_reallocations_total",
+        "counter",
+        "Successful reallocations since start.",
+        s.totals.reallocs,
+    );
+    if let Some(rss) = s.rss_bytes {
+        metric(
+            "alloc_core_rss_bytes",
+            "gauge",
+            "Resident set size of the process.",
+            rss,
+        );
+    }
+    if let Some(a) = &s.allocator {
+        metric(
+            "alloc_core_allocator_allocated_bytes",
+            "gauge",
+            "The inner allocator's allocated bytes (jemalloc stats.allocated).",
+            a.allocated,
+        );
+        metric(
+            "alloc_core_allocator_resident_bytes",
+            "gauge",
+            "The inner allocator's resident bytes (jemalloc stats.resident).",
+            a.resident,
+        );
+    }
+    metric(
+        "alloc_core_tool_live_bytes",
+        "gauge",
+        "Bytes in live blocks allocated by the tool itself (never the program's).",
+        s.tool.live_bytes,
+    );
+    metric(
+        "alloc_core_tool_metadata_bytes",
+        "gauge",
+        "Accounting metadata of the tool (counter slots, page-table leaves).",
+        s.tool.metadata_bytes,
+    );
+    if let Some(open) = open {
+        metric(
+            "alloc_core_open_connections",
+            "gauge",
+            "Connections the program holds state for.",
+            open,
+        );
+    }
+    out
+}

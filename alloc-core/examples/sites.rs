@@ -1,0 +1,73 @@
+//! Sampled call sites in a snapshot: which line leaks, and how much.
+//!
+//! `cargo run --release -p alloc-core --example sites`
+//!
+//! Runs 200,000 "connections" in 100 epochs; each allocates some short-lived
+//! buffers and leaks one 300-byte block into a global list (the line marked
+//! `LEAK`).
+//! Sampling is at its default rate (one sample per MiB on average), so
+//! only about one leaked block in 3,500 is sampled; each sample stands for
+//! the blocks it was drawn from, and the estimate of the leaking line's
+//! bytes comes out near the true 60,000,000: about 57 live samples, so a
+//! relative error of about 1/sqrt(57) = 13% (one run printed 73.4 million
+//! from 70 samples). The exact total of all survivors is printed beside it.
+
+use alloc_core::{advance_epoch, snapshot, symbolize, EpochAlloc, Jemalloc};
+use std::sync::Mutex;
+
+#[global_allocator]
+static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
+
+static REGISTRY: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+#[inline(never)]
+fn handle_connection(i: usize) {
+    let request = vec![i as u8; 2048]; // freed at the end of the call
+    let reply = format!("hello {i} {}", request.len());
+    let state = vec![0u8; 300]; // LEAK: registered and never removed
+    REGISTRY.lock().unwrap().push(state);
+    std::hint::black_box(reply);
+}
+
+fn main() {
+    let cycles = 2000;
+    let start = advance_epoch();
+    for round in 0..100 {
+        for i in 0..cycles {
+            handle_connection(i + round);
+        }
+        advance_epoch();
+    }
+    let mut snap = snapshot();
+    symbolize(&mut snap);
+    println!(
+        "sampling: {:?} every {} bytes; {} samples, {} live",
+        snap.sampling.mode,
+        snap.sampling.mean_interval_bytes,
+        snap.sampling.sampled,
+        snap.sampling.live_sampled
+    );
+    // Stacks that differ only outside the user's frame share a label: sum
+    // them per label.
+    let mut by_label: Vec<(String, f64, f64)> = Vec::new();
+    for (id, bytes, blocks) in snap.site_survivors(snap.epoch) {
+        let label = snap.stack(id).map_or("?".into(), |s| s.label());
+        match by_label.iter_mut().find(|e| e.0 == label) {
+            Some(e) => {
+                e.1 += bytes;
+                e.2 += blocks;
+            }
+            None => by_label.push((label, bytes, blocks)),
+        }
+    }
+    by_label.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("{:>12} {:>11}  site", "est. bytes", "est. blocks");
+    for (label, bytes, blocks) in by_label.iter().take(5) {
+        println!("{bytes:>12.0} {blocks:>11.0}  {label}");
+    }
+    let true_bytes = 100 * cycles * 300;
+    let (exact, _) = snap.live_born_before(snap.epoch);
+    println!(
+        "true leaked bytes: {true_bytes}; exact survivors (all sites) since epoch {start}: {exact}"
+    );
+}

@@ -1,0 +1,331 @@
+//! The sampled-block table: one record per live sampled block, by address.
+//!
+//! A block gets a record when it is sampled (see [`crate::sampling`]) and its
+//! tag carries [`crate::counters::SAMPLED`]; the record goes when the block is
+//! freed. Only blocks with that tag bit ever look here, so unsampled frees
+//! never touch the table.
+//!
+//! The table is [`SHARDS`] open-addressing hash tables (linear probing,
+//! backward-shift deletion, no tombstones), each behind its own spin lock
+//! (held for one probe sequence or one resize: no allocation, no call out
+//! but `mmap`/`munmap`). A shard starts empty and takes memory from the
+//! operating system ([`crate::os_mem`]) as it fills: 64 records, doubling
+//! whenever it is 7/8 full, up to [`SHARD_SLOTS`]. So the table's memory
+//! follows the number of live sampled blocks (about 100 bytes each at
+//! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
+//! 6 MiB, however many blocks are sampled; past that a sample is dropped
+//! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
+
+use crate::lock::lock;
+use crate::os_mem;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use spin::mutex::SpinMutex;
+
+/// Number of independently locked shards (a power of two).
+pub(crate) const SHARDS: usize = 16;
+/// Records per shard (a power of two).
+pub(crate) const SHARD_SLOTS: usize = 8192;
+/// A shard refuses new records beyond this many.
+const MAX_FILL: usize = SHARD_SLOTS / 8 * 7;
+/// Live sampled blocks the table holds at most.
+pub(crate) const CAPACITY: usize = SHARDS * MAX_FILL;
+
+/// What is remembered about one sampled block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub(crate) struct Record {
+    /// The block's address; 0 marks an empty slot.
+    pub(crate) addr: usize,
+    /// The size the program asked for (updated by realloc).
+    pub(crate) size: usize,
+    /// `CLOCK_MONOTONIC` at allocation, in nanoseconds.
+    pub(crate) birth_ns: u64,
+    /// The leak-scope sequence number (meaningful when `owner != 0`).
+    pub(crate) seq: u64,
+    /// Birth epoch (without the sampled bit).
+    pub(crate) epoch: u32,
+    /// Stack id in [`crate::stacks`] (0: the overflow stack).
+    pub(crate) stack: u32,
+    /// Sampling weight: the number of blocks like this one the sample
+    /// stands for (1 when every allocation is recorded).
+    pub(crate) weight: f32,
+    /// Slot index + 1 of the thread whose leak scope recorded the block, or
+    /// 0 when it was sampled outside any scope.
+    pub(crate) owner: u32,
+}
+
+const EMPTY: Record = Record {
+    addr: 0,
+    size: 0,
+    birth_ns: 0,
+    seq: 0,
+    epoch: 0,
+    stack: 0,
+    weight: 0.0,
+    owner: 0,
+};
+
+pub(crate) struct Shard {
+    len: usize,
+    /// Slots mapped at `slots` (0, or a power of two up to SHARD_SLOTS).
+    cap: usize,
+    slots: *mut Record,
+}
+
+// SAFETY: `slots` is owned memory only touched under the shard's lock.
+unsafe impl Send for Shard {}
+
+/// Slots of a shard's first mapping.
+const MIN_SLOTS: usize = 64;
+
+impl Shard {
+    fn slots(&mut self) -> &mut [Record] {
+        if self.cap == 0 {
+            return &mut [];
+        }
+        // SAFETY: `slots` maps `cap` records, owned by this shard, which the
+        // caller has locked.
+        unsafe { core::slice::from_raw_parts_mut(self.slots, self.cap) }
+    }
+
+    /// Doubles the capacity (or maps the first slots). False when at the
+    /// maximum or the system refused memory.
+    fn grow(&mut self) -> bool {
+        let new_cap = if self.cap == 0 {
+            MIN_SLOTS
+        } else {
+            self.cap * 2
+        };
+        if new_cap > SHARD_SLOTS {
+            return false;
+        }
+        let p = os_mem::map_zeroed(new_cap * size_of::<Record>()).cast::<Record>();
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: freshly mapped, zeroed (all-zero is the empty record),
+        // `new_cap` records, not shared yet.
+        let new = unsafe { core::slice::from_raw_parts_mut(p, new_cap) };
+        for r in self.slots().iter().filter(|r| r.addr != 0) {
+            let mut i = home(r.addr).1 & (new_cap - 1);
+            while new[i].addr != 0 {
+                i = (i + 1) & (new_cap - 1);
+            }
+            new[i] = *r;
+        }
+        if self.cap != 0 {
+            // SAFETY: the old slots came from `map_zeroed` with this size;
+            // nothing refers to them any more.
+            unsafe { os_mem::unmap(self.slots.cast(), self.cap * size_of::<Record>()) };
+        }
+        self.slots = p;
+        self.cap = new_cap;
+        true
+    }
+}
+
+/// Empty shards: no memory until the first sample.
+static TABLE: [SpinMutex<Shard>; SHARDS] = [const {
+    SpinMutex::new(Shard {
+        len: 0,
+        cap: 0,
+        slots: core::ptr::null_mut(),
+    })
+}; SHARDS];
+
+/// Bytes of records mapped now, over all shards (for `ToolUsage`).
+pub(crate) static MAPPED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Live records, over all shards.
+pub(crate) static LIVE: AtomicU64 = AtomicU64::new(0);
+/// Samples refused because their shard was full.
+pub(crate) static DROPPED_FULL: AtomicU64 = AtomicU64::new(0);
+
+/// The shard of an address and its hash within the shard (masked by the
+/// shard's capacity to give its home slot).
+#[inline]
+fn home(addr: usize) -> (usize, usize) {
+    let h = ((addr as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((h >> 60) as usize & (SHARDS - 1), (h >> 32) as usize)
+}
+
+/// Adds `r` (keyed by `r.addr`, which must not be 0). False when its shard
+/// is full. A stale record at the same address (which cannot outlive its
+/// block, but costs nothing to tolerate) is replaced.
+pub(crate) fn insert(r: Record) -> bool {
+    let (shard, h) = home(r.addr);
+    let mut s = lock(&TABLE[shard]);
+    if s.len + 1 > s.cap / 8 * 7 {
+        let before = s.cap;
+        if s.grow() {
+            let added = (s.cap - before) * size_of::<Record>();
+            MAPPED_BYTES.fetch_add(added as u64, Relaxed);
+        } else if s.len >= s.cap / 8 * 7 {
+            drop(s);
+            DROPPED_FULL.fetch_add(1, Relaxed);
+            return false;
+        }
+    }
+    let mask = s.cap - 1;
+    let mut i = h & mask;
+    let slots = s.slots();
+    loop {
+        if slots[i].addr == r.addr {
+            slots[i] = r;
+            return true;
+        }
+        if slots[i].addr == 0 {
+            break;
+        }
+        i = (i + 1) & mask;
+    }
+    slots[i] = r;
+    s.len += 1;
+    drop(s);
+    LIVE.fetch_add(1, Relaxed);
+    true
+}
+
+/// Takes the record of the block at `addr` out of the table, if it has one.
+pub(crate) fn remove(addr: usize) -> Option<Record> {
+    let (shard, h) = home(addr);
+    let mut s = lock(&TABLE[shard]);
+    if s.cap == 0 {
+        return None;
+    }
+    let mask = s.cap - 1;
+    let slots = s.slots();
+    let mut i = h & mask;
+    loop {
+        let a = slots[i].addr;
+        if a == addr {
+            break;
+        }
+        if a == 0 {
+            return None;
+        }
+        i = (i + 1) & mask;
+    }
+    let found = slots[i];
+    // Backward-shift deletion: pull later records of the probe run into the
+    // hole when their home is at or before it, so lookups never need
+    // tombstones.
+    let mut hole = i;
+    let mut j = i;
+    loop {
+        j = (j + 1) & mask;
+        let a = slots[j].addr;
+        if a == 0 {
+            break;
+        }
+        let home_j = home(a).1 & mask;
+        // Distance from home to j, and from the hole to j, around the ring.
+        let from_home = j.wrapping_sub(home_j) & mask;
+        let from_hole = j.wrapping_sub(hole) & mask;
+        if from_home >= from_hole {
+            slots[hole] = slots[j];
+            hole = j;
+        }
+    }
+    slots[hole] = EMPTY;
+    s.len -= 1;
+    drop(s);
+    LIVE.fetch_sub(1, Relaxed);
+    Some(found)
+}
+
+/// Appends every record for which `keep` holds to `out`, shard by shard.
+/// `out` is grown before each shard's lock is taken, so nothing is allocated
+/// while a lock is held. Call inside the tool's scope.
+pub(crate) fn collect(out: &mut Vec<Record>, keep: impl Fn(&Record) -> bool) {
+    for shard in &TABLE {
+        out.reserve(SHARD_SLOTS);
+        let mut s = lock(shard);
+        out.extend(s.slots().iter().filter(|r| r.addr != 0 && keep(r)));
+    }
+}
+
+/// Fork support: every shard lock, taken before `fork()` and released in
+/// both processes after it.
+pub(crate) mod fork {
+    use super::*;
+
+    #[cfg_attr(miri, allow(dead_code))]
+    pub(crate) fn lock_all() {
+        for shard in &TABLE {
+            core::mem::forget(lock(shard));
+        }
+    }
+
+    #[cfg_attr(miri, allow(dead_code))]
+    pub(crate) fn unlock_all() {
+        for shard in &TABLE {
+            // SAFETY: `lock_all` took every shard lock in this thread (the
+            // forking thread, which is the only thread of a fork child) and
+            // leaked the guards.
+            unsafe { shard.force_unlock() };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(addr: usize) -> Record {
+        Record {
+            addr,
+            size: addr % 1000 + 1,
+            ..EMPTY
+        }
+    }
+
+    /// Addresses whose records all land in one shard, to make long probe
+    /// runs and wrap-arounds (the table is process-wide; these addresses are
+    /// never real blocks).
+    fn same_shard(base: usize, n: usize) -> Vec<usize> {
+        let want = home(base).0;
+        (0..)
+            .map(|k: usize| base + k * 16)
+            .filter(|&a| home(a).0 == want)
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn insert_remove_round_trip_through_collisions() {
+        let addrs = same_shard(0x7000_0000_0000, 3000);
+        for &a in &addrs {
+            assert!(insert(rec(a)));
+        }
+        // Remove every other one, then check the rest are all still found.
+        for &a in addrs.iter().step_by(2) {
+            assert_eq!(remove(a).map(|r| r.size), Some(a % 1000 + 1));
+        }
+        for &a in addrs.iter().step_by(2) {
+            assert_eq!(remove(a), None);
+        }
+        for &a in addrs.iter().skip(1).step_by(2) {
+            assert_eq!(remove(a).map(|r| r.addr), Some(a));
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "seven thousand inserts take minutes under Miri")]
+    fn a_full_shard_refuses_and_counts_the_drop() {
+        // A different shard from the test above, which runs in parallel.
+        let base = (0x7100_0000_0000..)
+            .step_by(16)
+            .find(|&a| home(a).0 != home(0x7000_0000_0000).0)
+            .unwrap();
+        let addrs = same_shard(base, MAX_FILL + 10);
+        let dropped = DROPPED_FULL.load(Relaxed);
+        let accepted = addrs.iter().filter(|&&a| insert(rec(a))).count();
+        // Other tests may hold a few records in this shard.
+        assert!(accepted <= MAX_FILL && accepted + 10 + 64 >= MAX_FILL);
+        assert!(DROPPED_FULL.load(Relaxed) >= dropped + 10);
+        for &a in &addrs {
+            remove(a);
+        }
+    }
+}

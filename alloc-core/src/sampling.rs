@@ -1,0 +1,344 @@
+//! Which blocks are sampled, and what a sample records.
+//!
+//! Each thread's slot keeps a countdown of bytes. Every allocation takes its
+//! size off it on the fast path (a load, a subtraction, a store); the
+//! allocation that takes it below zero goes to the slow path and is sampled,
+//! and a new countdown is drawn from an exponential distribution with the
+//! configured mean. By the memorylessness of that distribution a block of
+//! `size` bytes is sampled with probability `p = 1 - exp(-size / mean)`,
+//! whatever came before it, so weighting each sample by `1 / p` gives
+//! unbiased estimates of live bytes and blocks per site (the scheme of
+//! jemalloc's and Go's heap profilers).
+//!
+//! A sample captures the raw call stack ([`crate::stacks`]), interns it, and
+//! records the block in [`crate::sampled`]; the block's tag gets the
+//! [`SAMPLED`] bit so its free finds the record without a look-up for
+//! anybody else.
+
+use crate::counters::{Slot, SAMPLED};
+use crate::histogram::{ALLOC_SIZE, LIFETIME_EPOCHS, LIFETIME_NS};
+use crate::sampled::{self, Record};
+use crate::stacks::{self, MAX_DEPTH};
+use core::sync::atomic::{AtomicU64, Ordering::*};
+
+/// The default mean sampling interval in bytes: 1 MiB.
+///
+/// jemalloc's `lg_prof_sample` and Go's `MemProfileRate` default to 512 KiB.
+/// A sample costs a walk of the stack with the system unwinder, about 3 µs
+/// here; at 512 KiB that added about 1.4% to the `server` benchmark (5 KB
+/// allocated per connection) and 12% to the `single` alloc/free loop, so the
+/// default is twice as sparse. A leak of 300 bytes per connection still
+/// gets a sample about every 3,500 connections.
+pub const DEFAULT_INTERVAL: u64 = 1024 * 1024;
+
+/// The environment variable that sets the sampling mode, read once, at the
+/// first allocation: `off`, `all`, or a mean interval in bytes (`524288`,
+/// `512KiB`, `4k`, `1M`).
+pub const SAMPLE_ENV: &str = "ALLOC_CORE_SAMPLE";
+
+/// Whether and how often allocation call sites are sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleMode {
+    /// No call sites are recorded; allocations pay one subtraction.
+    Off,
+    /// About one sample per this many allocated bytes (at least 2), drawn
+    /// at random so that estimates are unbiased.
+    Interval(u64),
+    /// Every allocation is recorded, with its stack (for tests and short
+    /// soaks; each costs a stack capture, a few microseconds).
+    All,
+}
+
+/// Encoded mode: 0 off, 1 all, `n >= 2` the mean interval; `UNSET` until
+/// the environment has been read.
+static INTERVAL: AtomicU64 = AtomicU64::new(UNSET);
+const UNSET: u64 = u64::MAX;
+/// While sampling is off a thread looks at the mode again after this many
+/// bytes, so it picks up a mode switched on by another thread even if it
+/// missed the reset of its countdown.
+const OFF_RECHECK: i64 = 64 << 20;
+
+/// Samples taken since start.
+pub(crate) static SAMPLED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+fn encode(mode: SampleMode) -> u64 {
+    match mode {
+        SampleMode::Off => 0,
+        SampleMode::All => 1,
+        SampleMode::Interval(n) => n.clamp(2, UNSET - 1),
+    }
+}
+
+fn decode(v: u64) -> SampleMode {
+    match v {
+        0 => SampleMode::Off,
+        1 => SampleMode::All,
+        n => SampleMode::Interval(n),
+    }
+}
+
+/// Sets the sampling mode for every thread. The calling thread uses it from
+/// its next allocation; other threads from their next allocation too,
+/// except one racing with this call, which may take until its current
+/// countdown runs out (at most 64 MiB of its allocations when sampling was
+/// off). Blocks already sampled keep their records and weights.
+pub fn set_sampling(mode: SampleMode) {
+    INTERVAL.store(encode(mode), Relaxed);
+    crate::registry::reset_countdowns();
+}
+
+/// The sampling mode in force: what [`set_sampling`] set last, else what
+/// [`SAMPLE_ENV`] said at start-up, else `Interval(DEFAULT_INTERVAL)`.
+pub fn sampling() -> SampleMode {
+    decode(interval())
+}
+
+#[inline]
+fn interval() -> u64 {
+    match INTERVAL.load(Relaxed) {
+        UNSET => init_from_env(),
+        v => v,
+    }
+}
+
+/// Parses `ALLOC_CORE_SAMPLE` without allocating: `off` or `0`, `all` or
+/// `1`, or a byte count with an optional `k`, `KiB`, `m`, `MiB`, `g`, `GiB`
+/// suffix (binary multiples). `None` for anything else.
+pub(crate) fn parse(s: &[u8]) -> Option<SampleMode> {
+    let s = s.trim_ascii();
+    if s.eq_ignore_ascii_case(b"off") || s == b"0" {
+        return Some(SampleMode::Off);
+    }
+    if s.eq_ignore_ascii_case(b"all") || s == b"1" {
+        return Some(SampleMode::All);
+    }
+    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in &s[..digits] {
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    let unit = s[digits..].trim_ascii();
+    let shift = match unit {
+        b"" | b"b" | b"B" => 0,
+        b"k" | b"K" | b"KiB" | b"kib" => 10,
+        b"m" | b"M" | b"MiB" | b"mib" => 20,
+        b"g" | b"G" | b"GiB" | b"gib" => 30,
+        _ => return None,
+    };
+    let n = n.checked_mul(1 << shift)?;
+    Some(match n {
+        0 => SampleMode::Off,
+        1 => SampleMode::All,
+        n => SampleMode::Interval(n),
+    })
+}
+
+#[cold]
+fn init_from_env() -> u64 {
+    let mode = from_env().unwrap_or(SampleMode::Interval(DEFAULT_INTERVAL));
+    let v = encode(mode);
+    match INTERVAL.compare_exchange(UNSET, v, Relaxed, Relaxed) {
+        Ok(_) => v,
+        Err(now) => now,
+    }
+}
+
+#[cfg(not(miri))]
+fn from_env() -> Option<SampleMode> {
+    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks in
+    // glibc, and the returned string is only read here, at start-up.
+    let p = unsafe { libc::getenv(c"ALLOC_CORE_SAMPLE".as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returned a valid NUL-terminated string.
+    let bytes = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    let mode = parse(bytes);
+    if mode.is_none() {
+        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; sampling every 1 MiB\n";
+        // SAFETY: writes a static buffer to stderr; failure is ignored.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    }
+    mode
+}
+
+#[cfg(miri)]
+fn from_env() -> Option<SampleMode> {
+    None
+}
+
+/// The next random 64-bit number of the slot's generator (xorshift64*).
+fn next_random(slot: &Slot) -> u64 {
+    let mut x = slot.rng.load(Relaxed);
+    if x == 0 {
+        x = seed(slot);
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    slot.rng.store(x, Relaxed);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+fn seed(slot: &Slot) -> u64 {
+    let mut z = (slot as *const Slot as u64) ^ now_ns().rotate_left(32);
+    // splitmix64 finaliser: spreads the few bits that differ.
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (a vDSO call: no allocation, no lock).
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// A fresh countdown for `slot` under the mode in force.
+fn draw(slot: &Slot) -> i64 {
+    if slot.scope_depth.load(Relaxed) > 0 {
+        return 0;
+    }
+    match interval() {
+        0 => OFF_RECHECK,
+        1 => 0,
+        mean => {
+            // u in (0, 1]: -ln(u) is exponential with mean 1.
+            let u = ((next_random(slot) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+            let x = -u.ln() * mean as f64;
+            if x >= i64::MAX as f64 {
+                i64::MAX
+            } else {
+                x as i64
+            }
+        }
+    }
+}
+
+/// Gives a newly claimed slot its first countdown.
+pub(crate) fn arm(slot: &Slot) {
+    slot.countdown.store(draw(slot), Relaxed);
+}
+
+/// Called on the slow path when `slot`'s countdown ran out at a block of
+/// `size` bytes at `addr`, already counted for `epoch`. Samples it if the
+/// mode (or a leak scope) says so and returns the block's tag: `epoch`, with
+/// [`SAMPLED`] when a record was made. `owner` is the slot's index + 1.
+pub(crate) fn on_alloc(slot: &Slot, owner: u32, addr: usize, epoch: u32, size: usize) -> u32 {
+    let scoped = slot.scope_depth.load(Relaxed) > 0;
+    let mean = interval();
+    if !scoped && mean == 0 {
+        slot.countdown.store(OFF_RECHECK, Relaxed);
+        return epoch;
+    }
+    // Allocations made while capturing (there should be none) must not be
+    // sampled in turn.
+    slot.countdown.store(i64::MAX, Relaxed);
+    let weight = if scoped || mean == 1 {
+        1.0
+    } else {
+        let p = -(-(size as f64) / mean as f64).exp_m1();
+        if p > 0.0 {
+            1.0 / p
+        } else {
+            f64::from(f32::MAX)
+        }
+    };
+    let mut frames = [0usize; MAX_DEPTH];
+    let n = stacks::capture(&mut frames);
+    let stack = stacks::intern(&frames[..n]);
+    let seq = if scoped {
+        let s = slot.scope_seq.load(Relaxed);
+        slot.scope_seq.store(s + 1, Relaxed);
+        s
+    } else {
+        0
+    };
+    let recorded = sampled::insert(Record {
+        addr,
+        size,
+        birth_ns: now_ns(),
+        seq,
+        epoch,
+        stack,
+        weight: weight as f32,
+        owner: if scoped { owner } else { 0 },
+    });
+    SAMPLED_TOTAL.fetch_add(1, Relaxed);
+    ALLOC_SIZE.record(size as u64, weight.round() as u64);
+    slot.countdown.store(draw(slot), Relaxed);
+    if recorded {
+        epoch | SAMPLED
+    } else {
+        epoch
+    }
+}
+
+/// Called when a block whose tag has [`SAMPLED`] is freed: drops its record
+/// and counts its lifetime.
+pub(crate) fn on_free(addr: usize) {
+    if let Some(r) = sampled::remove(addr) {
+        let now_epoch = crate::epoch::epoch();
+        LIFETIME_EPOCHS.record(u64::from(now_epoch.saturating_sub(r.epoch)), 1);
+        LIFETIME_NS.record(now_ns().saturating_sub(r.birth_ns), 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_variable_parses_modes_and_sizes() {
+        assert_eq!(parse(b"off"), Some(SampleMode::Off));
+        assert_eq!(parse(b"OFF"), Some(SampleMode::Off));
+        assert_eq!(parse(b"0"), Some(SampleMode::Off));
+        assert_eq!(parse(b"all"), Some(SampleMode::All));
+        assert_eq!(parse(b"1"), Some(SampleMode::All));
+        assert_eq!(parse(b"4096"), Some(SampleMode::Interval(4096)));
+        assert_eq!(parse(b" 512KiB "), Some(SampleMode::Interval(512 << 10)));
+        assert_eq!(parse(b"512k"), Some(SampleMode::Interval(512 << 10)));
+        assert_eq!(parse(b"2M"), Some(SampleMode::Interval(2 << 20)));
+        assert_eq!(parse(b"1GiB"), Some(SampleMode::Interval(1 << 30)));
+        for bad in [
+            &b""[..],
+            b"fast",
+            b"12 parsecs",
+            b"-5",
+            b"99999999999999999999",
+            b"1.5M",
+        ] {
+            assert_eq!(parse(bad), None, "{:?}", core::str::from_utf8(bad));
+        }
+    }
+
+    #[test]
+    fn countdowns_are_exponential_with_the_configured_mean() {
+        let slot = Box::new(Slot::new());
+        let mean = 1000u64;
+        let n = 20_000;
+        let mut sum = 0f64;
+        let mut below_mean = 0;
+        for _ in 0..n {
+            let u = ((next_random(&slot) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+            let x = -u.ln() * mean as f64;
+            sum += x;
+            below_mean += usize::from(x < mean as f64);
+        }
+        let avg = sum / n as f64;
+        assert!((avg - 1000.0).abs() < 50.0, "mean {avg}");
+        // P(X < mean) = 1 - 1/e = 0.632 for an exponential.
+        let frac = below_mean as f64 / n as f64;
+        assert!((frac - 0.632).abs() < 0.02, "{frac}");
+    }
+}

@@ -1,0 +1,246 @@
+//! The renderers on series with call sites: the pprof profile decoded back
+//! (gunzip, then the `profile.proto` messages), folded stacks, per-site
+//! diffs, and the distributions and sites in the text and HTML reports.
+
+mod common;
+
+use std::io::Read;
+
+use alloc_report::analysis::{analyze, diff, ClassifyOptions};
+use alloc_report::pprof::Profile;
+use alloc_report::render;
+use alloc_snapshot::{Bucket, Frame, Histogram};
+use common::{model, site, site_series};
+use prost::Message;
+
+fn decode(gz: &[u8]) -> Profile {
+    assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip magic");
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut raw)
+        .unwrap();
+    Profile::decode(raw.as_slice()).unwrap()
+}
+
+fn program() -> Vec<alloc_report::SnapshotFile> {
+    let mut series = site_series(
+        30,
+        &[
+            site("src/conn.rs", 11, "conn::track", 100, |_, _| 1),
+            site("src/cache.rs", 20, "cache::insert", 64, |_, e| {
+                u64::from(e < 3) * 2
+            }),
+        ],
+        0,
+        1,
+    );
+    // conn::track was inlined into its caller: two frames at one address.
+    for f in &mut series {
+        let st = &mut f.snapshot.stacks[0];
+        let ip = st.frames[1].ip;
+        st.frames.insert(
+            2,
+            Frame {
+                ip,
+                function: Some("conn::accept".into()),
+                file: Some("src/conn.rs".into()),
+                line: Some(30),
+            },
+        );
+    }
+    series
+}
+
+#[test]
+fn pprof_decodes_to_the_survivors_by_stack_and_birth_epoch() {
+    let series = program();
+    let r = analyze(&series, &ClassifyOptions::default());
+    let p = decode(&render::pprof(&r));
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    assert_eq!(s(0), "");
+    let types: Vec<(&str, &str)> = p
+        .sample_type
+        .iter()
+        .map(|t| (s(t.r#type), s(t.unit)))
+        .collect();
+    assert_eq!(
+        types,
+        vec![("survivor_objects", "count"), ("survivor_space", "bytes")]
+    );
+    assert_eq!(s(p.default_sample_type), "survivor_space");
+    // One sample per stack and birth epoch 0..29 for conn::track (29
+    // closed epochs at the last snapshot, epoch 29), 0..2 for the cache.
+    assert_eq!(p.sample.len(), 29 + 3);
+    let mut bytes_by_function = std::collections::BTreeMap::<String, i64>::new();
+    let mut epochs = Vec::new();
+    for smp in &p.sample {
+        assert_eq!(smp.value.len(), 2);
+        assert_eq!(smp.label.len(), 1);
+        let l = &smp.label[0];
+        assert_eq!((s(l.key), s(l.num_unit)), ("birth_epoch", "epoch"));
+        epochs.push(l.num);
+        // Leaf first: the site (the user frame; the allocator's frame inside
+        // it is left out), then its callers.
+        let site = &p.location[(smp.location_id[0] - 1) as usize];
+        let names_all: Vec<&str> = p
+            .location
+            .iter()
+            .flat_map(|l| &l.line)
+            .map(|l| s(p.function[(l.function_id - 1) as usize].name))
+            .collect();
+        assert!(!names_all.contains(&"alloc::alloc::alloc"), "{names_all:?}");
+        let caller = &p.location[(smp.location_id[1] - 1) as usize];
+        assert_eq!(
+            s(p.function[(caller.line[0].function_id - 1) as usize].name),
+            "main"
+        );
+        let names: Vec<&str> = site
+            .line
+            .iter()
+            .map(|l| s(p.function[(l.function_id - 1) as usize].name))
+            .collect();
+        *bytes_by_function.entry(names[0].to_string()).or_default() += smp.value[1];
+        if names[0] == "conn::track" {
+            // The inlined call and its caller share one location.
+            assert_eq!(names, vec!["conn::track", "conn::accept"]);
+            assert_eq!(site.line[0].line, 11);
+            assert_eq!(smp.value, vec![1, 100]);
+        }
+    }
+    assert_eq!(bytes_by_function["conn::track"], 29 * 100);
+    assert_eq!(bytes_by_function["cache::insert"], 3 * 2 * 64);
+    epochs.sort_unstable();
+    epochs.dedup();
+    assert_eq!(epochs, (0..29).collect::<Vec<i64>>());
+    // Ids are 1-based and dense.
+    for (i, l) in p.location.iter().enumerate() {
+        assert_eq!(l.id, i as u64 + 1);
+    }
+}
+
+#[test]
+fn pprof_without_call_sites_has_the_whole_heap_by_birth_epoch() {
+    let r = analyze(&model(20, |_, _| (64, 1)), &ClassifyOptions::default());
+    let p = decode(&render::pprof(&r));
+    assert_eq!(p.sample.len(), 19);
+    let total: i64 = p.sample.iter().map(|s| s.value[1]).sum();
+    assert_eq!(total, 19 * 64);
+    assert_eq!(p.string_table[p.function[0].name as usize], "(all)");
+}
+
+#[test]
+fn folded_stacks_have_the_real_frames_outermost_first_down_to_the_site() {
+    let r = analyze(&program(), &ClassifyOptions::default());
+    let folded = render::folded(&r);
+    let lines: Vec<&str> = folded.lines().collect();
+    assert!(
+        lines.contains(&"main;conn::accept;conn::track 2900"),
+        "{folded}"
+    );
+    assert!(lines.contains(&"main;cache::insert 384"), "{folded}");
+    let whole = render::folded(&analyze(
+        &model(5, |_, _| (8, 1)),
+        &ClassifyOptions::default(),
+    ));
+    assert!(whole.starts_with("(all);born_0 8\n"), "{whole}");
+}
+
+#[test]
+fn diff_per_site_and_birth_epoch() {
+    let series = site_series(
+        12,
+        &[
+            site("src/conn.rs", 11, "conn::track", 100, |_, _| 1),
+            site("src/work.rs", 5, "work::tmp", 10, |k, e| {
+                u64::from(k - e <= 1) * 3
+            }),
+        ],
+        0,
+        1,
+    );
+    let d = diff(&series[5].snapshot, &series[11].snapshot);
+    assert_eq!(d.sites.len(), 2);
+    // Most growth first: conn::track grew by 6 epochs of 100 bytes.
+    let track = &d.sites[0];
+    assert_eq!(track.site, "src/conn.rs:11 conn::track");
+    assert_eq!(track.total.old.bytes, 500.0);
+    assert_eq!(track.total.new.bytes, 1100.0);
+    assert_eq!(track.total.appeared.bytes, 600.0);
+    assert_eq!(track.total.freed.bytes, 0.0);
+    assert_eq!(track.total.survived.bytes, 500.0);
+    assert_eq!(track.rows.len(), 11);
+    let tmp = &d.sites[1];
+    // Epoch 4 (30 bytes at epoch 5) is freed; epoch 10 appeared.
+    let row = |e: u32| tmp.rows.iter().find(|r| r.epoch == e).unwrap().change;
+    assert_eq!(row(4).freed.bytes, 30.0);
+    assert_eq!(row(10).appeared.bytes, 30.0);
+    assert_eq!(row(10).appeared.blocks, 3.0);
+    let text = render::diff_text(&d);
+    assert!(
+        text.contains("by call site") && text.contains("conn::track"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reports_show_sites_and_distributions() {
+    let mut series = program();
+    let last = series.last_mut().unwrap();
+    let h = &mut last.snapshot.histograms;
+    h.alloc_size = Histogram {
+        buckets: vec![
+            Bucket {
+                low: 64,
+                high: 64,
+                count: 60,
+            },
+            Bucket {
+                low: 100,
+                high: 100,
+                count: 30,
+            },
+        ],
+    };
+    h.lifetime_epochs = Histogram {
+        buckets: vec![
+            Bucket {
+                low: 0,
+                high: 0,
+                count: 900,
+            },
+            Bucket {
+                low: 1,
+                high: 1,
+                count: 99,
+            },
+            Bucket {
+                low: 2,
+                high: 2,
+                count: 1,
+            },
+        ],
+    };
+    let r = analyze(&series, &ClassifyOptions::default());
+    assert_eq!(r.histograms.alloc_size.p50, Some(64));
+    assert_eq!(r.histograms.alloc_size.max, Some(100));
+    assert_eq!(r.histograms.lifetime_epochs.p99, Some(1));
+    // Survivors at epoch 29: conn::track's 100 bytes of each epoch 0..=28
+    // and the cache's 128 bytes of each epoch 0..=2; younger than 2 epochs
+    // (ages 0 and 1: born in 28 and 27) are young, the rest old.
+    assert_eq!(r.histograms.young_survivors.bytes, 200);
+    assert_eq!(r.histograms.old_survivors.bytes, 27 * 100 + 3 * 128);
+    let text = render::report_text(&r);
+    assert!(
+        text.contains("allocation size") && text.contains("older than 1 epoch"),
+        "{text}"
+    );
+    assert!(text.contains("src/conn.rs:11 conn::track"), "{text}");
+    let html = render::report_html(&r);
+    assert!(html.contains("<h2>Sites</h2>") && html.contains("src/cache.rs:20 cache::insert"));
+    assert!(html.contains("<h2>Distributions</h2>"));
+    assert_eq!(html.matches("<svg").count(), 3, "heap, memory, top sites");
+    let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
+    assert_eq!(json["overall"]["kind"], "leak");
+    assert_eq!(json["sites"][0]["site"], "src/conn.rs:11 conn::track");
+    assert_eq!(json["sites"][0]["kind"], "leak");
+}

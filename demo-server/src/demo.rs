@@ -1,0 +1,254 @@
+//! `demo`: every pattern, leaky and fixed, each in a fresh server process
+//! (this executable, `serve`), soaked by this process; one verdict table and
+//! `summary.json`.
+
+use crate::patterns::{Pattern, Variant};
+use crate::soak::{self, SoakOptions};
+use serde::Serialize;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The sampling the demo's servers run with: every allocation, so the
+/// per-site figures are exact (not estimates) and `top_site` is the same on
+/// every run. It costs a stack capture per allocation, which is fine for a
+/// 2,000-cycle soak; a long soak of your own server keeps the default
+/// interval sampling.
+pub const DEMO_SAMPLING: &str = "all";
+
+/// What `demo` runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Measured cycles per run.
+    pub cycles: u64,
+    /// Cycles per epoch.
+    pub batch: u64,
+    /// Cycles in flight at once.
+    pub concurrency: usize,
+    /// Where the runs' series, reports and `summary.json` go.
+    pub out: PathBuf,
+}
+
+/// One line of `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// The pattern's name.
+    pub pattern: &'static str,
+    /// `leaky` or `fixed`.
+    pub variant: &'static str,
+    /// `leak`, `plateau`, `warmup` or `ok`, for the whole heap.
+    pub verdict: &'static str,
+    /// Surviving bytes per cycle (Theil–Sen slope), whole heap.
+    pub bytes_per_cycle: f64,
+    /// Surviving blocks per cycle, whole heap.
+    pub blocks_per_cycle: f64,
+    /// The call site with the most surviving bytes per cycle.
+    pub top_site: Option<String>,
+    /// The run's HTML report, relative to the output directory.
+    pub report: String,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Measured cycles per run.
+    pub cycles: u64,
+    /// One entry per run.
+    pub runs: Vec<RunSummary>,
+}
+
+/// A server running in a child process, killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// Its line-protocol address.
+    pub server: SocketAddr,
+    /// Its admin endpoint.
+    pub admin: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `program` with `args` (which must make it `serve`) and `envs`
+    /// set (`None`: removed), and reads the addresses it prints first
+    /// (`listening ADDR admin ADDR`).
+    pub fn spawn<I, S>(
+        program: &Path,
+        args: I,
+        envs: &[(&str, Option<&str>)],
+    ) -> Result<ServerProcess, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let mut line = String::new();
+        let read = match child.stdout.take() {
+            Some(out) => BufReader::new(out).read_line(&mut line),
+            None => Ok(0),
+        };
+        let addrs = match read {
+            Ok(_) => parse_listening(&line),
+            Err(e) => Err(e.to_string()),
+        };
+        match addrs {
+            Ok((server, admin)) => Ok(ServerProcess {
+                child,
+                server,
+                admin,
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                let status = child.wait();
+                Err(format!(
+                    "{} did not start serving ({e}; first line {line:?}; {status:?})",
+                    program.display()
+                ))
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `listening ADDR admin ADDR`.
+fn parse_listening(line: &str) -> Result<(SocketAddr, SocketAddr), String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["listening", s, "admin", a] => Ok((
+            s.parse().map_err(|e| format!("{s}: {e}"))?,
+            a.parse().map_err(|e| format!("{a}: {e}"))?,
+        )),
+        _ => Err("expected 'listening ADDR admin ADDR'".to_string()),
+    }
+}
+
+/// The arguments that make this executable serve `pattern` in `variant` on
+/// free loopback ports.
+pub fn serve_args(pattern: Pattern, variant: Variant) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--pattern".into(),
+        pattern.name().into(),
+        "--variant".into(),
+        variant.name().into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--admin".into(),
+        "127.0.0.1:0".into(),
+    ]
+}
+
+/// Runs the demo; prints the table and writes the reports and the summary.
+pub fn run(o: &DemoOptions) -> Result<Summary, String> {
+    std::fs::create_dir_all(&o.out)
+        .map_err(|e| format!("cannot create {}: {e}", o.out.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let mut runs = Vec::new();
+    for pattern in Pattern::ALL {
+        for &variant in pattern.variants() {
+            eprintln!("{pattern} ({variant}): {} cycles", o.cycles);
+            let dir_name = format!("{pattern}-{variant}");
+            let server = ServerProcess::spawn(
+                &exe,
+                serve_args(pattern, variant),
+                &[("ALLOC_CORE_SAMPLE", Some(DEMO_SAMPLING))],
+            )?;
+            let mut opts = SoakOptions::new(server.server, server.admin, o.out.join(&dir_name));
+            opts.cycles = o.cycles;
+            opts.batch = o.batch;
+            opts.concurrency = o.concurrency;
+            opts.progress = true;
+            let outcome = soak::run(&opts).map_err(|e| format!("{pattern} ({variant}): {e}"))?;
+            drop(server);
+            let v = &outcome.verdict;
+            runs.push(RunSummary {
+                pattern: pattern.name(),
+                variant: variant.name(),
+                verdict: v.kind.as_str(),
+                bytes_per_cycle: v.bytes_per_cycle,
+                blocks_per_cycle: v.blocks_per_cycle,
+                top_site: outcome.top_site.as_deref().map(workspace_relative),
+                report: format!("{dir_name}/report.html"),
+            });
+        }
+    }
+    let summary = Summary {
+        cycles: o.cycles,
+        runs,
+    };
+    let table = table(&summary);
+    print!("{table}");
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
+    soak::write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
+    soak::write_atomic(&o.out.join("report.txt"), table.as_bytes())?;
+    println!(
+        "\nreports under {}: summary.json, report.txt, <pattern>-<variant>/report.{{txt,json,html}} and series/",
+        o.out.display()
+    );
+    Ok(summary)
+}
+
+/// A site label with this workspace's root taken off its path
+/// (`demo-server/src/patterns/cycle.rs:89 ...`), as in the summary.
+pub fn workspace_relative(label: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::to_str)
+        .unwrap_or("");
+    match label.strip_prefix(root) {
+        Some(rest) if !root.is_empty() => rest.trim_start_matches('/').to_string(),
+        _ => label.to_string(),
+    }
+}
+
+/// The verdict table.
+pub fn table(s: &Summary) -> String {
+    let mut t = format!(
+        "{:<16} {:<7} {:>8} {:>12} {:>13}  {}\n",
+        "pattern", "variant", "verdict", "bytes/cycle", "blocks/cycle", "top site"
+    );
+    for r in &s.runs {
+        let _ = writeln!(
+            t,
+            "{:<16} {:<7} {:>8} {:>12.1} {:>13.2}  {}",
+            r.pattern,
+            r.variant,
+            r.verdict,
+            r.bytes_per_cycle,
+            r.blocks_per_cycle,
+            r.top_site.as_deref().unwrap_or("-")
+        );
+    }
+    t
+}

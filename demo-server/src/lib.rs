@@ -1,0 +1,185 @@
+//! `demo-server`: a TCP server with the leak patterns of the original
+//! write-up, each leaky and fixed, measured by alloc-core; the soak driver
+//! that measures any server mounting the `alloc-admin` endpoint; the demo;
+//! and the throughput benchmark.
+//!
+//! ```text
+//! demo-server demo  [--cycles N] [--batch N] [--concurrency N] [--out DIR]
+//! demo-server serve --pattern P [--variant leaky|fixed] [--addr A] [--admin A]
+//!                   [--allow-remote-admin] [--spare-fds N]
+//! demo-server soak  --server A --admin A [--cycles N] [--batch N] [--concurrency N]
+//!                   [--warmup N] [--hold N] [--out DIR] [--no-progress]
+//!                   [--send BYTES [--until BYTES]]
+//! demo-server bench [--cycles N] [--batch N] [--concurrency N] [--rounds N]
+//! ```
+//!
+//! # Code map
+//!
+//! - [`server`]: the `mio` event loop, the line protocol, per-connection
+//!   state, surviving accept errors.
+//! - [`patterns`]: one module per leak pattern, leaky and fixed side by
+//!   side, with the true per-connection figure in each module's docs.
+//! - [`client`]: the load client (cycles at a concurrency, RST close).
+//! - [`admin_client`]: requests to the admin endpoint.
+//! - [`soak`]: batches, quiescence, epochs, snapshots, the series and the
+//!   report.
+//! - [`demo`]: a fresh server process per run, the verdict table,
+//!   `summary.json`.
+//! - [`mod@bench`]: alloc-core against plain jemalloc, side by side.
+//! - [`cli`]: the command line.
+//!
+//! The library installs no allocator: `src/main.rs` installs
+//! `alloc_core::EpochAlloc<Jemalloc>`, `src/bin/demo-server-jemalloc.rs`
+//! plain jemalloc.
+
+pub mod admin_client;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod demo;
+pub mod patterns;
+pub mod server;
+pub mod soak;
+
+use patterns::{Pattern, Variant};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+/// How `serve` runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The leak pattern.
+    pub pattern: Pattern,
+    /// Leaky or fixed.
+    pub variant: Variant,
+    /// The line-protocol address.
+    pub addr: SocketAddr,
+    /// The admin endpoint's address.
+    pub admin: SocketAddr,
+    /// Allow a non-loopback admin address (with a warning).
+    pub allow_remote_admin: bool,
+    /// Lower the descriptor limit so that only this many descriptors are
+    /// left once the server is listening (fault tests: fewer than the
+    /// clients). By default the limit is raised as far as the hard limit
+    /// allows, up to 65,536.
+    pub spare_fds: Option<u64>,
+}
+
+/// Binds, starts the admin endpoint, prints `listening ADDR admin ADDR` on
+/// stdout, and serves until the process is killed.
+pub fn serve(o: &ServeOptions) -> Result<(), String> {
+    if o.spare_fds.is_none() {
+        raise_fd_limit(65_536);
+    }
+    let listener =
+        mio::net::TcpListener::bind(o.addr).map_err(|e| format!("cannot bind {}: {e}", o.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin = alloc_admin::Admin::new()
+        .addr(o.admin)
+        .allow_non_loopback(o.allow_remote_admin)
+        .open_connections(|| server::OPEN.load(Ordering::SeqCst))
+        .extra_metrics(|out| {
+            out.push_str(
+                "# HELP demo_server_accept_errors_total accept() calls that failed \
+                 (out of descriptors, ...).\n# TYPE demo_server_accept_errors_total counter\n",
+            );
+            out.push_str(&format!(
+                "demo_server_accept_errors_total {}\n",
+                server::ACCEPT_ERRORS.load(Ordering::Relaxed)
+            ));
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    if let Some(n) = o.spare_fds {
+        let open = open_fds().ok_or("cannot list /proc/self/fd")?;
+        set_fd_limit(limit_leaving(&open, n))?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {addr} admin {}", admin.local_addr())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))?;
+    drop(out);
+    eprintln!(
+        "demo-server: {} ({}) on {addr}, admin endpoint on http://{}",
+        o.pattern,
+        o.variant,
+        admin.local_addr()
+    );
+    server::serve(listener, o.pattern, o.variant).map_err(|e| format!("event loop: {e}"))
+}
+
+fn fd_limit() -> Option<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for getrlimit to fill.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (rc == 0).then_some(lim)
+}
+
+/// The descriptor numbers open in this process (the listing's own
+/// descriptor included, which is closed again).
+fn open_fds() -> Option<Vec<u64>> {
+    Some(
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .collect(),
+    )
+}
+
+/// The descriptor limit under which exactly `spare` numbers are free, given
+/// the numbers in use (new descriptors take the lowest free numbers, and
+/// the limit bounds the numbers).
+fn limit_leaving(open: &[u64], spare: u64) -> u64 {
+    let mut limit = spare;
+    loop {
+        let used = open.iter().filter(|&&fd| fd < limit).count() as u64;
+        if limit - used >= spare {
+            return limit;
+        }
+        limit = spare + used;
+    }
+}
+
+/// Raises the soft descriptor limit to at least `want` (as far as the hard
+/// limit allows); never lowers it.
+pub fn raise_fd_limit(want: u64) {
+    let Some(mut lim) = fd_limit() else { return };
+    let want = want.min(lim.rlim_max);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want;
+        // SAFETY: `lim` is a valid rlimit; a failure leaves the limit as it was.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}
+
+/// Sets the soft descriptor limit to `n`.
+pub fn set_fd_limit(n: u64) -> Result<(), String> {
+    let mut lim = fd_limit().ok_or("getrlimit failed")?;
+    lim.rlim_cur = n.min(lim.rlim_max);
+    // SAFETY: `lim` is a valid rlimit.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "setrlimit(NOFILE, {n}): {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_leaving;
+
+    #[test]
+    fn the_limit_leaves_exactly_the_spare_descriptors() {
+        assert_eq!(limit_leaving(&[0, 1, 2], 5), 8);
+        assert_eq!(limit_leaving(&[0, 1, 2, 7, 300], 5), 9);
+        assert_eq!(limit_leaving(&[], 3), 3);
+    }
+}

@@ -1,0 +1,304 @@
+//! The soak driver: cycles against any server that mounts the alloc-admin
+//! endpoint, a snapshot at quiescence after every batch, and the report.
+//!
+//! 1. Reads the server's open connections before anything else (the
+//!    baseline), opens `hold` idle connections that stay open throughout,
+//!    and runs `warmup` cycles that are not measured (lazy one-time
+//!    allocations of the server land before the first snapshot).
+//! 2. Waits until open connections are back to baseline + `hold`, closes an
+//!    epoch and takes the first snapshot.
+//! 3. Per batch: runs `batch` cycles at `concurrency` (each closed with
+//!    RST), waits for quiescence again, closes an epoch, and takes a
+//!    snapshot carrying the number of cycles done.
+//! 4. Writes the series (`series/000000.json`, ...) and the report
+//!    (`report.txt`, `report.json`, `report.html`) under the output
+//!    directory.
+
+use crate::admin_client::AdminClient;
+use crate::client::{reset, LoadClient, Script};
+use alloc_report::{ClassifyOptions, Report, Verdict};
+use alloc_snapshot::SeriesWriter;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to soak and how.
+#[derive(Clone, Debug)]
+pub struct SoakOptions {
+    /// The server's line-protocol address.
+    pub server: SocketAddr,
+    /// The server's admin endpoint.
+    pub admin: SocketAddr,
+    /// Measured cycles.
+    pub cycles: u64,
+    /// Cycles per epoch (and per snapshot).
+    pub batch: u64,
+    /// Cycles in flight at once.
+    pub concurrency: usize,
+    /// Unmeasured cycles before the first snapshot.
+    pub warmup: u64,
+    /// Idle connections held open for the whole soak.
+    pub hold: usize,
+    /// Where the series and the report go.
+    pub out: PathBuf,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+    /// The longest a batch (its cycles, or quiescence) may take.
+    pub batch_timeout: Duration,
+    /// What each cycle sends and waits for.
+    pub script: Script,
+    /// Run on another thread during each measured batch, with the cycles
+    /// done before it (fault injection); an error ends the soak.
+    pub during_batch: Option<BatchHook>,
+}
+
+/// Work run beside each measured batch; see [`SoakOptions::during_batch`].
+#[derive(Clone)]
+pub struct BatchHook(pub Arc<dyn Fn(u64) -> Result<(), String> + Send + Sync>);
+
+impl fmt::Debug for BatchHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BatchHook")
+    }
+}
+
+impl SoakOptions {
+    /// Options with the demo's defaults for the given addresses.
+    pub fn new(server: SocketAddr, admin: SocketAddr, out: PathBuf) -> Self {
+        SoakOptions {
+            server,
+            admin,
+            cycles: 2000,
+            batch: 100,
+            concurrency: 16,
+            warmup: 100,
+            hold: 0,
+            out,
+            progress: false,
+            batch_timeout: Duration::from_secs(60),
+            script: Script::Demo,
+            during_batch: None,
+        }
+    }
+}
+
+/// The tool's own memory over a soak, from the snapshots' `tool` usage.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ToolMemory {
+    /// Tool live bytes + metadata at the first snapshot.
+    pub first: u64,
+    /// ... at the last snapshot.
+    pub last: u64,
+    /// ... the most at any snapshot.
+    pub max: u64,
+}
+
+/// What a soak found.
+#[derive(Clone, Debug)]
+pub struct SoakOutcome {
+    /// The analysis of the series.
+    pub report: Report,
+    /// The verdict on the whole heap (exact counters).
+    pub verdict: Verdict,
+    /// The call site with the most surviving bytes per cycle (`file:line
+    /// function`), `None` when nothing survives or snapshots carry no sites.
+    pub top_site: Option<String>,
+    /// Measured cycles done.
+    pub cycles: u64,
+    /// Cycles that failed and were retried.
+    pub failed: u64,
+    /// Seconds from the first to the last snapshot (cycles, quiescence,
+    /// epochs and snapshots).
+    pub seconds: f64,
+    /// The tool's memory in the server.
+    pub tool_memory: ToolMemory,
+    /// The server's RSS at the first and the last snapshot.
+    pub rss: (Option<u64>, Option<u64>),
+}
+
+impl SoakOutcome {
+    /// Measured cycles per second, snapshots included.
+    pub fn cycles_per_second(&self) -> f64 {
+        self.cycles as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The call site with the most surviving bytes per cycle; ties (plateaus)
+/// go to the most surviving bytes at the end.
+pub fn top_site(report: &Report) -> Option<String> {
+    report
+        .sites
+        .iter()
+        .filter(|v| v.site != alloc_report::analysis::ALL_SITES && v.final_survivors.bytes > 0)
+        .max_by(|a, b| {
+            a.bytes_per_cycle
+                .total_cmp(&b.bytes_per_cycle)
+                .then(a.final_survivors.bytes.cmp(&b.final_survivors.bytes))
+        })
+        .map(|v| v.site.clone())
+}
+
+/// Runs a soak; see the module docs.
+pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
+    if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
+        return Err("cycles, batch and concurrency must be at least 1".to_string());
+    }
+    crate::raise_fd_limit(o.hold as u64 + o.concurrency as u64 + 64);
+    let admin = AdminClient::new(o.admin);
+    let baseline = admin.open_connections()?;
+    let held = hold_connections(o.server, o.hold)?;
+    let expected = baseline + o.hold as u64;
+    let mut client =
+        LoadClient::new(o.server, o.script.clone()).map_err(|e| format!("client: {e}"))?;
+    let mut failed = 0;
+    let mut next = 0u64;
+    if o.warmup > 0 {
+        let s = client.run(next, o.warmup, o.concurrency, o.batch_timeout)?;
+        failed += s.failed;
+        next += o.warmup;
+    }
+
+    let series_dir = o.out.join("series");
+    // A fresh series: numbering must not continue an earlier run's files.
+    match std::fs::remove_dir_all(&series_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot clear {}: {e}", series_dir.display())),
+    }
+    let mut writer = SeriesWriter::create(&series_dir)
+        .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
+    let mut tool = ToolMemory::default();
+    let mut rss = (None, None);
+    let mut record = |done: u64| -> Result<(), String> {
+        admin.wait_for_connections(expected, o.batch_timeout)?;
+        admin.advance_epoch()?;
+        let file = admin.snapshot(Some(done))?;
+        let t = &file.snapshot.tool;
+        let used = t.live_bytes + t.metadata_bytes;
+        if done == 0 {
+            tool.first = used;
+            rss.0 = file.snapshot.rss_bytes;
+        }
+        tool.last = used;
+        tool.max = tool.max.max(used);
+        rss.1 = file.snapshot.rss_bytes;
+        writer
+            .append(&file.snapshot, file.cycles)
+            .map(drop)
+            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))
+    };
+
+    let bar = progress_bar(o.progress, o.cycles);
+    let started = Instant::now();
+    record(0)?;
+    let mut done = 0u64;
+    while done < o.cycles {
+        let n = o.batch.min(o.cycles - done);
+        let s = std::thread::scope(|scope| {
+            let hook = o.during_batch.as_ref().map(|h| {
+                let before = done;
+                scope.spawn(move || (h.0)(before))
+            });
+            let ran = client.run(next, n, o.concurrency, o.batch_timeout);
+            match hook.map(|h| h.join()) {
+                None | Some(Ok(Ok(()))) => ran,
+                Some(Ok(Err(e))) => Err(format!("during the batch after {done} cycles: {e}")),
+                Some(Err(_)) => Err("the batch hook panicked".to_string()),
+            }
+        })?;
+        failed += s.failed;
+        next += n;
+        done += n;
+        record(done)?;
+        bar.inc(n);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    for s in &held {
+        reset(s);
+    }
+    drop(held);
+
+    let series = alloc_snapshot::read_series(&series_dir).map_err(|e| e.to_string())?;
+    let report = alloc_report::analyze(&series, &ClassifyOptions::default());
+    write_reports(&o.out, &report)?;
+    Ok(SoakOutcome {
+        verdict: report.overall.clone(),
+        top_site: top_site(&report),
+        report,
+        cycles: done,
+        failed,
+        seconds,
+        tool_memory: tool,
+        rss,
+    })
+}
+
+fn progress_bar(wanted: bool, len: u64) -> ProgressBar {
+    if !wanted {
+        return ProgressBar::hidden();
+    }
+    // Draws nothing when stderr is not a terminal.
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} cycles {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Opens `n` connections that read their greeting and then stay idle.
+fn hold_connections(server: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = TcpStream::connect_timeout(&server, Duration::from_secs(10))
+            .map_err(|e| format!("holding connection {i} of {n}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| format!("holding connection {i}: {e}"))?;
+        let mut line = String::new();
+        BufReader::new(&s)
+            .read_line(&mut line)
+            .map_err(|e| format!("holding connection {i}: no greeting: {e}"))?;
+        if !line.starts_with("hello ") {
+            return Err(format!("holding connection {i}: greeting {line:?}"));
+        }
+        held.push(s);
+    }
+    Ok(held)
+}
+
+/// Writes `report.txt`, `report.json` and `report.html` into `dir`.
+pub fn write_reports(dir: &Path, report: &Report) -> Result<(), String> {
+    write_atomic(
+        &dir.join("report.txt"),
+        alloc_report::render::report_text(report).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("report.json"),
+        alloc_report::render::report_json(report).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("report.html"),
+        alloc_report::render::report_html(report).as_bytes(),
+    )
+}
+
+/// Writes a file through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
+}

@@ -1,0 +1,131 @@
+//! Shared by the demo-server tests: each test binary is also the server it
+//! soaks. Run with `DEMO_TEST_SERVER=1` and `serve ...` arguments, it is
+//! `demo-server` (same library, alloc-core as global allocator); otherwise
+//! it runs its checks against such child processes.
+
+#![allow(dead_code)] // not every test file uses every helper
+
+use demo_server::demo::{serve_args, ServerProcess};
+use demo_server::patterns::{Pattern, Variant};
+use demo_server::soak::{self, SoakOptions, SoakOutcome};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Set in a child process to make it the server.
+pub(crate) const SERVER_ROLE: &str = "DEMO_TEST_SERVER";
+
+/// Runs `demo-server`'s command line if this process is a server child.
+pub(crate) fn server_role() -> Option<ExitCode> {
+    std::env::var_os(SERVER_ROLE).map(|_| demo_server::cli::main())
+}
+
+/// Starts a server child for `pattern` in `variant` with every allocation
+/// sampled (exact call sites), plus `extra` arguments.
+pub(crate) fn start(pattern: Pattern, variant: Variant, extra: &[&str]) -> ServerProcess {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut args = serve_args(pattern, variant);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ServerProcess::spawn(
+        &exe,
+        args,
+        &[(SERVER_ROLE, Some("1")), ("ALLOC_CORE_SAMPLE", Some("all"))],
+    )
+    .expect("start the server child")
+}
+
+/// A fresh output directory under the system's temporary directory.
+pub(crate) fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("demo-tests-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Soak options for a short soak of `server`.
+pub(crate) fn options(server: &ServerProcess, name: &str, cycles: u64, batch: u64) -> SoakOptions {
+    let mut o = SoakOptions::new(server.server, server.admin, out_dir(name));
+    o.cycles = cycles;
+    o.batch = batch;
+    o.concurrency = 8;
+    o.warmup = 50;
+    o
+}
+
+/// Runs a soak, failing the test with its message.
+pub(crate) fn soak(o: &SoakOptions) -> SoakOutcome {
+    match soak::run(o) {
+        Ok(r) => r,
+        Err(e) => panic!("soak of {}: {e}", o.out.display()),
+    }
+}
+
+/// Checks what a soak of `pattern` in `variant` must find: leaky is `leak`
+/// within 10% of the documented bytes per connection, with the top site in
+/// the pattern's own file; fixed is `ok` with nothing surviving; `none` is
+/// `plateau`. No cycle may fail.
+pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome) {
+    let v = &r.verdict;
+    let what = format!(
+        "{pattern} ({variant}): {} {:.1} B/cycle {:.2} blocks/cycle, top site {:?}, {} failed cycles",
+        v.kind.as_str(),
+        v.bytes_per_cycle,
+        v.blocks_per_cycle,
+        r.top_site,
+        r.failed
+    );
+    assert_eq!(r.failed, 0, "{what}");
+    match (pattern.true_leak_per_connection(), variant) {
+        (None, _) => {
+            assert_eq!(v.kind.as_str(), "plateau", "{what}");
+            assert!(v.final_survivors.bytes > 0, "{what}");
+        }
+        (Some((bytes, _blocks)), Variant::Leaky) => {
+            assert_eq!(v.kind.as_str(), "leak", "{what}");
+            let error = (v.bytes_per_cycle - bytes).abs() / bytes;
+            assert!(
+                error <= 0.10,
+                "{what}: {:.1}% off the true {bytes} bytes per connection",
+                error * 100.0
+            );
+            let top = r
+                .top_site
+                .as_deref()
+                .unwrap_or_else(|| panic!("{what}: no top site"));
+            assert!(
+                top.contains(pattern.source_file()),
+                "{what}: top site not in {}",
+                pattern.source_file()
+            );
+        }
+        (Some(_), Variant::Fixed) => {
+            assert_eq!(v.kind.as_str(), "ok", "{what}");
+            assert_eq!(v.final_survivors.bytes, 0, "{what}");
+            assert_eq!(r.top_site, None, "{what}");
+        }
+    }
+}
+
+/// Runs named checks, each in turn, catching panics; prints one line per
+/// check and the closing `N passed, N failed` line; exit 1 on a failure.
+pub(crate) fn run_checks(checks: &[(&str, fn())]) -> ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        let t = Instant::now();
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
