@@ -19,6 +19,14 @@
 //! connection is closed. Requests may be pipelined; a client may half-close
 //! and still read its answers.
 //!
+//! Closing is graceful: once the last answer is written, the server shuts
+//! its side down (the client reads the answers, then end of file) and reads
+//! and drops whatever the client still sends until the client closes, for at
+//! most [`LINGER`] and [`MAX_DRAIN`] bytes. Closing at once with unread
+//! input would make the kernel reset the connection, and a reset makes the
+//! client's kernel drop answers it has not read yet (`error line too long`
+//! to a client still sending its huge line).
+//!
 //! # Per-connection state
 //!
 //! The server's own state per connection (a read buffer, a session map, the
@@ -55,6 +63,10 @@ const MAX_PENDING_OUT: usize = 64 * 1024;
 const READ_BUDGET: usize = 16;
 /// How long accepting pauses after running out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+/// How long a closing connection waits for its client to close.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// Bytes a closing connection reads and drops at most before it closes.
+pub const MAX_DRAIN: usize = 8 << 20;
 
 /// Connections whose state (the server's and the pattern's) exists now.
 pub static OPEN: AtomicU64 = AtomicU64::new(0);
@@ -76,6 +88,13 @@ struct Conn {
     pattern: Box<dyn ConnectionState>,
     /// No more requests are read: `quit`, an error, or the client's EOF.
     closing: bool,
+    /// The client closed its side (read returned 0).
+    eof: bool,
+    /// When a lingering close gives up waiting for the client (see the
+    /// module docs), once answers are written and our side is shut.
+    linger_until: Option<Instant>,
+    /// Bytes read and dropped while lingering.
+    drained: usize,
 }
 
 impl Drop for Conn {
@@ -105,6 +124,9 @@ impl Conn {
             log_line: String::with_capacity(128),
             pattern,
             closing: false,
+            eof: false,
+            linger_until: None,
+            drained: 0,
         };
         let _ = writeln!(Wr(&mut c.outbuf), "hello {}", info.id);
         c
@@ -121,10 +143,12 @@ impl Conn {
             }
             let pending = self.outbuf.len() - self.written;
             if self.closing {
-                return if pending == 0 {
+                return if pending > 0 {
+                    Next::Keep
+                } else if self.eof {
                     Next::Close
                 } else {
-                    Next::Keep
+                    self.linger(&mut chunk)
                 };
             }
             if pending >= MAX_PENDING_OUT {
@@ -140,8 +164,34 @@ impl Conn {
             }
             reads += 1;
             match self.stream.read(&mut chunk) {
-                Ok(0) => self.closing = true,
+                Ok(0) => {
+                    self.eof = true;
+                    self.closing = true;
+                }
                 Ok(n) => self.take(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    /// All answers are written and no more requests are read: shut our
+    /// side, then read and drop the client's input until it closes.
+    fn linger(&mut self, chunk: &mut [u8]) -> Next {
+        if self.linger_until.is_none() {
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            self.linger_until = Some(Instant::now() + LINGER);
+        }
+        loop {
+            match self.stream.read(chunk) {
+                Ok(0) => return Next::Close,
+                Ok(n) => {
+                    self.drained += n;
+                    if self.drained > MAX_DRAIN {
+                        return Next::Close;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Next::Close,
@@ -277,11 +327,29 @@ pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> i
     let mut next_id = 0u64;
     let mut paused_until: Option<Instant> = None;
     let mut accept_now = false;
+    // Connections in a lingering close, by key (checked for their deadline).
+    let mut lingering: Vec<usize> = Vec::with_capacity(256);
     loop {
+        let now = Instant::now();
+        let mut closed_any = false;
+        lingering.retain(|&key| match conns.get(key) {
+            Some(c) if c.linger_until.is_some_and(|t| now >= t) => {
+                drop(conns.remove(key));
+                closed_any = true;
+                false
+            }
+            Some(c) => c.linger_until.is_some(),
+            None => false,
+        });
+        let next_deadline = lingering
+            .iter()
+            .filter_map(|&key| conns.get(key).and_then(|c| c.linger_until))
+            .chain(paused_until)
+            .min();
         let timeout = if !again.is_empty() || accept_now {
             Some(Duration::ZERO)
         } else {
-            paused_until.map(|t| t.saturating_duration_since(Instant::now()))
+            next_deadline.map(|t| t.saturating_duration_since(now))
         };
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
@@ -292,7 +360,6 @@ pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> i
             paused_until = None;
             accept_now = true;
         }
-        let mut closed_any = false;
         std::mem::swap(&mut again, &mut again_next);
         again.clear();
         for event in events.iter() {
@@ -307,7 +374,11 @@ pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> i
                 continue;
             };
             match conn.drive() {
-                Next::Keep => {}
+                Next::Keep => {
+                    if conn.linger_until.is_some() && !lingering.contains(&key) {
+                        lingering.push(key);
+                    }
+                }
                 Next::Again => again.push(key),
                 Next::Close => {
                     // Closing the socket takes it out of the epoll set.
