@@ -5,9 +5,11 @@
 //! lock that code holding it could be waiting on us for. The fast path is:
 //! place the tag (arithmetic on the layout), call the inner allocator, read
 //! the epoch (a relaxed load), read the thread's slot pointer (a `const`
-//! thread-local), compare one ring entry, and update three counters that only
-//! this thread writes (plain loads and stores). Everything else is in
-//! [`account_slow`], marked cold.
+//! thread-local), take the size off the sampling countdown (allocations
+//! only), compare one ring entry, and update the counters that only this
+//! thread writes (plain loads and stores). Everything else (samples, sampled
+//! frees, the tool's scope, first use of a thread, old epochs) is in
+//! [`alloc_slow`], [`free_slow`] and [`account_slow`], marked cold.
 
 use crate::backend::Backend;
 use crate::counters::{Op, Slot, SAMPLED, TOOL_EPOCH};

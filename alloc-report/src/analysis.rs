@@ -43,8 +43,9 @@
 //! whole (its pre-series part is constant, so it shifts survivors but not
 //! their slope).
 
+use std::borrow::Cow;
 use std::collections::HashMap as StdHashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use alloc_snapshot::{
     EpochLive, Frame, Histogram, Histograms, SamplingMode, SiteLive, Snapshot, Stack,
@@ -280,13 +281,37 @@ pub struct SiteDiff {
     pub rows: Vec<SiteEpochDiff>,
 }
 
-/// One birth epoch of a [`SiteDiff`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One birth epoch of a [`SiteDiff`]: the estimates of the two snapshots,
+/// from which [`SiteEpochDiff::change`] derives the rest (a diff holds
+/// hundreds of thousands of these, so they are kept small).
+///
+/// Serialises as `{"epoch": ..., "change": {...}}`, the [`Change`] in full.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SiteEpochDiff {
     /// The birth epoch.
     pub epoch: u32,
-    /// What changed.
-    pub change: Change,
+    /// Live in the old snapshot.
+    pub old: Estimate,
+    /// Live in the new snapshot.
+    pub new: Estimate,
+}
+
+impl SiteEpochDiff {
+    /// What changed: `survived` is the smaller of old and new, `appeared`
+    /// and `freed` the rest (as for [`SnapshotDiff`]).
+    pub fn change(&self) -> Change {
+        Change::of(self.old, self.new)
+    }
+}
+
+impl Serialize for SiteEpochDiff {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("SiteEpochDiff", 2)?;
+        st.serialize_field("epoch", &self.epoch)?;
+        st.serialize_field("change", &self.change())?;
+        st.end()
+    }
 }
 
 /// The label of a stack's site, or the site frame's identity, borrowed:
@@ -355,95 +380,265 @@ pub(crate) fn site_label(stack: &Stack) -> String {
     stack.label()
 }
 
+/// A `Hasher` that passes a `u64` through: for tables keyed by a hash
+/// already computed with [`FastHasher`].
+#[derive(Clone, Copy, Default)]
+struct KeyHashHasher(u64);
+
+impl Hasher for KeyHashHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = FastHasher(self.0);
+        h.write(bytes);
+        self.0 = h.finish();
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The [`FastHasher`] hash of a site key.
+fn key_hash(key: &SiteKey<'_>) -> u64 {
+    let mut h = FastHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
 /// Live estimates by site label and birth epoch of one snapshot:
 /// `(site index, epoch) -> estimate`, and the site labels' stacks.
 struct SiteTable<'a> {
-    keys: HashMap<SiteKey<'a>, usize>,
+    /// Site by the hash of its key: 16 bytes a slot rather than the 48 of
+    /// the key itself and the site, so the table stays small and
+    /// cache-warm. On a hit, the key is compared with the site's stack's.
+    keys: StdHashMap<u64, usize, BuildHasherDefault<KeyHashHasher>>,
+    /// Sites whose key's hash was already taken by another key.
+    collided: HashMap<SiteKey<'a>, usize>,
     /// For each site, a stack that has its label.
     stacks: Vec<&'a Stack>,
     /// For each site, its label, made when the site is first met (while
     /// its strings are in the cache).
     labels: Vec<String>,
-    /// The stacks resolved by the last [`SiteTable::entries`], by id
+    /// The stacks resolved by the last [`SiteTable::runs`], by id
     /// ascending, with their site: a later snapshot of the same process
     /// checks its stack against the one with the same id first, walking
     /// both in order, before it hashes.
     resolved: Vec<(&'a Stack, usize)>,
 }
 
+/// A run of a snapshot's site entries of one stack: its site, and where
+/// the run starts and ends in [`Snapshot::sites`].
+#[derive(Clone, Copy)]
+struct Run {
+    site: usize,
+    start: usize,
+    end: usize,
+}
+
 impl<'a> SiteTable<'a> {
     fn new() -> Self {
         SiteTable {
-            keys: HashMap::default(),
+            keys: StdHashMap::default(),
+            collided: HashMap::default(),
             stacks: Vec::new(),
             labels: Vec::new(),
             resolved: Vec::new(),
         }
     }
 
+    /// The site of `stack`, added if new.
+    fn site_of(&mut self, stack: &'a Stack) -> usize {
+        let key = SiteKey::of(stack);
+        let n = self.stacks.len();
+        let site = match self.keys.entry(key_hash(&key)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(n);
+                n
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let site = *o.get();
+                if SiteKey::of(self.stacks[site]) == key {
+                    site
+                } else {
+                    *self.collided.entry(key).or_insert(n)
+                }
+            }
+        };
+        if site == n {
+            self.stacks.push(stack);
+            self.labels.push(site_label(stack));
+        }
+        site
+    }
+
+    /// The runs of `s`'s site entries (consecutive entries of one stack),
+    /// in the order of [`Snapshot::sites`], with their sites; entries whose
+    /// stack is missing are left out.
+    fn runs(&mut self, s: &'a Snapshot) -> Vec<Run> {
+        // At most one run per entry; pages of the room not used are never
+        // touched.
+        let mut out: Vec<Run> = Vec::with_capacity(s.sites.len());
+        let mut walk = StackWalk::new(s);
+        let before = std::mem::take(&mut self.resolved);
+        self.resolved.reserve(s.stacks.len());
+        let mut at = 0;
+        let mut i = 0;
+        while i < s.sites.len() {
+            let id = s.sites[i].stack;
+            let start = i;
+            while i < s.sites.len() && s.sites[i].stack == id {
+                i += 1;
+            }
+            let Some(stack) = walk.find(id, s) else {
+                continue;
+            };
+            while before.get(at).is_some_and(|(st, _)| st.id < stack.id) {
+                at += 1;
+            }
+            let site = match before.get(at) {
+                Some(&(st, site)) if st.id == stack.id && SiteKey::of(st) == SiteKey::of(stack) => {
+                    site
+                }
+                _ => self.site_of(stack),
+            };
+            if self.resolved.last().is_none_or(|(st, _)| st.id < stack.id) {
+                self.resolved.push((stack, site));
+            }
+            out.push(Run {
+                site,
+                start,
+                end: i,
+            });
+        }
+        out
+    }
+
     /// Per-site (site index, epoch, estimate) of `s`, summed over stacks
     /// that share a site, sorted by site then epoch.
     fn entries(&mut self, s: &'a Snapshot) -> Vec<(usize, u32, Estimate)> {
         let mut out: Vec<(usize, u32, Estimate)> = Vec::with_capacity(s.sites.len());
-        let mut cur: Option<(u32, usize)> = None;
-        let mut walk = StackWalk::new(s);
-        let before = std::mem::take(&mut self.resolved);
-        let mut at = 0;
-        for e in &s.sites {
-            let site = match cur {
-                Some((id, site)) if id == e.stack => site,
-                _ => {
-                    let Some(stack) = walk.find(e.stack, s) else {
-                        continue;
-                    };
-                    while before.get(at).is_some_and(|(st, _)| st.id < stack.id) {
-                        at += 1;
-                    }
-                    let site = match before.get(at) {
-                        Some(&(st, site))
-                            if st.id == stack.id && SiteKey::of(st) == SiteKey::of(stack) =>
-                        {
-                            site
-                        }
-                        _ => {
-                            let n = self.stacks.len();
-                            let site = *self.keys.entry(SiteKey::of(stack)).or_insert(n);
-                            if site == n {
-                                self.stacks.push(stack);
-                                self.labels.push(site_label(stack));
-                            }
-                            site
-                        }
-                    };
-                    if self.resolved.last().is_none_or(|(st, _)| st.id < stack.id) {
-                        self.resolved.push((stack, site));
-                    }
-                    cur = Some((e.stack, site));
-                    site
-                }
-            };
-            out.push((
-                site,
-                e.epoch,
-                Estimate {
-                    bytes: e.bytes,
-                    blocks: e.blocks,
-                },
-            ));
+        for r in self.runs(s) {
+            out.extend(s.sites[r.start..r.end].iter().map(|e| {
+                (
+                    r.site,
+                    e.epoch,
+                    Estimate {
+                        bytes: e.bytes,
+                        blocks: e.blocks,
+                    },
+                )
+            }));
         }
-        // Usually already in order (sites numbered in stack order).
-        if !out.is_sorted_by_key(|&(site, epoch, _)| (site, epoch)) {
-            out.sort_unstable_by_key(|&(site, epoch, _)| (site, epoch));
-        }
-        out.dedup_by(|b, a| {
-            if (a.0, a.1) == (b.0, b.1) {
-                a.2.add(b.2.bytes, b.2.blocks);
-                true
-            } else {
-                false
-            }
-        });
+        sort_and_sum(&mut out);
         out
+    }
+
+    /// `s`'s site entries as for [`SiteTable::entries`], but as a list of
+    /// entries and, per site index, the range of its entries there. The
+    /// list is [`Snapshot::sites`] itself when every site is one run with
+    /// epochs ascending (the usual case: no copy), in any order of sites.
+    fn by_site(&mut self, s: &'a Snapshot) -> (Cow<'a, [SiteLive]>, Vec<(usize, usize)>) {
+        let runs = self.runs(s);
+        let mut ranges = vec![(0, 0); self.stacks.len()];
+        let mut clean = true;
+        for r in &runs {
+            let range = &mut ranges[r.site];
+            if range.1 != 0
+                || !s.sites[r.start..r.end]
+                    .windows(2)
+                    .all(|w| w[0].epoch < w[1].epoch)
+            {
+                clean = false;
+                break;
+            }
+            *range = (r.start, r.end);
+        }
+        if clean {
+            return (Cow::Borrowed(&s.sites), ranges);
+        }
+        ranges.fill((0, 0));
+        let mut entries: Vec<(usize, u32, Estimate)> = Vec::with_capacity(s.sites.len());
+        for r in &runs {
+            entries.extend(s.sites[r.start..r.end].iter().map(|e| {
+                (
+                    r.site,
+                    e.epoch,
+                    Estimate {
+                        bytes: e.bytes,
+                        blocks: e.blocks,
+                    },
+                )
+            }));
+        }
+        sort_and_sum(&mut entries);
+        let mut list = Vec::with_capacity(entries.len());
+        for (k, &(site, epoch, est)) in entries.iter().enumerate() {
+            if ranges[site].1 == 0 {
+                ranges[site].0 = k;
+            }
+            ranges[site].1 = k + 1;
+            list.push(SiteLive {
+                stack: 0,
+                epoch,
+                bytes: est.bytes,
+                blocks: est.blocks,
+                samples: 0,
+            });
+        }
+        (Cow::Owned(list), ranges)
+    }
+}
+
+/// Sorts `(site, epoch, estimate)` entries by site then epoch and adds up
+/// those with the same site and epoch.
+fn sort_and_sum(out: &mut Vec<(usize, u32, Estimate)>) {
+    // Usually already in order (sites numbered in stack order).
+    if !out.is_sorted_by_key(|&(site, epoch, _)| (site, epoch)) {
+        out.sort_unstable_by_key(|&(site, epoch, _)| (site, epoch));
+    }
+    out.dedup_by(|b, a| {
+        if (a.0, a.1) == (b.0, b.1) {
+            a.2.add(b.2.bytes, b.2.blocks);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Merges one site's entries of two snapshots (each by epoch ascending,
+/// epochs distinct) by epoch: calls `f(epoch, old, new)` for each epoch in
+/// either.
+fn merge_epochs(a: &[SiteLive], b: &[SiteLive], mut f: impl FnMut(u32, Estimate, Estimate)) {
+    let est = |e: &SiteLive| Estimate {
+        bytes: e.bytes,
+        blocks: e.blocks,
+    };
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.epoch == y.epoch => {
+                f(x.epoch, est(x), est(y));
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.epoch > y.epoch => {
+                f(y.epoch, Estimate::default(), est(y));
+                j += 1;
+            }
+            (Some(x), _) => {
+                f(x.epoch, est(x), Estimate::default());
+                i += 1;
+            }
+            (None, Some(y)) => {
+                f(y.epoch, Estimate::default(), est(y));
+                j += 1;
+            }
+            (None, None) => break,
+        }
     }
 }
 
@@ -453,99 +648,67 @@ fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
         return Vec::new();
     }
     let mut table = SiteTable::new();
-    // Room for both tables' stacks: growing would hash every key again.
-    table.keys.reserve(old.stacks.len() + new.stacks.len());
-    let a = table.entries(old);
-    let b = table.entries(new);
-    // Rows per site (distinct birth epochs in either), so that each site's
-    // rows are allocated once, at their size.
-    let mut rows_of = vec![0u32; table.stacks.len()];
-    {
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let ka = a.get(i).map(|e| (e.0, e.1));
-            let kb = b.get(j).map(|e| (e.0, e.1));
-            let k = match (ka, kb) {
-                (Some(x), Some(y)) if x == y => {
-                    i += 1;
-                    j += 1;
-                    x
-                }
-                (Some(x), Some(y)) if x > y => {
-                    j += 1;
-                    y
-                }
-                (Some(x), _) => {
-                    i += 1;
-                    x
-                }
-                (None, Some(y)) => {
-                    j += 1;
-                    y
-                }
-                (None, None) => break,
-            };
-            rows_of[k.0] += 1;
-        }
+    // Room for the old snapshot's stacks; the new one's mostly resolve by
+    // id without the table (`SiteTable::resolved`).
+    table.keys.reserve(old.stacks.len());
+    // Each snapshot's entries by site, usually `Snapshot::sites` itself.
+    let (a, ra) = table.by_site(old);
+    let (b, rb) = table.by_site(new);
+    let nsites = table.stacks.len();
+    fn slice<'s>(list: &'s [SiteLive], r: &[(usize, usize)], site: usize) -> &'s [SiteLive] {
+        let (start, end) = r.get(site).copied().unwrap_or((0, 0));
+        &list[start..end]
     }
-    let mut sites: Vec<SiteDiff> = Vec::with_capacity(table.stacks.len());
-    let mut index: Vec<Option<usize>> = vec![None; table.stacks.len()];
-    let mut labels = std::mem::take(&mut table.labels);
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let ka = a.get(i).map(|e| (e.0, e.1));
-        let kb = b.get(j).map(|e| (e.0, e.1));
-        let (site, epoch, o, n) = match (ka, kb) {
-            (Some(x), Some(y)) if x == y => {
-                i += 1;
-                j += 1;
-                (x.0, x.1, a[i - 1].2, b[j - 1].2)
-            }
-            (Some(x), Some(y)) if x > y => {
-                j += 1;
-                (y.0, y.1, Estimate::default(), b[j - 1].2)
-            }
-            (Some(x), _) => {
-                i += 1;
-                (x.0, x.1, a[i - 1].2, Estimate::default())
-            }
-            (None, Some(y)) => {
-                j += 1;
-                (y.0, y.1, Estimate::default(), b[j - 1].2)
-            }
-            (None, None) => break,
-        };
-        let k = *index[site].get_or_insert_with(|| {
-            sites.push(SiteDiff {
-                site: std::mem::take(&mut labels[site]),
-                total: Change::default(),
-                rows: Vec::with_capacity(rows_of[site] as usize),
-            });
-            sites.len() - 1
+    // Each site's growth, summed as its total will be, and rows: the sites'
+    // order is known before they are made.
+    let mut order: Vec<(f64, usize)> = Vec::with_capacity(nsites);
+    let mut rows_of: Vec<usize> = vec![0; nsites];
+    for (site, rows) in rows_of.iter_mut().enumerate() {
+        let (mut o, mut n) = (0.0, 0.0);
+        merge_epochs(slice(&a, &ra, site), slice(&b, &rb, site), |_, x, y| {
+            o += x.bytes;
+            n += y.bytes;
+            *rows += 1;
         });
-        let change = Change::of(o, n);
-        sites[k].total.accumulate(&change);
-        sites[k].rows.push(SiteEpochDiff { epoch, change });
-    }
-    // Most growth first; ties in the order of the old snapshot's stacks.
-    let mut order: Vec<(f64, usize)> = sites
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.total.new.bytes - d.total.old.bytes, i))
-        .collect();
-    order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    // Apply the order in place (following each cycle of the permutation)
-    // rather than moving the sites into new arrays.
-    let mut dest: Vec<usize> = vec![0; order.len()];
-    for (to, &(_, from)) in order.iter().enumerate() {
-        dest[from] = to;
-    }
-    for i in 0..sites.len() {
-        while dest[i] != i {
-            let j = dest[i];
-            sites.swap(i, j);
-            dest.swap(i, j);
+        if *rows > 0 {
+            order.push((n - o, site));
         }
+    }
+    // Most growth first; ties in the order of the old snapshot's stacks
+    // (site indices are numbered in that order).
+    order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut dest: Vec<usize> = vec![0; nsites];
+    for (to, &(_, site)) in order.iter().enumerate() {
+        dest[site] = to;
+    }
+    // Made in site order (reading the entries in order) and put in place.
+    let mut sites: Vec<SiteDiff> = (0..order.len())
+        .map(|_| SiteDiff {
+            site: String::new(),
+            total: Change::default(),
+            rows: Vec::new(),
+        })
+        .collect();
+    let mut labels = std::mem::take(&mut table.labels);
+    for (site, label) in labels.iter_mut().enumerate() {
+        if rows_of[site] == 0 {
+            continue;
+        }
+        // Each rows vector allocated once, at its size.
+        let mut d = SiteDiff {
+            site: std::mem::take(label),
+            total: Change::default(),
+            rows: Vec::with_capacity(rows_of[site]),
+        };
+        merge_epochs(
+            slice(&a, &ra, site),
+            slice(&b, &rb, site),
+            |epoch, old, new| {
+                d.total.accumulate(&Change::of(old, new));
+                d.rows.push(SiteEpochDiff { epoch, old, new });
+            },
+        );
+        sites[dest[site]] = d;
     }
     sites
 }
@@ -1901,6 +2064,57 @@ pub fn analyze(series: &[SnapshotFile], opts: &ClassifyOptions) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_table_tells_keys_with_one_hash_apart() {
+        let stack = |id: u32, function: &str| Stack {
+            id,
+            frames: vec![Frame {
+                ip: 0x1234,
+                function: Some(function.into()),
+                file: Some("a.rs".into()),
+                line: Some(3),
+            }],
+            user_frame: None,
+        };
+        let (x, y, x2) = (stack(1, "x"), stack(2, "y"), stack(3, "x"));
+        let mut table = SiteTable::new();
+        assert_eq!(table.site_of(&x), 0);
+        // Make `y`'s hash collide with `x`'s site.
+        table.keys.insert(key_hash(&SiteKey::of(&y)), 0);
+        assert_eq!(table.site_of(&y), 1);
+        assert_eq!(table.site_of(&y), 1);
+        assert_eq!(table.site_of(&x2), 0);
+        assert_eq!(table.labels, ["a.rs:3 x", "a.rs:3 y"]);
+    }
+
+    #[test]
+    fn site_epoch_diff_serialises_its_change() {
+        let row = SiteEpochDiff {
+            epoch: 7,
+            old: Estimate {
+                bytes: 30.0,
+                blocks: 3.0,
+            },
+            new: Estimate {
+                bytes: 10.0,
+                blocks: 5.0,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(row).unwrap(),
+            serde_json::json!({
+                "epoch": 7,
+                "change": {
+                    "old": {"bytes": 30.0, "blocks": 3.0},
+                    "new": {"bytes": 10.0, "blocks": 5.0},
+                    "appeared": {"bytes": 0.0, "blocks": 2.0},
+                    "freed": {"bytes": 20.0, "blocks": 0.0},
+                    "survived": {"bytes": 10.0, "blocks": 3.0},
+                }
+            })
+        );
+    }
 
     #[test]
     fn site_label_is_stack_label() {

@@ -171,7 +171,7 @@ fn diff_per_site_and_birth_epoch() {
     assert_eq!(track.rows.len(), 11);
     let tmp = &d.sites[1];
     // Epoch 4 (30 bytes at epoch 5) is freed; epoch 10 appeared.
-    let row = |e: u32| tmp.rows.iter().find(|r| r.epoch == e).unwrap().change;
+    let row = |e: u32| tmp.rows.iter().find(|r| r.epoch == e).unwrap().change();
     assert_eq!(row(4).freed.bytes, 30.0);
     assert_eq!(row(10).appeared.bytes, 30.0);
     assert_eq!(row(10).appeared.blocks, 3.0);
