@@ -271,15 +271,9 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
                 self.realloc_sampled(ptr, layout, new_size, tag, old_total, (new_total, new_at))
             };
         }
-        // SAFETY: the block came from the inner allocator with `old_total`
-        // at `align`; `new_total` is valid at `align` (checked by `place`).
-        let p = unsafe {
-            self.inner.realloc(
-                ptr,
-                Layout::from_size_align_unchecked(old_total, align),
-                new_total,
-            )
-        };
+        // SAFETY: forwarded from the caller; `old_total` and `new_total`
+        // come from `place` for this block's layout and the new size.
+        let p = unsafe { self.inner_realloc(ptr, old_total, align, new_total) };
         if p.is_null() {
             // The old block, its tag and the counters are untouched.
             return p;
@@ -292,6 +286,31 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
 }
 
 impl<A: Backend> EpochAlloc<A> {
+    /// The inner allocator's realloc of a block it gave out with `old_total`
+    /// bytes at `align`, to `new_total` bytes.
+    ///
+    /// # Safety
+    /// `ptr` came from the inner allocator with exactly `old_total` at
+    /// `align`; `new_total` is a valid layout size at `align` (as `place`
+    /// guarantees).
+    #[inline(always)]
+    unsafe fn inner_realloc(
+        &self,
+        ptr: *mut u8,
+        old_total: usize,
+        align: usize,
+        new_total: usize,
+    ) -> *mut u8 {
+        // SAFETY: the caller's contract, passed through.
+        unsafe {
+            self.inner.realloc(
+                ptr,
+                Layout::from_size_align_unchecked(old_total, align),
+                new_total,
+            )
+        }
+    }
+
     /// `realloc` of a sampled block: its record leaves the table before the
     /// inner realloc frees the old address (which another thread may then be
     /// given and sample) and comes back under the new address after it.
@@ -310,16 +329,9 @@ impl<A: Backend> EpochAlloc<A> {
         old_total: usize,
         (new_total, new_at): (usize, tag::Place),
     ) -> *mut u8 {
-        let align = layout.align();
         let record = crate::sampled::remove(ptr as usize);
         // SAFETY: as in `realloc`.
-        let p = unsafe {
-            self.inner.realloc(
-                ptr,
-                Layout::from_size_align_unchecked(old_total, align),
-                new_total,
-            )
-        };
+        let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
         if p.is_null() {
             // The old block is untouched; so is its record (if the table
             // has no room for it again, its free finds none, which is fine).

@@ -67,11 +67,10 @@ pub(crate) fn capture(buf: &mut [usize; MAX_DEPTH]) -> usize {
     #[cfg(not(miri))]
     {
         let mut n = 0;
-        // SAFETY: `trace_unsynchronized` is unsafe only because it skips the
-        // crate's global lock, which exists for Windows' non-reentrant
-        // dbghelp. On Unix it calls `_Unwind_Backtrace`, which is
-        // thread-safe and reentrant; the closure only writes into `buf`,
-        // within bounds.
+        // `trace_unsynchronized` is unsafe only because it skips the crate's
+        // global lock, which exists for Windows' non-reentrant dbghelp.
+        // SAFETY: on Unix it is `_Unwind_Backtrace` (thread-safe, reentrant);
+        // the closure only writes into `buf`, within bounds.
         unsafe {
             backtrace::trace_unsynchronized(|frame| {
                 let ip = frame.ip() as usize;
