@@ -100,6 +100,14 @@
 //!   environment variable `ALLOC_CORE_SAMPLE` ([`SAMPLE_ENV`]: `off`,
 //!   `all`, or bytes such as `4096`, `64KiB`, `1M`), read once at the first
 //!   allocation; code wins over the environment.
+//! - **Seed** ([`set_sampling_seed`], or the environment variable
+//!   `ALLOC_CORE_SEED`, [`SEED_ENV`]: `42`, `0x2a`). Unset, every thread's
+//!   generator is seeded from the clock. Fixed, the `n`-th thread to
+//!   allocate gets the `n`-th stream of that seed, so a single-threaded
+//!   program samples the same blocks on every run and a statistical test
+//!   that failed can be replayed (`ALLOC_CORE_SEED=7 cargo test ...`).
+//!   Multi-threaded programs replay as far as their threads allocate in the
+//!   same order.
 //! - **Cost.** An unsampled allocation pays one subtraction from a
 //!   per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled). A sample costs a stack walk
@@ -236,7 +244,10 @@ pub use crate::backend::{Backend, System};
 pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
 pub use crate::registry::MAX_THREAD_SLOTS;
-pub use crate::sampling::{sampling, set_sampling, SampleMode, DEFAULT_INTERVAL, SAMPLE_ENV};
+pub use crate::sampling::{
+    sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode, DEFAULT_INTERVAL,
+    SAMPLE_ENV, SEED_ENV,
+};
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
 pub use alloc_snapshot::{
