@@ -219,6 +219,7 @@ mod epoch;
 mod histogram;
 pub mod leaks;
 mod lock;
+mod modules;
 mod os_mem;
 mod page_table;
 mod registry;
