@@ -109,9 +109,11 @@ pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
 pub mod stats;
+pub mod symbolize;
 
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use symbolize::{SymbolizeError, Symbolizer};
