@@ -71,10 +71,17 @@
 //! by the inverse of its probability of being drawn, so a snapshot's
 //! [`Snapshot::sites`] are unbiased estimates of live bytes and blocks per
 //! call stack and birth epoch (the exact per-epoch totals stay in
-//! [`Snapshot::epochs`]). [`symbolize`] turns the stacks into function,
-//! file and line, outside the allocation path, and marks each stack's first
-//! frame that is the user's (past this crate and the standard library's
-//! allocation machinery).
+//! [`Snapshot::epochs`]). A snapshot also lists the loaded modules (path,
+//! load address, build id: [`Snapshot::modules`]), so its raw stacks can be
+//! symbolised outside the process: `alloc-report` and the soak driver do
+//! that from the binaries on disk, and that is how a long-running server
+//! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
+//! does it in-process, for tests and leak assertions: it turns the stacks
+//! into function, file and line, outside the allocation path, and marks
+//! each stack's first frame that is the user's (past this crate and the
+//! standard library's allocation machinery; the rules are
+//! `alloc_snapshot::trim`). It keeps the parsed debug information (tens of
+//! MB, counted as the tool's memory) until [`release_symbol_cache`].
 //!
 //! ```no_run
 //! use alloc_core::{advance_epoch, set_sampling, snapshot, symbolize, SampleMode};
