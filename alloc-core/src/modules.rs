@@ -10,13 +10,12 @@
 //! because nothing on our allocation path waits for a lock of ours while
 //! inside the loader, and jemalloc never calls the loader.
 
-use alloc_snapshot::{AddrRange, Module};
+use alloc_snapshot::Module;
 
 /// The loaded modules, the executable first (in the loader's order).
-/// Empty where the platform has no `dl_iterate_phdr`.
+#[cfg(all(target_os = "linux", not(miri)))]
 pub(crate) fn loaded() -> Vec<Module> {
     let mut out: Vec<Module> = Vec::with_capacity(16);
-    #[cfg(target_os = "linux")]
     // SAFETY: `collect` matches the callback type `dl_iterate_phdr` expects
     // and treats `data` as the `Vec<Module>` passed here, which outlives the
     // call and is not touched otherwise until it returns.
@@ -24,6 +23,13 @@ pub(crate) fn loaded() -> Vec<Module> {
         libc::dl_iterate_phdr(Some(collect), (&mut out as *mut Vec<Module>).cast());
     }
     out
+}
+
+/// No modules where the platform has no `dl_iterate_phdr` (and under Miri,
+/// which cannot call it): such snapshots can only be symbolised in-process.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+pub(crate) fn loaded() -> Vec<Module> {
+    Vec::new()
 }
 
 /// `dl_iterate_phdr`'s callback: appends one module to the `Vec<Module>`
@@ -34,7 +40,7 @@ pub(crate) fn loaded() -> Vec<Module> {
 /// `info` must point to a valid `dl_phdr_info` whose program headers
 /// describe a mapped object (the loader guarantees it during the call), and
 /// `data` to a `Vec<Module>` not otherwise borrowed.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 unsafe extern "C" fn collect(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -79,7 +85,7 @@ unsafe extern "C" fn collect(
     for ph in phdrs {
         let start = base.wrapping_add(ph.p_vaddr);
         if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && ph.p_memsz > 0 {
-            ranges.push(AddrRange {
+            ranges.push(alloc_snapshot::AddrRange {
                 start,
                 end: start.saturating_add(ph.p_memsz),
             });
@@ -105,7 +111,7 @@ unsafe extern "C" fn collect(
 
 /// Whether the segment `ph` (at `start` in memory) lies inside a readable
 /// `PT_LOAD` segment of the same object, so that its bytes are mapped.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 fn readable(phdrs: &[libc::Elf64_Phdr], base: u64, start: u64, ph: &libc::Elf64_Phdr) -> bool {
     let Some(end) = start.checked_add(ph.p_memsz) else {
         return false;
@@ -121,6 +127,7 @@ fn readable(phdrs: &[libc::Elf64_Phdr], base: u64, start: u64, ph: &libc::Elf64_
     })
 }
 
+#[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
 /// The `NT_GNU_BUILD_ID` note's descriptor in lowercase hex, from the bytes
 /// of a `PT_NOTE` segment (entries padded to `align`: 4, or 8 for 8-aligned
 /// note segments).
@@ -178,7 +185,7 @@ mod tests {
         assert_eq!(gnu_build_id(&[], 4), None);
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     #[test]
     fn the_executable_is_listed_first_with_its_code() {
         let modules = loaded();
