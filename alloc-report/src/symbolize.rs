@@ -5,7 +5,9 @@
 //! modules the process had loaded ([`Snapshot::modules`]: path, load bias,
 //! executable ranges, GNU build id). [`Symbolizer`] finds the module of each
 //! address, checks that the file on disk is the one that ran (same build
-//! id), and reads its DWARF with `addr2line`: one frame per inlined
+//! id; a module without a build id is taken as it is), and reads its DWARF
+//! with `addr2line` (from `/usr/lib/debug/.build-id/` when the file itself
+//! is stripped and the distribution installed its debug information): one frame per inlined
 //! function, innermost first, the function's symbol-table name where there
 //! is no debug information, and each stack's `user_frame` by the same rules
 //! as the in-process symboliser ([`alloc_snapshot::trim`]). So the measured
