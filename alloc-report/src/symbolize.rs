@@ -122,7 +122,7 @@ impl fmt::Display for SymbolizeError {
 impl std::error::Error for SymbolizeError {}
 
 /// A module's parsed debug information, or why it has none.
-enum Debug {
+enum DebugInfo {
     /// DWARF (and the symbol table) of the file.
     Loaded(Box<Loader>),
     /// Nothing to read (the vDSO): its addresses stay raw.
@@ -144,7 +144,7 @@ pub struct Symbolizer {
     index: HashMap<(String, Option<String>), usize>,
     /// Parsed modules; errors are kept too, so a missing file is reported
     /// the same way for every snapshot.
-    loaded: Vec<Result<Rc<Debug>, SymbolizeError>>,
+    loaded: Vec<Result<Rc<DebugInfo>, SymbolizeError>>,
     /// Resolved frames by index into `loaded` and file address.
     frames: HashMap<(usize, u64), Resolved>,
 }
@@ -183,7 +183,8 @@ impl Symbolizer {
     /// Use the object file at `path` for the module with the same GNU build
     /// id (a copy of a binary that was rebuilt or moved since, or a separate
     /// debug file made with `objcopy --only-keep-debug`). Returns its build
-    /// id.
+    /// id. Give files before symbolising: a module already read keeps the
+    /// file it was read from.
     pub fn use_file(&mut self, path: &Path) -> Result<String, SymbolizeError> {
         let id = file_build_id(path).map_err(|error| SymbolizeError::Unreadable {
             path: path.to_path_buf(),
@@ -261,7 +262,7 @@ impl Symbolizer {
             line: None,
         };
         let frames: Resolved = match &*debug {
-            Debug::Loaded(loader) => {
+            DebugInfo::Loaded(loader) => {
                 let frames = frames_at(loader, probe);
                 if frames.is_empty() {
                     Rc::from([raw])
@@ -269,7 +270,7 @@ impl Symbolizer {
                     Rc::from(frames)
                 }
             }
-            Debug::Skip => Rc::from([raw]),
+            DebugInfo::Skip => Rc::from([raw]),
         };
         self.frames.insert((slot, probe), frames.clone());
         Ok(frames)
@@ -299,10 +300,10 @@ impl Symbolizer {
 }
 
 /// Opens the module's own file, after checking it is the build that ran.
-fn open_checked(module: &Module) -> Result<Rc<Debug>, SymbolizeError> {
+fn open_checked(module: &Module) -> Result<Rc<DebugInfo>, SymbolizeError> {
     if !module.path.starts_with('/') {
         // The vDSO and other objects without a file.
-        return Ok(Rc::new(Debug::Skip));
+        return Ok(Rc::new(DebugInfo::Skip));
     }
     let path = Path::new(&module.path);
     let missing = |error: String| SymbolizeError::Missing {
@@ -358,9 +359,9 @@ fn has_dwarf(path: &Path) -> bool {
     object::File::parse(&cache).is_ok_and(|o| o.section_by_name(".debug_line").is_some())
 }
 
-fn load(path: &Path) -> Result<Rc<Debug>, SymbolizeError> {
+fn load(path: &Path) -> Result<Rc<DebugInfo>, SymbolizeError> {
     Loader::new(path)
-        .map(|l| Rc::new(Debug::Loaded(Box::new(l))))
+        .map(|l| Rc::new(DebugInfo::Loaded(Box::new(l))))
         .map_err(|e| SymbolizeError::Unreadable {
             path: path.to_path_buf(),
             error: e.to_string(),
