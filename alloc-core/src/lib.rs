@@ -123,9 +123,12 @@
 //!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
 //!   spin locks are held for a bounded probe and never while unwinding, and
 //!   are held across `fork()` by the atfork handlers.
-//! - **Symbolisation keeps the parsed debug information** after its first
-//!   call (about a second), as the tool's memory: roughly the size of the
-//!   binary's debug information (50 MB for `demo-server`).
+//! - **In-process symbolisation keeps the parsed debug information** after
+//!   its first call (about a second), as the tool's memory: roughly the size
+//!   of the binary's debug information (50 MB for `demo-server`). Servers
+//!   should leave it to `alloc-report` (the admin endpoint does): a
+//!   snapshot lists the loaded modules for that, at a few hundred bytes per
+//!   module.
 //!   [`release_symbol_cache`] drops it.
 //! - **Symbolisation needs debug info**: `debug = "limited"` (or `1`) in
 //!   your `[profile.release]` gives file, line and full function paths;
@@ -188,7 +191,9 @@
 //!   user drops them later.
 //! - **fork()**: the child keeps all counts (its copy of the parent's heap is
 //!   really there) and can free inherited blocks and take snapshots. The
-//!   crate's one lock is held across `fork()` by an atfork handler. If another
+//!   crate's locks (and the one around listing the loaded modules, so that
+//!   no thread is inside the loader at the fork) are held across `fork()`
+//!   by an atfork handler. If another
 //!   thread was in the middle of folding an old epoch at the instant of the
 //!   fork (a few instructions, once per epoch per thread), that thread's
 //!   counts in the child may be misfiled between the epoch and its range.
