@@ -71,10 +71,17 @@
 //! by the inverse of its probability of being drawn, so a snapshot's
 //! [`Snapshot::sites`] are unbiased estimates of live bytes and blocks per
 //! call stack and birth epoch (the exact per-epoch totals stay in
-//! [`Snapshot::epochs`]). [`symbolize`] turns the stacks into function,
-//! file and line, outside the allocation path, and marks each stack's first
-//! frame that is the user's (past this crate and the standard library's
-//! allocation machinery).
+//! [`Snapshot::epochs`]). A snapshot also lists the loaded modules (path,
+//! load address, build id: [`Snapshot::modules`]), so its raw stacks can be
+//! symbolised outside the process: `alloc-report` and the soak driver do
+//! that from the binaries on disk, and that is how a long-running server
+//! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
+//! does it in-process, for tests and leak assertions: it turns the stacks
+//! into function, file and line, outside the allocation path, and marks
+//! each stack's first frame that is the user's (past this crate and the
+//! standard library's allocation machinery; the rules are
+//! `alloc_snapshot::trim`). It keeps the parsed debug information (tens of
+//! MB, counted as the tool's memory) until [`release_symbol_cache`].
 //!
 //! ```no_run
 //! use alloc_core::{advance_epoch, set_sampling, snapshot, symbolize, SampleMode};
@@ -124,9 +131,12 @@
 //!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
 //!   spin locks are held for a bounded probe and never while unwinding, and
 //!   are held across `fork()` by the atfork handlers.
-//! - **Symbolisation keeps the parsed debug information** after its first
-//!   call (about a second), as the tool's memory: roughly the size of the
-//!   binary's debug information (50 MB for `demo-server`).
+//! - **In-process symbolisation keeps the parsed debug information** after
+//!   its first call (about a second), as the tool's memory: roughly the size
+//!   of the binary's debug information (50 MB for `demo-server`). Servers
+//!   should leave it to `alloc-report` (the admin endpoint does): a
+//!   snapshot lists the loaded modules for that, at a few hundred bytes per
+//!   module.
 //!   [`release_symbol_cache`] drops it.
 //! - **Symbolisation needs debug info**: `debug = "limited"` (or `1`) in
 //!   your `[profile.release]` gives file, line and full function paths;
@@ -189,7 +199,9 @@
 //!   user drops them later.
 //! - **fork()**: the child keeps all counts (its copy of the parent's heap is
 //!   really there) and can free inherited blocks and take snapshots. The
-//!   crate's one lock is held across `fork()` by an atfork handler. If another
+//!   crate's locks (and the one around listing the loaded modules, so that
+//!   no thread is inside the loader at the fork) are held across `fork()`
+//!   by an atfork handler. If another
 //!   thread was in the middle of folding an old epoch at the instant of the
 //!   fork (a few instructions, once per epoch per thread), that thread's
 //!   counts in the child may be misfiled between the epoch and its range.
@@ -227,6 +239,7 @@ mod epoch;
 mod histogram;
 pub mod leaks;
 mod lock;
+mod modules;
 mod os_mem;
 mod page_table;
 mod registry;

@@ -286,6 +286,8 @@ mod hooks {
     /// Before fork: no snapshot, exit or shared count is half done.
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn prepare() {
+        // First: its holder may be inside the loader, never in our locks.
+        crate::modules::fork::lock_all();
         core::mem::forget(lock_shared());
         crate::stacks::fork::lock_all();
         crate::sampled::fork::lock_all();
@@ -297,6 +299,7 @@ mod hooks {
         crate::stacks::fork::unlock_all();
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
+        crate::modules::fork::unlock_all();
     }
 
     /// In the child only the forking thread exists: release the lock and mark
@@ -308,6 +311,7 @@ mod hooks {
         unsafe { SHARED_LOCK.force_unlock() };
         crate::sampled::fork::unlock_all();
         crate::stacks::fork::unlock_all();
+        crate::modules::fork::unlock_all();
         let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
         for slot in &SLOTS[..high] {
             slot.settle();

@@ -71,6 +71,9 @@
 //! - `demo_scale.rs`: 2,000 connections held open while cycles go on.
 //! - `admin_endpoint.rs`: the admin endpoint's routes and errors; its own
 //!   allocations never move the program's counts.
+//! - `offline_symbols.rs`: a real snapshot symbolised offline from the
+//!   binary on disk gives the same frames and sites as in-process; a missing
+//!   binary or another build is a clear error; `--binary`-style overrides.
 
 pub mod estimates;
 
