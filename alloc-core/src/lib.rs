@@ -221,6 +221,7 @@ pub mod leaks;
 mod lock;
 mod os_mem;
 mod page_table;
+mod policy;
 mod registry;
 mod sampled;
 mod sampling;

@@ -83,6 +83,7 @@ fn decode(v: u64) -> SampleMode {
 /// countdown runs out (at most 64 MiB of its allocations when sampling was
 /// off). Blocks already sampled keep their records and weights.
 pub fn set_sampling(mode: SampleMode) {
+    crate::policy::disable();
     INTERVAL.store(encode(mode), Relaxed);
     crate::registry::reset_countdowns();
 }
@@ -90,13 +91,24 @@ pub fn set_sampling(mode: SampleMode) {
 /// The sampling mode in force: what [`set_sampling`] set last, else what
 /// [`SAMPLE_ENV`] said at start-up, else `Interval(DEFAULT_INTERVAL)`.
 pub fn sampling() -> SampleMode {
-    decode(interval())
+    decode(configured())
 }
 
+/// The encoded mode set by code, the environment or the default.
 #[inline]
-fn interval() -> u64 {
+fn configured() -> u64 {
     match INTERVAL.load(Relaxed) {
         UNSET => init_from_env(),
+        v => v,
+    }
+}
+
+/// The encoded mode in force now: the configured one, or 1 (every
+/// allocation) while the default policy records densely ([`crate::policy`]).
+#[inline]
+fn interval() -> u64 {
+    match configured() {
+        v if v >= 2 && crate::policy::dense() => 1,
         v => v,
     }
 }
@@ -138,7 +150,13 @@ pub(crate) fn parse(s: &[u8]) -> Option<SampleMode> {
 
 #[cold]
 fn init_from_env() -> u64 {
-    let mode = from_env().unwrap_or(SampleMode::Interval(DEFAULT_INTERVAL));
+    let mode = match from_env() {
+        Some(mode) => {
+            crate::policy::disable();
+            mode
+        }
+        None => SampleMode::Interval(DEFAULT_INTERVAL),
+    };
     let v = encode(mode);
     match INTERVAL.compare_exchange(UNSET, v, Relaxed, Relaxed) {
         Ok(_) => v,
