@@ -102,6 +102,7 @@
 //! (`--format text|json|html|pprof|folded`) and `check` (exit status 1 on a
 //! leak, for CI). Run `alloc-report --help`.
 
+pub mod agreement;
 pub mod analysis;
 /// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
 /// the collector's side can write it without linking this crate.
