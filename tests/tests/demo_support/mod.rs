@@ -120,7 +120,7 @@ pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome
                 .collect();
             let top_kind = sites
                 .iter()
-                .find(|s| &s.site == top)
+                .find(|s| s.site == *top)
                 .map(|s| s.kind.as_str());
             assert_eq!(top_kind, Some("leak"), "{what}: {listed:#?}");
             let named: f64 = sites
