@@ -11,9 +11,10 @@
 //!   rustflags, seen by `build.rs`; the standard library has them since
 //!   2024). Every frame is checked before it is read: its address lies
 //!   in the live part of this thread's stack (from the capture's own
-//!   frame up to the stack's top, [`stack_top`], found once per thread and
-//!   kept in a `const`-initialised thread-local), is 8-aligned, and is
-//!   above the previous frame. So every read is of mapped memory whatever
+//!   frame up to the stack's top; the stack's bounds, [`stack_bounds`], are
+//!   found once per thread and kept in a `const`-initialised thread-local,
+//!   and a capture running on another stack is not walked), is 8-aligned,
+//!   and is above the previous frame. So every read is of mapped memory whatever
 //!   the chain holds: a broken chain (C code without frame pointers, a
 //!   corrupted frame) ends the walk, it cannot fault. A walk that ends
 //!   early with fewer than [`MIN_FP_FRAMES`] frames is not trusted, and
@@ -206,18 +207,18 @@ mod fp {
     use core::cell::Cell;
 
     thread_local! {
-        // The top (highest address, exclusive) of this thread's stack: 0
-        // until the first capture, 1 if it could not be found. A `const`
-        // initialiser and no destructor: a plain thread-local access, valid
-        // while the thread runs its `thread_local!` destructors.
-        static TOP: Cell<usize> = const { Cell::new(0) };
+        // This thread's stack, `[bottom, top)`: (0, 0) until the first
+        // capture, (1, 1) if it could not be found. A `const` initialiser
+        // and no destructor: a plain thread-local access, valid while the
+        // thread runs its `thread_local!` destructors.
+        static BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     }
 
     /// The frame-pointer register of the caller (inlined into
     /// [`super::capture`]: its own frame) and the live part of this thread's
     /// stack, from a local of the caller's frame to the stack's top; `None`
     /// when the bounds are unknown or the caller is not on this thread's
-    /// stack (a signal stack).
+    /// stack (a signal stack, a coroutine's stack).
     #[inline(always)]
     pub(super) fn chain() -> Option<(usize, usize, usize)> {
         let fp: usize;
@@ -234,38 +235,41 @@ mod fp {
         // The address of a local: inside the caller's frame, so below every
         // frame record of the chain and above the stack pointer.
         let here = core::ptr::addr_of!(fp).addr();
-        let top = TOP
-            .try_with(|t| match t.get() {
-                0 => {
-                    let v = super::stack_top(here).unwrap_or(1);
-                    t.set(v);
+        let (bottom, top) = BOUNDS
+            .try_with(|b| match b.get() {
+                (0, 0) => {
+                    let v = super::stack_bounds(here).unwrap_or((1, 1));
+                    b.set(v);
                     v
                 }
                 v => v,
             })
             .ok()?;
-        // `[here, top)` is then the live part of the stack holding `here`:
-        // mapped and readable.
-        (top > here).then_some((fp, here, top))
+        // `here` on this thread's stack makes `[here, top)` the live part
+        // of it: mapped and readable. Anywhere else (another stack below or
+        // above, with unmapped memory between) nothing is walked.
+        (bottom <= here && here < top).then_some((fp, here, top))
     }
 }
 
-/// The top (highest address, exclusive) of the current thread's stack,
-/// which holds the address `here`; `None` if it cannot be found. Called
-/// once per thread, at its first frame-pointer capture, never with a lock
-/// of ours held.
+/// The current thread's stack, `[bottom, top)`; `None` if it cannot be
+/// found. Called once per thread, at its first frame-pointer capture
+/// (`here` is a local of that capture), never with a lock of ours held.
 ///
 /// The main thread's stack ends at glibc's `__libc_stack_end` (the stack
-/// pointer at process start; every frame is below it), recognised by
-/// `here` lying under it within the stack's size limit. This is the case
-/// where `pthread_getattr_np` would read `/proc/self/maps` through `fopen`
-/// (glibc's `malloc` and stdio lock), so it is avoided there. Other threads'
-/// stacks come from `pthread_getattr_np`, which for a thread created by
-/// `pthread_create` copies the stack block glibc recorded (taking only that
-/// thread's descriptor lock, and allocating a CPU set with glibc's own
-/// `malloc`, never this allocator).
+/// pointer at process start; every frame is below it) and reaches down at
+/// most the stack size limit, recognised by `here` lying in that range.
+/// This is the case where `pthread_getattr_np` would read
+/// `/proc/self/maps` through `fopen` (glibc's `malloc` and stdio lock), so
+/// it is avoided there. Other threads' stacks come from
+/// `pthread_getattr_np`, which for a thread created by `pthread_create`
+/// copies the stack block glibc recorded (taking only that thread's
+/// descriptor lock, and allocating a CPU set with glibc's own `malloc`,
+/// never this allocator). (Only a main thread whose first sample is taken
+/// on another stack, a coroutine's, gets the `/proc` path: glibc's
+/// `malloc` and `fopen`, still never this allocator.)
 #[cfg(fp_walk)]
-fn stack_top(here: usize) -> Option<usize> {
+fn stack_bounds(here: usize) -> Option<(usize, usize)> {
     extern "C" {
         static __libc_stack_end: *const core::ffi::c_void;
     }
@@ -285,7 +289,7 @@ fn stack_top(here: usize) -> Option<usize> {
         1 << 32
     };
     if here < main_end && main_end - here <= limit {
-        return Some(main_end);
+        return Some((main_end - limit, main_end));
     }
     let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: `attr` is a valid out-pointer; on success it is initialised
@@ -302,9 +306,9 @@ fn stack_top(here: usize) -> Option<usize> {
         libc::pthread_attr_destroy(attr.as_mut_ptr());
         ok
     };
-    let lo = addr.addr();
-    let hi = lo.checked_add(size)?;
-    (ok && lo <= here && here < hi).then_some(hi)
+    let bottom = addr.addr();
+    let top = bottom.checked_add(size)?;
+    (ok && bottom < top).then_some((bottom, top))
 }
 
 fn hash(frames: &[usize]) -> u64 {
@@ -550,5 +554,32 @@ mod tests {
         let k = (n - 1).min(m - at).min(4);
         assert!(k >= 3, "{k}");
         assert_eq!(&a[1..1 + k], &b[at..at + k]);
+    }
+
+    #[test]
+    #[cfg(fp_walk)]
+    fn stack_bounds_hold_this_threads_frames_and_know_the_main_stack() {
+        let local = 0u64;
+        let here = core::ptr::addr_of!(local).addr();
+        // A test runs on a thread of the harness: pthread_getattr_np's bounds.
+        let (bottom, top) = stack_bounds(here).expect("bounds of a pthread");
+        assert!(
+            bottom <= here && here < top,
+            "{bottom:#x} {here:#x} {top:#x}"
+        );
+        // A heap address lies on no stack: the bounds found from it do not
+        // hold it, so a capture there would not be walked.
+        let heap = Box::new(0u64);
+        let h = core::ptr::addr_of!(*heap).addr();
+        assert!(stack_bounds(h).is_none_or(|(b, t)| !(b <= h && h < t)));
+        // An address just under `__libc_stack_end` is the main thread's.
+        extern "C" {
+            static __libc_stack_end: *const core::ffi::c_void;
+        }
+        // SAFETY: set by glibc at start-up, only read.
+        let end = unsafe { __libc_stack_end }.addr();
+        let (b, t) = stack_bounds(end - 64).expect("the main stack");
+        assert_eq!(t, end);
+        assert!(b < end - 64);
     }
 }
