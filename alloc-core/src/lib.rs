@@ -116,10 +116,12 @@
 //!   [`set_sampling`] nor `ALLOC_CORE_SAMPLE`), each [`snapshot`] looks at
 //!   the exact counters: if blocks born between the two snapshots before it
 //!   are still live, every allocation is recorded from then on (exact
-//!   sites, weight 1); once none are, sampling goes back to the interval.
-//!   A soak of a leaky program therefore names every leak's line exactly
-//!   from its third snapshot, and a program that does not leak (or takes
-//!   no snapshots) pays only the interval. Dense capture pauses while the
+//!   sites, weight 1); once two snapshots in a row find none, sampling
+//!   goes back to the interval. A soak of a leaky program therefore names
+//!   every leak's line exactly from its third snapshot (from its first
+//!   measured batch with `demo-server soak`, which takes two unkept
+//!   snapshots during its warm-up), and a program that does not leak (or
+//!   takes no snapshots) pays only the interval. Dense capture pauses while the
 //!   sampled-block table is more than half full. Setting a mode turns the
 //!   policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation pays one subtraction from a

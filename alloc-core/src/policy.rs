@@ -13,7 +13,8 @@
 //!   sparse ────────────────────────────────────────────► dense
 //!   (Interval(DEFAULT_INTERVAL))                        (every allocation,
 //!          ◄──────────────────────────────────────────   weight 1)
-//!             none live, or the sampled-block table half full
+//!             none live at two snapshots in a row,
+//!             or the sampled-block table half full
 //! ```
 //!
 //! A program that never takes a snapshot (or whose epochs hold nothing once
@@ -32,13 +33,15 @@
 
 use crate::counters::NEVER;
 use alloc_snapshot::EpochLive;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Whether the policy is in charge (the defaults): cleared for good by an
 /// explicit mode, from code or from the environment.
 static AUTO: AtomicBool = AtomicBool::new(true);
 /// Whether every allocation is recorded now.
 static DENSE: AtomicBool = AtomicBool::new(false);
+/// Snapshots in a row that found no survivors in their interval.
+static QUIET: AtomicU32 = AtomicU32::new(0);
 /// The epochs of the last two snapshots, `E(j-2)` in the high half and
 /// `E(j-1)` in the low half; [`NEVER`] before there were any.
 static MARKS: AtomicU64 = AtomicU64::new(pack(NEVER, NEVER));
@@ -82,7 +85,15 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
         .map(|e| e.live_bytes)
         .sum();
     let room = crate::sampled::LIVE.load(Relaxed) < crate::sampled::CAPACITY as u64 / 2;
-    set_dense(survivors > 0 && room);
+    let quiet = if survivors > 0 {
+        QUIET.store(0, Relaxed);
+        0
+    } else {
+        QUIET.fetch_add(1, Relaxed).saturating_add(1)
+    };
+    // Off only after two quiet snapshots in a row: one interval without
+    // cycles (two snapshots with nothing run between them) proves nothing.
+    set_dense(room && quiet < 2 && (survivors > 0 || dense()));
 }
 
 fn set_dense(on: bool) {
