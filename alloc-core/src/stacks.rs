@@ -82,7 +82,7 @@ pub(crate) static OVERFLOW: AtomicU64 = AtomicU64::new(0);
 /// Captures the current call stack into `buf`; returns the number of frames.
 #[inline(never)]
 pub(crate) fn capture(buf: &mut [usize; MAX_DEPTH]) -> usize {
-    #[cfg(fp_walk)]
+    #[cfg(all(fp_walk, not(miri)))]
     if let Some((fp, lo, hi)) = fp::chain() {
         // SAFETY: `chain` returns the live part of this thread's stack.
         return unsafe { capture_from(fp, lo, hi, buf) };
@@ -96,7 +96,7 @@ pub(crate) fn capture(buf: &mut [usize; MAX_DEPTH]) -> usize {
 /// # Safety
 ///
 /// As [`walk`]: every byte of `[lo, hi)` must be readable.
-#[cfg_attr(not(fp_walk), allow(dead_code))]
+#[cfg_attr(not(all(fp_walk, not(miri))), allow(dead_code))]
 unsafe fn capture_from(fp: usize, lo: usize, hi: usize, buf: &mut [usize; MAX_DEPTH]) -> usize {
     // SAFETY: the caller's contract.
     let (n, _clean) = unsafe { walk(fp, lo, hi, buf) };
@@ -110,7 +110,7 @@ unsafe fn capture_from(fp: usize, lo: usize, hi: usize, buf: &mut [usize; MAX_DE
 }
 
 /// Whether [`capture`] walks frame pointers (else it always unwinds).
-pub(crate) const FRAME_POINTERS: bool = cfg!(fp_walk);
+pub(crate) const FRAME_POINTERS: bool = cfg!(all(fp_walk, not(miri)));
 
 /// Captures the current call stack with the system unwinder.
 #[inline(never)]
@@ -166,7 +166,7 @@ pub(crate) const MIN_FP_FRAMES: usize = 5;
 /// # Safety
 ///
 /// Every byte of `[lo, hi)` must be readable for the whole call.
-#[cfg_attr(not(fp_walk), allow(dead_code))]
+#[cfg_attr(not(all(fp_walk, not(miri))), allow(dead_code))]
 pub(crate) unsafe fn walk(
     mut fp: usize,
     mut lo: usize,
@@ -202,7 +202,7 @@ pub(crate) unsafe fn walk(
 }
 
 /// Frame-pointer capture: the thread's stack bounds and the walk.
-#[cfg(fp_walk)]
+#[cfg(all(fp_walk, not(miri)))]
 mod fp {
     use core::cell::Cell;
 
@@ -268,7 +268,7 @@ mod fp {
 /// never this allocator). (Only a main thread whose first sample is taken
 /// on another stack, a coroutine's, gets the `/proc` path: glibc's
 /// `malloc` and `fopen`, still never this allocator.)
-#[cfg(fp_walk)]
+#[cfg(all(fp_walk, not(miri)))]
 fn stack_bounds(here: usize) -> Option<(usize, usize)> {
     extern "C" {
         static __libc_stack_end: *const core::ffi::c_void;
@@ -531,7 +531,7 @@ mod tests {
     /// walk is used, and its frames are the unwinder's: the return addresses
     /// of the same calls.
     #[test]
-    #[cfg(fp_walk)]
+    #[cfg(all(fp_walk, not(miri)))]
     fn the_frame_pointer_walk_agrees_with_the_unwinder() {
         #[inline(never)]
         fn both(a: &mut [usize; MAX_DEPTH], b: &mut [usize; MAX_DEPTH]) -> (usize, usize) {
@@ -557,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(fp_walk)]
+    #[cfg(all(fp_walk, not(miri)))]
     fn stack_bounds_hold_this_threads_frames_and_know_the_main_stack() {
         let local = 0u64;
         let here = core::ptr::addr_of!(local).addr();
