@@ -1242,12 +1242,16 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
     } else {
         (VerdictKind::Plateau, format!("{caveat}not called a leak"))
     };
+    let reason = match kind {
+        VerdictKind::Ok => reason,
+        _ => crate::agreement::few_samples_caveat(site.estimated, site.samples) + &reason,
+    };
     Verdict {
         site: site.site.clone(),
         kind,
         bytes_per_cycle: t.bytes_per_cycle,
         blocks_per_cycle: t.blocks_per_cycle,
-        confidence: 1.0 - p,
+        confidence: crate::agreement::confidence(site.estimated, site.samples, p),
         final_survivors,
         window: w,
         estimated: site.estimated,

@@ -118,6 +118,7 @@
 //! leak, for CI), each symbolising raw stacks as it reads them
 //! (`--binary FILE` to name the file of a module). Run `alloc-report --help`.
 
+pub mod agreement;
 pub mod analysis;
 /// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
 /// the collector's side can write it without linking this crate.

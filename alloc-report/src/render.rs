@@ -107,6 +107,9 @@ pub fn report_text(r: &Report) -> String {
             }
         );
     }
+    if let Some(note) = crate::agreement::site_agreement(r) {
+        let _ = writeln!(out, "{note}");
+    }
     out.push('\n');
     let shown = shown_sites(&r.sites, TEXT_SITES);
     if shown.is_empty() {
@@ -667,6 +670,9 @@ pub fn report_html(r: &Report) -> String {
                 ""
             }
         );
+    }
+    if let Some(note) = crate::agreement::site_agreement(r) {
+        let _ = writeln!(s, "<p class=\"leak\">{}</p>", escape(&note));
     }
     s.push_str(
         "<h2>Sites</h2>\n<table><tr><th>site</th><th>verdict</th><th>bytes/cycle</th>\

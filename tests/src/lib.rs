@@ -38,6 +38,9 @@
 //!   figures when every allocation is sampled, estimates within 5 standard
 //!   errors at an interval ([`estimates`]); histograms; symbolising is the
 //!   tool's, not the user's.
+//! - `default_soak_sites.rs`: at the defaults, a 20,000-cycle soak run
+//!   through the API names a 16-byte leak among 64 KiB of churn at its
+//!   line, `leak` within 10%; a cache that fills and holds is no leak.
 //! - `sampling_bounds.rs`: twice `MAX_STACKS` distinct stacks and more live
 //!   sampled blocks than `MAX_SAMPLED_BLOCKS`: overflow counted, counts exact,
 //!   metadata under its bound.

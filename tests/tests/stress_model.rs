@@ -463,20 +463,31 @@ fn run(id: usize, sh: &Shared) {
 }
 
 /// Sampling modes the model runs under, each in a process of its own (the
-/// mode comes from `ALLOC_CORE_SAMPLE`, read at the first allocation), with
-/// the factor its phase count is divided by (every-allocation sampling
-/// captures a stack per allocation).
-const MODES: [(&str, alloc_core::SampleMode, usize); 3] = [
+/// mode comes from `ALLOC_CORE_SAMPLE`, read at the first allocation;
+/// `default` runs without it: the default policy, which switches
+/// every-allocation capture on and off at snapshots while the threads
+/// allocate), with the factor its phase count is divided by
+/// (every-allocation sampling captures a stack per allocation).
+const MODES: [(&str, alloc_core::SampleMode, usize); 4] = [
     ("off", alloc_core::SampleMode::Off, 1),
     ("64KiB", alloc_core::SampleMode::Interval(64 << 10), 1),
     ("all", alloc_core::SampleMode::All, 8),
+    (
+        "default",
+        alloc_core::SampleMode::Interval(alloc_core::DEFAULT_INTERVAL),
+        4,
+    ),
 ];
 
 /// Runs this binary once per sampling mode and checks each run passed.
 fn run_every_mode() {
     for (env, _, divisor) in MODES {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("ALLOC_CORE_SAMPLE", env)
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        match env {
+            "default" => child.env_remove("ALLOC_CORE_SAMPLE"),
+            _ => child.env("ALLOC_CORE_SAMPLE", env),
+        };
+        let status = child
             .env("STRESS_MODEL_DIVISOR", divisor.to_string())
             .status()
             .unwrap();
@@ -495,7 +506,7 @@ fn main() {
     else {
         return run_every_mode();
     };
-    let env = std::env::var("ALLOC_CORE_SAMPLE").unwrap_or_default();
+    let env = std::env::var("ALLOC_CORE_SAMPLE").unwrap_or_else(|_| "default".into());
     let mode = MODES.iter().find(|m| m.0 == env).map(|m| m.1);
     assert_eq!(
         Some(alloc_core::sampling()),
