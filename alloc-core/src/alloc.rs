@@ -562,7 +562,6 @@ mod tests {
         }
         assert_eq!(live_in(e), (0, 0));
         assert_eq!(live_in(later), (moved, blocks.len() as u64));
-
         let e = later;
 
         // Free half on another thread.

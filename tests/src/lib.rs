@@ -17,7 +17,8 @@
 //!   every 64 KiB, every allocation), each in its own process.
 //! - `alignment.rs`: every power-of-two alignment 1..=65536 with sizes around
 //!   it, through alloc, alloc_zeroed and realloc: aligned, contents kept,
-//!   exact counts in the birth epoch.
+//!   exact counts in the birth epoch, and in the current epoch after a
+//!   realloc moved the block there.
 //! - `huge_layouts.rs`: layouts near `isize::MAX` (alloc, alloc_zeroed,
 //!   realloc) return null without panicking and leave every counter as it was.
 //! - `thread_churn.rs`: 10,000 short-lived threads whose `thread_local!`
@@ -27,8 +28,8 @@
 //! - `fork_child.rs`: `fork()` while other threads allocate and snapshot; the
 //!   child frees the forking thread's blocks and sees exact counts, 50 times,
 //!   under a watchdog.
-//! - `epoch_semantics.rs`: birth-epoch rules (free later, realloc later, free
-//!   on another thread), increasing epochs, folding beyond the exact window
+//! - `epoch_semantics.rs`: birth-epoch rules (free later, realloc later moves
+//!   the block to the current epoch, free on another thread), increasing epochs, folding beyond the exact window
 //!   with exact totals, a million advances with bounded snapshot and metadata.
 //! - `tool_allocations.rs`: snapshots and `untracked` allocations are the
 //!   tool's, never the user's.
@@ -191,9 +192,12 @@ impl Model {
         self.add(epoch, Counts::new(-(bytes as i64), -1));
     }
 
-    /// Counts a realloc from `old` to `new` bytes of a block born in `epoch`.
-    pub fn realloc(&mut self, epoch: u32, old: usize, new: usize) {
-        self.add(epoch, Counts::new(new as i64 - old as i64, 0));
+    /// Counts a realloc from `old` to `new` bytes, in epoch `now`, of a
+    /// block born in `birth`: the block moves to `now` (it stays, with the
+    /// difference, when `birth == now`).
+    pub fn realloc(&mut self, birth: u32, now: u32, old: usize, new: usize) {
+        self.add(birth, Counts::new(-(old as i64), -1));
+        self.add(now, Counts::new(new as i64, 1));
     }
 
     /// Adds `c` to `epoch`. Panics when `epoch` is beyond the capacity.
