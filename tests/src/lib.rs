@@ -46,6 +46,18 @@
 //!   symbolise snapshots, round after round under a watchdog.
 //! - `sampling_fork.rs`: `fork()` while other threads sample; the child
 //!   snapshots, samples and exits cleanly, 50 times.
+//! - `growth_vec_push.rs`, `growth_map_insert.rs`,
+//!   `growth_string_append.rs`: a collection created before the soak that
+//!   only grows (a `static Mutex<Vec<u64>>` pushed to, a `HashMap<u64, u64>`
+//!   inserted into, a `String` appended to, once per cycle) over a
+//!   20,000-cycle in-process soak at the default sampling: the whole heap
+//!   and the growing line are `leak` of existing blocks that grow, within a
+//!   factor of 2 of the bytes added per cycle (helpers in
+//!   `growth_support/`).
+//! - `growth_vec_reused.rs`, `growth_map_capped.rs`,
+//!   `growth_shrink_after_burst.rs`: the same soak with a buffer cleared and
+//!   reused, a map capped at 1,700 entries, a buffer released with
+//!   `shrink_to_fit` after a burst: no `leak` anywhere.
 //!
 //! The demo-server's tests (each binary is also the server it soaks over
 //! loopback TCP; helpers in `demo_support/`):
