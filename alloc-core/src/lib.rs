@@ -183,23 +183,24 @@
 //!   opportunity for its new size and is attributed to the line that
 //!   resized it (the `push` or `insert`); see "Which line leaks".
 //!
-//!   ```
-//!   use alloc_core::{advance_epoch, snapshot, EpochAlloc, System};
+//! ```
+//! use alloc_core::{advance_epoch, snapshot, EpochAlloc, System};
 //!
-//!   #[global_allocator]
-//!   static GLOBAL: EpochAlloc<System> = EpochAlloc::new(System);
+//! #[global_allocator]
+//! static GLOBAL: EpochAlloc<System> = EpochAlloc::new(System);
 //!
-//!   fn main() {
-//!       let born = advance_epoch();
-//!       let mut history: Vec<u64> = Vec::with_capacity(4); // 32 bytes in `born`
-//!       let grew = advance_epoch();
-//!       history.extend([1, 2, 3, 4, 5]); // realloc to 64 bytes in `grew`
-//!       let s = snapshot();
-//!       let live = |e| s.epoch_entry(e).map_or((0, 0), |e| (e.live_bytes, e.live_blocks));
-//!       assert_eq!(live(born), (0, 0)); // the block left its birth epoch
-//!       assert_eq!(live(grew), (64, 1)); // and lives, whole, where it grew
-//!   }
-//!   ```
+//! fn main() {
+//!     let born = advance_epoch();
+//!     let mut history: Vec<u64> = Vec::with_capacity(4); // 32 bytes in `born`
+//!     let grew = advance_epoch();
+//!     history.extend([1, 2, 3, 4, 5]); // realloc to 64 bytes in `grew`
+//!     let s = snapshot();
+//!     let live = |e| s.epoch_entry(e).map_or((0, 0), |e| (e.live_bytes, e.live_blocks));
+//!     assert_eq!(live(born), (0, 0)); // the block left its birth epoch
+//!     assert_eq!(live(grew), (64, 1)); // and lives, whole, where it grew
+//! }
+//! ```
+//!
 //! - **Threads**: a block may be freed on any thread; counts stay exact.
 //!   Counts are kept per thread without atomic read-modify-write instructions
 //!   and summed by [`snapshot`].

@@ -36,6 +36,6 @@ fn main() {
     expect_no_leak("growth_shrink_after_burst", &report);
     say!(
         "growth_shrink_after_burst: no leak (a burst to {} KiB, released)",
-        peak * 8 >> 10
+        (peak * 8) >> 10
     );
 }
