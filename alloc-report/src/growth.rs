@@ -89,6 +89,18 @@ pub struct Growth {
     pub bytes_per_cycle: f64,
 }
 
+/// The kind of growth of a leak verdict and its bytes per cycle, between
+/// `before` and `after`, for text reports ("" when `v` is not a leak).
+pub fn note(v: &Verdict, before: &str, after: &str) -> String {
+    v.growth.map_or(String::new(), |g| {
+        format!(
+            "{before}{}, {:.1} bytes/cycle{after}",
+            g.kind.as_str(),
+            g.bytes_per_cycle
+        )
+    })
+}
+
 /// Held memory of `s`: live bytes and blocks born in every closed epoch
 /// (`< s.epoch`), including those before the series started.
 pub(crate) fn held(s: &Snapshot) -> Live {
@@ -168,11 +180,10 @@ pub(crate) fn apply(v: Verdict, y: &[f64], n: &[f64], x: &[f64], w: usize) -> Ve
         bytes_per_cycle: f.bytes_per_cycle,
         blocks_per_cycle: f.blocks_per_cycle,
         reason: format!(
-            "{}: held bytes rose {:.0} over the last {w} snapshots in steps ({} over the run) \
-             and gave back less than 1/8, with no new blocks",
-            kind.as_str(),
-            f.rise,
-            f.steps
+            "held bytes (born before the series too) rose {:.0} over the last {w} snapshots, \
+             in steps ({} over the run), gave back less than 1/8 and no new blocks carry it: \
+             a collection that only grows",
+            f.rise, f.steps
         ),
         growth: Some(Growth {
             kind,
