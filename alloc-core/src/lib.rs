@@ -100,9 +100,11 @@
 //!   environment variable `ALLOC_CORE_SAMPLE` ([`SAMPLE_ENV`]: `off`,
 //!   `all`, or bytes such as `4096`, `64KiB`, `1M`), read once at the first
 //!   allocation; code wins over the environment.
-//! - **Cost.** An unsampled allocation pays one subtraction from a
-//!   per-thread countdown; an unsampled free pays nothing (a bit in the
-//!   block's tag says whether it was sampled). A sample costs a stack walk
+//! - **Cost.** An unsampled allocation or realloc pays one subtraction from
+//!   a per-thread countdown; an unsampled free pays nothing (a bit in the
+//!   block's tag says whether it was sampled). A block of 64 KiB or more
+//!   pays a stack capture every time (see below): little next to the
+//!   page faults of touching it. A sample costs a stack walk
 //!   with the system unwinder, about 3 µs on the development machine, so
 //!   `All` makes allocation a thousand times slower; see
 //!   `alloc-core/bench/README.md` for measured figures.
