@@ -25,9 +25,14 @@
 //!   what it gained (falls between snapshots sum to at most 1/8 of the
 //!   rises): a buffer released after a burst (`shrink_to_fit`) gives it
 //!   all back;
-//! - **it grew before**: at least two steps of at least 1/8 of that rise
-//!   over the run, so one buffer allocated once, late, is not growth (a
-//!   collection that doubles makes steps of half its size each time);
+//! - **it grew before, at a rate it keeps**: at least two steps of at least
+//!   1/8 of that rise over the run, so one buffer allocated once, late, is
+//!   not growth (a collection that doubles makes steps of half its size
+//!   each time); and the last step's size over the cycles since the step
+//!   before is at least a quarter of that of the step before (a collection
+//!   that doubles at a steady rate waits twice as long for each step twice
+//!   as large: the same rate; a capped hash table that doubles once more,
+//!   long after it filled, when deletions have left tombstones, does not);
 //! - **no new blocks carry it**: the held blocks at the end of the window
 //!   are at most those at its start plus one (plus 1% for exact counts of
 //!   a whole program), so this is existing blocks that grow; new blocks
@@ -149,10 +154,23 @@ pub(crate) fn existing_blocks(
     if downs > ups / 8.0 {
         return None;
     }
-    let steps = y.windows(2).filter(|p| p[1] - p[0] >= rise / 8.0).count();
-    if steps < 2 {
+    // Steps of at least 1/8 of the rise: (index after the step, size).
+    let steps: Vec<(usize, f64)> = (1..len)
+        .map(|k| (k, y[k] - y[k - 1]))
+        .filter(|&(_, d)| d >= rise / 8.0)
+        .collect();
+    let [.., (before, d_prev), (last, d_last)] = steps[..] else {
+        return None;
+    };
+    let since = steps.len().checked_sub(3).map_or(x[0], |i| x[steps[i].0]);
+    let (gap_prev, gap_last) = (x[before] - since, x[last] - x[before]);
+    if gap_prev > 0.0 && gap_last > 0.0 && d_last / gap_last < d_prev / gap_prev / 4.0 {
+        // The last step came far later than the rate before it predicts:
+        // growth that is slowing down to a stop (a capped table doubling
+        // once more when deletions have left tombstones).
         return None;
     }
+    let steps = steps.len();
     let extra = if estimated { 1.0 } else { 1.0 + n[ws] / 100.0 };
     if n[len - 1] > n[ws] + extra {
         return None;
@@ -265,6 +283,21 @@ mod tests {
             |c| if c >= 15_000 { (1e6, 1.0) } else { (0.0, 1.0) },
         );
         assert_eq!(existing_blocks(&y, &n, &x, 21, false), None, "one step");
+    }
+
+    #[test]
+    fn a_table_that_doubles_once_more_long_after_it_filled_is_not_growth() {
+        // Fills to 2048 buckets by cycle 1000, doubles once more at 12,000.
+        let (y, n, x) = run(40, 500, |c| {
+            let b = match c {
+                0 => 0.0,
+                1..=500 => 1024.0,
+                501..=11_999 => 2048.0,
+                _ => 4096.0,
+            };
+            (b * 17.0, 1.0)
+        });
+        assert_eq!(existing_blocks(&y, &n, &x, 21, false), None);
     }
 
     #[test]

@@ -56,7 +56,7 @@
 //!   `growth_support/`).
 //! - `growth_vec_reused.rs`, `growth_map_capped.rs`,
 //!   `growth_shrink_after_burst.rs`: the same soak with a buffer cleared and
-//!   reused, a map capped at 1,700 entries, a buffer released with
+//!   reused, a map capped at 1,000 entries, a buffer released with
 //!   `shrink_to_fit` after a burst: no `leak` anywhere.
 //!
 //! The demo-server's tests (each binary is also the server it soaks over
