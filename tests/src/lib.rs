@@ -38,6 +38,10 @@
 //! - `sampling_sites.rs`: sampled call sites name this file and line; exact
 //!   figures when every allocation is sampled, estimates within 25% at an
 //!   interval; histograms; symbolising is the tool's, not the user's.
+//! - `sampling_realloc.rs`: a realloc is sampled at the line that resized
+//!   the block, for its new size: 20,000 grown blocks estimated there within
+//!   5 standard errors (from the sample count), none left at the allocating
+//!   line; blocks of 64 KiB and more always sampled, exactly.
 //! - `sampling_bounds.rs`: twice `MAX_STACKS` distinct stacks and more live
 //!   sampled blocks than `MAX_SAMPLED_BLOCKS`: overflow counted, counts exact,
 //!   metadata under its bound.
