@@ -48,7 +48,8 @@ use crate::counters::Slot;
 use crate::registry;
 use crate::sampled::{self, Record};
 use crate::stacks;
-use crate::symbolize::{is_machinery, symbolize_stack};
+use crate::symbolize::symbolize_stack;
+use alloc_snapshot::trim::is_user_frame;
 use alloc_snapshot::Stack;
 use core::fmt;
 use core::marker::PhantomData;
@@ -245,11 +246,12 @@ impl fmt::Display for Survivors {
             writeln!(f, "  {bytes} bytes in {blocks} block(s) at {site}")?;
             if let Some(b) = self.blocks.iter().find(|b| b.stack.label() == site) {
                 let start = b.stack.user_frame.unwrap_or(0) as usize;
-                let callers = b.stack.frames.iter().skip(start + 1).filter(|fr| {
-                    fr.function
-                        .as_deref()
-                        .is_some_and(|name| !is_machinery(name, fr.file.as_deref()))
-                });
+                let callers = b
+                    .stack
+                    .frames
+                    .iter()
+                    .skip(start + 1)
+                    .filter(|fr| is_user_frame(fr));
                 for fr in callers.take(4) {
                     writeln!(f, "      called from {}", fr.label())?;
                 }

@@ -71,10 +71,17 @@
 //! by the inverse of its probability of being drawn, so a snapshot's
 //! [`Snapshot::sites`] are unbiased estimates of live bytes and blocks per
 //! call stack and birth epoch (the exact per-epoch totals stay in
-//! [`Snapshot::epochs`]). [`symbolize`] turns the stacks into function,
-//! file and line, outside the allocation path, and marks each stack's first
-//! frame that is the user's (past this crate and the standard library's
-//! allocation machinery).
+//! [`Snapshot::epochs`]). A snapshot also lists the loaded modules (path,
+//! load address, build id: [`Snapshot::modules`]), so its raw stacks can be
+//! symbolised outside the process: `alloc-report` and the soak driver do
+//! that from the binaries on disk, and that is how a long-running server
+//! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
+//! does it in-process, for tests and leak assertions: it turns the stacks
+//! into function, file and line, outside the allocation path, and marks
+//! each stack's first frame that is the user's (past this crate and the
+//! standard library's allocation machinery; the rules are
+//! `alloc_snapshot::trim`). It keeps the parsed debug information (tens of
+//! MB, counted as the tool's memory) until [`release_symbol_cache`].
 //!
 //! ```no_run
 //! use alloc_core::{advance_epoch, set_sampling, snapshot, symbolize, SampleMode};
@@ -100,6 +107,14 @@
 //!   environment variable `ALLOC_CORE_SAMPLE` ([`SAMPLE_ENV`]: `off`,
 //!   `all`, or bytes such as `4096`, `64KiB`, `1M`), read once at the first
 //!   allocation; code wins over the environment.
+//! - **Seed** ([`set_sampling_seed`], or the environment variable
+//!   `ALLOC_CORE_SEED`, [`SEED_ENV`]: `42`, `0x2a`). Unset, every thread's
+//!   generator is seeded from the clock. Fixed, the `n`-th thread to
+//!   allocate gets the `n`-th stream of that seed, so a single-threaded
+//!   program samples the same blocks on every run and a statistical test
+//!   that failed can be replayed (`ALLOC_CORE_SEED=7 cargo test ...`).
+//!   Multi-threaded programs replay as far as their threads allocate in the
+//!   same order.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled). A block of 64 KiB or more
@@ -118,9 +133,12 @@
 //!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
 //!   spin locks are held for a bounded probe and never while unwinding, and
 //!   are held across `fork()` by the atfork handlers.
-//! - **Symbolisation keeps the parsed debug information** after its first
-//!   call (about a second), as the tool's memory: roughly the size of the
-//!   binary's debug information (50 MB for `demo-server`).
+//! - **In-process symbolisation keeps the parsed debug information** after
+//!   its first call (about a second), as the tool's memory: roughly the size
+//!   of the binary's debug information (50 MB for `demo-server`). Servers
+//!   should leave it to `alloc-report` (the admin endpoint does): a
+//!   snapshot lists the loaded modules for that, at a few hundred bytes per
+//!   module.
 //!   [`release_symbol_cache`] drops it.
 //! - **Symbolisation needs debug info**: `debug = "limited"` (or `1`) in
 //!   your `[profile.release]` gives file, line and full function paths;
@@ -226,7 +244,9 @@
 //!   user drops them later.
 //! - **fork()**: the child keeps all counts (its copy of the parent's heap is
 //!   really there) and can free inherited blocks and take snapshots. The
-//!   crate's one lock is held across `fork()` by an atfork handler. If another
+//!   crate's locks (and the one around listing the loaded modules, so that
+//!   no thread is inside the loader at the fork) are held across `fork()`
+//!   by an atfork handler. If another
 //!   thread was in the middle of folding an old epoch at the instant of the
 //!   fork (a few instructions, once per epoch per thread), that thread's
 //!   counts in the child may be misfiled between the epoch and its range.
@@ -264,6 +284,7 @@ mod epoch;
 mod histogram;
 pub mod leaks;
 mod lock;
+mod modules;
 mod os_mem;
 mod page_table;
 mod registry;
@@ -282,7 +303,8 @@ pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
-    always_sampled_from, sampling, set_sampling, SampleMode, DEFAULT_INTERVAL, SAMPLE_ENV,
+    always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
+    DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};

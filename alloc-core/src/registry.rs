@@ -96,6 +96,8 @@ pub(crate) fn register() -> *const Slot {
     };
     let slot: *const Slot = &SLOTS[i];
     SLOTS[i].scope_depth.store(0, Relaxed);
+    // A reused slot gets a stream of its own, not its last owner's.
+    SLOTS[i].rng.store(0, Relaxed);
     crate::sampling::arm(&SLOTS[i]);
     if !hooks::on_thread_exit(slot) {
         OWNED[i].store(false, Release);
@@ -153,10 +155,25 @@ pub(crate) fn owner_id(slot: *const Slot) -> u32 {
 /// thread's countdown may be lost to that thread's own update; see
 /// [`crate::set_sampling`].
 pub(crate) fn reset_countdowns() {
+    for_owned_slots(|slot| slot.countdown.store(0, Relaxed));
+}
+
+/// Makes every owned slot reseed its generator and draw a fresh countdown
+/// at its next allocation (after the sampling seed changed). Stores into
+/// other threads' slots may be lost to their own updates, as in
+/// [`reset_countdowns`].
+pub(crate) fn reset_generators() {
+    for_owned_slots(|slot| {
+        slot.rng.store(0, Relaxed);
+        slot.countdown.store(0, Relaxed);
+    });
+}
+
+fn for_owned_slots(f: impl Fn(&Slot)) {
     let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
     for (slot, owned) in SLOTS[..high].iter().zip(&OWNED) {
         if owned.load(Acquire) {
-            slot.countdown.store(0, Relaxed);
+            f(slot);
         }
     }
 }
@@ -269,6 +286,8 @@ mod hooks {
     /// Before fork: no snapshot, exit or shared count is half done.
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn prepare() {
+        // First: its holder may be inside the loader, never in our locks.
+        crate::modules::fork::lock_all();
         core::mem::forget(lock_shared());
         crate::stacks::fork::lock_all();
         crate::sampled::fork::lock_all();
@@ -280,6 +299,7 @@ mod hooks {
         crate::stacks::fork::unlock_all();
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
+        crate::modules::fork::unlock_all();
     }
 
     /// In the child only the forking thread exists: release the lock and mark
@@ -291,6 +311,7 @@ mod hooks {
         unsafe { SHARED_LOCK.force_unlock() };
         crate::sampled::fork::unlock_all();
         crate::stacks::fork::unlock_all();
+        crate::modules::fork::unlock_all();
         let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
         for slot in &SLOTS[..high] {
             slot.settle();

@@ -39,7 +39,7 @@ use crate::counters::{Slot, SAMPLED};
 use crate::histogram::{ALLOC_SIZE, LIFETIME_EPOCHS, LIFETIME_NS};
 use crate::sampled::{self, Record};
 use crate::stacks::{self, MAX_DEPTH};
-use core::sync::atomic::{AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 
 /// The default mean sampling interval in bytes: 1 MiB.
 ///
@@ -110,6 +110,24 @@ const UNSET: u64 = u64::MAX;
 /// missed the reset of its countdown.
 const OFF_RECHECK: i64 = 64 << 20;
 
+/// The environment variable that fixes the sampler's seed, read once, when
+/// the first thread draws its first countdown: a decimal number or
+/// `0x`-prefixed hexadecimal. Unset, each thread's generator is seeded from
+/// the clock and the slot's address, and no two runs sample alike.
+pub const SEED_ENV: &str = "ALLOC_CORE_SEED";
+
+/// Where the seed comes from: [`SEED_UNREAD`] until the environment has been
+/// read, then [`SEED_CLOCK`] or [`SEED_FIXED`] (the value in `SEED`).
+static SEED_STATE: AtomicU8 = AtomicU8::new(SEED_UNREAD);
+static SEED: AtomicU64 = AtomicU64::new(0);
+/// Generators seeded so far under the current seed: the `n`-th thread to
+/// draw gets stream `n`, so a run with a fixed seed whose threads first
+/// allocate in the same order samples the same blocks.
+static STREAMS: AtomicU64 = AtomicU64::new(0);
+const SEED_UNREAD: u8 = 0;
+const SEED_CLOCK: u8 = 1;
+const SEED_FIXED: u8 = 2;
+
 /// Samples taken since start.
 pub(crate) static SAMPLED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
@@ -137,6 +155,41 @@ fn decode(v: u64) -> SampleMode {
 pub fn set_sampling(mode: SampleMode) {
     INTERVAL.store(encode(mode), Relaxed);
     crate::registry::reset_countdowns();
+}
+
+/// Fixes the seed of every thread's sampling generator (`Some(seed)`), or
+/// goes back to seeding from the clock (`None`), overriding [`SEED_ENV`].
+///
+/// Every thread reseeds at its next allocation and draws a fresh countdown,
+/// so with a fixed seed a single-threaded program (or one whose threads
+/// first allocate in a fixed order) samples exactly the same blocks on every
+/// run: a statistical test that fails can be replayed. The `n`-th thread to
+/// draw after this call gets the `n`-th stream of the seed. As with
+/// [`set_sampling`], a thread racing with this call may keep its old stream
+/// until its current countdown runs out.
+pub fn set_sampling_seed(seed: Option<u64>) {
+    match seed {
+        Some(s) => {
+            SEED.store(s, Relaxed);
+            SEED_STATE.store(SEED_FIXED, Release);
+        }
+        None => SEED_STATE.store(SEED_CLOCK, Release),
+    }
+    STREAMS.store(0, Relaxed);
+    crate::registry::reset_generators();
+}
+
+/// The fixed seed in force ([`set_sampling_seed`] or [`SEED_ENV`]), `None`
+/// when generators are seeded from the clock.
+pub fn sampling_seed() -> Option<u64> {
+    match SEED_STATE.load(Acquire) {
+        SEED_UNREAD => {
+            seed_from_env();
+            sampling_seed()
+        }
+        SEED_FIXED => Some(SEED.load(Relaxed)),
+        _ => None,
+    }
 }
 
 /// The sampling mode in force: what [`set_sampling`] set last, else what
@@ -188,6 +241,36 @@ pub(crate) fn parse(s: &[u8]) -> Option<SampleMode> {
     })
 }
 
+/// Parses `ALLOC_CORE_SEED` without allocating: decimal, or hexadecimal
+/// after `0x`. `None` for anything else.
+pub(crate) fn parse_seed(s: &[u8]) -> Option<u64> {
+    let s = s.trim_ascii();
+    let (digits, radix) = match s {
+        [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+        _ => (s, 10),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = (c as char).to_digit(radix)?;
+        n = n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
+#[cold]
+fn seed_from_env() {
+    let (state, value) = match env_seed() {
+        Some(v) => (SEED_FIXED, v),
+        None => (SEED_CLOCK, 0),
+    };
+    SEED.store(value, Relaxed);
+    // Only the first reader (or `set_sampling_seed`) decides.
+    let _ = SEED_STATE.compare_exchange(SEED_UNREAD, state, Release, Relaxed);
+}
+
 #[cold]
 fn init_from_env() -> u64 {
     let mode = from_env().unwrap_or(SampleMode::Interval(DEFAULT_INTERVAL));
@@ -222,6 +305,30 @@ fn from_env() -> Option<SampleMode> {
     None
 }
 
+#[cfg(not(miri))]
+fn env_seed() -> Option<u64> {
+    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks in
+    // glibc, and the returned string is only read here, once.
+    let p = unsafe { libc::getenv(c"ALLOC_CORE_SEED".as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returned a valid NUL-terminated string.
+    let bytes = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    let seed = parse_seed(bytes);
+    if seed.is_none() {
+        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SEED: expected a number such as 42 or 0x2a; seeding from the clock\n";
+        // SAFETY: writes a static buffer to stderr; failure is ignored.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    }
+    seed
+}
+
+#[cfg(miri)]
+fn env_seed() -> Option<u64> {
+    None
+}
+
 /// The next random 64-bit number of the slot's generator (xorshift64*).
 fn next_random(slot: &Slot) -> u64 {
     let mut x = slot.rng.load(Relaxed);
@@ -236,7 +343,17 @@ fn next_random(slot: &Slot) -> u64 {
 }
 
 fn seed(slot: &Slot) -> u64 {
-    let mut z = (slot as *const Slot as u64) ^ now_ns().rotate_left(32);
+    let mut z = match sampling_seed() {
+        // The stream number, spread by the golden ratio, picks one of the
+        // seed's streams.
+        Some(s) => {
+            s ^ STREAMS
+                .fetch_add(1, Relaxed)
+                .wrapping_add(1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        }
+        None => (slot as *const Slot as u64) ^ now_ns().rotate_left(32),
+    };
     // splitmix64 finaliser: spreads the few bits that differ.
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -258,10 +375,17 @@ pub(crate) fn now_ns() -> u64 {
 
 /// A fresh countdown for `slot` under the mode in force.
 fn draw(slot: &Slot) -> i64 {
+    draw_under(slot, interval())
+}
+
+/// A fresh countdown for `slot` under the encoded mode `mode` (0 off, 1
+/// all, else the mean interval): 0 in a leak scope or with every allocation
+/// sampled, [`OFF_RECHECK`] when off, else exponential with mean `mode`.
+fn draw_under(slot: &Slot, mode: u64) -> i64 {
     if slot.scope_depth.load(Relaxed) > 0 {
         return 0;
     }
-    match interval() {
+    match mode {
         0 => OFF_RECHECK,
         1 => 0,
         mean => {
@@ -386,22 +510,63 @@ mod tests {
     }
 
     #[test]
-    fn countdowns_are_exponential_with_the_configured_mean() {
-        let slot = Box::new(Slot::new());
-        let mean = 1000u64;
-        let n = 20_000;
-        let mut sum = 0f64;
-        let mut below_mean = 0;
-        for _ in 0..n {
-            let u = ((next_random(&slot) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-            let x = -u.ln() * mean as f64;
-            sum += x;
-            below_mean += usize::from(x < mean as f64);
+    fn seeds_parse_as_decimal_or_hex() {
+        assert_eq!(parse_seed(b"42"), Some(42));
+        assert_eq!(parse_seed(b" 0x2a "), Some(42));
+        assert_eq!(parse_seed(b"0XFF"), Some(255));
+        assert_eq!(parse_seed(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"0x",
+            b"-1",
+            b"4.2",
+            b"seven",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(parse_seed(bad), None, "{:?}", core::str::from_utf8(bad));
         }
-        let avg = sum / n as f64;
-        assert!((avg - 1000.0).abs() < 50.0, "mean {avg}");
-        // P(X < mean) = 1 - 1/e = 0.632 for an exponential.
-        let frac = below_mean as f64 / n as f64;
-        assert!((frac - 0.632).abs() < 0.02, "{frac}");
+    }
+
+    /// The one test that changes the process-wide seed (tests run in
+    /// parallel): fixed seeds replay, different seeds differ, countdowns
+    /// follow the mode and are exponential with the configured mean.
+    #[test]
+    fn countdowns_replay_under_a_seed_and_follow_the_mode() {
+        let draws = |seed: u64| {
+            set_sampling_seed(Some(seed));
+            let slot = Box::new(Slot::new());
+            (0..100)
+                .map(|_| draw_under(&slot, 1000))
+                .collect::<Vec<_>>()
+        };
+        let a = draws(42);
+        assert_eq!(a, draws(42), "a fixed seed replays");
+        assert_ne!(a, draws(43), "another seed differs");
+        assert_eq!(sampling_seed(), Some(43));
+
+        let slot = Box::new(Slot::new());
+        assert_eq!(draw_under(&slot, 0), OFF_RECHECK, "off");
+        assert_eq!(draw_under(&slot, 1), 0, "every allocation");
+        slot.scope_depth.store(1, Relaxed);
+        assert_eq!(draw_under(&slot, 1000), 0, "a leak scope records all");
+        slot.scope_depth.store(0, Relaxed);
+
+        set_sampling_seed(Some(7));
+        let mean = 1000.0;
+        let n = 20_000;
+        let xs: Vec<f64> = (0..n).map(|_| draw_under(&slot, 1000) as f64).collect();
+        set_sampling_seed(None);
+        assert_eq!(sampling_seed(), None);
+        // Bounds of 6 standard errors: the mean of n exponentials has
+        // standard error mean / sqrt(n) (the cast to an integer takes at
+        // most 1 off each draw); P(X < mean) = 1 - 1/e for an exponential,
+        // a proportion with standard error sqrt(p (1 - p) / n).
+        let avg = xs.iter().sum::<f64>() / n as f64;
+        let se = mean / (n as f64).sqrt();
+        assert!((avg + 0.5 - mean).abs() < 6.0 * se, "mean {avg}");
+        let p = 1.0 - (-1.0f64).exp();
+        let frac = xs.iter().filter(|&&x| x < mean).count() as f64 / n as f64;
+        let se = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((frac - p).abs() < 6.0 * se, "{frac}");
     }
 }

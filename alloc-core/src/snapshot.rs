@@ -68,6 +68,8 @@ fn clamp(v: i64) -> u64 {
 /// Takes a snapshot of the accounting state now. See [`Snapshot`].
 pub fn snapshot() -> Snapshot {
     let _tool = ToolScope::enter();
+    // Before any lock of ours: the loader holds its own lock meanwhile.
+    let modules = crate::modules::loaded();
     let mut sum = Box::new(Sum {
         reallocs: 0,
         exact: [(NEVER, Plain::default()); WINDOW],
@@ -162,6 +164,7 @@ pub fn snapshot() -> Snapshot {
             lifetime_epochs: histogram::LIFETIME_EPOCHS.read(),
             lifetime_ns: histogram::LIFETIME_NS.read(),
         },
+        modules,
     }
 }
 

@@ -190,6 +190,7 @@ fn empty_file(stacks: Vec<Stack>) -> SnapshotFile {
         stacks,
         sites: Vec::new(),
         histograms: Default::default(),
+        modules: Vec::new(),
     })
 }
 

@@ -1312,6 +1312,11 @@ pub struct ResourceGrowth {
     /// Allocator resident bytes (jemalloc `stats.resident`) per cycle, when
     /// every snapshot has allocator statistics.
     pub allocator_resident_bytes_per_cycle: Option<f64>,
+    /// The tool's own memory ([`ReportPoint::tool_bytes`]) per cycle.
+    pub tool_bytes_per_cycle: f64,
+    /// Process RSS without the tool's own memory, per cycle, when every
+    /// snapshot has RSS: the program's growth.
+    pub rss_without_tool_bytes_per_cycle: Option<f64>,
 }
 
 /// The figures of one snapshot in a report, for tables and plots.
@@ -1331,6 +1336,16 @@ pub struct ReportPoint {
     pub rss_bytes: Option<u64>,
     /// Allocator resident bytes.
     pub allocator_resident_bytes: Option<u64>,
+    /// The tool's own memory, part of RSS: its live heap blocks plus its
+    /// metadata (`tool.live_bytes + tool.metadata_bytes`).
+    pub tool_bytes: u64,
+}
+
+impl ReportPoint {
+    /// Process RSS without the tool's own memory.
+    pub fn rss_without_tool(&self) -> Option<u64> {
+        self.rss_bytes.map(|r| r.saturating_sub(self.tool_bytes))
+    }
 }
 
 /// Quantiles of a distribution (`None` where it is empty).
@@ -1742,6 +1757,7 @@ impl Analyzer {
             survivors: surv,
             rss_bytes: s.rss_bytes,
             allocator_resident_bytes: s.allocator.as_ref().map(|a| a.resident),
+            tool_bytes: s.tool.live_bytes.saturating_add(s.tool.metadata_bytes),
         });
         self.heap_bytes.push(surv.bytes as f64);
         self.heap_blocks.push(surv.blocks as f64);
@@ -2032,6 +2048,8 @@ impl Analyzer {
             live_heap_bytes_per_cycle: slope_of(&|p| Some(p.live_bytes)).unwrap_or(0.0),
             rss_bytes_per_cycle: slope_of(&|p| p.rss_bytes),
             allocator_resident_bytes_per_cycle: slope_of(&|p| p.allocator_resident_bytes),
+            tool_bytes_per_cycle: slope_of(&|p| Some(p.tool_bytes)).unwrap_or(0.0),
+            rss_without_tool_bytes_per_cycle: slope_of(&ReportPoint::rss_without_tool),
         };
         let mut profile_stacks: Vec<Stack> = Vec::new();
         let mut index: HashMap<u32, usize> = HashMap::default();

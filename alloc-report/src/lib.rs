@@ -2,8 +2,10 @@
 //! verdicts: is memory that outlives its cycle growing (a leak), holding (a
 //! cache or pool), or only left from warm-up?
 //!
-//! This crate depends on [`alloc_snapshot`] only, never on `alloc-core`, and
-//! never installs a global allocator: it reads files and does arithmetic.
+//! This crate depends on [`alloc_snapshot`], never on `alloc-core`, and
+//! never installs a global allocator: it reads files (snapshots, and the
+//! measured program's binaries for their debug information) and does
+//! arithmetic.
 //!
 //! # Vocabulary
 //!
@@ -23,8 +25,9 @@
 //! # Files
 //!
 //! One snapshot is one file of versioned, self-describing JSON
-//! (`{"format":"alloc-snapshot","version":2,"cycles":N,"snapshot":{...},"checksum":"..."}`;
-//! version 1 files, without call sites, still read);
+//! (`{"format":"alloc-snapshot","version":3,"cycles":N,"snapshot":{...},"checksum":"..."}`;
+//! version 2 files, without the loaded modules, and version 1 files,
+//! without call sites, still read);
 //! a series (one soak run) is a directory of `000000.json`, `000001.json`,
 //! ... written by [`SeriesWriter`]. Writes are atomic; reads are strict and
 //! every failure names the file and the problem. See [`mod@format`].
@@ -48,6 +51,18 @@
 //! leak too ([`growth`]). A series without call-site data
 //! has one site, [`analysis::ALL_SITES`], the whole heap. [`Analyzer`] does
 //! the same one snapshot at a time, for series too long to hold in memory.
+//!
+//! # Symbolisation
+//!
+//! A snapshot from `alloc_core::snapshot()` or the admin endpoint carries
+//! raw call stacks and the modules the process had loaded. A [`Symbolizer`]
+//! resolves them offline from the binaries on disk (checked by GNU build
+//! id; [`Symbolizer::use_file`] for a binary that moved or was rebuilt):
+//! function, file and line, one frame per inlined function, and each
+//! stack's first user frame by the same rules as `alloc_core::symbolize`
+//! ([`alloc_snapshot::trim`]). Symbolise before [`Analyzer::push`]: a
+//! site is a symbolised label. The CLI does this for every file it reads
+//! (`--binary FILE`). See [`mod@symbolize`].
 //!
 //! # Renderers
 //!
@@ -102,7 +117,8 @@
 //!
 //! The `alloc-report` binary wraps this library: `show`, `diff`, `report`
 //! (`--format text|json|html|pprof|folded`) and `check` (exit status 1 on a
-//! leak, for CI). Run `alloc-report --help`.
+//! leak, for CI), each symbolising raw stacks as it reads them
+//! (`--binary FILE` to name the file of a module). Run `alloc-report --help`.
 
 pub mod analysis;
 pub mod growth;
@@ -112,9 +128,11 @@ pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
 pub mod stats;
+pub mod symbolize;
 
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use symbolize::{SymbolizeError, Symbolizer};

@@ -8,13 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use alloc_report::analysis::{diff, site_survivor_matrix, survivor_matrix, ClassifyOptions};
-use alloc_report::{read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader};
+use alloc_report::{
+    read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SnapshotFile, Symbolizer,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const EXAMPLES: &str = "\
 A series directory holds 000000.json, 000001.json, ... as written by
 SeriesWriter (the soak driver); a FILE is one snapshot file.
+
+Raw call stacks (as alloc-core's snapshot() and the admin endpoint write
+them) are symbolised here from the debug information of the binaries the
+process had loaded, read from the paths in the snapshot and checked by GNU
+build id; give --binary FILE when a binary was rebuilt, moved, or the
+snapshots come from another machine.
 
 Exit status: 0 success (check: no leak), 1 check found a leak, 2 bad usage
 or input (one line on standard error naming the file and the problem).
@@ -31,7 +39,8 @@ Examples:
             pprof -diff_base old.pb.gz -top survivors.pb.gz
             pprof -tagfocus birth_epoch=100: -top survivors.pb.gz
   alloc-report report target/soak --format folded | inferno-flamegraph > survivors.svg
-  alloc-report check target/soak --max-bytes-per-cycle 64";
+  alloc-report check target/soak --max-bytes-per-cycle 64
+  alloc-report report target/soak --binary saved/demo-server";
 
 /// Survivors, trends and leak verdicts from alloc-core snapshots.
 #[derive(Parser)]
@@ -39,6 +48,11 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Symbolise with this file the module that has its GNU build id (a
+    /// copy of the binary that ran, or its separate debug file); repeatable.
+    /// Other modules are read from the paths the process loaded them from.
+    #[arg(long, global = true, value_name = "FILE")]
+    binary: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -165,7 +179,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli.command) {
+    match symbolizer(&cli.binary).and_then(|mut sym| {
+        let code = run(cli.command, &mut sym)?;
+        for unused in sym.unused_files() {
+            eprintln!(
+                "alloc-report: warning: --binary {} matched no module of the snapshots",
+                unused.display()
+            );
+        }
+        Ok(code)
+    }) {
         Ok(code) => code,
         Err(Fail(msg)) => {
             eprintln!("alloc-report: {}", msg.replace('\n', " "));
@@ -192,13 +215,47 @@ fn write_out(out: &Path, bytes: &[u8]) -> Result<(), Fail> {
     }
 }
 
+/// A symboliser that uses the `--binary` files.
+fn symbolizer(files: &[PathBuf]) -> Result<Symbolizer, Fail> {
+    let mut sym = Symbolizer::new();
+    for f in files {
+        sym.use_file(f)?;
+    }
+    Ok(sym)
+}
+
+/// Symbolises the raw stacks of `file` (read from `path`).
+fn symbolize(
+    sym: &mut Symbolizer,
+    path: &Path,
+    mut file: SnapshotFile,
+) -> Result<SnapshotFile, Fail> {
+    sym.symbolize(&mut file.snapshot)
+        .map_err(|e| Fail(format!("{}: {e}", path.display())))?;
+    Ok(file)
+}
+
+/// Reads one snapshot file and symbolises it.
+fn read_file(sym: &mut Symbolizer, path: &Path) -> Result<SnapshotFile, Fail> {
+    let file = read_snapshot_file(path)?;
+    symbolize(sym, path, file)
+}
+
+/// Reads a series directory or one file, symbolised.
+fn read_all(sym: &mut Symbolizer, path: &Path) -> Result<Vec<SnapshotFile>, Fail> {
+    read_path(path)?
+        .into_iter()
+        .map(|f| symbolize(sym, path, f))
+        .collect()
+}
+
 /// Reads and analyses `path` (a series directory or one file), one file
 /// at a time, with a progress bar on a terminal for long series.
-fn analyse(path: &Path) -> Result<Report, Fail> {
+fn analyse(path: &Path, sym: &mut Symbolizer) -> Result<Report, Fail> {
     let opts = ClassifyOptions::default();
     let mut analyzer = Analyzer::new(&opts);
     if !path.is_dir() {
-        analyzer.push(&read_snapshot_file(path)?);
+        analyzer.push(&read_file(sym, path)?);
         return Ok(analyzer.finish());
     }
     let reader = SeriesReader::open(path)?;
@@ -218,7 +275,7 @@ fn analyse(path: &Path) -> Result<Report, Fail> {
         ProgressBar::hidden()
     };
     for file in reader {
-        analyzer.push(&file?);
+        analyzer.push(&symbolize(sym, path, file?)?);
         bar.inc(1);
     }
     bar.set_message("analysing");
@@ -237,23 +294,23 @@ fn render(report: &Report, format: Format) -> Vec<u8> {
     }
 }
 
-fn run(command: Command) -> Result<ExitCode, Fail> {
+fn run(command: Command, sym: &mut Symbolizer) -> Result<ExitCode, Fail> {
     match command {
         Command::Show { path, sites } => {
             if path.is_dir() {
-                let series = read_path(&path)?;
+                let series = read_all(sym, &path)?;
                 let mut text = render::series_text(&survivor_matrix(&series), &series);
                 let by_site = site_survivor_matrix(&series);
                 let epochs: Vec<u32> = series.iter().map(|f| f.snapshot.epoch).collect();
                 text.push_str(&render::site_matrix_text(&by_site, &epochs, sites));
                 emit(text.as_bytes())?;
             } else {
-                emit(render::snapshot_text(&read_snapshot_file(&path)?).as_bytes())?;
+                emit(render::snapshot_text(&read_file(sym, &path)?).as_bytes())?;
             }
         }
         Command::Diff { old, new, format } => {
-            let old = read_snapshot_file(&old)?;
-            let new = read_snapshot_file(&new)?;
+            let old = read_file(sym, &old)?;
+            let new = read_file(sym, &new)?;
             let d = diff(&old.snapshot, &new.snapshot);
             let text = match format {
                 DiffFormat::Text => render::diff_text(&d),
@@ -274,7 +331,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             pprof,
             folded,
         } => {
-            let report = analyse(&path)?;
+            let report = analyse(&path, sym)?;
             let mut to_stdout = false;
             for (target, f) in [
                 (&json, Format::Json),
@@ -306,7 +363,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             path,
             max_bytes_per_cycle,
         } => {
-            let report = analyse(&path)?;
+            let report = analyse(&path, sym)?;
             emit(render::report_text(&report).as_bytes())?;
             if report.leaks(max_bytes_per_cycle) {
                 return Ok(ExitCode::from(1));

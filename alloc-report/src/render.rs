@@ -12,6 +12,8 @@ use crate::analysis::{
 };
 use crate::format::SnapshotFile;
 
+mod memory;
+
 /// Bytes in a short human form (`512 B`, `1.5 KiB`, `3.2 MiB`).
 pub fn human_bytes(b: f64) -> String {
     let sign = if b < 0.0 { "-" } else { "" };
@@ -148,30 +150,7 @@ pub fn report_text(r: &Report) -> String {
     }
     out.push('\n');
     histograms_text(&mut out, &r.histograms);
-    let g = &r.growth;
-    let per = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{}/cycle", human_bytes(v)));
-    let _ = writeln!(out, "growth over the last part of the run:");
-    let _ = writeln!(
-        out,
-        "  live heap           {}",
-        per(Some(g.live_heap_bytes_per_cycle))
-    );
-    let _ = writeln!(out, "  process RSS         {}", per(g.rss_bytes_per_cycle));
-    let _ = writeln!(
-        out,
-        "  allocator resident  {}",
-        per(g.allocator_resident_bytes_per_cycle)
-    );
-    if let Some(rss) = g.rss_bytes_per_cycle {
-        let heap = g.live_heap_bytes_per_cycle;
-        if rss > 4096.0 && heap < rss / 4.0 {
-            let _ = writeln!(
-                out,
-                "  note: RSS grows much faster than the live heap: memory the allocator \
-                 retains (fragmentation, caches) rather than a heap leak"
-            );
-        }
-    }
+    memory::growth_text(&mut out, r);
     out
 }
 
@@ -305,8 +284,15 @@ pub fn snapshot_text(file: &SnapshotFile) -> String {
         s.totals.frees,
         s.totals.reallocs
     );
+    let tool = s.tool.live_bytes.saturating_add(s.tool.metadata_bytes);
     if let Some(rss) = s.rss_bytes {
-        let _ = writeln!(out, "rss {}", human_bytes(rss as f64));
+        let _ = writeln!(
+            out,
+            "rss {}, of which the tool's own {} (the program: {})",
+            human_bytes(rss as f64),
+            human_bytes(tool as f64),
+            human_bytes(rss.saturating_sub(tool) as f64)
+        );
     }
     if let Some(a) = &s.allocator {
         let _ = writeln!(
@@ -354,6 +340,7 @@ pub fn series_text(m: &SurvivorMatrix, series: &[SnapshotFile]) -> String {
         "SURVIVOR BYTES".into(),
         "SURVIVOR BLOCKS".into(),
         "RSS".into(),
+        "TOOL".into(),
     ]];
     for (i, f) in series.iter().enumerate() {
         let s = &f.snapshot;
@@ -366,6 +353,7 @@ pub fn series_text(m: &SurvivorMatrix, series: &[SnapshotFile]) -> String {
             m.survivors.get(i).map_or(0, |l| l.bytes).to_string(),
             m.survivors.get(i).map_or(0, |l| l.blocks).to_string(),
             s.rss_bytes.map_or("-".into(), |r| r.to_string()),
+            (s.tool.live_bytes.saturating_add(s.tool.metadata_bytes)).to_string(),
         ]);
     }
     let mut out = table(&rows);
@@ -732,10 +720,16 @@ pub fn report_html(r: &Report) -> String {
     ));
     s.push('\n');
     s.push_str(&svg_plot(
-        "process and allocator memory",
+        "process and allocator memory (the tool's own apart)",
         &x,
         &[
             ("RSS", "#2ca02c", col(&|p| p.rss_bytes)),
+            (
+                "RSS without the tool",
+                "#98df8a",
+                col(&crate::analysis::ReportPoint::rss_without_tool),
+            ),
+            ("tool's own", "#7f7f7f", col(&|p| Some(p.tool_bytes))),
             (
                 "allocator resident",
                 "#9467bd",

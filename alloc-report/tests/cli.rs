@@ -193,3 +193,121 @@ fn report_formats_and_outputs() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A snapshot with one raw stack at `main` of `binary` (loaded at a made-up
+/// bias), the module listed as `path` with `build_id`, and survivors there.
+fn raw_snapshot(binary: &Path, path: &str, build_id: Option<String>) -> alloc_report::SnapshotFile {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(binary).unwrap();
+    let obj = object::File::parse(&*bytes).unwrap();
+    let main = obj
+        .symbols()
+        .find(|s| s.name() == Ok("main"))
+        .expect("the binary has a main symbol")
+        .address();
+    let base = 0x5555_0000_0000;
+    let mut s = common::snap(3, &[(1, 64, 1)]);
+    s.stacks = vec![alloc_snapshot::Stack {
+        id: 1,
+        // A return address just past main's first instruction.
+        frames: vec![alloc_snapshot::Frame {
+            ip: base + main + 1,
+            function: None,
+            file: None,
+            line: None,
+        }],
+        user_frame: None,
+    }];
+    s.sites = vec![alloc_snapshot::SiteLive {
+        stack: 1,
+        epoch: 1,
+        bytes: 64.0,
+        blocks: 1.0,
+        samples: 1,
+    }];
+    s.modules = vec![alloc_snapshot::Module {
+        path: path.into(),
+        base,
+        ranges: vec![alloc_snapshot::AddrRange {
+            start: base,
+            end: base + (bytes.len() as u64).max(main + 0x1000),
+        }],
+        build_id,
+    }];
+    alloc_report::SnapshotFile::new(s)
+}
+
+#[test]
+fn raw_stacks_are_symbolised_from_the_binary_or_a_clear_error() {
+    let dir = temp_dir("cli-raw");
+    let exe = Path::new(env!("CARGO_BIN_EXE_alloc-report"));
+    let id = alloc_report::symbolize::file_build_id(exe).unwrap();
+    assert!(id.is_some(), "the test binary has no build id");
+    // A series of two: nothing, then the survivor at the raw stack.
+    let file = dir.join("000001.json");
+    let f = dir.to_str().unwrap();
+    let write = |second: &alloc_report::SnapshotFile| {
+        let mut first = second.clone();
+        first.snapshot = alloc_snapshot::Snapshot {
+            modules: second.snapshot.modules.clone(),
+            ..common::snap(0, &[])
+        };
+        alloc_report::write_snapshot_file(&dir.join("000000.json"), &first).unwrap();
+        alloc_report::write_snapshot_file(&file, second).unwrap();
+    };
+
+    // At its path with its build id: the site is named.
+    let here = raw_snapshot(exe, exe.to_str().unwrap(), id.clone());
+    write(&here);
+    let o = run(&["report", f]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("\nmain "), "{}", stdout(&o));
+
+    // Gone: exit 2, one line naming the module and the flag.
+    let gone = raw_snapshot(exe, "/nonexistent/server", id.clone());
+    write(&gone);
+    for cmd in ["show", "report", "check"] {
+        let o = run(&[cmd, f]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("cli-raw")
+                && err.contains("/nonexistent/server")
+                && err.contains("is gone")
+                && err.contains("--binary FILE"),
+            "{err}"
+        );
+    }
+    // ... and --binary with the file that ran resolves it.
+    let o = run(&["report", f, "--binary", exe.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("\nmain "), "{}", stdout(&o));
+    assert!(o.stderr.is_empty(), "{o:?}");
+
+    // Another build at the path: exit 2, both build ids named.
+    let other = "00".repeat(20);
+    let rebuilt = raw_snapshot(exe, exe.to_str().unwrap(), Some(other.clone()));
+    write(&rebuilt);
+    let o = run(&["report", f]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&other) && err.contains(id.as_deref().unwrap()) && err.contains("rebuilt"),
+        "{err}"
+    );
+    // A --binary that is not an object file, or matches no module.
+    std::fs::write(dir.join("notes.txt"), "hi").unwrap();
+    let o = run(&[
+        "report",
+        f,
+        "--binary",
+        dir.join("notes.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable object file"));
+    write(&here);
+    let o = run(&["report", f, "--binary", exe.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use alloc_report::format::{decode, encode, Problem, FORMAT_VERSION};
 use alloc_report::{read_path, read_series, read_snapshot_file, SeriesWriter, SnapshotFile};
-use alloc_snapshot::{Bucket, Histogram, SiteLive};
+use alloc_snapshot::{AddrRange, Bucket, Histogram, Module, SiteLive};
 use common::{fold, snap, stack, temp_dir, Rng};
 
 fn sample() -> SnapshotFile {
@@ -69,6 +69,33 @@ fn sample() -> SnapshotFile {
             },
         ],
     };
+    // Loaded modules, so that damage to them is covered too.
+    s.modules = vec![
+        Module {
+            path: "/srv/bin/server".into(),
+            base: 0x5555_5555_4000,
+            ranges: vec![
+                AddrRange {
+                    start: 0x5555_5556_0000,
+                    end: 0x5555_5570_0000,
+                },
+                AddrRange {
+                    start: 0x5555_5580_0000,
+                    end: 0x5555_5581_0000,
+                },
+            ],
+            build_id: Some("0a1b2c3d4e5f60718293a4b5c6d7e8f901234567".into()),
+        },
+        Module {
+            path: "/lib/x86_64-linux-gnu/libc.so.6".into(),
+            base: 0x7f00_0000_0000,
+            ranges: vec![AddrRange {
+                start: 0x7f00_0002_8000,
+                end: 0x7f00_001b_d000,
+            }],
+            build_id: None,
+        },
+    ];
     SnapshotFile {
         cycles: Some(120),
         snapshot: fold(s, 6),
@@ -145,10 +172,10 @@ fn every_single_byte_flip_is_an_error() {
 fn a_newer_version_is_refused_with_a_clear_message() {
     let dir = temp_dir("version");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    assert!(text.contains("\"version\":2,"), "{text}");
-    let newer = text.replace("\"version\":2", "\"version\":3");
+    assert!(text.contains("\"version\":3,"), "{text}");
+    let newer = text.replace("\"version\":3", "\"version\":4");
     let p = expect_error(&dir, "newer.json", newer.as_bytes());
-    assert_eq!(p, Problem::NewerVersion(3));
+    assert_eq!(p, Problem::NewerVersion(4));
     assert!(p.to_string().contains("newer"), "{p}");
     assert!(p.to_string().contains(&FORMAT_VERSION.to_string()));
     // A newer file need not look like this version at all.
@@ -158,7 +185,7 @@ fn a_newer_version_is_refused_with_a_clear_message() {
         b"{\"format\":\"alloc-snapshot\",\"version\":9,\"x\":[]}\n",
     );
     assert_eq!(p, Problem::NewerVersion(9));
-    let zero = text.replace("\"version\":2", "\"version\":0");
+    let zero = text.replace("\"version\":3", "\"version\":0");
     assert!(matches!(
         expect_error(&dir, "zero.json", zero.as_bytes()),
         Problem::BadVersion(_)
@@ -283,7 +310,8 @@ fn version_1_files_still_read() {
         assert_eq!(f.snapshot.epochs.len(), 3);
         assert!(f.snapshot.sites.is_empty() && f.snapshot.stacks.is_empty());
         assert_eq!(f.snapshot.sampling, alloc_snapshot::Sampling::default());
-        // Written back, it is a version 2 file that reads the same.
+        assert!(f.snapshot.modules.is_empty());
+        // Written back, it is a version 3 file that reads the same.
         let again = decode(&encode(&f)).unwrap();
         assert_eq!(again, f);
     }
@@ -310,13 +338,44 @@ fn version_1_files_still_read() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-/// In version 2 every field is required, at every depth, and the call-site
-/// data must be consistent.
+/// A version 2 file (call-site data, no `modules`), written by an
+/// independent implementation of the format (`tests/data/v2-sites.json`,
+/// checksum included), reads with no modules; one that has `modules` is
+/// refused.
 #[test]
-fn version_2_requires_the_call_site_fields_and_checks_them() {
+fn version_2_files_still_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v2-sites.json");
+    let f = read_snapshot_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.cycles, Some(70));
+    assert_eq!(f.snapshot.stacks.len(), 2);
+    assert_eq!(f.snapshot.stacks[0].label(), "src/conn.rs:42 conn::track");
+    assert_eq!(f.snapshot.sites.len(), 2);
+    assert!(f.snapshot.modules.is_empty());
+    assert_eq!(decode(&encode(&f)).unwrap(), f);
+    let text = fs::read_to_string(&path).unwrap();
     let dir = temp_dir("v2");
+    let changed = text.replace("\"line\":42", "\"line\":43");
+    assert!(matches!(
+        expect_error(&dir, "v2-changed.json", changed.as_bytes()),
+        Problem::Checksum { .. }
+    ));
+    let with_modules = text.replace("}},\"checksum\"", "},\"modules\":[]},\"checksum\"");
+    assert_ne!(with_modules, text);
+    let p = expect_error(&dir, "v2-modules.json", with_modules.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("unknown field snapshot.modules")),
+        "{p}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// In version 3 every field is required, at every depth, and the call-site
+/// data and the modules must be consistent.
+#[test]
+fn version_3_requires_every_field_and_checks_it() {
+    let dir = temp_dir("v3");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    for field in ["sampling", "stacks", "sites", "histograms"] {
+    for field in ["sampling", "stacks", "sites", "histograms", "modules"] {
         // The same file without the field (the schema is checked before
         // the checksum, so key order and checksum do not matter here).
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -376,6 +435,47 @@ fn version_2_requires_the_call_site_fields_and_checks_them() {
             "bucket",
             |f| f.snapshot.histograms.alloc_size.buckets.swap(0, 1),
             "alloc_size",
+        ),
+        (
+            "module-path",
+            |f| f.snapshot.modules[1].path.clear(),
+            "modules[1] has an empty path",
+        ),
+        (
+            "build-id-case",
+            |f| f.snapshot.modules[0].build_id = Some("0A1B".into()),
+            "lowercase hex",
+        ),
+        (
+            "build-id-odd",
+            |f| f.snapshot.modules[0].build_id = Some("0a1".into()),
+            "whole bytes",
+        ),
+        (
+            "range-reversed",
+            |f| {
+                let r = &mut f.snapshot.modules[1].ranges[0];
+                std::mem::swap(&mut r.start, &mut r.end);
+            },
+            "modules[1] (/lib/x86_64-linux-gnu/libc.so.6) has address range",
+        ),
+        (
+            "ranges-unsorted",
+            |f| f.snapshot.modules[0].ranges.swap(0, 1),
+            "sorted, disjoint",
+        ),
+        (
+            "below-bias",
+            |f| f.snapshot.modules[1].base = 0x7f00_0003_0000,
+            "not below the load bias",
+        ),
+        (
+            "modules-overlap",
+            |f| {
+                f.snapshot.modules[1].base = 0x5555_5580_0000;
+                f.snapshot.modules[1].ranges[0].start = 0x5555_5580_8000;
+            },
+            "modules[0] and modules[1] both hold address 0x555555808000",
         ),
     ];
     for (name, damage, says) in invalid {

@@ -244,3 +244,37 @@ fn reports_show_sites_and_distributions() {
     assert_eq!(json["sites"][0]["site"], "src/conn.rs:11 conn::track");
     assert_eq!(json["sites"][0]["kind"], "leak");
 }
+
+/// RSS is shown with the tool's own memory set apart: a tool that grows
+/// does not read as the program's growth.
+#[test]
+fn rss_is_shown_with_the_tool_apart() {
+    let mut series = model(30, |_, _| (0, 0));
+    for (k, f) in series.iter_mut().enumerate() {
+        let k = k as u64;
+        // The program's RSS is flat at 40 MiB; the tool adds 1 MiB a snapshot.
+        f.snapshot.tool.live_bytes = (1 << 20) * k;
+        f.snapshot.tool.metadata_bytes = 1 << 20;
+        f.snapshot.rss_bytes = Some((40 << 20) + (1 << 20) * (k + 1));
+    }
+    let r = analyze(&series, &ClassifyOptions::default());
+    let per_cycle = r.growth.rss_bytes_per_cycle.unwrap();
+    assert!(per_cycle > 0.0, "{per_cycle}");
+    assert_eq!(r.growth.rss_without_tool_bytes_per_cycle, Some(0.0));
+    assert_eq!(r.growth.tool_bytes_per_cycle, per_cycle);
+    assert_eq!(r.points[29].tool_bytes, 30 << 20);
+    let text = render::report_text(&r);
+    assert!(
+        text.contains("RSS 70.0 MiB, of which the tool's own 30.0 MiB (the program: 40.0 MiB)"),
+        "{text}"
+    );
+    assert!(text.contains("    without the tool  0 B/cycle"), "{text}");
+    // The note blames the allocator only for growth that is not the tool's.
+    assert!(!text.contains("note: RSS"), "{text}");
+    let html = render::report_html(&r);
+    assert!(html.contains("RSS without the tool"), "{html}");
+    let one = render::snapshot_text(&series[29]);
+    assert!(one.contains("of which the tool's own 30.0 MiB"), "{one}");
+    let table = render::series_text(&alloc_report::analysis::survivor_matrix(&series), &series);
+    assert!(table.contains("TOOL"), "{table}");
+}

@@ -5,24 +5,32 @@
 //! | case | sampling | sites | expected |
 //! |---|---|---|---|
 //! | 1 × 8 B per cycle | every block | 1 | leak, 8 B/cycle exactly |
-//! | 1 × 1 KiB per cycle, 400 cycles | I = 16 KiB (p ≈ 0.06) | 1 | leak, ≈ 1 KiB/cycle (*) |
-//! | 10 × 256 B per cycle | I = 16 KiB | 1 | leak |
-//! | 100 × 64 B per cycle | I = 16 KiB | 1 | leak |
-//! | 1 × 64 KiB per cycle | I = 512 KiB | 1 | leak |
+//! | 1 × 1 KiB per cycle, 800 cycles | I = 16 KiB (p ≈ 0.06) | 1 | leak, ≈ 1 KiB/cycle (*) |
+//! | 10 × 256 B per cycle, 400 cycles | I = 16 KiB | 1 | leak |
+//! | 100 × 64 B per cycle, 200 cycles | I = 16 KiB | 1 | leak |
+//! | 1 × 64 KiB per cycle, 400 cycles | I = 512 KiB | 1 | leak |
 //! | 4 × 1 KiB per cycle among in-flight noise | I = 16 KiB | 1 | leak |
 //! | cache filled over the first 30 cycles, then holds | I = 16 KiB | 1 | plateau |
-//! | LRU cache of the last 20 cycles' entries | I = 16 KiB | 1 | plateau |
+//! | LRU cache of the last 20 cycles' entries | I = 16 KiB | 1 | plateau (**) |
 //! | pool of 64 × 4 KiB made in epoch 0 | I = 16 KiB | 1 | warmup |
-//! | in-flight work of the last 3 cycles only (noise) | I = 16 KiB | 1 | plateau |
+//! | in-flight work of the last 3 cycles only (noise) | I = 16 KiB | 1 | plateau (**) |
 //! | leak that stopped half way | I = 16 KiB | 1 | plateau |
 //! | everything freed by the end | I = 16 KiB | 1 | ok |
 //! | one block allocated late that stays | every block | 1 | plateau, not leak |
-//! | all of the above in one program | I = 16 KiB | 7 | each as alone |
-//! | 300 noisy sites and one leak | I = 16 KiB | 301 | only the leak |
+//! | all of the above in one program, 800 cycles | I = 16 KiB | 7 | each as alone |
+//! | 300 noisy sites and one leak, 400 cycles | I = 16 KiB | 301 | only the leak |
 //!
-//! (*) A sampled leak's bytes per cycle must be within 3 standard
-//! deviations of the sampling error (`3 / sqrt(samples in the window)`);
-//! exact ones to the byte. Below about one sample per few cycles a leak
+//! Every sampled leak is given enough cycles that about 20 or more samples
+//! are expected in the trend window (half the run): with fewer, a run in a
+//! few thousand sees them all in two birth epochs and the site rule (at
+//! least 3) rightly declines to call a leak. (**) `ok` is accepted where no
+//! sample of the site is live at the last snapshot: that is all the data
+//! shows.
+//! (*) A sampled leak's bytes per cycle must be within 5 standard errors
+//! of the sampling error (relative `1 / sqrt(samples born over half the
+//! window)`, the least a long-pair slope rests on); exact ones to the byte.
+//! Seeds are fixed; `ALLOC_CORE_SEED` moves them all (the repetition
+//! script `tests/repeat-statistical` runs this file under many). Below about one sample per few cycles a leak
 //! cannot be seen by sampling at all (1 × 64 B per cycle at a 16 KiB
 //! interval is 0.004 samples per cycle): the whole heap's exact verdict
 //! still finds it.
@@ -31,7 +39,7 @@ mod common;
 
 use alloc_report::analysis::{analyze, ClassifyOptions, Report, VerdictKind, ALL_SITES};
 use alloc_report::SnapshotFile;
-use common::{mix, site, site_series, SiteSpec};
+use common::{base_seed, mix, site, site_series, SiteSpec};
 use VerdictKind::{Leak, Ok, Plateau, Warmup};
 
 const KIB: u64 = 1024;
@@ -85,7 +93,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "1 x 1 KiB per cycle",
-            400,
+            800,
             16 * KIB,
             site("src/conn.rs", 11, "conn::track", KIB, |_, _| 1),
             Leak,
@@ -93,7 +101,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "10 x 256 B per cycle",
-            100,
+            400,
             16 * KIB,
             site("src/conn.rs", 12, "conn::log", 256, |_, _| 10),
             Leak,
@@ -101,7 +109,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "100 x 64 B per cycle",
-            100,
+            200,
             16 * KIB,
             site("src/conn.rs", 13, "conn::intern", 64, |_, _| 100),
             Leak,
@@ -109,7 +117,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "1 x 64 KiB per cycle, 512 KiB interval",
-            100,
+            400,
             512 * KIB,
             site("src/conn.rs", 14, "conn::buffer", 64 * KIB, |_, _| 1),
             Leak,
@@ -117,7 +125,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "4 x 1 KiB per cycle among in-flight noise",
-            150,
+            300,
             16 * KIB,
             site("src/conn.rs", 15, "conn::handler", KIB, {
                 let n = noise(7, 40);
@@ -130,9 +138,12 @@ fn cases() -> Vec<Case> {
             "cache filled over the first 30 cycles, then holds",
             100,
             16 * KIB,
+            // 8 entries a cycle: at 2, about one run in 2,500 samples none
+            // of the 40 entries made after the warm-up tenth (0.78^40), and
+            // `warmup` is then the honest answer.
             site("src/cache.rs", 20, "cache::insert", 4 * KIB, |_, e| {
                 if e < 30 {
-                    2
+                    8
                 } else {
                     0
                 }
@@ -209,27 +220,59 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn check_case(r: &Report, case: &Case) {
+/// Checks a site's verdict. Survivors that stay few (noise, a small cache)
+/// leave no sample live at the last snapshot in some runs; then `ok` is the
+/// only honest answer and is accepted for an expected `plateau`.
+fn assert_kind(v: &alloc_report::Verdict, want: VerdictKind, what: &str) {
+    if want == Plateau && v.kind == Ok && v.samples == 0 {
+        return;
+    }
+    assert_eq!(v.kind, want, "{what}: {v:#?}");
+}
+
+/// Standard errors a sampled estimate may be off before a check fails.
+const Z: f64 = 5.0;
+
+fn check_case(r: &Report, case: &Case, seed: u64) {
     let v = verdict_of(r, case.spec.function);
-    assert_eq!(v.kind, case.kind, "{}: {v:#?}", case.name);
+    assert_kind(
+        v,
+        case.kind,
+        &format!(
+            "{} (replay with ALLOC_CORE_SEED={})",
+            case.name,
+            base_seed()
+        ),
+    );
     assert!(v.estimated, "{}", case.name);
     if let Some(blocks) = case.leak {
         let want = (blocks * case.spec.size) as f64;
-        // Sampling error: the estimate rests on about `blocks * p` samples
-        // per cycle over the window; allow 3 standard deviations.
-        let tol = if case.interval == 0 {
-            1e-9
+        // Sampling error: the slope is a median of slopes of pairs at least
+        // half the window apart, so it rests on the samples born over at
+        // least half the window, about `blocks * p * window / 2`; its
+        // relative standard error is one over the root of that.
+        let bound = if case.interval == 0 {
+            1e-9 * want
         } else {
             let p = 1.0 - (-(case.spec.size as f64) / case.interval as f64).exp();
-            3.0 / (blocks as f64 * p * v.window as f64).sqrt()
+            Z * want / (blocks as f64 * p * v.window as f64 / 2.0).sqrt()
         };
-        let err = (v.bytes_per_cycle - want).abs() / want;
+        let err = (v.bytes_per_cycle - want).abs();
+        println!(
+            "stat: site_verdicts.{} estimate={:.1} truth={want:.1} error={err:.1} bound={bound:.1} \
+             ratio={:.3} seed={} case_seed={seed}",
+            case.name.replace(' ', "_"),
+            v.bytes_per_cycle,
+            err / bound,
+            base_seed(),
+        );
         assert!(
-            err <= tol,
-            "{}: {} bytes/cycle, want {want} ± {:.0}%",
+            err <= bound,
+            "{} (case seed {seed}): {} bytes/cycle, want {want} ± {bound:.1} ({Z} standard \
+             errors); replay with ALLOC_CORE_SEED={}",
             case.name,
             v.bytes_per_cycle,
-            tol * 100.0
+            base_seed(),
         );
         assert!(v.confidence > 0.99, "{}: {}", case.name, v.confidence);
     }
@@ -238,11 +281,12 @@ fn check_case(r: &Report, case: &Case) {
 #[test]
 fn each_case_alone() {
     for (i, case) in cases().into_iter().enumerate() {
+        let seed = (0x5eed + i as u64) ^ base_seed();
         let series = site_series(
             case.cycles,
             std::slice::from_ref(&case.spec),
             case.interval,
-            0x5eed + i as u64,
+            seed,
         );
         let r = analyze(&series, &ClassifyOptions::default());
         eprintln!(
@@ -253,25 +297,26 @@ fn each_case_alone() {
             1.0 - r.sites[0].confidence,
             r.sites[0].samples
         );
-        check_case(&r, &case);
+        check_case(&r, &case, seed);
         assert_eq!(r.sites.len(), 1, "{}", case.name);
     }
 }
 
-/// Seeds change which blocks are sampled; the verdicts must not.
+/// Seeds change which blocks are sampled; the verdicts and the bounds on
+/// the estimates must hold for every one.
 #[test]
 fn sampled_cases_hold_across_seeds() {
-    for seed in 0..8u64 {
+    for k in 0..8u64 {
+        let seed = mix(k ^ base_seed().rotate_left(17));
         for case in cases().into_iter().filter(|c| c.interval > 0) {
             let series = site_series(
                 case.cycles,
                 std::slice::from_ref(&case.spec),
                 case.interval,
-                mix(seed),
+                seed,
             );
             let r = analyze(&series, &ClassifyOptions::default());
-            let v = verdict_of(&r, case.spec.function);
-            assert_eq!(v.kind, case.kind, "seed {seed}: {}: {v:#?}", case.name);
+            check_case(&r, &case, seed);
         }
     }
 }
@@ -281,8 +326,10 @@ fn one_program_with_every_pattern() {
     let specs = vec![
         site("src/conn.rs", 11, "conn::track", KIB, |_, _| 1),
         site("src/conn.rs", 12, "conn::log", 256, |_, _| 10),
+        // Fills over the first 120 of 800 cycles: past the first 10% of the
+        // run, so a plateau rather than warm-up.
         site("src/cache.rs", 20, "cache::insert", 4 * KIB, |_, e| {
-            if e < 30 {
+            if e < 120 {
                 2
             } else {
                 0
@@ -303,7 +350,7 @@ fn one_program_with_every_pattern() {
             u64::from(k - e < 2)
         }),
     ];
-    let series = site_series(200, &specs, 16 * KIB, 99);
+    let series = site_series(800, &specs, 16 * KIB, 99 ^ base_seed());
     let r = analyze(&series, &ClassifyOptions::default());
     let kinds: Vec<(&str, VerdictKind)> = vec![
         ("conn::track", Leak),
@@ -314,12 +361,7 @@ fn one_program_with_every_pattern() {
         ("work::request", Plateau),
     ];
     for (f, kind) in kinds {
-        assert_eq!(
-            verdict_of(&r, f).kind,
-            kind,
-            "{f}: {:#?}",
-            verdict_of(&r, f)
-        );
+        assert_kind(verdict_of(&r, f), kind, f);
     }
     // One 1 KiB block per cycle, live one cycle: whether a sample is live
     // at the end is chance; either way not a leak.
@@ -361,7 +403,7 @@ fn many_noisy_sites_do_not_make_false_leaks() {
         })
         .collect();
     specs.push(site("src/conn.rs", 11, "conn::track", KIB, |_, _| 2));
-    let series = site_series(100, &specs, 16 * KIB, 3);
+    let series = site_series(400, &specs, 16 * KIB, 3 ^ base_seed());
     let r = analyze(&series, &ClassifyOptions::default());
     let leaks: Vec<&str> = r
         .sites

@@ -91,6 +91,11 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Symbolise the server's stacks with this file for the module of
+        /// the same GNU build id (the server's binary was rebuilt or moved
+        /// since it started); repeatable.
+        #[arg(long, value_name = "FILE")]
+        binary: Vec<PathBuf>,
         /// For a server that is not the demo's: bytes each cycle sends
         /// (`\n`, `\r`, `\t`, `\\` escapes), instead of the demo protocol.
         #[arg(long)]
@@ -195,6 +200,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             hold,
             out,
             no_progress,
+            binary,
             send,
             until,
         } => {
@@ -211,6 +217,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             o.warmup = warmup;
             o.hold = hold as usize;
             o.progress = !no_progress;
+            o.binaries = binary;
             let r = soak::run(&o)?;
             print!("{}", alloc_report::render::report_text(&r.report));
             println!(

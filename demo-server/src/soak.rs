@@ -9,14 +9,18 @@
 //!    epoch and takes the first snapshot.
 //! 3. Per batch: runs `batch` cycles at `concurrency` (each closed with
 //!    RST), waits for quiescence again, closes an epoch, and takes a
-//!    snapshot carrying the number of cycles done.
+//!    snapshot carrying the number of cycles done. The server sends raw
+//!    stacks; the driver symbolises them here, from the server's binaries on
+//!    disk (`alloc_report::Symbolizer`, debug information parsed once per
+//!    soak), and writes symbolised files, which stay readable after the
+//!    server is rebuilt.
 //! 4. Writes the series (`series/000000.json`, ...) and the report
 //!    (`report.txt`, `report.json`, `report.html`) under the output
 //!    directory.
 
 use crate::admin_client::AdminClient;
 use crate::client::{reset, LoadClient, Script};
-use alloc_report::{ClassifyOptions, Report, Verdict};
+use alloc_report::{ClassifyOptions, Report, Symbolizer, Verdict};
 use alloc_snapshot::SeriesWriter;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
@@ -54,6 +58,10 @@ pub struct SoakOptions {
     /// Run on another thread during each measured batch, with the cycles
     /// done before it (fault injection); an error ends the soak.
     pub during_batch: Option<BatchHook>,
+    /// Files to symbolise the server's modules with, matched by build id
+    /// (`alloc-report --binary`); other modules are read from the paths the
+    /// server loaded them from.
+    pub binaries: Vec<PathBuf>,
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
@@ -82,6 +90,7 @@ impl SoakOptions {
             batch_timeout: Duration::from_secs(60),
             script: Script::Demo,
             during_batch: None,
+            binaries: Vec::new(),
         }
     }
 }
@@ -148,6 +157,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         return Err("cycles, batch and concurrency must be at least 1".to_string());
     }
     crate::raise_fd_limit(o.hold as u64 + o.concurrency as u64 + 64);
+    let mut symbols = Symbolizer::new();
+    for b in &o.binaries {
+        symbols.use_file(b).map_err(|e| e.to_string())?;
+    }
     let admin = AdminClient::new(o.admin);
     let baseline = admin.open_connections()?;
     let held = hold_connections(o.server, o.hold)?;
@@ -176,7 +189,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let file = admin.snapshot(Some(done))?;
+        let mut file = admin.snapshot(Some(done))?;
+        symbols
+            .symbolize(&mut file.snapshot)
+            .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
         let t = &file.snapshot.tool;
         let used = t.live_bytes + t.metadata_bytes;
         if done == 0 {

@@ -89,6 +89,16 @@ fn routes_answer_what_they_document() {
     let file = decode(body.as_bytes()).expect("a snapshot file");
     assert_eq!(file.cycles, Some(5));
     assert_eq!(file.snapshot.epoch, before + 1);
+    // Raw stacks and the loaded modules (this binary first): the reader
+    // symbolises, the server holds no debug information.
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(file.snapshot.modules[0].path, exe.to_string_lossy());
+    assert!(file.snapshot.modules[0].build_id.is_some());
+    assert!(file
+        .snapshot
+        .stacks
+        .iter()
+        .all(|st| st.user_frame.is_none() && st.frames.iter().all(|f| f.function.is_none())));
     let (s, body) = get(addr, "/snapshot");
     assert_eq!(s, 200);
     assert_eq!(

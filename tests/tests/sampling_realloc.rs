@@ -2,15 +2,15 @@
 //! resized the block: 20,000 blocks allocated at one line, then each grown
 //! at another line in a later epoch. Every block left the first line's
 //! records (the realloc moved it); the second line's estimate of the bytes
-//! it holds is unbiased, within 5 standard errors of the truth, the error
-//! bound taken from the number of samples it rests on. A block of 64 KiB
+//! it holds is unbiased, within 5 standard errors of the truth
+//! ([`alloc_tests::estimates`], seed fixed). A block of 64 KiB
 //! or more is always sampled, with weight 1: exact.
 
 use alloc_core::{
     advance_epoch, set_sampling, snapshot, symbolize, untracked, EpochAlloc, Jemalloc, SampleMode,
     Snapshot,
 };
-use alloc_tests::{exit_on_panic, say, watchdog};
+use alloc_tests::{estimates, exit_on_panic, say, watchdog};
 use std::time::Duration;
 
 #[global_allocator]
@@ -71,25 +71,17 @@ fn grown_blocks_are_estimated_at_the_growing_line() {
     assert_eq!(old, (0.0, 0.0, 0), "records left at the allocating line");
     let (bytes, blocks, samples) =
         site_live(&s, grew, &format!("sampling_realloc.rs:{grow_line} "));
-    // Each block is drawn with p = 1 - exp(-400 / interval), weight 1/p: the
-    // estimate's relative standard error is sqrt((1 - p) / samples).
-    let p = -(-(new as f64) / interval as f64).exp_m1();
-    let truth = (n * new) as f64;
-    let se = ((1.0 - p) / samples.max(1) as f64).sqrt();
-    let err = (bytes - truth).abs() / truth;
-    say!(
-        "sampling_realloc: interval {interval}: {samples} samples at the growing line, \
-         estimated {bytes:.0} bytes in {blocks:.0} blocks (true {truth}), error {:.1}% \
-         (5 standard errors: {:.1}%)",
-        err * 100.0,
-        500.0 * se
+    say!("sampling_realloc: interval {interval}: {samples} samples of {n} blocks grown to {new} bytes");
+    // Each grown block is drawn like an allocation of its new size: the
+    // bounds are the standard errors of the estimates of n blocks alike.
+    let (sd_bytes, sd_blocks) = estimates::sd_blocks_of(interval, n as u64, new as u64);
+    estimates::check(
+        "sampling_realloc.grown.bytes",
+        bytes,
+        (n * new) as f64,
+        sd_bytes,
     );
-    assert!(samples >= 100, "{samples} samples");
-    assert!(err <= 5.0 * se, "estimated {bytes} for {truth}");
-    assert!(
-        (blocks - n as f64).abs() / n as f64 <= 5.0 * se,
-        "{blocks} blocks"
-    );
+    estimates::check("sampling_realloc.grown.blocks", blocks, n as f64, sd_blocks);
     untracked(|| drop(kept));
 }
 
@@ -118,6 +110,7 @@ fn a_large_block_is_always_sampled_whole() {
 
 fn main() {
     exit_on_panic();
+    estimates::fix_seed();
     watchdog(Duration::from_secs(300), "sampling_realloc");
     grown_blocks_are_estimated_at_the_growing_line();
     a_large_block_is_always_sampled_whole();

@@ -33,7 +33,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /` | a plain-text list of these routes |
-//! | `GET /snapshot?cycles=N` | `alloc_core::snapshot()`, call sites symbolised, as one snapshot file (`alloc_snapshot::file`); `cycles` (optional) is written into the file |
+//! | `GET /snapshot?cycles=N` | `alloc_core::snapshot()` as one snapshot file (`alloc_snapshot::file`): raw call stacks and the loaded modules, which `alloc-report` and the soak driver symbolise from the binaries on disk (the server never parses debug information); `cycles` (optional) is written into the file |
 //! | `GET /epoch` | `{"epoch":N}`, the current epoch |
 //! | `POST /epoch` | closes the current epoch; `{"epoch":N}`, the new one |
 //! | `GET /connections` | `{"open":N}` from the counter given to [`Admin::open_connections`] (404 without one) |
@@ -48,7 +48,7 @@
 //! # The endpoint is the tool, not the program
 //!
 //! The endpoint's threads run everything (accepting, parsing, snapshotting,
-//! symbolising, encoding) inside [`alloc_core::untracked`], so its
+//! encoding) inside [`alloc_core::untracked`], so its
 //! allocations count in the snapshot's `tool` usage and never as the
 //! program's live bytes or survivors. It uses one acceptor thread and four
 //! worker threads, all spawned inside that scope; a fifth concurrent request

@@ -121,8 +121,10 @@ fn cycles_query(query: Option<&str>) -> Result<Option<u64>, String> {
 }
 
 fn snapshot_file(cycles: Option<u64>) -> Response {
-    let mut snapshot = alloc_core::snapshot();
-    alloc_core::symbolize(&mut snapshot);
+    // Raw stacks and the loaded modules: the reader symbolises them
+    // (`alloc-report`, the soak driver), so the server never holds parsed
+    // debug information.
+    let snapshot = alloc_core::snapshot();
     Response::new(
         200,
         "application/json",

@@ -4,7 +4,7 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":2,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":3,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
@@ -13,9 +13,14 @@
 //!
 //! # Versions
 //!
-//! - **2** (written now): every field of [`Snapshot`] is required,
+//! - **3** (written now): every field of [`Snapshot`] is required,
 //!   including the call-site data (`sampling`, `stacks`, `sites`,
-//!   `histograms`), which are empty when sampling is off.
+//!   `histograms`), which are empty when sampling is off, and the loaded
+//!   modules (`modules`: path, load bias, executable address ranges, build
+//!   id), which an offline symboliser needs to resolve raw stacks.
+//! - **2** (still read): version 3 without `modules`; it reads as empty (the
+//!   stacks of such files were symbolised by the process that wrote them,
+//!   or cannot be symbolised offline).
 //! - **1** (still read): the snapshot without the call-site data. Those four
 //!   fields must be all absent (the original layout) or all present (files
 //!   written by the builds between the schema change and version 2); absent
@@ -43,14 +48,18 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{AllocatorStats, EpochLive, Snapshot, ToolUsage, Totals};
+use crate::{
+    AllocatorStats, EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod validate;
 
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
 
@@ -126,6 +135,43 @@ impl<'a> SnapshotV1<'a> {
     }
 }
 
+/// The snapshot as version 2 had it: without `modules`. Field order is the
+/// file order.
+#[derive(Serialize)]
+struct SnapshotV2<'a> {
+    epoch: u32,
+    timestamp_unix_ns: u64,
+    exact_window: u32,
+    totals: &'a Totals,
+    epochs: &'a [EpochLive],
+    rss_bytes: Option<u64>,
+    allocator: &'a Option<AllocatorStats>,
+    tool: &'a ToolUsage,
+    sampling: &'a Sampling,
+    stacks: &'a [Stack],
+    sites: &'a [SiteLive],
+    histograms: &'a Histograms,
+}
+
+impl<'a> SnapshotV2<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV2 {
+            epoch: s.epoch,
+            timestamp_unix_ns: s.timestamp_unix_ns,
+            exact_window: s.exact_window,
+            totals: &s.totals,
+            epochs: &s.epochs,
+            rss_bytes: s.rss_bytes,
+            allocator: &s.allocator,
+            tool: &s.tool,
+            sampling: &s.sampling,
+            stacks: &s.stacks,
+            sites: &s.sites,
+            histograms: &s.histograms,
+        }
+    }
+}
+
 /// Which layout a file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -133,17 +179,10 @@ enum Layout {
     V1Original,
     /// Version 1 with the call-site fields (the interim builds).
     V1WithSites,
-    /// Version 2: every field.
+    /// Version 2: every field but `modules`.
     V2,
-}
-
-impl Layout {
-    fn version(self) -> u64 {
-        match self {
-            Layout::V1Original | Layout::V1WithSites => 1,
-            Layout::V2 => 2,
-        }
-    }
+    /// Version 3: every field.
+    V3,
 }
 
 /// A whole file of any version, as read (the version decides which fields
@@ -269,7 +308,9 @@ fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> St
     }
     match layout {
         Layout::V1Original => sum(1, cycles, SnapshotV1::of(snapshot)),
-        Layout::V1WithSites | Layout::V2 => sum(layout.version(), cycles, snapshot),
+        Layout::V1WithSites => sum(1, cycles, SnapshotV2::of(snapshot)),
+        Layout::V2 => sum(2, cycles, SnapshotV2::of(snapshot)),
+        Layout::V3 => sum(3, cycles, snapshot),
     }
 }
 
@@ -296,7 +337,9 @@ fn layout_value(
     }
     match layout {
         Layout::V1Original => value(1, cycles, SnapshotV1::of(snapshot), checksum),
-        Layout::V1WithSites | Layout::V2 => value(layout.version(), cycles, snapshot, checksum),
+        Layout::V1WithSites => value(1, cycles, SnapshotV2::of(snapshot), checksum),
+        Layout::V2 => value(2, cycles, SnapshotV2::of(snapshot), checksum),
+        Layout::V3 => value(3, cycles, snapshot, checksum),
     }
 }
 
@@ -324,7 +367,7 @@ pub fn encode(file: &SnapshotFile) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V2, file.cycles, snapshot);
+    let sum = body_checksum(Layout::V3, file.cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -449,7 +492,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
                 Layout::V1Original
             }
         }
-        _ => Layout::V2,
+        Some(2) => Layout::V2,
+        _ => Layout::V3,
     };
     let env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
@@ -480,122 +524,11 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             computed,
         });
     }
-    validate(&env.snapshot).map_err(Problem::Invalid)?;
+    validate::validate(&env.snapshot).map_err(Problem::Invalid)?;
     Ok(SnapshotFile {
         cycles: env.cycles,
         snapshot: env.snapshot,
     })
-}
-
-/// Structural checks a snapshot must pass: epoch ranges ordered and
-/// disjoint; stacks sorted by id; sites sorted by stack then epoch, naming
-/// known stacks, with finite non-negative estimates; histogram buckets
-/// sorted and disjoint.
-fn validate(s: &Snapshot) -> Result<(), String> {
-    validate_epochs(s)?;
-    for w in s.stacks.windows(2) {
-        if w[1].id <= w[0].id {
-            return Err(format!(
-                "stack ids {} then {}: stacks must be sorted by id, each once",
-                w[0].id, w[1].id
-            ));
-        }
-    }
-    for st in &s.stacks {
-        if let Some(u) = st.user_frame {
-            if u as usize >= st.frames.len() {
-                return Err(format!(
-                    "stack {} has user_frame {u} but only {} frames",
-                    st.id,
-                    st.frames.len()
-                ));
-            }
-        }
-    }
-    for (i, site) in s.sites.iter().enumerate() {
-        if s.stacks
-            .binary_search_by_key(&site.stack, |st| st.id)
-            .is_err()
-        {
-            return Err(format!(
-                "sites[{i}] names stack {} which is not in stacks",
-                site.stack
-            ));
-        }
-        if site.epoch > s.epoch {
-            return Err(format!(
-                "sites[{i}] was born in epoch {} but the snapshot is at epoch {}",
-                site.epoch, s.epoch
-            ));
-        }
-        if !(site.bytes.is_finite()
-            && site.bytes >= 0.0
-            && site.blocks.is_finite()
-            && site.blocks >= 0.0)
-        {
-            return Err(format!(
-                "sites[{i}] has a negative or non-finite estimate ({} bytes, {} blocks)",
-                site.bytes, site.blocks
-            ));
-        }
-        if i > 0 {
-            let p = &s.sites[i - 1];
-            if (p.stack, p.epoch) >= (site.stack, site.epoch) {
-                return Err(format!(
-                    "sites[{i}] (stack {}, epoch {}) is not after sites[{}] (stack {}, epoch {}): \
-                     sites must be sorted by stack then epoch, each pair once",
-                    site.stack,
-                    site.epoch,
-                    i - 1,
-                    p.stack,
-                    p.epoch
-                ));
-            }
-        }
-    }
-    for (name, h) in [
-        ("alloc_size", &s.histograms.alloc_size),
-        ("lifetime_epochs", &s.histograms.lifetime_epochs),
-        ("lifetime_ns", &s.histograms.lifetime_ns),
-    ] {
-        let mut prev_high: Option<u64> = None;
-        for b in &h.buckets {
-            if b.low > b.high || prev_high.is_some_and(|p| b.low <= p) {
-                return Err(format!(
-                    "histogram {name}: bucket {}..={} is reversed or overlaps the one before it",
-                    b.low, b.high
-                ));
-            }
-            prev_high = Some(b.high);
-        }
-    }
-    Ok(())
-}
-
-/// Epoch ranges ordered, disjoint and not after the snapshot.
-fn validate_epochs(s: &Snapshot) -> Result<(), String> {
-    let mut prev_last: Option<u32> = None;
-    for e in &s.epochs {
-        if e.first > e.last {
-            return Err(format!("epoch range {}..={} is reversed", e.first, e.last));
-        }
-        if let Some(p) = prev_last {
-            if e.first <= p {
-                return Err(format!(
-                    "epoch range {}..={} overlaps or precedes the one before it",
-                    e.first, e.last
-                ));
-            }
-        }
-        if e.last > s.epoch {
-            return Err(format!(
-                "blocks born in epoch {} but the snapshot is at epoch {}",
-                e.last, s.epoch
-            ));
-        }
-        prev_last = Some(e.last);
-    }
-    Ok(())
 }
 
 /// Reads one snapshot file.

@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod file;
+pub mod trim;
 pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
@@ -69,6 +70,13 @@ pub struct Snapshot {
     /// sampled blocks.
     #[serde(default)]
     pub histograms: Histograms,
+    /// The objects loaded in the process (the executable and its shared
+    /// libraries): what an offline symboliser needs to turn the raw
+    /// instruction pointers of [`Snapshot::stacks`] into function, file and
+    /// line from the files on disk. Empty in files written before format
+    /// version 3 and where the platform cannot list them.
+    #[serde(default)]
+    pub modules: Vec<Module>,
 }
 
 impl Snapshot {
@@ -86,6 +94,11 @@ impl Snapshot {
         self.epochs
             .iter()
             .find(|e| e.first <= epoch && epoch <= e.last)
+    }
+
+    /// The loaded module whose code holds `ip`, if the snapshot lists one.
+    pub fn module_of(&self, ip: u64) -> Option<&Module> {
+        self.modules.iter().find(|m| m.contains(ip))
     }
 
     /// The stack with this id.
@@ -161,8 +174,8 @@ pub struct Stack {
     pub frames: Vec<Frame>,
     /// Index into `frames` of the first frame that belongs to the user's
     /// code, after trimming the tool's own frames and the allocator
-    /// machinery of `alloc`, `core` and `std`. `None` before symbolisation or
-    /// when no frame qualifies.
+    /// machinery of `alloc`, `core` and `std` ([`trim::user_frame`]). `None`
+    /// before symbolisation or when no frame qualifies.
     pub user_frame: Option<u32>,
 }
 
@@ -216,6 +229,44 @@ impl Frame {
             (None, None) => format!("{:#x}", self.ip),
         }
     }
+}
+
+/// One object loaded in the measured process (the executable or a shared
+/// library), as found by `dl_iterate_phdr` when the snapshot was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Module {
+    /// The file the process loaded, as the loader names it (for the
+    /// executable, the target of `/proc/self/exe`, which ends in
+    /// ` (deleted)` once the file was replaced). Not a file for the vDSO
+    /// (`linux-vdso.so.1`).
+    pub path: String,
+    /// The load bias: what was added to the file's virtual addresses to
+    /// place it in memory (0 for an executable that is not
+    /// position-independent). A file address is `ip - base`.
+    pub base: u64,
+    /// The module's executable segments in the process's memory, sorted and
+    /// disjoint: the instruction pointers of its code fall in one of them.
+    pub ranges: Vec<AddrRange>,
+    /// The GNU build id (`NT_GNU_BUILD_ID` note) in lowercase hex, `None`
+    /// when the file has none. A file on disk is the one that ran only if
+    /// its build id is this one.
+    pub build_id: Option<String>,
+}
+
+impl Module {
+    /// Whether `ip` falls in one of the module's ranges.
+    pub fn contains(&self, ip: u64) -> bool {
+        self.ranges.iter().any(|r| r.start <= ip && ip < r.end)
+    }
+}
+
+/// Addresses `start..end` (end excluded) in the process's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddrRange {
+    /// The first address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
 }
 
 /// Estimated live memory of one call stack born in one epoch.

@@ -172,6 +172,22 @@ pub(crate) fn site(
     }
 }
 
+/// The base seed of the simulated sampler: `ALLOC_CORE_SEED` (decimal or
+/// `0x` hex, as alloc-core reads it), else 0. `tests/repeat-statistical`
+/// sets it to run the statistical tests under many seeds; a failure names
+/// it so the run can be replayed.
+pub(crate) fn base_seed() -> u64 {
+    let Ok(v) = std::env::var("ALLOC_CORE_SEED") else {
+        return 0;
+    };
+    let v = v.trim();
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.unwrap_or_else(|_| panic!("ALLOC_CORE_SEED={v:?}: expected a number such as 42 or 0x2a"))
+}
+
 /// splitmix64: a well-mixed hash of `x`.
 pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -60,7 +60,7 @@ pub(crate) fn soak(o: &SoakOptions) -> SoakOutcome {
 }
 
 /// Checks what a soak of `pattern` in `variant` must find: leaky is `leak`
-/// within 10% of the documented bytes per connection, with the top site in
+/// within 10% of the documented bytes and blocks per connection, with the top site in
 /// the pattern's own file; fixed is `ok` with nothing surviving; `none` is
 /// `plateau`. No cycle may fail.
 pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome) {
@@ -79,12 +79,18 @@ pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome
             assert_eq!(v.kind.as_str(), "plateau", "{what}");
             assert!(v.final_survivors.bytes > 0, "{what}");
         }
-        (Some((bytes, _blocks)), Variant::Leaky) => {
+        (Some((bytes, blocks)), Variant::Leaky) => {
             assert_eq!(v.kind.as_str(), "leak", "{what}");
             let error = (v.bytes_per_cycle - bytes).abs() / bytes;
             assert!(
                 error <= 0.10,
                 "{what}: {:.1}% off the true {bytes} bytes per connection",
+                error * 100.0
+            );
+            let error = (v.blocks_per_cycle - blocks).abs() / blocks;
+            assert!(
+                error <= 0.10,
+                "{what}: {:.1}% off the true {blocks} blocks per connection",
                 error * 100.0
             );
             let top = r
