@@ -139,9 +139,11 @@
 //!   takes no snapshots) pays only the interval. Dense capture pauses while the
 //!   sampled-block table is more than half full. Setting a mode turns the
 //!   policy off. `ARCHITECTURE.md` has the design and the figures.
-//! - **Cost.** An unsampled allocation pays one subtraction from a
-//!   per-thread countdown; an unsampled free pays nothing (a bit in the
-//!   block's tag says whether it was sampled). A sample costs a stack walk
+//! - **Cost.** An unsampled allocation or realloc pays one subtraction from
+//!   a per-thread countdown; an unsampled free pays nothing (a bit in the
+//!   block's tag says whether it was sampled). A block of 1/16 of the
+//!   interval or more pays a stack capture every time (see below): little
+//!   next to the page faults of touching it. A sample costs a stack walk
 //!   and a record: about 0.1-0.2 µs with frame pointers
 //!   ([`FRAME_POINTER_CAPTURE`]), about 3 µs with the system unwinder; see
 //!   `alloc-core/bench/README.md` for measured figures.
@@ -179,6 +181,17 @@
 //!   `"line-tables-only"` gives file and line with bare names for inlined
 //!   functions; without debug info only function names from the symbol
 //!   table.
+//! - **Growth is attributed to the line that grows.** A realloc is sampled
+//!   like an allocation of its new size, with the stack of the realloc, and
+//!   a block that was sampled before loses its old record; every block of
+//!   at least [`always_sampled_from`] bytes (1/16 of the interval, 64 KiB
+//!   at the default) is sampled, with weight 1. A collection that only
+//!   grows reaches such sizes in a few doublings, so its buffer is seen at
+//!   the `push` or `insert` that last grew it in every snapshot, not one
+//!   time in five (a 256 KiB block's chance at 1 MiB would be 22%). Below
+//!   that size growth is sampled like any allocation: a leak of a few bytes
+//!   per cycle is found by the exact epoch counters long before its site
+//!   has enough samples.
 //! - **Histograms** of sampled allocation sizes and of the lifetimes (in
 //!   epochs and nanoseconds) of freed sampled blocks are in
 //!   [`Snapshot::histograms`].
@@ -207,11 +220,43 @@
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
 //!   and returns the new one; [`epoch`] reads it. Epochs are process-wide.
 //! - A block's birth epoch is the epoch current when it was allocated, on
-//!   whichever thread. It never changes: **allocated before, freed after**
-//!   (allocated in epoch 3, freed in epoch 9) removes its bytes from epoch 3.
-//! - **Realloc keeps the birth epoch**, even when the block moves: the bytes of
-//!   epoch 3 grow or shrink by the difference. A realloc counts in
-//!   `reallocs`, neither as an allocation nor as a free.
+//!   whichever thread. A free never changes it: **allocated before, freed
+//!   after** (allocated in epoch 3, freed in epoch 9) removes its bytes from
+//!   epoch 3.
+//! - **A realloc re-births the block in the current epoch**: a block of
+//!   epoch 3 resized in epoch 9 leaves epoch 3 with its old size and joins
+//!   epoch 9 with its new size (the "free of the old, allocation of the
+//!   new" of heaptrack and bytehound; jemalloc's profiler also treats a
+//!   realloc as a new allocation). Resized within its own epoch, the
+//!   block's bytes in that epoch change by the difference. So a collection
+//!   that only grows shows as memory born, and still held, in the epochs in
+//!   which it grew, even if it was created before the soak started; a
+//!   buffer grown once and then reused stays in the epoch of its last
+//!   growth and is a survivor that does not grow. A realloc counts in
+//!   `reallocs`, never in `allocs` or `frees` (those stay the program's
+//!   `alloc` and `dealloc` calls). Shrinking (`shrink_to_fit`) re-births
+//!   too, with the smaller size. With sampling on, a realloc is a sampling
+//!   opportunity for its new size and is attributed to the line that
+//!   resized it (the `push` or `insert`); see "Which line leaks".
+//!
+//! ```
+//! use alloc_core::{advance_epoch, snapshot, EpochAlloc, System};
+//!
+//! #[global_allocator]
+//! static GLOBAL: EpochAlloc<System> = EpochAlloc::new(System);
+//!
+//! fn main() {
+//!     let born = advance_epoch();
+//!     let mut history: Vec<u64> = Vec::with_capacity(4); // 32 bytes in `born`
+//!     let grew = advance_epoch();
+//!     history.extend([1, 2, 3, 4, 5]); // realloc to 64 bytes in `grew`
+//!     let s = snapshot();
+//!     let live = |e| s.epoch_entry(e).map_or((0, 0), |e| (e.live_bytes, e.live_blocks));
+//!     assert_eq!(live(born), (0, 0)); // the block left its birth epoch
+//!     assert_eq!(live(grew), (64, 1)); // and lives, whole, where it grew
+//! }
+//! ```
+//!
 //! - **Threads**: a block may be freed on any thread; counts stay exact.
 //!   Counts are kept per thread without atomic read-modify-write instructions
 //!   and summed by [`snapshot`].
@@ -295,8 +340,8 @@ pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
-    sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode, DEFAULT_INTERVAL,
-    SAMPLE_ENV, SEED_ENV,
+    always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
+    DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};

@@ -10,6 +10,26 @@
 //! unbiased estimates of live bytes and blocks per site (the scheme of
 //! jemalloc's and Go's heap profilers).
 //!
+//! Two rules make growth visible at the line that grows (issue 12):
+//!
+//! - **A realloc is a sampling opportunity for its new size**, like an
+//!   allocation of that size: it takes the new size off the countdown, and a
+//!   block that was sampled before loses its record (the block moved to
+//!   the current epoch; see the crate docs). So a collection's buffer is
+//!   attributed to the `push` or `insert` that last grew it.
+//! - **A block of at least [`always_sampled_from`] bytes (1/16 of the mean
+//!   interval, 64 KiB at the default) is always sampled**, with weight 1,
+//!   and does not touch the countdown. Its chance under the countdown would
+//!   be at least 6%; a collection that only grows reaches such sizes in a
+//!   few doublings, and a sampled series of its buffer would otherwise be
+//!   a lottery (a 256 KiB buffer is drawn with probability 22% at 1 MiB).
+//!   Such blocks are rare and cost a page fault per 4 KiB when touched, so
+//!   a stack capture each adds little.
+//!
+//! Both keep the estimates unbiased: every block (or incarnation of a block
+//! after a realloc) is drawn by exactly one rule, independently, and
+//! weighted by the inverse of its chance under that rule.
+//!
 //! A sample captures the raw call stack ([`crate::stacks`]), interns it, and
 //! records the block in [`crate::sampled`]; the block's tag gets the
 //! [`SAMPLED`] bit so its free finds the record without a look-up for
@@ -44,6 +64,38 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 /// one. The dense phase names those: every allocation of a leaky soak is
 /// recorded, exactly, from the third snapshot on.
 pub const DEFAULT_INTERVAL: u64 = 256 * 1024;
+
+/// Blocks from this size up may be always sampled (the fast paths check
+/// this constant; the exact threshold is [`always_sampled_from`]).
+pub(crate) const ALWAYS_SAMPLED_MIN: usize = 64 * 1024;
+
+/// The size from which every block is sampled (weight 1) under the mode in
+/// force: the larger of 64 KiB and 1/16 of the mean interval; `None` when
+/// sampling is off (under `All` every block is sampled anyway).
+pub fn always_sampled_from() -> Option<u64> {
+    match interval() {
+        0 => None,
+        1 => Some(1),
+        mean => Some((mean / 16).max(ALWAYS_SAMPLED_MIN as u64)),
+    }
+}
+
+/// Whether a block of `size` bytes is sampled whatever the countdown says.
+#[inline]
+pub(crate) fn always_sampled(size: usize) -> bool {
+    size >= ALWAYS_SAMPLED_MIN && always_sampled_from().is_some_and(|t| size as u64 >= t)
+}
+
+/// How a block came to be sampled, which sets its weight.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Chance {
+    /// The countdown ran out at it: weight `1 / (1 - exp(-size / mean))`,
+    /// and a new countdown is drawn.
+    Countdown,
+    /// It is large enough to be always sampled ([`always_sampled`]): weight
+    /// 1, and the countdown is left as it was.
+    Always,
+}
 
 /// The environment variable that sets the sampling mode, read once, at the
 /// first allocation: `off`, `all`, or a mean interval in bytes (`524288`,
@@ -392,20 +444,27 @@ pub(crate) fn arm(slot: &Slot) {
 }
 
 /// Called on the slow path when `slot`'s countdown ran out at a block of
-/// `size` bytes at `addr`, already counted for `epoch`. Samples it if the
-/// mode (or a leak scope) says so and returns the block's tag: `epoch`, with
-/// [`SAMPLED`] when a record was made. `owner` is the slot's index + 1.
-pub(crate) fn on_alloc(slot: &Slot, owner: u32, addr: usize, epoch: u32, size: usize) -> u32 {
+/// `size` bytes at `addr` (or the block is always sampled: `chance`),
+/// already counted for `epoch`. Samples it if the mode (or a leak scope)
+/// says so and returns the block's tag: `epoch`, with [`SAMPLED`] when a
+/// record was made. `owner` is the slot's index + 1.
+pub(crate) fn on_alloc(
+    slot: &Slot,
+    owner: u32,
+    (addr, epoch, size): (usize, u32, usize),
+    chance: Chance,
+) -> u32 {
     let scoped = slot.scope_depth.load(Relaxed) > 0;
     let mean = interval();
     if !scoped && mean == 0 {
         slot.countdown.store(OFF_RECHECK, Relaxed);
         return epoch;
     }
+    let kept = slot.countdown.load(Relaxed);
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
     slot.countdown.store(i64::MAX, Relaxed);
-    let weight = if scoped || mean == 1 {
+    let weight = if scoped || mean == 1 || chance == Chance::Always {
         1.0
     } else {
         let p = -(-(size as f64) / mean as f64).exp_m1();
@@ -437,7 +496,11 @@ pub(crate) fn on_alloc(slot: &Slot, owner: u32, addr: usize, epoch: u32, size: u
     });
     SAMPLED_TOTAL.fetch_add(1, Relaxed);
     ALLOC_SIZE.record(size as u64, weight.round() as u64);
-    slot.countdown.store(draw(slot), Relaxed);
+    let next = match chance {
+        Chance::Always if !scoped => kept,
+        _ => draw(slot),
+    };
+    slot.countdown.store(next, Relaxed);
     if recorded {
         epoch | SAMPLED
     } else {

@@ -53,6 +53,7 @@ use alloc_snapshot::{
 use serde::Serialize;
 
 use crate::format::SnapshotFile;
+use crate::growth::{self, Growth, GrowthKind};
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
 /// A fast non-cryptographic hasher (multiply-rotate over 8-byte words) for
@@ -1055,6 +1056,10 @@ pub struct Verdict {
     pub samples: u64,
     /// One sentence on why.
     pub reason: String,
+    /// For a leak: which kind of growth (new blocks that survive, or
+    /// existing blocks that grow; see [`crate::growth`]) and its bytes per
+    /// cycle.
+    pub growth: Option<Growth>,
 }
 
 /// Knobs of the classifier.
@@ -1256,6 +1261,10 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
         window: w,
         estimated: site.estimated,
         samples: site.samples,
+        growth: (kind == VerdictKind::Leak).then_some(Growth {
+            kind: GrowthKind::NewBlocks,
+            bytes_per_cycle: t.bytes_per_cycle,
+        }),
         reason,
     }
 }
@@ -1610,6 +1619,8 @@ pub struct Analyzer {
     points: Vec<ReportPoint>,
     heap_bytes: Vec<f64>,
     heap_blocks: Vec<f64>,
+    /// Held bytes and blocks (every closed epoch, before the series too).
+    held: Vec<Live>,
     /// Site labels, by site index.
     site_labels: Vec<String>,
     /// Surviving bytes and blocks of every site known then, one row per
@@ -1656,6 +1667,7 @@ impl Analyzer {
             points: Vec::new(),
             heap_bytes: Vec::new(),
             heap_blocks: Vec::new(),
+            held: Vec::new(),
             site_labels: Vec::new(),
             cells: Vec::new(),
             row_start: Vec::new(),
@@ -1753,6 +1765,7 @@ impl Analyzer {
         });
         self.heap_bytes.push(surv.bytes as f64);
         self.heap_blocks.push(surv.blocks as f64);
+        self.held.push(growth::held(s));
         self.epochs.push(s.epoch);
         self.file_cycles.push(file.cycles);
 
@@ -1867,7 +1880,18 @@ impl Analyzer {
             estimated: false,
             samples: 0,
         };
-        let overall = classify(&heap, &opts);
+        let all_x: Vec<f64> = cycles.iter().map(|&c| c as f64).collect();
+        let overall = growth::apply(
+            classify(&heap, &opts),
+            &self.held.iter().map(|l| l.bytes as f64).collect::<Vec<_>>(),
+            &self
+                .held
+                .iter()
+                .map(|l| l.blocks as f64)
+                .collect::<Vec<_>>(),
+            &all_x,
+            window_len(self.held.len(), &opts),
+        );
 
         // Per-site verdicts, with a false-discovery control across sites.
         let nsites = self.site_labels.len();
@@ -1975,7 +1999,18 @@ impl Analyzer {
         let mut sites: Vec<Verdict> = series
             .iter()
             .zip(&trends)
-            .map(|(s, t)| decide(s, t, threshold, &opts))
+            .enumerate()
+            .map(|(i, (s, t))| {
+                let v = decide(s, t, threshold, &opts);
+                if v.kind == VerdictKind::Leak || s.bytes.len() != w {
+                    return v;
+                }
+                // Changed inside the window: the growth of existing blocks.
+                let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
+                    .map(|k| (cell(k, i).bytes, cell(k, i).blocks))
+                    .unzip();
+                growth::apply(v, &y, &b, &all_x, w)
+            })
             .collect();
         let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);
         let mut order: Vec<usize> = (0..sites.len()).collect();

@@ -89,6 +89,7 @@ pub fn report_text(r: &Report) -> String {
         human_bytes(o.final_survivors.bytes as f64),
         o.final_survivors.blocks
     );
+    out.push_str(&crate::growth::note(o, "  growth: ", "\n"));
     if let Some(sm) = &r.sampling {
         let _ = writeln!(
             out,
@@ -147,7 +148,8 @@ pub fn report_text(r: &Report) -> String {
     }
     out.push('\n');
     for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
-        let _ = writeln!(out, "{}: {}: {}", v.site, v.kind.as_str(), v.reason);
+        let growth = crate::growth::note(v, " (", ")");
+        let _ = writeln!(out, "{}: {}{growth}: {}", v.site, v.kind.as_str(), v.reason);
     }
     out.push('\n');
     histograms_text(&mut out, &r.histograms);
