@@ -39,6 +39,12 @@
 //!   figures when every allocation is sampled, estimates within 5 standard
 //!   errors at an interval ([`estimates`]); histograms; symbolising is the
 //!   tool's, not the user's.
+//! - `leak_cases.rs`: a collection of leaks (a global container, an `Rc`
+//!   cycle, `Box::leak`, a per-key registry, a leak on another thread) and
+//!   non-leaks (a cache that fills and holds, a pool that warms up, a buffer
+//!   at its high-water mark, churn only), each soaked for 20,000 cycles at
+//!   the defaults in its own process: each leak `leak` at its lines within
+//!   10%, no `leak` site for a non-leak.
 //! - `default_soak_sites.rs`: at the defaults, a 20,000-cycle soak run
 //!   through the API names a 16-byte leak among 64 KiB of churn at its
 //!   line, `leak` within 10%; a cache that fills and holds is no leak.
