@@ -201,11 +201,22 @@ fn realloc_slow_account<A: Backend>(
     count(s);
     if s.scope_depth.load(Relaxed) > 0 {
         if let Some(mut r) = record {
-            r.addr = addr;
-            r.size = new;
-            r.epoch = now;
-            if crate::sampled::insert(r) {
-                return now | SAMPLED;
+            // The scope's own records weigh 1 and stay. A record sampled
+            // outside the scope weighed its old size: the new incarnation
+            // gets a fresh trial of its own.
+            let weight = if r.owner != 0 {
+                Some(r.weight)
+            } else {
+                sampling::fresh_trial(s, new)
+            };
+            if let Some(weight) = weight {
+                r.addr = addr;
+                r.size = new;
+                r.epoch = now;
+                r.weight = weight;
+                if crate::sampled::insert(r) {
+                    return now | SAMPLED;
+                }
             }
         }
         return now;

@@ -93,7 +93,7 @@ impl LeakScope {
         let s = unsafe { &*slot };
         s.scope_depth
             .store(s.scope_depth.load(Relaxed) + 1, Relaxed);
-        s.countdown.store(0, Relaxed);
+        s.countdown.store(crate::sampling::REDRAW, Relaxed);
         LeakScope {
             slot,
             owner,

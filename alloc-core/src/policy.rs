@@ -26,8 +26,13 @@
 //! keeps capture dense (its entries are survivors); that costs time, not
 //! accuracy.
 //!
-//! Switching never biases an estimate: each sampled block keeps the weight
-//! of the probability with which it was drawn (1 when dense). Dense capture
+//! Switching does not bias an estimate: each sampled block keeps the weight
+//! of the probability with which it was drawn (1 when dense), and a switch
+//! leaves every countdown at [`crate::sampling::REDRAW`], so the first
+//! allocation after it is tested against a fresh countdown of the new mode
+//! rather than sampled for certain. (A thread that misses the reset, racing
+//! with it, keeps its old countdown until it runs out: at most one block
+//! per thread and switch is weighed under the other mode.) Dense capture
 //! stops while the sampled-block table is more than half full, so a very
 //! long leaky soak keeps sampling (sparsely) instead of dropping samples.
 
@@ -84,7 +89,7 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
         .filter(|e| e.first < newer && e.last >= older)
         .map(|e| e.live_bytes)
         .sum();
-    let room = crate::sampled::LIVE.load(Relaxed) < crate::sampled::CAPACITY as u64 / 2;
+    let room = !table_half_full();
     let quiet = if survivors > 0 {
         QUIET.store(0, Relaxed);
         0
@@ -94,6 +99,17 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     // Off only after two quiet snapshots in a row: one interval without
     // cycles (two snapshots with nothing run between them) proves nothing.
     set_dense(room && quiet < 2 && (survivors > 0 || dense()));
+}
+
+/// Whether the sampled-block table is more than half full.
+pub(crate) fn table_half_full() -> bool {
+    crate::sampled::LIVE.load(Relaxed) >= crate::sampled::CAPACITY as u64 / 2
+}
+
+/// Dense capture stops now (from the allocation path, when the table
+/// reached half full between snapshots); the next snapshot decides again.
+pub(crate) fn pause_dense() {
+    set_dense(false);
 }
 
 fn set_dense(on: bool) {

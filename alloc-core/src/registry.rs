@@ -155,7 +155,7 @@ pub(crate) fn owner_id(slot: *const Slot) -> u32 {
 /// thread's countdown may be lost to that thread's own update; see
 /// [`crate::set_sampling`].
 pub(crate) fn reset_countdowns() {
-    for_owned_slots(|slot| slot.countdown.store(0, Relaxed));
+    for_owned_slots(|slot| slot.countdown.store(crate::sampling::REDRAW, Relaxed));
 }
 
 /// Makes every owned slot reseed its generator and draw a fresh countdown
@@ -165,7 +165,7 @@ pub(crate) fn reset_countdowns() {
 pub(crate) fn reset_generators() {
     for_owned_slots(|slot| {
         slot.rng.store(0, Relaxed);
-        slot.countdown.store(0, Relaxed);
+        slot.countdown.store(crate::sampling::REDRAW, Relaxed);
     });
 }
 

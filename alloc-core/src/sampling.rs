@@ -186,6 +186,9 @@ pub fn set_sampling(mode: SampleMode) {
 /// [`set_sampling`], a thread racing with this call may keep its old stream
 /// until its current countdown runs out.
 pub fn set_sampling_seed(seed: Option<u64>) {
+    // Streams restart before the new seed is published, so no thread that
+    // reseeds in between shares a stream with another.
+    STREAMS.store(0, Relaxed);
     match seed {
         Some(s) => {
             SEED.store(s, Relaxed);
@@ -193,7 +196,6 @@ pub fn set_sampling_seed(seed: Option<u64>) {
         }
         None => SEED_STATE.store(SEED_CLOCK, Release),
     }
-    STREAMS.store(0, Relaxed);
     crate::registry::reset_generators();
 }
 
@@ -304,6 +306,12 @@ fn seed_from_env() {
 
 #[cold]
 fn init_from_env() -> u64 {
+    // Both variables are read at the first allocation, once: the seed's
+    // too, so `getenv` never runs later, when another thread may be
+    // changing the environment.
+    if SEED_STATE.load(Acquire) == SEED_UNREAD {
+        seed_from_env();
+    }
     let mode = match from_env() {
         Some(mode) => {
             crate::policy::disable();
@@ -410,31 +418,76 @@ pub(crate) fn now_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// The countdown that means "test the next allocation against a fresh
+/// countdown drawn under the mode in force then". A reset (a mode, seed or
+/// policy switch), every-allocation capture and a leak scope leave it, so
+/// that no allocation is sampled with a probability other than the one its
+/// weight assumes (a plain 0 would sample the next allocation for certain
+/// and weigh it `1 / p`). It is far below any size, so the fast path always
+/// takes the slow path on it and `REDRAW - size` is still recognised
+/// ([`is_redraw`]).
+pub(crate) const REDRAW: i64 = i64::MIN / 2;
+
+/// Whether a countdown (after the fast path took a size off it) is the
+/// [`REDRAW`] marker.
+fn is_redraw(countdown: i64) -> bool {
+    countdown <= REDRAW / 2
+}
+
 /// A fresh countdown for `slot` under the mode in force.
 fn draw(slot: &Slot) -> i64 {
     draw_under(slot, interval())
 }
 
 /// A fresh countdown for `slot` under the encoded mode `mode` (0 off, 1
-/// all, else the mean interval): 0 in a leak scope or with every allocation
-/// sampled, [`OFF_RECHECK`] when off, else exponential with mean `mode`.
+/// all, else the mean interval): [`REDRAW`] in a leak scope or with every
+/// allocation sampled (each allocation then takes the slow path and looks
+/// at the mode again), [`OFF_RECHECK`] when off, else exponential with
+/// mean `mode`.
 fn draw_under(slot: &Slot, mode: u64) -> i64 {
     if slot.scope_depth.load(Relaxed) > 0 {
-        return 0;
+        return REDRAW;
     }
     match mode {
         0 => OFF_RECHECK,
-        1 => 0,
-        mean => {
-            // u in (0, 1]: -ln(u) is exponential with mean 1.
-            let u = ((next_random(slot) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-            let x = -u.ln() * mean as f64;
-            if x >= i64::MAX as f64 {
-                i64::MAX
-            } else {
-                x as i64
-            }
-        }
+        1 => REDRAW,
+        mean => exponential(slot, mean),
+    }
+}
+
+/// An exponential draw with mean `mean` bytes from `slot`'s generator.
+fn exponential(slot: &Slot, mean: u64) -> i64 {
+    // u in (0, 1]: -ln(u) is exponential with mean 1.
+    let u = ((next_random(slot) >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+    let x = -u.ln() * mean as f64;
+    if x >= i64::MAX as f64 {
+        i64::MAX
+    } else {
+        x as i64
+    }
+}
+
+/// The weight of a block of `size` bytes sampled under the encoded mode
+/// `mean` (>= 2): `1 / p` with `p = 1 - exp(-size / mean)`.
+fn weight_of(size: usize, mean: u64) -> f64 {
+    let p = -(-(size as f64) / mean as f64).exp_m1();
+    if p > 0.0 {
+        1.0 / p
+    } else {
+        f64::from(f32::MAX)
+    }
+}
+
+/// A fresh, independent sampling trial for a block of `size` bytes under
+/// the mode in force, ignoring leak scopes: `Some(weight)` if it is
+/// sampled. For a record sampled outside a leak scope whose block is
+/// resized inside one (the resize is a new incarnation; its old weight
+/// belonged to the old size).
+pub(crate) fn fresh_trial(slot: &Slot, size: usize) -> Option<f32> {
+    match interval() {
+        0 => None,
+        1 => Some(1.0),
+        mean => (exponential(slot, mean) < size as i64).then(|| weight_of(size, mean) as f32),
     }
 }
 
@@ -460,19 +513,33 @@ pub(crate) fn on_alloc(
         slot.countdown.store(OFF_RECHECK, Relaxed);
         return epoch;
     }
-    let kept = slot.countdown.load(Relaxed);
+    if mean == 1 && !scoped && crate::policy::dense() && crate::policy::table_half_full() {
+        // Dense capture fills the table between snapshots: stop here rather
+        // than at the next snapshot, so that later samples are not dropped.
+        crate::policy::pause_dense();
+        return on_alloc(slot, owner, (addr, epoch, size), chance);
+    }
+    let mut kept = slot.countdown.load(Relaxed);
+    if is_redraw(kept) && !scoped && mean >= 2 {
+        // After a reset or every-allocation capture: this allocation was
+        // not drawn under the mode in force. Test it against a fresh
+        // countdown, so that it is sampled with the probability its weight
+        // assumes.
+        let fresh = exponential(slot, mean);
+        if chance == Chance::Always {
+            kept = fresh;
+        } else if fresh >= size as i64 {
+            slot.countdown.store(fresh - size as i64, Relaxed);
+            return epoch;
+        }
+    }
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
     slot.countdown.store(i64::MAX, Relaxed);
     let weight = if scoped || mean == 1 || chance == Chance::Always {
         1.0
     } else {
-        let p = -(-(size as f64) / mean as f64).exp_m1();
-        if p > 0.0 {
-            1.0 / p
-        } else {
-            f64::from(f32::MAX)
-        }
+        weight_of(size, mean)
     };
     let mut frames = [0usize; MAX_DEPTH];
     let n = stacks::capture(&mut frames);
@@ -583,9 +650,10 @@ mod tests {
 
         let slot = Box::new(Slot::new());
         assert_eq!(draw_under(&slot, 0), OFF_RECHECK, "off");
-        assert_eq!(draw_under(&slot, 1), 0, "every allocation");
+        assert_eq!(draw_under(&slot, 1), REDRAW, "every allocation");
         slot.scope_depth.store(1, Relaxed);
-        assert_eq!(draw_under(&slot, 1000), 0, "a leak scope records all");
+        assert_eq!(draw_under(&slot, 1000), REDRAW, "a leak scope records all");
+        assert!(is_redraw(REDRAW - (1 << 40)) && !is_redraw(-(1 << 40)));
         slot.scope_depth.store(0, Relaxed);
 
         set_sampling_seed(Some(7));

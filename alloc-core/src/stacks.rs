@@ -289,7 +289,7 @@ fn stack_bounds(here: usize) -> Option<(usize, usize)> {
         1 << 32
     };
     if here < main_end && main_end - here <= limit {
-        return Some((main_end - limit, main_end));
+        return Some((main_end.saturating_sub(limit), main_end));
     }
     let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: `attr` is a valid out-pointer; on success it is initialised

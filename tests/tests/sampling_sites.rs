@@ -141,6 +141,41 @@ fn an_interval_estimates_within_its_standard_error() {
     untracked(|| drop(kept));
 }
 
+/// A mode switch resets every countdown; the allocation after it must be
+/// sampled with the probability its weight assumes, not for certain (which
+/// would add a phantom `interval / size` blocks per switch).
+fn switches_do_not_bias_estimates() {
+    let interval = 16 << 10;
+    let (switches, per_switch, size) = (2_000, 10, 256);
+    let n = switches * per_switch;
+    let mut kept: Vec<Vec<u8>> = untracked(|| Vec::with_capacity(n));
+    let e = advance_epoch();
+    let mut line = 0;
+    for _ in 0..switches {
+        set_sampling(SampleMode::Interval(interval));
+        line = allocate_here(per_switch, size, &mut kept);
+    }
+    advance_epoch();
+    let s = symbolised();
+    let needle = format!("sampling_sites.rs:{line} ");
+    let (bytes, blocks, samples) = site_live(&s, e, &needle);
+    say!("sampling_sites: {switches} mode switches: {samples} samples of {n} blocks");
+    let (sd_bytes, sd_blocks) = estimates::sd_blocks_of(interval, n as u64, size as u64);
+    estimates::check(
+        "sampling_sites.switches.bytes",
+        bytes,
+        (n * size) as f64,
+        sd_bytes,
+    );
+    estimates::check(
+        "sampling_sites.switches.blocks",
+        blocks,
+        n as f64,
+        sd_blocks,
+    );
+    untracked(|| drop(kept));
+}
+
 fn off_records_nothing_new() {
     set_sampling(SampleMode::Off);
     let before = snapshot().sampling.sampled;
@@ -158,5 +193,6 @@ fn main() {
     watchdog(Duration::from_secs(300), "sampling_sites");
     every_allocation_is_exact();
     an_interval_estimates_within_its_standard_error();
+    switches_do_not_bias_estimates();
     off_records_nothing_new();
 }
