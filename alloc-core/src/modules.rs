@@ -14,8 +14,13 @@
 //! before `fork()` (first, before the crate's other locks), and its
 //! callback never allocates and takes no lock: it copies into buffers
 //! reserved beforehand ([`Raw`]), turned into [`Module`]s after the lock
-//! is released. The holder of `LOCK` waits only for the loader's lock,
-//! whose holders never wait for ours.
+//! is released. The tool's in-process symbolisation, which can take the
+//! loader's lock too, runs under `LOCK` as well ([`hold_loader`]). The
+//! atfork handlers take `LOCK` before the crate's other locks, and nothing
+//! takes `LOCK` while holding one of those, so the order is fixed. Other
+//! code in the program (a panic's backtrace, `std::backtrace`, a library)
+//! can still hold the loader's lock at a fork; a child's snapshot would
+//! then wait for it.
 
 use crate::lock::lock;
 use alloc_snapshot::{AddrRange, Module};
@@ -23,6 +28,14 @@ use spin::mutex::SpinMutex;
 
 /// Held around `dl_iterate_phdr`, and by the forking thread across `fork()`.
 static LOCK: SpinMutex<()> = SpinMutex::new(());
+
+/// Holds [`LOCK`] while the tool does something that can take the loader's
+/// lock (in-process symbolisation), so that a fork waits until it is done
+/// and its child never inherits the loader's lock held. Never on the
+/// allocation path.
+pub(crate) fn hold_loader() -> impl Drop {
+    lock(&LOCK)
+}
 
 /// At most this many modules are listed (more are left out).
 const MAX_MODULES: usize = 256;

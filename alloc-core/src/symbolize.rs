@@ -80,6 +80,9 @@ fn resolve(ip: u64) -> Vec<Frame> {
     // A return address points after the call; the call itself (and its
     // line) is one byte earlier.
     let lookup = ip.saturating_sub(1) as usize as *mut core::ffi::c_void;
+    // The resolver walks the loaded objects under the loader's lock: under
+    // the modules lock, so that no fork happens while it is held.
+    let _loader = crate::modules::hold_loader();
     backtrace::resolve(lookup, |sym| {
         frames.push(Frame {
             ip,
