@@ -106,6 +106,7 @@ impl LeakScope {
 
     /// Stops recording and returns the blocks allocated in the scope that
     /// are still live, with their symbolised call sites.
+    #[must_use]
     pub fn finish(mut self) -> Survivors {
         if !self.open {
             return Survivors {
@@ -199,17 +200,20 @@ pub struct Survivors {
 
 impl Survivors {
     /// Whether nothing survived (and the scope could look).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty() && self.missed == 0 && !self.unavailable
     }
 
     /// Bytes in surviving blocks.
+    #[must_use]
     pub fn bytes(&self) -> usize {
         self.blocks.iter().map(|b| b.size).sum()
     }
 
     /// Survivors grouped by call site (the user frame's label): `(site,
     /// bytes, blocks)`, most bytes first.
+    #[must_use]
     pub fn by_site(&self) -> Vec<(String, usize, usize)> {
         let mut sites: Vec<(String, usize, usize)> = Vec::new();
         for b in &self.blocks {

@@ -299,6 +299,7 @@ pub struct SiteEpochDiff {
 impl SiteEpochDiff {
     /// What changed: `survived` is the smaller of old and new, `appeared`
     /// and `freed` the rest (as for [`SnapshotDiff`]).
+    #[must_use]
     pub fn change(&self) -> Change {
         Change::of(self.old, self.new)
     }
@@ -714,6 +715,7 @@ fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
 }
 
 /// Diffs two snapshots by birth epoch.
+#[must_use]
 pub fn diff(old: &Snapshot, new: &Snapshot) -> SnapshotDiff {
     let sub = |a: Live, b: Live| Live {
         bytes: a.bytes - b.bytes,
@@ -779,6 +781,7 @@ pub enum CyclesSource {
 }
 
 /// Cycles completed at each snapshot, counted from the first, and the source.
+#[must_use]
 pub fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
     let Some(first) = series.first() else {
         return (Vec::new(), CyclesSource::Epochs);
@@ -801,6 +804,7 @@ pub fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
 }
 
 /// Survivors of `s` for a series that started at `start_epoch`.
+#[must_use]
 pub fn survivors(s: &Snapshot, start_epoch: u32) -> Live {
     let mut live = Live::default();
     for e in s
@@ -840,6 +844,7 @@ pub struct MatrixRow {
 }
 
 /// The survivor matrix of a series.
+#[must_use]
 pub fn survivor_matrix(series: &[SnapshotFile]) -> SurvivorMatrix {
     let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
     let (cycles, _) = cycles_axis(series);
@@ -1000,6 +1005,7 @@ impl SiteSeries {
     }
 
     /// The newest birth epoch with survivors at the last snapshot.
+    #[must_use]
     pub fn newest_survivor_epoch(&self) -> Option<u32> {
         self.birth_epochs.last().copied()
     }
@@ -1008,6 +1014,7 @@ impl SiteSeries {
 /// The verdict on one site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VerdictKind {
     /// Survivors grow with the number of cycles.
     Leak,
@@ -1021,6 +1028,7 @@ pub enum VerdictKind {
 
 impl VerdictKind {
     /// The lower-case name used in output.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             VerdictKind::Leak => "leak",
@@ -1273,6 +1281,7 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
 /// With fewer than 6 points in the window the test cannot reach 1%, so a
 /// short series is never called a leak. [`analyze`] classifies many sites
 /// together and adds a false-discovery control across them.
+#[must_use]
 pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
     decide(site, &trend(site, opts), opts.alpha, opts)
 }
@@ -1334,6 +1343,7 @@ pub struct ReportPoint {
 
 impl ReportPoint {
     /// Process RSS without the tool's own memory.
+    #[must_use]
     pub fn rss_without_tool(&self) -> Option<u64> {
         self.rss_bytes.map(|r| r.saturating_sub(self.tool_bytes))
     }
@@ -1356,6 +1366,7 @@ pub struct Quantiles {
 
 impl Quantiles {
     /// The quantiles of a snapshot histogram.
+    #[must_use]
     pub fn of(h: &Histogram) -> Self {
         if h.buckets.is_empty() {
             return Quantiles::default();
@@ -1546,6 +1557,7 @@ pub struct Report {
 impl Report {
     /// Whether the whole heap or any site is a leak of more than
     /// `max_bytes_per_cycle`.
+    #[must_use]
     pub fn leaks(&self, max_bytes_per_cycle: f64) -> bool {
         std::iter::once(&self.overall)
             .chain(&self.sites)
@@ -1642,6 +1654,7 @@ const ID_CACHE: u32 = 1 << 20;
 
 impl Analyzer {
     /// An empty analysis.
+    #[must_use]
     pub fn new(opts: &ClassifyOptions) -> Self {
         Analyzer {
             opts: *opts,
@@ -1672,11 +1685,13 @@ impl Analyzer {
     }
 
     /// How many snapshots were pushed.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.files
     }
 
     /// Whether no snapshot was pushed yet.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.files == 0
     }
@@ -2071,6 +2086,7 @@ impl Analyzer {
 
 /// Analyses a series (in time order): the whole heap from the exact
 /// counters ([`Report::overall`]) and a verdict per call site.
+#[must_use]
 pub fn analyze(series: &[SnapshotFile], opts: &ClassifyOptions) -> Report {
     let mut a = Analyzer::new(opts);
     for f in series {

@@ -369,6 +369,7 @@ pub fn profile(r: &Report) -> Profile {
 }
 
 /// The survivors as a gzipped `profile.proto`, as `pprof` reads it.
+#[must_use]
 pub fn pprof(r: &Report) -> Vec<u8> {
     let raw = profile(r).encode_to_vec();
     // Fast compression: a tenth of the time of the default level for a

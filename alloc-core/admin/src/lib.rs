@@ -95,6 +95,7 @@ pub(crate) struct State {
 }
 
 /// The endpoint's configuration; [`Admin::start`] binds and serves it.
+#[must_use = "an `Admin` serves nothing until `start` is called"]
 pub struct Admin {
     addr: SocketAddr,
     allow_non_loopback: bool,
@@ -271,6 +272,7 @@ pub struct AdminHandle {
 impl AdminHandle {
     /// The address the endpoint listens on (with the real port when bound
     /// to port 0).
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -287,6 +289,7 @@ impl AdminHandle {
 
 /// Why the endpoint could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AdminError {
     /// The address is not loopback and [`Admin::allow_non_loopback`] was not set.
     NotLoopback(SocketAddr),

@@ -77,6 +77,7 @@ pub struct SnapshotFile {
 
 impl SnapshotFile {
     /// A file for `snapshot` with no cycle count.
+    #[must_use]
     pub fn new(snapshot: Snapshot) -> Self {
         SnapshotFile {
             cycles: None,
@@ -204,6 +205,7 @@ struct EnvelopeIn {
 
 /// What is wrong with a file or a series directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Problem {
     /// The file or directory could not be read.
     Io(String),
@@ -280,7 +282,13 @@ impl fmt::Display for ReadError {
     }
 }
 
-impl std::error::Error for ReadError {}
+impl std::error::Error for Problem {}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.problem)
+    }
+}
 
 /// FNV-1a, 64 bits, rendered as `fnv1a64:` and 16 lowercase hex digits.
 fn checksum(bytes: &[u8]) -> String {
@@ -348,6 +356,7 @@ fn layout_value(
 ///
 /// Estimates that are not finite numbers (NaN, infinity) cannot be written
 /// as JSON; they are written as 0.
+#[must_use]
 pub fn encode(file: &SnapshotFile) -> Vec<u8> {
     let mut clean;
     let mut snapshot = &file.snapshot;
@@ -599,6 +608,7 @@ impl SeriesReader {
     }
 
     /// How many files the series has in all.
+    #[must_use]
     pub fn total(&self) -> usize {
         self.total
     }

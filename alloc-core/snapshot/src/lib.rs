@@ -82,6 +82,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Live bytes and blocks born strictly before `epoch`: the survivors, when
     /// `epoch` is the first epoch that is still open.
+    #[must_use]
     pub fn live_born_before(&self, epoch: u32) -> (u64, u64) {
         self.epochs
             .iter()
@@ -90,6 +91,7 @@ impl Snapshot {
     }
 
     /// The entry whose range contains `epoch`, if anything born then is live.
+    #[must_use]
     pub fn epoch_entry(&self, epoch: u32) -> Option<&EpochLive> {
         self.epochs
             .iter()
@@ -97,11 +99,13 @@ impl Snapshot {
     }
 
     /// The loaded module whose code holds `ip`, if the snapshot lists one.
+    #[must_use]
     pub fn module_of(&self, ip: u64) -> Option<&Module> {
         self.modules.iter().find(|m| m.contains(ip))
     }
 
     /// The stack with this id.
+    #[must_use]
     pub fn stack(&self, id: u32) -> Option<&Stack> {
         // Stacks are written sorted by id; fall back to a scan if not.
         match self.stacks.binary_search_by_key(&id, |s| s.id) {
@@ -113,6 +117,7 @@ impl Snapshot {
     /// Estimated live bytes and blocks per stack born strictly before
     /// `epoch` (the sampled survivors), as `(stack, bytes, blocks)` sorted
     /// by stack id.
+    #[must_use]
     pub fn site_survivors(&self, epoch: u32) -> Vec<(u32, f64, f64)> {
         let mut out: Vec<(u32, f64, f64)> = Vec::new();
         for s in self.sites.iter().filter(|s| s.epoch < epoch) {
@@ -182,6 +187,7 @@ pub struct Stack {
 impl Stack {
     /// The frame to show for this stack: the first user frame if known,
     /// else the innermost frame.
+    #[must_use]
     pub fn site(&self) -> Option<&Frame> {
         match self.user_frame {
             Some(i) => self.frames.get(i as usize),
@@ -191,6 +197,7 @@ impl Stack {
 
     /// A one-line label for this stack: `file:line function` of its site,
     /// or the raw address when not symbolised.
+    #[must_use]
     pub fn label(&self) -> String {
         match self.site() {
             Some(f) => f.label(),
@@ -216,6 +223,7 @@ pub struct Frame {
 impl Frame {
     /// `file:line function`, with the parts that are known; the address in
     /// hex when nothing is.
+    #[must_use]
     pub fn label(&self) -> String {
         let place = match (&self.file, self.line) {
             (Some(f), Some(l)) => Some(format!("{f}:{l}")),
@@ -255,6 +263,7 @@ pub struct Module {
 
 impl Module {
     /// Whether `ip` falls in one of the module's ranges.
+    #[must_use]
     pub fn contains(&self, ip: u64) -> bool {
         self.ranges.iter().any(|r| r.start <= ip && ip < r.end)
     }
@@ -319,12 +328,14 @@ pub struct Bucket {
 
 impl Histogram {
     /// The total count.
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.count).sum()
     }
 
     /// The same counts as an [`hdrhistogram::Histogram`] (each bucket's
     /// values recorded at its upper bound), for quantiles and merging.
+    #[must_use]
     pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {
         let mut h = hdrhistogram::Histogram::<u64>::new(3)
             .expect("3 significant figures is a valid precision");
@@ -338,6 +349,7 @@ impl Histogram {
     }
 
     /// The value at quantile `q` (0.0 to 1.0), or `None` when empty.
+    #[must_use]
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.buckets.is_empty() {
             return None;

@@ -53,6 +53,7 @@ const MACHINERY_FILES: &[&str] = &[
 
 /// Whether a frame belongs to the tool or to the standard library's
 /// allocation machinery, by its function name or its source file.
+#[must_use]
 pub fn is_machinery(function: &str, file: Option<&str>) -> bool {
     MACHINERY.iter().any(|p| function.starts_with(p))
         || file.is_some_and(|f| MACHINERY_FILES.iter().any(|p| f.contains(p)))
@@ -60,6 +61,7 @@ pub fn is_machinery(function: &str, file: Option<&str>) -> bool {
 
 /// Whether `frame` is one of the user's: it has a function name and is not
 /// machinery ([`is_machinery`]).
+#[must_use]
 pub fn is_user_frame(frame: &Frame) -> bool {
     frame
         .function
