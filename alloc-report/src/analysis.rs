@@ -336,7 +336,9 @@ impl<'a> SiteKey<'a> {
         match stack.site() {
             Some(f) if f.function.is_some() || f.file.is_some() => SiteKey::Symbol {
                 function: f.function.as_deref(),
-                file: f.file.as_deref(),
+                // The label shows the file's short form: one site for all
+                // checkouts of a file.
+                file: f.file.as_deref().map(alloc_snapshot::short_path),
                 // The label leaves the line out when the file is unknown.
                 line: f.file.as_ref().and(f.line),
             },
@@ -368,6 +370,7 @@ pub(crate) fn site_label(stack: &Stack) -> String {
                 break;
             }
         }
+        let file = alloc_snapshot::short_path(file);
         let mut s = String::with_capacity(file.len() + func.len() + 12);
         s.push_str(file);
         s.push(':');
@@ -968,6 +971,9 @@ pub struct SiteSeries {
     /// Live sampled blocks behind the estimate at the last snapshot (0 for
     /// exact counts).
     pub samples: u64,
+    /// The site's frame, with the full source path that the label shortens
+    /// (`None` for the whole heap).
+    pub location: Option<Frame>,
 }
 
 impl SiteSeries {
@@ -1001,6 +1007,7 @@ impl SiteSeries {
             birth_epochs,
             estimated: false,
             samples: 0,
+            location: None,
         }
     }
 
@@ -1063,6 +1070,10 @@ pub struct Verdict {
     pub samples: u64,
     /// One sentence on why.
     pub reason: String,
+    /// The site's frame: function, line and the full source path (the
+    /// label shows its short form). Absent for the whole heap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Frame>,
 }
 
 /// Knobs of the classifier.
@@ -1261,6 +1272,7 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
         estimated: site.estimated,
         samples: site.samples,
         reason,
+        location: site.location.clone(),
     }
 }
 
@@ -1620,6 +1632,8 @@ pub struct Analyzer {
     heap_blocks: Vec<f64>,
     /// Site labels, by site index.
     site_labels: Vec<String>,
+    /// The frame each site's label was made from, by site index.
+    site_frames: Vec<Option<Frame>>,
     /// Surviving bytes and blocks of every site known then, one row per
     /// snapshot, rows end to end (rows grow as sites appear; missing cells
     /// are 0).
@@ -1666,6 +1680,7 @@ impl Analyzer {
             heap_bytes: Vec::new(),
             heap_blocks: Vec::new(),
             site_labels: Vec::new(),
+            site_frames: Vec::new(),
             cells: Vec::new(),
             row_start: Vec::new(),
             last_change: Vec::new(),
@@ -1729,6 +1744,7 @@ impl Analyzer {
                 let s = self.site_labels.len();
                 self.labels.insert(label.clone(), s);
                 self.site_labels.push(label);
+                self.site_frames.push(stack.site().cloned());
                 self.acc.push(Estimate::default());
                 self.last_change.push(0);
                 s
@@ -1877,6 +1893,7 @@ impl Analyzer {
             },
             estimated: false,
             samples: 0,
+            location: None,
         };
         let overall = classify(&heap, &opts);
 
@@ -1931,9 +1948,10 @@ impl Analyzer {
             }
         }
         let mut series: Vec<SiteSeries> = Vec::with_capacity(nsites);
-        for ((((label, samples), births), bytes), blocks) in self
+        for (((((label, location), samples), births), bytes), blocks) in self
             .site_labels
             .into_iter()
+            .zip(self.site_frames)
             .zip(samples)
             .zip(births)
             .zip(bytes)
@@ -1953,6 +1971,7 @@ impl Analyzer {
                 birth_epochs,
                 estimated: true,
                 samples,
+                location,
             });
         }
         let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
@@ -2162,6 +2181,15 @@ mod tests {
             Stack {
                 id: 1,
                 frames: vec![frame(Some("f"), Some("a.rs"), Some(0))],
+                user_frame: None,
+            },
+            Stack {
+                id: 9,
+                frames: vec![frame(
+                    Some("f"),
+                    Some("/r/.cargo/registry/src/idx/tokio-1.0.0/src/a.rs"),
+                    Some(3),
+                )],
                 user_frame: None,
             },
             Stack {

@@ -307,7 +307,14 @@ mod tests {
         let x: Vec<f64> = (0..1000).map(f64::from).collect();
         let y: Vec<f64> = x
             .iter()
-            .map(|v| 5.0 * v + if (*v as u32).is_multiple_of(7) { 900.0 } else { 0.0 })
+            .map(|v| {
+                5.0 * v
+                    + if (*v as u32).is_multiple_of(7) {
+                        900.0
+                    } else {
+                        0.0
+                    }
+            })
             .collect();
         assert!((robust_slope(&x, &y) - 5.0).abs() < 0.05);
         assert_eq!(

@@ -20,11 +20,13 @@
 use serde::{Deserialize, Serialize};
 
 pub mod file;
+pub mod short_path;
 pub mod trim;
 pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use short_path::short_path;
 
 /// The accounting state of one process at one instant.
 ///
@@ -195,8 +197,9 @@ impl Stack {
         }
     }
 
-    /// A one-line label for this stack: `file:line function` of its site,
-    /// or the raw address when not symbolised.
+    /// A one-line label for this stack: `file:line function` of its site
+    /// ([`Frame::label`], with the file's short form), or the raw address
+    /// when not symbolised.
     #[must_use]
     pub fn label(&self) -> String {
         match self.site() {
@@ -222,12 +225,14 @@ pub struct Frame {
 
 impl Frame {
     /// `file:line function`, with the parts that are known; the address in
-    /// hex when nothing is.
+    /// hex when nothing is. The file is in its short form
+    /// ([`short_path`]): `demo-server/src/patterns/cycle.rs`,
+    /// `tokio-1.54.1/src/runtime/task/mod.rs`.
     #[must_use]
     pub fn label(&self) -> String {
         let place = match (&self.file, self.line) {
-            (Some(f), Some(l)) => Some(format!("{f}:{l}")),
-            (Some(f), None) => Some(f.clone()),
+            (Some(f), Some(l)) => Some(format!("{}:{l}", short_path(f))),
+            (Some(f), None) => Some(short_path(f).to_string()),
             _ => None,
         };
         match (place, &self.function) {
