@@ -166,6 +166,13 @@
 //!   4 bytes in 1 block(s) at alloc-core/tests/leak_scope.rs:33 leak_scope::leaky::serve
 //! ```
 //!
+//! Async code on a multi-threaded runtime moves between worker threads at
+//! every `.await`, so a thread's scope would miss most of it:
+//! [`track_future`] (and [`assert_no_leaks_future`]) wraps a future and
+//! records what is allocated while it is polled, on whichever thread
+//! (`alloc-core/tests/track_future.rs` runs one on a two-worker tokio
+//! runtime). See [`leaks::track_future`] for what it sees.
+//!
 //! # Epoch semantics
 //!
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
@@ -255,7 +262,9 @@ pub use crate::alloc::EpochAlloc;
 pub use crate::backend::Jemalloc;
 pub use crate::backend::{Backend, System};
 pub use crate::epoch::{advance_epoch, epoch};
-pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
+pub use crate::leaks::{
+    assert_no_leaks, assert_no_leaks_future, track, track_future, LeakScope, Survivors, TrackFuture,
+};
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
     sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode, DEFAULT_INTERVAL,
