@@ -488,17 +488,6 @@ pub(crate) fn frame_name(f: &alloc_snapshot::Frame) -> String {
     }
 }
 
-/// The frames of a stack that profiles show: from its user frame outwards
-/// (the allocator machinery and the tool's own capture frames inside it
-/// left out, as heap profiles do), or all frames when the user frame is
-/// unknown.
-pub(crate) fn shown_frames(stack: &alloc_snapshot::Stack) -> &[alloc_snapshot::Frame] {
-    match stack.user_frame {
-        Some(i) if (i as usize) < stack.frames.len() => &stack.frames[i as usize..],
-        _ => &stack.frames,
-    }
-}
-
 /// Folded stacks of the survivors at the last snapshot, for flame-graph
 /// tools (`flamegraph.pl`, inferno, speedscope): one line per stack,
 /// outermost frame first down to the allocating user frame (the allocator
@@ -532,7 +521,7 @@ pub fn folded(r: &Report) -> String {
         if b == 0 {
             continue;
         }
-        let frames = shown_frames(stack);
+        let frames = stack.shown_frames();
         let names: Vec<String> = if frames.is_empty() {
             vec![clean(stack.label())]
         } else {

@@ -20,6 +20,8 @@
 use serde::{Deserialize, Serialize};
 
 pub mod file;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 pub mod short_path;
 pub mod trim;
 pub use file::{
@@ -194,6 +196,17 @@ impl Stack {
         match self.user_frame {
             Some(i) => self.frames.get(i as usize),
             None => self.frames.first(),
+        }
+    }
+
+    /// The frames a profile shows: from the user frame outwards (the
+    /// allocator machinery and the tool's capture frames inside it are left
+    /// out, as heap profiles do); all frames when the user frame is unknown.
+    #[must_use]
+    pub fn shown_frames(&self) -> &[Frame] {
+        match self.user_frame {
+            Some(i) if (i as usize) < self.frames.len() => &self.frames[i as usize..],
+            _ => &self.frames,
         }
     }
 
