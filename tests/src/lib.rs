@@ -69,6 +69,10 @@
 //!   requests during the soak; a descriptor limit below the number of
 //!   clients. Verdicts hold and no session is lost.
 //! - `demo_scale.rs`: 2,000 connections held open while cycles go on.
+//! - `admin_pprof.rs`: `GET /debug/pprof/heap` read live by the real
+//!   `go tool pprof -top` (the leaking function heads it; pprof symbolises
+//!   from the binary, asking `/debug/pprof/symbol` for the rest); the
+//!   profile's sample types, `birth_epoch` label and build-id mappings.
 //! - `admin_endpoint.rs`: the admin endpoint's routes and errors; its own
 //!   allocations never move the program's counts.
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the

@@ -38,6 +38,8 @@
 //! | `POST /epoch` | closes the current epoch; `{"epoch":N}`, the new one |
 //! | `GET /connections` | `{"open":N}` from the counter given to [`Admin::open_connections`] (404 without one) |
 //! | `GET /metrics` | Prometheus text format 0.0.4: epoch, live bytes and blocks, survivors of closed epochs, operation counts, RSS, allocator and tool memory, open connections, and the program's own lines ([`Admin::extra_metrics`]) |
+//! | `GET /debug/pprof/heap` | the live heap as a gzipped pprof profile, shaped like Go's heap profiles: `inuse_objects`/`inuse_space`, a `birth_epoch` label, mappings with build ids; `go tool pprof -top http://127.0.0.1:PORT/debug/pprof/heap` reads it (Pyroscope and Parca scrape it). Stacks start at the user's frame (function names from the symbol tables); pprof reads files and lines from the binaries. Any query is ignored |
+//! | `GET`/`POST /debug/pprof/symbol` | pprof's symbolz protocol: function names for the addresses pprof could not symbolise from files |
 //!
 //! Every answer closes its connection (`Connection: close`). A request that
 //! is not HTTP/1.x, has a head over 16 KiB or more than 32 headers, names an
@@ -64,6 +66,7 @@
 
 mod http;
 mod routes;
+mod user_frames;
 
 use std::fmt;
 use std::io;

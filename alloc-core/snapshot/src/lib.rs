@@ -239,7 +239,7 @@ pub struct Frame {
 impl Frame {
     /// `file:line function`, with the parts that are known; the address in
     /// hex when nothing is. The file is in its short form
-    /// ([`short_path`]): `demo-server/src/patterns/cycle.rs`,
+    /// ([`short_path()`]): `demo-server/src/patterns/cycle.rs`,
     /// `tokio-1.54.1/src/runtime/task/mod.rs`.
     #[must_use]
     pub fn label(&self) -> String {

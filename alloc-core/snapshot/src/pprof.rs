@@ -31,13 +31,15 @@ use crate::{Module, Snapshot, Stack};
 /// What pprof drops from the leaf end of a raw stack once it has
 /// symbolised it (a regular expression that must match a whole function
 /// name): the tool's capture and accounting, the global-allocator shims,
-/// and the standard library's allocation entry points. Only functions that
-/// do nothing but allocate are named, since pprof cuts a stack at the
-/// first match from the root after a user frame.
-pub const DROP_FRAMES: &str =
-    "(alloc_core::.*|<alloc_core::.*|backtrace::.*|__rust_.*|__rustc::.*|\
-     __rdl_.*|__rg_.*|_Unwind_.*|alloc::alloc::.*|<alloc::alloc::.*|alloc::raw_vec::.*|\
-     <alloc::raw_vec::.*|alloc::boxed::Box<.*>::new.*|alloc::boxed::Box<.*>::try_new.*)";
+/// and the standard library's allocation entry points, for stacks that
+/// still hold them (the admin endpoint cuts its stacks at the user frame
+/// first). Only names that nothing but allocation uses are listed: pprof
+/// cuts a stack at the first match from the root after a user frame, so
+/// `std::.*` would cut a thread's stack at its start.
+pub const DROP_FRAMES: &str = "(alloc_core::.*|<alloc_core::.*|backtrace::.*|__rust_alloc.*|\
+     __rust_realloc|__rdl_.*|__rg_.*|_Unwind_.*|alloc::alloc::.*|<alloc::alloc::.*|\
+     alloc::raw_vec::.*|<alloc::raw_vec::.*|alloc::boxed::Box<.*>::new.*|\
+     alloc::boxed::Box<.*>::try_new.*)";
 
 /// The name of the pseudo-function that stands for the whole heap in a
 /// profile without call-site data.
@@ -168,15 +170,25 @@ impl ProfileBuilder {
         id
     }
 
-    /// Adds a mapping per executable range of each module, with its path
-    /// and build id, so that pprof can symbolise raw addresses in them.
-    pub fn mappings(&mut self, modules: &[Module]) {
+    /// Adds a mapping per executable range of each module that holds one
+    /// of the return addresses `ips`, with its path and build id, so that
+    /// pprof can symbolise raw addresses in it. Ranges without an address
+    /// are left out: pprof would ask the server to symbolise them
+    /// (`/debug/pprof/symbol`) and fail.
+    pub fn mappings(&mut self, modules: &[Module], ips: &[u64]) {
+        let used = |start: u64, end: u64| {
+            ips.iter()
+                .any(|&ip| (start..end).contains(&ip.saturating_sub(1)))
+        };
         for m in modules {
+            if !m.ranges.iter().any(|r| used(r.start, r.end)) {
+                continue;
+            }
             let (file, build_id) = (
                 self.string(&m.path),
                 self.string(m.build_id.as_deref().unwrap_or("")),
             );
-            for r in &m.ranges {
+            for r in m.ranges.iter().filter(|r| used(r.start, r.end)) {
                 let id = self.p.mapping.len() as u64 + 1;
                 self.p.mapping.push(Mapping {
                     id,
@@ -306,7 +318,12 @@ pub fn heap(snapshot: &Snapshot) -> Profile {
             snapshot.epoch
         ),
     );
-    b.mappings(&snapshot.modules);
+    let ips: Vec<u64> = snapshot
+        .stacks
+        .iter()
+        .flat_map(|s| s.frames.iter().map(|f| f.ip))
+        .collect();
+    b.mappings(&snapshot.modules, &ips);
     if snapshot.sites.is_empty() {
         let f = b.function(ALL, "");
         let loc = b.location(0, vec![(f, 0)]);
