@@ -308,6 +308,44 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Wraps `fut` so that every poll of it runs in [`untracked`], on whichever
+/// thread polls it: what it allocates is the tool's, also when the
+/// program's own async runtime runs it (an admin route mounted in the
+/// program's HTTP server). Allocations made on its behalf outside its polls
+/// (the server reading the request, writing the response) are the
+/// server's, as for any request.
+pub fn untracked_future<F: core::future::Future>(fut: F) -> Untracked<F> {
+    // The box is the tool's too.
+    Untracked {
+        inner: untracked(|| Box::pin(fut)),
+    }
+}
+
+/// A future whose polls run in [`untracked`]; see [`untracked_future`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Untracked<F> {
+    // Boxed so that it is polled through `Pin` without unsafe projection.
+    inner: core::pin::Pin<Box<F>>,
+}
+
+impl<F> core::fmt::Debug for Untracked<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Untracked").finish_non_exhaustive()
+    }
+}
+
+impl<F: core::future::Future> core::future::Future for Untracked<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<F::Output> {
+        let inner = self.inner.as_mut();
+        untracked(|| inner.poll(cx))
+    }
+}
+
 static STATS: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 
 fn no_stats() -> Option<AllocatorStats> {

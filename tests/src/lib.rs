@@ -69,6 +69,10 @@
 //!   requests during the soak; a descriptor limit below the number of
 //!   clients. Verdicts hold and no session is lost.
 //! - `demo_scale.rs`: 2,000 connections held open while cycles go on.
+//! - `axum_mount.rs`: the admin routes nested in an axum service (feature
+//!   `axum`): routes under the prefix, `CountingListener`'s open
+//!   connections, admin requests' allocations are the tool's on the
+//!   service's runtime, no program survivors.
 //! - `admin_pprof.rs`: `GET /debug/pprof/heap` read live by the real
 //!   `go tool pprof -top` (the leaking function heads it; pprof symbolises
 //!   from the binary, asking `/debug/pprof/symbol` for the rest); the

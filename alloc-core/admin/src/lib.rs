@@ -64,9 +64,16 @@
 //! address unless [`Admin::allow_non_loopback`] was set, and prints a warning
 //! to stderr when it is.
 
+#[cfg(feature = "axum")]
+pub mod axum;
+mod connections;
 mod http;
 mod routes;
+mod service;
 mod user_frames;
+
+pub use connections::{ConnectionGuard, Connections};
+pub use service::{AdminRoutes, MAX_BODY};
 
 use std::fmt;
 use std::io;
@@ -157,12 +164,34 @@ impl Admin {
         self
     }
 
+    /// Counts open connections with `connections` (the guard form of
+    /// [`Admin::open_connections`]): the program holds a
+    /// [`Connections::open`] guard per connection.
+    pub fn connections(self, connections: &Connections) -> Self {
+        let c = connections.clone();
+        self.open_connections(move || c.count())
+    }
+
     /// The program's own metrics: `write` appends lines in the Prometheus
     /// text format (`# HELP`, `# TYPE` and samples) to `/metrics`. Called on
     /// the endpoint's threads, inside `untracked`.
     pub fn extra_metrics(mut self, write: impl Fn(&mut String) + Send + Sync + 'static) -> Self {
         self.extra_metrics = Some(Arc::new(write));
         self
+    }
+
+    /// The routes without a port or threads of their own, to mount in a
+    /// server the program already runs ([`AdminRoutes::handle`]; with the
+    /// `axum` feature, `AdminRoutes::into_router`). The address settings
+    /// do not apply: the program's server decides who can reach them.
+    #[must_use]
+    pub fn routes(self) -> AdminRoutes {
+        AdminRoutes {
+            state: Arc::new(State {
+                open_connections: self.open_connections,
+                extra_metrics: self.extra_metrics,
+            }),
+        }
     }
 
     /// Binds the listener and starts the endpoint's threads. Returns once
