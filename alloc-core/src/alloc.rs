@@ -15,7 +15,8 @@ use crate::backend::Backend;
 use crate::counters::{Op, Slot, SAMPLED, TOOL_EPOCH};
 use crate::epoch::EPOCH;
 use crate::registry::{self, TOOL, TOOL_BLOCKS, TOOL_BYTES, UNREGISTERED};
-use crate::sampling;
+use crate::sampled::Record;
+use crate::sampling::{self, Chance};
 use crate::tag::{self, place};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, null_mut};
@@ -61,15 +62,40 @@ fn account_alloc<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
     if unsafe { &*slot }.try_alloc(epoch, size as i64) {
         epoch
     } else {
-        alloc_slow::<A>(slot, addr as usize, epoch, size)
+        alloc_slow::<A>(slot, addr as usize, epoch, size, Chance::Countdown)
+    }
+}
+
+/// [`account_alloc`] for a block of at least
+/// [`sampling::ALWAYS_SAMPLED_MIN`] bytes, which may be always sampled.
+#[cold]
+#[inline(never)]
+fn account_alloc_large<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
+    if sampling::always_sampled(size) {
+        alloc_slow::<A>(
+            registry::current(),
+            addr as usize,
+            epoch,
+            size,
+            Chance::Always,
+        )
+    } else {
+        account_alloc::<A>(addr, epoch, size)
     }
 }
 
 /// An allocation that is not "this thread's slot holds this epoch and its
-/// sampling countdown has not run out".
+/// sampling countdown has not run out", or that is always sampled
+/// (`chance`; the countdown was not touched then).
 #[cold]
 #[inline(never)]
-fn alloc_slow<A: Backend>(slot: *const Slot, addr: usize, epoch: u32, size: usize) -> u32 {
+fn alloc_slow<A: Backend>(
+    slot: *const Slot,
+    addr: usize,
+    epoch: u32,
+    size: usize,
+    chance: Chance,
+) -> u32 {
     if ptr::eq(slot, &TOOL) {
         count_tool(size as i64, 1);
         return TOOL_EPOCH;
@@ -77,7 +103,7 @@ fn alloc_slow<A: Backend>(slot: *const Slot, addr: usize, epoch: u32, size: usiz
     let slot = if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
         let slot = registry::register();
-        if !ptr::eq(slot, &registry::BUSY) {
+        if !ptr::eq(slot, &registry::BUSY) && chance == Chance::Countdown {
             // The fast path took this block off another slot's countdown.
             // SAFETY: `register` returns static slots.
             let s = unsafe { &*slot };
@@ -96,8 +122,8 @@ fn alloc_slow<A: Backend>(slot: *const Slot, addr: usize, epoch: u32, size: usiz
     // SAFETY: `slot` is a static slot owned by this thread.
     let s = unsafe { &*slot };
     s.record(epoch, size as i64, Op::Alloc);
-    if s.countdown.load(Relaxed) < 0 {
-        sampling::on_alloc(s, registry::owner_id(slot), addr, epoch, size)
+    if chance == Chance::Always || s.countdown.load(Relaxed) < 0 {
+        sampling::on_alloc(s, registry::owner_id(slot), (addr, epoch, size), chance)
     } else {
         epoch
     }
@@ -127,14 +153,76 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
     account_slow::<A>(slot, epoch, -(size as i64), Op::Free);
 }
 
-/// Counts a realloc by `bytes` of a block born in `epoch` (no sampled bit).
-#[inline(always)]
-fn account_realloc<A: Backend>(epoch: u32, bytes: i64) {
-    let slot = registry::current();
-    // SAFETY: `current` only returns pointers to `static` slots.
-    if !unsafe { &*slot }.try_record(epoch, bytes, Op::Realloc) {
-        account_slow::<A>(slot, epoch, bytes, Op::Realloc);
+/// Counts a realloc of a user block from `old` to `new` bytes, tagged
+/// `birth`, at `addr` in the current epoch `now`, and decides whether the
+/// new incarnation is sampled; returns its tag. `charged` says whether the
+/// fast path already took `new` off `slot`'s countdown; `record` is the
+/// block's sample record, taken out of the table before the inner realloc.
+///
+/// A realloc in a later epoch than `birth` moves the block: its old size
+/// leaves `birth` and its new size joins `now` ([`Op::MoveOut`],
+/// [`Op::MoveIn`]). Outside leak scopes the new incarnation is sampled
+/// like an allocation of `new` bytes and an old record is dropped; inside
+/// one, a recorded block keeps its record and nothing new is recorded (a
+/// block allocated before the scope and resized inside it is not the
+/// scope's).
+#[cold]
+#[inline(never)]
+fn realloc_slow_account<A: Backend>(
+    slot: *const Slot,
+    addr: usize,
+    (birth, now): (u32, u32),
+    (old, new): (usize, usize),
+    charged: bool,
+    record: Option<Record>,
+) -> u32 {
+    let count = |s: &Slot| {
+        if birth == now {
+            s.record(now, new as i64 - old as i64, Op::Realloc);
+        } else {
+            s.record(birth, -(old as i64), Op::MoveOut);
+            s.record(now, new as i64, Op::MoveIn);
+        }
+    };
+    let (slot, charged) = if ptr::eq(slot, &UNREGISTERED) {
+        crate::set_stats_reader(A::stats);
+        (registry::register(), false)
+    } else {
+        (slot, charged)
+    };
+    if ptr::eq(slot, &registry::BUSY) || ptr::eq(slot, &TOOL) {
+        // No slot of our own (pool full, thread exiting), or a user block
+        // resized inside the tool's scope: counted, never sampled.
+        registry::with_shared(count);
+        return now;
     }
+    // SAFETY: `slot` is a static slot owned by this thread.
+    let s = unsafe { &*slot };
+    count(s);
+    if s.scope_depth.load(Relaxed) > 0 {
+        if let Some(mut r) = record {
+            r.addr = addr;
+            r.size = new;
+            r.epoch = now;
+            if crate::sampled::insert(r) {
+                return now | SAMPLED;
+            }
+        }
+        return now;
+    }
+    let chance = if sampling::always_sampled(new) {
+        Chance::Always
+    } else {
+        if !charged {
+            s.countdown
+                .store(s.countdown.load(Relaxed) - new as i64, Relaxed);
+        }
+        if s.countdown.load(Relaxed) >= 0 {
+            return now;
+        }
+        Chance::Countdown
+    };
+    sampling::on_alloc(s, registry::owner_id(slot), (addr, now, new), chance)
 }
 
 fn count_tool(bytes: i64, blocks: i64) {
@@ -142,7 +230,7 @@ fn count_tool(bytes: i64, blocks: i64) {
     TOOL_BLOCKS.fetch_add(blocks, Relaxed);
 }
 
-/// A free or realloc that is not "this thread's slot holds this epoch".
+/// A free that is not "this thread's slot holds this epoch".
 /// `epoch` has no sampled bit.
 #[cold]
 #[inline(never)]
@@ -159,7 +247,7 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
     };
     if ptr::eq(slot, &registry::BUSY) || ptr::eq(slot, &TOOL) {
         // No slot of our own (pool full, thread exiting), or a user block
-        // freed or resized inside the tool's scope.
+        // freed inside the tool's scope.
         registry::with_shared(|s| s.record(epoch, bytes, op));
     } else {
         // SAFETY: `slot` is a static slot owned by this thread.
@@ -203,7 +291,12 @@ impl<A: Backend> EpochAlloc<A> {
         if p.is_null() {
             return p;
         }
-        let tag = account_alloc::<A>(p, EPOCH.0.load(Relaxed), size);
+        let epoch = EPOCH.0.load(Relaxed);
+        let tag = if size >= sampling::ALWAYS_SAMPLED_MIN {
+            account_alloc_large::<A>(p, epoch, size)
+        } else {
+            account_alloc::<A>(p, epoch, size)
+        };
         // SAFETY: `p` is a fresh block of `total` bytes placed by `place`.
         unsafe { tag::write(p, total, at, tag) };
         p
@@ -265,10 +358,19 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         };
         // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
         let tag = unsafe { tag::read(ptr, old_total, old_at) };
-        if tag & SAMPLED != 0 {
+        let now = EPOCH.0.load(Relaxed);
+        if tag != now || new_size >= sampling::ALWAYS_SAMPLED_MIN {
+            // Sampled, the tool's, born in another epoch, or large.
             // SAFETY: forwarded from the caller; `tag` was read from `ptr`.
             return unsafe {
-                self.realloc_sampled(ptr, layout, new_size, tag, old_total, (new_total, new_at))
+                self.realloc_slow(
+                    ptr,
+                    layout,
+                    new_size,
+                    (tag, now),
+                    old_total,
+                    (new_total, new_at),
+                )
             };
         }
         // SAFETY: forwarded from the caller; `old_total` and `new_total`
@@ -278,9 +380,26 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
             // The old block, its tag and the counters are untouched.
             return p;
         }
+        let (old_size, slot) = (layout.size(), registry::current());
+        // SAFETY: `current` only returns pointers to `static` slots.
+        let tag = if unsafe { &*slot }.try_realloc(
+            now,
+            new_size as i64 - old_size as i64,
+            new_size as i64,
+        ) {
+            now
+        } else {
+            realloc_slow_account::<A>(
+                slot,
+                p as usize,
+                (now, now),
+                (old_size, new_size),
+                true,
+                None,
+            )
+        };
         // SAFETY: `p` holds `new_total` bytes placed by `place`.
         unsafe { tag::write(p, new_total, new_at, tag) };
-        account_realloc::<A>(tag, new_size as i64 - layout.size() as i64);
         p
     }
 }
@@ -311,25 +430,31 @@ impl<A: Backend> EpochAlloc<A> {
         }
     }
 
-    /// `realloc` of a sampled block: its record leaves the table before the
-    /// inner realloc frees the old address (which another thread may then be
-    /// given and sample) and comes back under the new address after it.
+    /// `realloc` of a block that is sampled, the tool's, born in another
+    /// epoch than `now`, or resized to a size that may be always sampled. A
+    /// sampled block's record leaves the table before the inner realloc
+    /// frees the old address (which another thread may then be given and
+    /// sample); [`realloc_slow_account`] decides what follows.
     ///
     /// # Safety
     /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old_total`
     /// its inner size, `new` the placement of `new_size`.
     #[cold]
     #[inline(never)]
-    unsafe fn realloc_sampled(
+    unsafe fn realloc_slow(
         &self,
         ptr: *mut u8,
         layout: Layout,
         new_size: usize,
-        tag: u32,
+        (tag, now): (u32, u32),
         old_total: usize,
         (new_total, new_at): (usize, tag::Place),
     ) -> *mut u8 {
-        let record = crate::sampled::remove(ptr as usize);
+        let record = if tag & SAMPLED != 0 {
+            crate::sampled::remove(ptr as usize)
+        } else {
+            None
+        };
         // SAFETY: as in `realloc`.
         let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
         if p.is_null() {
@@ -340,16 +465,22 @@ impl<A: Backend> EpochAlloc<A> {
             }
             return p;
         }
-        let epoch = tag & !SAMPLED;
-        let kept = record.is_some_and(|mut r| {
-            r.addr = p as usize;
-            r.size = new_size;
-            crate::sampled::insert(r)
-        });
-        let new_tag = if kept { tag } else { epoch };
+        let birth = tag & !SAMPLED;
+        let new_tag = if birth == TOOL_EPOCH {
+            count_tool(new_size as i64 - layout.size() as i64, 0);
+            TOOL_EPOCH
+        } else {
+            realloc_slow_account::<A>(
+                registry::current(),
+                p as usize,
+                (birth, now),
+                (layout.size(), new_size),
+                false,
+                record,
+            )
+        };
         // SAFETY: `p` holds `new_total` bytes placed by `place`.
         unsafe { tag::write(p, new_total, new_at, new_tag) };
-        account_realloc::<A>(epoch, new_size as i64 - layout.size() as i64);
         p
     }
 }
@@ -380,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn alloc_free_realloc_count_exactly_in_the_birth_epoch() {
+    fn alloc_free_count_in_the_birth_epoch_realloc_in_the_current_one() {
         let _serial = SERIAL.lock().unwrap();
         let e = advance_epoch();
         let sizes = [1usize, 7, 8, 60, 64, 100, 4095, 4096, 5000, 20_000];
@@ -406,8 +537,10 @@ mod tests {
         }
         assert_eq!(live_in(e), (expect, blocks.len() as u64));
 
-        // Grow and shrink in a later epoch: the bytes stay in epoch `e`.
+        // Grow and shrink in a later epoch: each block moves to `later`,
+        // whole, with its new size.
         let later = advance_epoch();
+        let mut moved = 0u64;
         for (p, l) in blocks.iter_mut() {
             let new_size = if l.size() % 2 == 0 {
                 l.size() * 3
@@ -423,12 +556,13 @@ mod tests {
             assert!(unsafe { core::slice::from_raw_parts(q, kept) }
                 .iter()
                 .all(|&b| b == 0xa5));
-            expect = expect - l.size() as u64 + new_size as u64;
+            moved += new_size as u64;
             *p = q;
             *l = layout(new_size, l.align());
         }
-        assert_eq!(live_in(e), (expect, blocks.len() as u64));
-        assert_eq!(live_in(later), (0, 0));
+        assert_eq!(live_in(e), (0, 0));
+        assert_eq!(live_in(later), (moved, blocks.len() as u64));
+        let e = later;
 
         // Free half on another thread.
         let half = blocks.split_off(blocks.len() / 2);

@@ -18,7 +18,10 @@
 //!
 //! Live blocks of an epoch are its allocations minus its frees; an
 //! allocation touches `bytes` and `allocs`, a free `bytes` and `frees`, all in
-//! the one ring entry.
+//! the one ring entry. A realloc in a later epoch than the block's moves it
+//! ([`Op::MoveOut`] of the old size, [`Op::MoveIn`] of the new): one
+//! allocation leaves the old epoch's count and joins the current one's, so
+//! the totals of allocations and frees stay the program's calls.
 //!
 //! When the owner meets an epoch whose ring entry holds an older epoch, it
 //! folds that entry into the older epoch's coarse bucket and takes the entry
@@ -54,8 +57,16 @@ pub(crate) enum Op {
     Alloc,
     /// A block of `-bytes` freed.
     Free,
-    /// A block grown (or shrunk, negative) by `bytes`.
+    /// A block grown (or shrunk, negative) by `bytes` in the epoch it
+    /// already belongs to.
     Realloc,
+    /// A block of `-bytes` leaving its epoch because a realloc moved it to
+    /// the current one: one allocation fewer (not one free more), so the
+    /// sum of allocations over all epochs stays the number of `alloc`s.
+    MoveOut,
+    /// The same block arriving, with its new size `bytes`, in the current
+    /// epoch: one allocation more; counts as the realloc.
+    MoveIn,
 }
 
 /// Counts of one epoch (or one coarse bucket). Blocks = allocs - frees.
@@ -169,8 +180,9 @@ impl Counts {
     fn count(&self, bytes: i64, op: Op) {
         bump(&self.bytes, bytes);
         match op {
-            Op::Alloc => bump_u64(&self.allocs, 1),
+            Op::Alloc | Op::MoveIn => bump_u64(&self.allocs, 1),
             Op::Free => bump_u64(&self.frees, 1),
+            Op::MoveOut => bump_u64(&self.allocs, u64::MAX),
             Op::Realloc => {}
         }
     }
@@ -235,9 +247,28 @@ impl Slot {
         let e = &self.ring[epoch as usize & (WINDOW - 1)];
         if e.epoch.load(Relaxed) == epoch {
             e.counts.count(bytes, op);
-            if op == Op::Realloc {
+            if matches!(op, Op::Realloc | Op::MoveIn) {
                 bump_u64(&self.reallocs, 1);
             }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The fast path of a realloc inside the block's epoch: takes
+    /// `new_size` off the sampling countdown (a realloc is a sampling
+    /// opportunity for the new size) and counts `delta` bytes if the ring
+    /// entry holds `epoch` and the countdown has not run out. Returns false
+    /// (nothing counted, countdown already taken) otherwise. Owner only.
+    #[inline(always)]
+    pub(crate) fn try_realloc(&self, epoch: u32, delta: i64, new_size: i64) -> bool {
+        let left = self.countdown.load(Relaxed).wrapping_sub(new_size);
+        self.countdown.store(left, Relaxed);
+        let e = &self.ring[epoch as usize & (WINDOW - 1)];
+        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
+            e.counts.count(delta, Op::Realloc);
+            bump_u64(&self.reallocs, 1);
             true
         } else {
             false
@@ -268,7 +299,7 @@ impl Slot {
     pub(crate) fn record(&self, epoch: u32, bytes: i64, op: Op) {
         if !self.try_record(epoch, bytes, op) {
             self.counts_for(epoch).count(bytes, op);
-            if op == Op::Realloc {
+            if matches!(op, Op::Realloc | Op::MoveIn) {
                 bump_u64(&self.reallocs, 1);
             }
         }
@@ -438,6 +469,19 @@ mod tests {
         s.record(3, 5, Op::Realloc);
         assert_eq!(totals(&s), (14, 1));
         assert_eq!(s.reallocs.load(Relaxed), 1);
+        // A move: the 14-byte block of epoch 3 (folded) becomes 20 bytes of
+        // the current epoch; allocations summed over epochs do not change.
+        let now = 3 + 2 * WINDOW as u32;
+        s.record(3, -14, Op::MoveOut);
+        s.record(now, 20, Op::MoveIn);
+        assert_eq!(totals(&s), (20, 1));
+        assert_eq!(s.reallocs.load(Relaxed), 2);
+        let mut c = SlotCopy::new();
+        s.read_into(&mut c);
+        let mut all = Plain::default();
+        c.ring.iter().for_each(|e| all.add(e.1));
+        c.coarse.iter().for_each(|e| all.add(*e));
+        assert_eq!((all.allocs, all.frees), (3, 2));
     }
 
     #[test]

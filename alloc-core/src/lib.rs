@@ -15,6 +15,16 @@
 //! static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
 //! ```
 //!
+//! And frame pointers in every crate of your build, so that sampled call
+//! stacks are captured by walking the frame-pointer chain (about 50 ns)
+//! instead of the system unwinder (about 3 µs), in `.cargo/config.toml` at
+//! your workspace root:
+//!
+//! ```toml
+//! [build]
+//! rustflags = ["-C", "force-frame-pointers=yes"]
+//! ```
+//!
 //! That's it. Every heap block now carries its birth epoch, and the crate
 //! keeps exact live bytes and blocks per birth epoch. Without the `jemalloc`
 //! feature (Miri, platforms without jemalloc), wrap [`System`] instead; any
@@ -64,8 +74,10 @@
 //! # Which line leaks: sampled call sites
 //!
 //! Epoch counters say *that* memory survives; sampled call sites say
-//! *where* it was allocated. By default about one block per MiB
-//! allocated ([`DEFAULT_INTERVAL`]) is sampled: its raw call stack is
+//! *where* it was allocated. By default about one block per 256 KiB
+//! allocated ([`DEFAULT_INTERVAL`]) is sampled, and every allocation is
+//! recorded while snapshots show survivors (see "The default capture
+//! policy" below). A sampled block's raw call stack is
 //! captured (instruction pointers only, at most [`MAX_STACK_DEPTH`] frames)
 //! and the block is remembered until it is freed. Each sample is weighted
 //! by the inverse of its probability of being drawn, so a snapshot's
@@ -101,9 +113,9 @@
 //! example.
 //!
 //! - **Modes** ([`SampleMode`]): `Off`; `Interval(bytes)`, the mean number
-//!   of allocated bytes between samples (default 1 MiB; see
-//!   [`DEFAULT_INTERVAL`] for why not jemalloc's and Go's 512 KiB); `All`, every allocation, exact, for tests and
-//!   short soaks. Set it in code with [`set_sampling`], or with the
+//!   of allocated bytes between samples (default 256 KiB; see
+//!   [`DEFAULT_INTERVAL`] for the arithmetic); `All`, every allocation,
+//!   exact, for tests and short soaks. Set it in code with [`set_sampling`], or with the
 //!   environment variable `ALLOC_CORE_SAMPLE` ([`SAMPLE_ENV`]: `off`,
 //!   `all`, or bytes such as `4096`, `64KiB`, `1M`), read once at the first
 //!   allocation; code wins over the environment.
@@ -115,18 +127,44 @@
 //!   that failed can be replayed (`ALLOC_CORE_SEED=7 cargo test ...`).
 //!   Multi-threaded programs replay as far as their threads allocate in the
 //!   same order.
-//! - **Cost.** An unsampled allocation pays one subtraction from a
-//!   per-thread countdown; an unsampled free pays nothing (a bit in the
-//!   block's tag says whether it was sampled). A sample costs a stack walk
-//!   with the system unwinder, about 3 µs on the development machine, so
-//!   `All` makes allocation a thousand times slower; see
+//! - **The default capture policy.** With no mode set (neither
+//!   [`set_sampling`] nor `ALLOC_CORE_SAMPLE`), each [`snapshot`] looks at
+//!   the exact counters: if blocks born between the two snapshots before it
+//!   are still live, every allocation is recorded from then on (exact
+//!   sites, weight 1); once two snapshots in a row find none, sampling
+//!   goes back to the interval. A soak of a leaky program therefore names
+//!   every leak's line exactly from its third snapshot (from its first
+//!   measured batch with `demo-server soak`, which takes two unkept
+//!   snapshots during its warm-up), and a program that does not leak (or
+//!   takes no snapshots) pays only the interval. Dense capture pauses while the
+//!   sampled-block table is more than half full. Setting a mode turns the
+//!   policy off. `ARCHITECTURE.md` has the design and the figures.
+//! - **Cost.** An unsampled allocation or realloc pays one subtraction from
+//!   a per-thread countdown; an unsampled free pays nothing (a bit in the
+//!   block's tag says whether it was sampled). A block of 1/16 of the
+//!   interval or more pays a stack capture every time (see below): little
+//!   next to the page faults of touching it. A sample costs a stack walk
+//!   and a record: about 0.1-0.2 µs with frame pointers
+//!   ([`FRAME_POINTER_CAPTURE`]), about 3 µs with the system unwinder; see
 //!   `alloc-core/bench/README.md` for measured figures.
+//! - **Frame pointers.** Build with `-C force-frame-pointers=yes` (Setup,
+//!   above): `build.rs` sees the flag in the rustflags and the capture then
+//!   walks the frame-pointer chain (x86-64 and AArch64 Linux with glibc).
+//!   Every frame is checked before it is read (inside the live part of the
+//!   thread's stack, 8-aligned, above the previous frame), so a broken
+//!   chain (C code without frame pointers) ends the walk and cannot fault;
+//!   a chain shorter than a real allocation's falls back to the unwinder.
+//!   Without the flag every sample uses the unwinder, and the default
+//!   policy's dense phase costs about 15 times more.
 //! - **Bounded memory.** At most [`MAX_STACKS`] distinct stacks (further
 //!   ones are counted under the overflow stack, id 0) and
 //!   [`MAX_SAMPLED_BLOCKS`] live sampled blocks (further samples are
 //!   dropped and counted); together at most about 8.3 MiB, mapped as they
 //!   fill. [`Snapshot::sampling`] reports both overflows.
-//! - **Safety on the allocation path.** Stacks are captured with the system
+//! - **Safety on the allocation path.** Stacks are captured by the checked
+//!   frame-pointer walk (no lock, no allocation; a thread's stack bounds are
+//!   found once, at its first sample: glibc's `__libc_stack_end` for the
+//!   main thread, `pthread_getattr_np` for others) or with the system
 //!   unwinder (`_Unwind_Backtrace`; with glibc 2.35+ and GCC 12's
 //!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
 //!   spin locks are held for a bounded probe and never while unwinding, and
@@ -143,6 +181,17 @@
 //!   `"line-tables-only"` gives file and line with bare names for inlined
 //!   functions; without debug info only function names from the symbol
 //!   table.
+//! - **Growth is attributed to the line that grows.** A realloc is sampled
+//!   like an allocation of its new size, with the stack of the realloc, and
+//!   a block that was sampled before loses its old record; every block of
+//!   at least [`always_sampled_from`] bytes (1/16 of the interval, 64 KiB
+//!   at the default) is sampled, with weight 1. A collection that only
+//!   grows reaches such sizes in a few doublings, so its buffer is seen at
+//!   the `push` or `insert` that last grew it in every snapshot, not one
+//!   time in five (a 256 KiB block's chance at 1 MiB would be 22%). Below
+//!   that size growth is sampled like any allocation: a leak of a few bytes
+//!   per cycle is found by the exact epoch counters long before its site
+//!   has enough samples.
 //! - **Histograms** of sampled allocation sizes and of the lifetimes (in
 //!   epochs and nanoseconds) of freed sampled blocks are in
 //!   [`Snapshot::histograms`].
@@ -178,11 +227,43 @@
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
 //!   and returns the new one; [`epoch`] reads it. Epochs are process-wide.
 //! - A block's birth epoch is the epoch current when it was allocated, on
-//!   whichever thread. It never changes: **allocated before, freed after**
-//!   (allocated in epoch 3, freed in epoch 9) removes its bytes from epoch 3.
-//! - **Realloc keeps the birth epoch**, even when the block moves: the bytes of
-//!   epoch 3 grow or shrink by the difference. A realloc counts in
-//!   `reallocs`, neither as an allocation nor as a free.
+//!   whichever thread. A free never changes it: **allocated before, freed
+//!   after** (allocated in epoch 3, freed in epoch 9) removes its bytes from
+//!   epoch 3.
+//! - **A realloc re-births the block in the current epoch**: a block of
+//!   epoch 3 resized in epoch 9 leaves epoch 3 with its old size and joins
+//!   epoch 9 with its new size (the "free of the old, allocation of the
+//!   new" of heaptrack and bytehound; jemalloc's profiler also treats a
+//!   realloc as a new allocation). Resized within its own epoch, the
+//!   block's bytes in that epoch change by the difference. So a collection
+//!   that only grows shows as memory born, and still held, in the epochs in
+//!   which it grew, even if it was created before the soak started; a
+//!   buffer grown once and then reused stays in the epoch of its last
+//!   growth and is a survivor that does not grow. A realloc counts in
+//!   `reallocs`, never in `allocs` or `frees` (those stay the program's
+//!   `alloc` and `dealloc` calls). Shrinking (`shrink_to_fit`) re-births
+//!   too, with the smaller size. With sampling on, a realloc is a sampling
+//!   opportunity for its new size and is attributed to the line that
+//!   resized it (the `push` or `insert`); see "Which line leaks".
+//!
+//! ```
+//! use alloc_core::{advance_epoch, snapshot, EpochAlloc, System};
+//!
+//! #[global_allocator]
+//! static GLOBAL: EpochAlloc<System> = EpochAlloc::new(System);
+//!
+//! fn main() {
+//!     let born = advance_epoch();
+//!     let mut history: Vec<u64> = Vec::with_capacity(4); // 32 bytes in `born`
+//!     let grew = advance_epoch();
+//!     history.extend([1, 2, 3, 4, 5]); // realloc to 64 bytes in `grew`
+//!     let s = snapshot();
+//!     let live = |e| s.epoch_entry(e).map_or((0, 0), |e| (e.live_bytes, e.live_blocks));
+//!     assert_eq!(live(born), (0, 0)); // the block left its birth epoch
+//!     assert_eq!(live(grew), (64, 1)); // and lives, whole, where it grew
+//! }
+//! ```
+//!
 //! - **Threads**: a block may be freed on any thread; counts stay exact.
 //!   Counts are kept per thread without atomic read-modify-write instructions
 //!   and summed by [`snapshot`].
@@ -249,6 +330,7 @@ mod lock;
 mod modules;
 mod os_mem;
 mod page_table;
+mod policy;
 mod registry;
 mod sampled;
 mod sampling;
@@ -267,8 +349,8 @@ pub use crate::leaks::{
 };
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
-    sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode, DEFAULT_INTERVAL,
-    SAMPLE_ENV, SEED_ENV,
+    always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
+    DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
@@ -294,6 +376,11 @@ pub const MAX_STACKS: usize = stacks::MAX_STACKS;
 
 /// Frames captured per stack at most, the tool's own frames included.
 pub const MAX_STACK_DEPTH: usize = stacks::MAX_DEPTH;
+/// Whether this build captures sampled stacks by walking frame pointers
+/// (about 50 ns a stack; the build's rustflags have `-C
+/// force-frame-pointers=yes` on x86-64 or AArch64 Linux with glibc) rather
+/// than with the system unwinder (about 3 µs). See "Frame pointers" above.
+pub const FRAME_POINTER_CAPTURE: bool = stacks::FRAME_POINTERS;
 
 /// The last epoch [`advance_epoch`] reaches.
 pub const MAX_EPOCH: u32 = counters::MAX_EPOCH;

@@ -10,7 +10,9 @@
 //! (held for one probe sequence or one resize: no allocation, no call out
 //! but `mmap`/`munmap`). A shard starts empty and takes memory from the
 //! operating system ([`crate::os_mem`]) as it fills: 64 records, doubling
-//! whenever it is 7/8 full, up to [`SHARD_SLOTS`]. So the table's memory
+//! whenever it is half full (short probes: with every allocation recorded a
+//! probe is most of a sample's cost), up to [`SHARD_SLOTS`], which fills
+//! to 7/8. So the table's memory
 //! follows the number of live sampled blocks (about 100 bytes each at
 //! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
 //! 6 MiB, however many blocks are sampled; past that a sample is dropped
@@ -155,7 +157,7 @@ fn home(addr: usize) -> (usize, usize) {
 pub(crate) fn insert(r: Record) -> bool {
     let (shard, h) = home(r.addr);
     let mut s = lock(&TABLE[shard]);
-    if s.len + 1 > s.cap / 8 * 7 {
+    if s.len + 1 > s.cap / 2 && (s.cap < SHARD_SLOTS || s.len + 1 > MAX_FILL) {
         let before = s.cap;
         if s.grow() {
             let added = (s.cap - before) * size_of::<Record>();

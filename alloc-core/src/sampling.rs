@@ -10,6 +10,26 @@
 //! unbiased estimates of live bytes and blocks per site (the scheme of
 //! jemalloc's and Go's heap profilers).
 //!
+//! Two rules make growth visible at the line that grows (issue 12):
+//!
+//! - **A realloc is a sampling opportunity for its new size**, like an
+//!   allocation of that size: it takes the new size off the countdown, and a
+//!   block that was sampled before loses its record (the block moved to
+//!   the current epoch; see the crate docs). So a collection's buffer is
+//!   attributed to the `push` or `insert` that last grew it.
+//! - **A block of at least [`always_sampled_from`] bytes (1/16 of the mean
+//!   interval, 64 KiB at the default) is always sampled**, with weight 1,
+//!   and does not touch the countdown. Its chance under the countdown would
+//!   be at least 6%; a collection that only grows reaches such sizes in a
+//!   few doublings, and a sampled series of its buffer would otherwise be
+//!   a lottery (a 256 KiB buffer is drawn with probability 22% at 1 MiB).
+//!   Such blocks are rare and cost a page fault per 4 KiB when touched, so
+//!   a stack capture each adds little.
+//!
+//! Both keep the estimates unbiased: every block (or incarnation of a block
+//! after a realloc) is drawn by exactly one rule, independently, and
+//! weighted by the inverse of its chance under that rule.
+//!
 //! A sample captures the raw call stack ([`crate::stacks`]), interns it, and
 //! records the block in [`crate::sampled`]; the block's tag gets the
 //! [`SAMPLED`] bit so its free finds the record without a look-up for
@@ -21,15 +41,61 @@ use crate::sampled::{self, Record};
 use crate::stacks::{self, MAX_DEPTH};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 
-/// The default mean sampling interval in bytes: 1 MiB.
+/// The default mean sampling interval in bytes: 256 KiB, the sparse half
+/// of the default capture policy.
 ///
-/// jemalloc's `lg_prof_sample` and Go's `MemProfileRate` default to 512 KiB.
-/// A sample costs a walk of the stack with the system unwinder, about 3 µs
-/// here; at 512 KiB that added about 1.4% to the `server` benchmark (5 KB
-/// allocated per connection) and 12% to the `single` alloc/free loop, so the
-/// default is twice as sparse. A leak of 300 bytes per connection still
-/// gets a sample about every 3,500 connections.
-pub const DEFAULT_INTERVAL: u64 = 1024 * 1024;
+/// At the defaults a program samples about one block per 256 KiB
+/// allocated until its snapshots show survivors, and then records every
+/// allocation (the policy in `ARCHITECTURE.md`, "The default capture
+/// policy"). The interval is what a program pays when nothing leaks, so
+/// it is set by cost: with frame-pointer capture a sample (walk, intern,
+/// record, and its free) costs about 0.15-0.3 µs (`alloc-core-all` in
+/// `alloc-bench`), against 3 µs with the system unwinder. On
+/// `alloc-bench`'s `single` (260 B per allocation on average) 256 KiB is
+/// one sample per 1,000 allocations: 0.15-0.3 ns per alloc/free pair of
+/// 20 ns, 1-1.5%; the 1 MiB default of the unwinder days
+/// cost 3 µs per 4,000 allocations, 0.75 ns (4%). Without frame pointers
+/// (a build without `-C force-frame-pointers=yes`) each sample costs the
+/// unwinder's 3 µs, 3 ns per pair on `single` (15%).
+///
+/// What the sparse phase finds: a site allocating `b` bytes per cycle
+/// gets a sample every `256 KiB / b` cycles (every 230 cycles for a
+/// 1,136-byte leak): enough to name big leaks in a long soak, not a 16-byte
+/// one. The dense phase names those: every allocation of a leaky soak is
+/// recorded, exactly, from the third snapshot on.
+pub const DEFAULT_INTERVAL: u64 = 256 * 1024;
+
+/// Blocks from this size up may be always sampled (the fast paths check
+/// this constant; the exact threshold is [`always_sampled_from`]).
+pub(crate) const ALWAYS_SAMPLED_MIN: usize = 64 * 1024;
+
+/// The size from which every block is sampled (weight 1) under the mode in
+/// force: the larger of 64 KiB and 1/16 of the mean interval; `None` when
+/// sampling is off (under `All` every block is sampled anyway).
+pub fn always_sampled_from() -> Option<u64> {
+    match interval() {
+        0 => None,
+        1 => Some(1),
+        mean => Some((mean / 16).max(ALWAYS_SAMPLED_MIN as u64)),
+    }
+}
+
+/// Whether a block of `size` bytes is sampled whatever the countdown says.
+#[inline]
+pub(crate) fn always_sampled(size: usize) -> bool {
+    size >= ALWAYS_SAMPLED_MIN && always_sampled_from().is_some_and(|t| size as u64 >= t)
+}
+
+/// How a block came to be sampled, which sets its weight.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Chance {
+    /// The countdown ran out at it: weight `1 / (1 - exp(-size / mean))`,
+    /// and a new countdown is drawn.
+    Countdown,
+    /// It is large enough to be always sampled ([`always_sampled`]): weight
+    /// 1, and the countdown is left as it was.
+    Always,
+}
 
 /// The environment variable that sets the sampling mode, read once, at the
 /// first allocation: `off`, `all`, or a mean interval in bytes (`524288`,
@@ -45,7 +111,8 @@ pub enum SampleMode {
     /// at random so that estimates are unbiased.
     Interval(u64),
     /// Every allocation is recorded, with its stack (for tests and short
-    /// soaks; each costs a stack capture, a few microseconds).
+    /// soaks; each costs a stack capture and a record, about 0.2 µs with
+    /// frame pointers, a few microseconds with the unwinder).
     All,
 }
 
@@ -99,8 +166,11 @@ fn decode(v: u64) -> SampleMode {
 /// its next allocation; other threads from their next allocation too,
 /// except one racing with this call, which may take until its current
 /// countdown runs out (at most 64 MiB of its allocations when sampling was
-/// off). Blocks already sampled keep their records and weights.
+/// off). Blocks already sampled keep their records and weights. Setting a
+/// mode (here or with [`SAMPLE_ENV`]) turns the default policy's automatic
+/// dense capture off for the rest of the process.
 pub fn set_sampling(mode: SampleMode) {
+    crate::policy::disable();
     INTERVAL.store(encode(mode), Relaxed);
     crate::registry::reset_countdowns();
 }
@@ -140,16 +210,29 @@ pub fn sampling_seed() -> Option<u64> {
     }
 }
 
-/// The sampling mode in force: what [`set_sampling`] set last, else what
-/// [`SAMPLE_ENV`] said at start-up, else `Interval(DEFAULT_INTERVAL)`.
+/// The sampling mode configured: what [`set_sampling`] set last, else what
+/// [`SAMPLE_ENV`] said at start-up, else `Interval(DEFAULT_INTERVAL)` (the
+/// defaults, under which every allocation is recorded while snapshots show
+/// survivors; see the crate docs).
 pub fn sampling() -> SampleMode {
-    decode(interval())
+    decode(configured())
 }
 
+/// The encoded mode set by code, the environment or the default.
 #[inline]
-fn interval() -> u64 {
+fn configured() -> u64 {
     match INTERVAL.load(Relaxed) {
         UNSET => init_from_env(),
+        v => v,
+    }
+}
+
+/// The encoded mode in force now: the configured one, or 1 (every
+/// allocation) while the default policy records densely ([`crate::policy`]).
+#[inline]
+fn interval() -> u64 {
+    match configured() {
+        v if v >= 2 && crate::policy::dense() => 1,
         v => v,
     }
 }
@@ -221,7 +304,13 @@ fn seed_from_env() {
 
 #[cold]
 fn init_from_env() -> u64 {
-    let mode = from_env().unwrap_or(SampleMode::Interval(DEFAULT_INTERVAL));
+    let mode = match from_env() {
+        Some(mode) => {
+            crate::policy::disable();
+            mode
+        }
+        None => SampleMode::Interval(DEFAULT_INTERVAL),
+    };
     let v = encode(mode);
     match INTERVAL.compare_exchange(UNSET, v, Relaxed, Relaxed) {
         Ok(_) => v,
@@ -241,7 +330,7 @@ fn from_env() -> Option<SampleMode> {
     let bytes = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
     let mode = parse(bytes);
     if mode.is_none() {
-        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; sampling every 1 MiB\n";
+        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; sampling every 256 KiB\n";
         // SAFETY: writes a static buffer to stderr; failure is ignored.
         unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
     }
@@ -355,20 +444,27 @@ pub(crate) fn arm(slot: &Slot) {
 }
 
 /// Called on the slow path when `slot`'s countdown ran out at a block of
-/// `size` bytes at `addr`, already counted for `epoch`. Samples it if the
-/// mode (or a leak scope) says so and returns the block's tag: `epoch`, with
-/// [`SAMPLED`] when a record was made. `owner` is the slot's index + 1.
-pub(crate) fn on_alloc(slot: &Slot, owner: u32, addr: usize, epoch: u32, size: usize) -> u32 {
+/// `size` bytes at `addr` (or the block is always sampled: `chance`),
+/// already counted for `epoch`. Samples it if the mode (or a leak scope)
+/// says so and returns the block's tag: `epoch`, with [`SAMPLED`] when a
+/// record was made. `owner` is the slot's index + 1.
+pub(crate) fn on_alloc(
+    slot: &Slot,
+    owner: u32,
+    (addr, epoch, size): (usize, u32, usize),
+    chance: Chance,
+) -> u32 {
     let scoped = slot.scope_depth.load(Relaxed) > 0;
     let mean = interval();
     if !scoped && mean == 0 {
         slot.countdown.store(OFF_RECHECK, Relaxed);
         return epoch;
     }
+    let kept = slot.countdown.load(Relaxed);
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
     slot.countdown.store(i64::MAX, Relaxed);
-    let weight = if scoped || mean == 1 {
+    let weight = if scoped || mean == 1 || chance == Chance::Always {
         1.0
     } else {
         let p = -(-(size as f64) / mean as f64).exp_m1();
@@ -400,7 +496,11 @@ pub(crate) fn on_alloc(slot: &Slot, owner: u32, addr: usize, epoch: u32, size: u
     });
     SAMPLED_TOTAL.fetch_add(1, Relaxed);
     ALLOC_SIZE.record(size as u64, weight.round() as u64);
-    slot.countdown.store(draw(slot), Relaxed);
+    let next = match chance {
+        Chance::Always if !scoped => kept,
+        _ => draw(slot),
+    };
+    slot.countdown.store(next, Relaxed);
     if recorded {
         epoch | SAMPLED
     } else {

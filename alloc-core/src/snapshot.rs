@@ -134,6 +134,7 @@ pub fn snapshot() -> Snapshot {
     let (live_bytes, live_blocks) = epochs.iter().fold((0u64, 0u64), |(b, n), e| {
         (b + e.live_bytes, n + e.live_blocks)
     });
+    crate::policy::observe(epoch, &epochs);
     let (threads, slot_bytes) = registry::slot_usage();
     let (sampling, stacks, sites) = sampled_sites();
     Snapshot {

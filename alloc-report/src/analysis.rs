@@ -53,6 +53,7 @@ use alloc_snapshot::{
 use serde::Serialize;
 
 use crate::format::SnapshotFile;
+use crate::growth::{self, Growth, GrowthKind};
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
 /// A fast non-cryptographic hasher (multiply-rotate over 8-byte words) for
@@ -1070,6 +1071,10 @@ pub struct Verdict {
     pub samples: u64,
     /// One sentence on why.
     pub reason: String,
+    /// For a leak: which kind of growth (new blocks that survive, or
+    /// existing blocks that grow; see [`crate::growth`]) and its bytes per
+    /// cycle.
+    pub growth: Option<Growth>,
     /// The site's frame: function, line and the full source path (the
     /// label shows its short form). Absent for the whole heap.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1261,16 +1266,24 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
     } else {
         (VerdictKind::Plateau, format!("{caveat}not called a leak"))
     };
+    let reason = match kind {
+        VerdictKind::Ok => reason,
+        _ => crate::agreement::few_samples_caveat(site.estimated, site.samples) + &reason,
+    };
     Verdict {
         site: site.site.clone(),
         kind,
         bytes_per_cycle: t.bytes_per_cycle,
         blocks_per_cycle: t.blocks_per_cycle,
-        confidence: 1.0 - p,
+        confidence: crate::agreement::confidence(site.estimated, site.samples, p),
         final_survivors,
         window: w,
         estimated: site.estimated,
         samples: site.samples,
+        growth: (kind == VerdictKind::Leak).then_some(Growth {
+            kind: GrowthKind::NewBlocks,
+            bytes_per_cycle: t.bytes_per_cycle,
+        }),
         reason,
         location: site.location.clone(),
     }
@@ -1630,6 +1643,8 @@ pub struct Analyzer {
     points: Vec<ReportPoint>,
     heap_bytes: Vec<f64>,
     heap_blocks: Vec<f64>,
+    /// Held bytes and blocks (every closed epoch, before the series too).
+    held: Vec<Live>,
     /// Site labels, by site index.
     site_labels: Vec<String>,
     /// The frame each site's label was made from, by site index.
@@ -1679,6 +1694,7 @@ impl Analyzer {
             points: Vec::new(),
             heap_bytes: Vec::new(),
             heap_blocks: Vec::new(),
+            held: Vec::new(),
             site_labels: Vec::new(),
             site_frames: Vec::new(),
             cells: Vec::new(),
@@ -1780,6 +1796,7 @@ impl Analyzer {
         });
         self.heap_bytes.push(surv.bytes as f64);
         self.heap_blocks.push(surv.blocks as f64);
+        self.held.push(growth::held(s));
         self.epochs.push(s.epoch);
         self.file_cycles.push(file.cycles);
 
@@ -1895,7 +1912,18 @@ impl Analyzer {
             samples: 0,
             location: None,
         };
-        let overall = classify(&heap, &opts);
+        let all_x: Vec<f64> = cycles.iter().map(|&c| c as f64).collect();
+        let overall = growth::apply(
+            classify(&heap, &opts),
+            &self.held.iter().map(|l| l.bytes as f64).collect::<Vec<_>>(),
+            &self
+                .held
+                .iter()
+                .map(|l| l.blocks as f64)
+                .collect::<Vec<_>>(),
+            &all_x,
+            window_len(self.held.len(), &opts),
+        );
 
         // Per-site verdicts, with a false-discovery control across sites.
         let nsites = self.site_labels.len();
@@ -2005,7 +2033,18 @@ impl Analyzer {
         let mut sites: Vec<Verdict> = series
             .iter()
             .zip(&trends)
-            .map(|(s, t)| decide(s, t, threshold, &opts))
+            .enumerate()
+            .map(|(i, (s, t))| {
+                let v = decide(s, t, threshold, &opts);
+                if v.kind == VerdictKind::Leak || s.bytes.len() != w {
+                    return v;
+                }
+                // Changed inside the window: the growth of existing blocks.
+                let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
+                    .map(|k| (cell(k, i).bytes, cell(k, i).blocks))
+                    .unzip();
+                growth::apply(v, &y, &b, &all_x, w)
+            })
             .collect();
         let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);
         let mut order: Vec<usize> = (0..sites.len()).collect();

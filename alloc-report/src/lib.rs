@@ -46,7 +46,9 @@
 //! ([`Report::overall`]) and every call site one from its sampled estimates
 //! ([`Report::sites`], leaks first): a robust slope and a Mann–Kendall
 //! trend test over the later part of the run (see [`stats`]), with a
-//! false-discovery control across sites. A series without call-site data
+//! false-discovery control across sites; and a collection that only grows
+//! (existing blocks that grow, in steps, while no new blocks survive) is a
+//! leak too ([`growth`]). A series without call-site data
 //! has one site, [`analysis::ALL_SITES`], the whole heap. [`Analyzer`] does
 //! the same one snapshot at a time, for series too long to hold in memory.
 //!
@@ -118,7 +120,9 @@
 //! leak, for CI), each symbolising raw stacks as it reads them
 //! (`--binary FILE` to name the file of a module). Run `alloc-report --help`.
 
+pub mod agreement;
 pub mod analysis;
+pub mod growth;
 /// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
 /// the collector's side can write it without linking this crate.
 pub use alloc_snapshot::file as format;

@@ -91,6 +91,7 @@ pub fn report_text(r: &Report) -> String {
         human_bytes(o.final_survivors.bytes as f64),
         o.final_survivors.blocks
     );
+    out.push_str(&crate::growth::note(o, "  growth: ", "\n"));
     if let Some(sm) = &r.sampling {
         let _ = writeln!(
             out,
@@ -108,6 +109,9 @@ pub fn report_text(r: &Report) -> String {
                 String::new()
             }
         );
+    }
+    if let Some(note) = crate::agreement::site_agreement(r) {
+        let _ = writeln!(out, "{note}");
     }
     out.push('\n');
     let shown = shown_sites(&r.sites, TEXT_SITES);
@@ -146,7 +150,8 @@ pub fn report_text(r: &Report) -> String {
     }
     out.push('\n');
     for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
-        let _ = writeln!(out, "{}: {}: {}", v.site, v.kind.as_str(), v.reason);
+        let growth = crate::growth::note(v, " (", ")");
+        let _ = writeln!(out, "{}: {}{growth}: {}", v.site, v.kind.as_str(), v.reason);
     }
     out.push('\n');
     histograms_text(&mut out, &r.histograms);
@@ -664,6 +669,9 @@ pub fn report_html(r: &Report) -> String {
                 ""
             }
         );
+    }
+    if let Some(note) = crate::agreement::site_agreement(r) {
+        let _ = writeln!(s, "<p class=\"leak\">{}</p>", escape(&note));
     }
     s.push_str(
         "<h2>Sites</h2>\n<table><tr><th>site</th><th>verdict</th><th>bytes/cycle</th>\

@@ -1,5 +1,6 @@
 //! The classifier on a table of synthetic series: leaks of every rate,
-//! caches that fill and hold, pools that warm up, noise.
+//! caches that fill and hold, pools that warm up, noise; and a collection
+//! made before the series that grows in steps (a growth leak) or stops.
 
 mod common;
 
@@ -143,4 +144,54 @@ fn an_empty_series_is_ok_and_does_not_panic() {
     let r = analyze(&[], &ClassifyOptions::default());
     assert_eq!(r.sites[0].kind, Ok);
     assert_eq!(r.snapshots, 0);
+}
+
+/// A collection born in epoch 2, before the series (epochs 10 to 50)
+/// starts, that gets `per_cycle` 64-byte items per cycle until cycle
+/// `until`: one block, which moves to the epoch of each doubling of its
+/// capacity (alloc-core's realloc rule).
+fn collection(per_cycle: u64, until: u32) -> Vec<SnapshotFile> {
+    let start = 10u32;
+    (start..=start + 40)
+        .map(|epoch| {
+            let cycles = epoch - start;
+            let len = |k: u32| 16 + per_cycle * u64::from(k.min(until));
+            let cap = |k: u32| len(k).next_power_of_two() * 64;
+            // The block lives in the epoch of its last growth.
+            let born = (1..=cycles)
+                .rev()
+                .find(|&k| cap(k) != cap(k - 1))
+                .map_or(2, |k| start + k - 1);
+            SnapshotFile::new(common::snap(epoch, &[(born, cap(cycles), 1)]))
+        })
+        .collect()
+}
+
+#[test]
+fn a_collection_made_before_the_series_that_keeps_growing_is_a_growth_leak() {
+    let r = analyze(&collection(2, u32::MAX), &ClassifyOptions::default());
+    let v = &r.overall;
+    assert_eq!(v.kind, Leak, "{v:?}");
+    let g = v.growth.expect("a leak names its growth");
+    assert_eq!(g.kind, alloc_report::growth::GrowthKind::ExistingBlocks);
+    // 128 bytes added per cycle; a doubling capacity reports 1 to 2 times it.
+    assert!((128.0..=256.0).contains(&v.bytes_per_cycle), "{v:?}");
+    assert_eq!(v.blocks_per_cycle, 0.0);
+    let text = alloc_report::render::report_text(&r);
+    assert!(text.contains("growth: existing blocks that grow"), "{text}");
+}
+
+#[test]
+fn a_collection_that_stopped_growing_before_the_later_half_is_not_a_leak() {
+    let r = analyze(&collection(2, 12), &ClassifyOptions::default());
+    assert_ne!(r.overall.kind, Leak, "{:?}", r.overall);
+    assert_eq!(r.overall.growth, None);
+}
+
+#[test]
+fn new_surviving_blocks_are_named_as_such() {
+    let r = analyze(&model(40, |_, _| (64, 1)), &ClassifyOptions::default());
+    let g = r.overall.growth.expect("a leak names its growth");
+    assert_eq!(g.kind, alloc_report::growth::GrowthKind::NewBlocks);
+    assert_eq!(g.bytes_per_cycle, 64.0);
 }

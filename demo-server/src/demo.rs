@@ -12,13 +12,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The sampling the demo's servers run with: every allocation, so the
-/// per-site figures are exact (not estimates) and `top_site` is the same on
-/// every run. It costs a stack capture per allocation, which is fine for a
-/// 2,000-cycle soak; a long soak of your own server keeps the default
-/// interval sampling.
-pub const DEMO_SAMPLING: &str = "all";
-
 /// What `demo` runs.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
@@ -182,7 +175,8 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
             let server = ServerProcess::spawn(
                 &exe,
                 serve_args(pattern, variant),
-                &[("ALLOC_CORE_SAMPLE", Some(DEMO_SAMPLING))],
+                // The defaults, whatever this process's environment says.
+                &[("ALLOC_CORE_SAMPLE", None)],
             )?;
             let mut opts = SoakOptions::new(server.server, server.admin, o.out.join(&dir_name));
             opts.cycles = o.cycles;

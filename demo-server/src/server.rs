@@ -320,7 +320,8 @@ pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> i
     let mut events = Events::with_capacity(1024);
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    // Created before the first snapshot; growing later keeps its birth epoch.
+    // Created before the first snapshot, with room for the connections a soak
+    // holds; growing later would count in the epoch where it grew.
     let mut conns: Slab<Conn> = Slab::with_capacity(4096);
     let mut again: Vec<usize> = Vec::with_capacity(4096);
     let mut again_next: Vec<usize> = Vec::with_capacity(4096);

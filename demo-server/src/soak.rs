@@ -4,7 +4,11 @@
 //! 1. Reads the server's open connections before anything else (the
 //!    baseline), opens `hold` idle connections that stay open throughout,
 //!    and runs `warmup` cycles that are not measured (lazy one-time
-//!    allocations of the server land before the first snapshot).
+//!    allocations of the server land before the first snapshot), in two
+//!    halves, each after quiescence, an epoch and a snapshot that is not
+//!    kept: alloc-core's default capture policy looks at what survives of
+//!    the epochs between a server's last two snapshots, so a leaky server
+//!    records every allocation from the first measured batch on.
 //! 2. Waits until open connections are back to baseline + `hold`, closes an
 //!    epoch and takes the first snapshot.
 //! 3. Per batch: runs `batch` cycles at `concurrency` (each closed with
@@ -170,9 +174,17 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut failed = 0;
     let mut next = 0u64;
     if o.warmup > 0 {
-        let s = client.run(next, o.warmup, o.concurrency, o.batch_timeout)?;
-        failed += s.failed;
-        next += o.warmup;
+        // An unkept snapshot before each half: every epoch the policy
+        // looks at then holds cycles (see the module docs).
+        let half = o.warmup / 2;
+        for n in [half, o.warmup - half] {
+            admin.wait_for_connections(expected, o.batch_timeout)?;
+            admin.advance_epoch()?;
+            admin.snapshot(None)?;
+            let s = client.run(next, n, o.concurrency, o.batch_timeout)?;
+            failed += s.failed;
+            next += n;
+        }
     }
 
     let series_dir = o.out.join("series");

@@ -2,8 +2,10 @@
 //! `alloc`, `alloc_zeroed` and `realloc` (grow and shrink) on the global
 //! `EpochAlloc<Jemalloc>`: pointers are aligned, zeroed blocks are zero,
 //! contents survive a realloc, and each operation moves the live counts of
-//! the block's birth epoch by exactly its size (realloc in a later epoch
-//! still counts in the birth epoch).
+//! the block's epoch by exactly its size (a realloc in a later epoch moves
+//! the block there: its old size leaves the birth epoch and its new size
+//! joins the current one; further reallocs in that epoch change it by the
+//! difference).
 
 use alloc_core::{advance_epoch, snapshot, untracked, EpochAlloc, Jemalloc};
 use alloc_tests::{
@@ -132,10 +134,11 @@ fn check_align(align: usize, tally: &mut Tally) {
         "align {align}: epoch {birth} after all allocations"
     );
 
-    // Resize every block in a later epoch: the bytes move in the birth epoch.
+    // Resize every block in a later epoch: the first realloc moves it from
+    // the birth epoch to `later`, the next ones stay in `later`.
     let later = advance_epoch();
     for b in blocks.iter_mut() {
-        for new_size in realloc_steps(b.size, b.align) {
+        for (step, new_size) in realloc_steps(b.size, b.align).into_iter().enumerate() {
             let layout = Layout::from_size_align(b.size, b.align).unwrap();
             let before = snapshot();
             // SAFETY: `b.p` is live with `layout`; `new_size` is non-zero and
@@ -158,16 +161,28 @@ fn check_align(align: usize, tally: &mut Tally) {
             );
             // SAFETY: `p` is a block of `new_size` writable bytes.
             unsafe { fill(p, new_size, b.seed) };
+            let (out_of_birth, into_later) = if step == 0 {
+                (
+                    Counts::new(-(old as i64), -1),
+                    Counts::new(new_size as i64, 1),
+                )
+            } else {
+                (
+                    Counts::default(),
+                    Counts::new(new_size as i64 - old as i64, 0),
+                )
+            };
             assert_eq!(
                 minus(exact(&after, birth), exact(&before, birth)),
-                Counts::new(new_size as i64 - old as i64, 0),
-                "realloc({old} -> {new_size}, {align}) in epoch {later}: \
+                out_of_birth,
+                "realloc({old} -> {new_size}, {align}) in epoch {later} (step {step}): \
                  birth epoch {birth} moved by the wrong amount"
             );
             assert_eq!(
-                exact(&after, later),
-                Counts::default(),
-                "realloc({old} -> {new_size}, {align}) counted in the current epoch, not the birth epoch"
+                minus(exact(&after, later), exact(&before, later)),
+                into_later,
+                "realloc({old} -> {new_size}, {align}) (step {step}): \
+                 current epoch {later} moved by the wrong amount"
             );
             assert_eq!(
                 ops_delta(&before, &after),
@@ -180,7 +195,12 @@ fn check_align(align: usize, tally: &mut Tally) {
         }
     }
 
-    // Free everything: the birth epoch empties exactly.
+    assert_eq!(
+        exact(&snapshot(), birth),
+        Counts::default(),
+        "align {align}: every block left birth epoch {birth}"
+    );
+    // Free everything: the epoch they moved to empties exactly.
     for b in blocks.drain(..) {
         let before = snapshot();
         // SAFETY: `b.p` is live with this layout; contents were written.
@@ -190,7 +210,7 @@ fn check_align(align: usize, tally: &mut Tally) {
         unsafe { GLOBAL.dealloc(b.p, Layout::from_size_align(b.size, b.align).unwrap()) };
         let after = snapshot();
         assert_eq!(
-            minus(exact(&after, birth), exact(&before, birth)),
+            minus(exact(&after, later), exact(&before, later)),
             Counts::new(-(b.size as i64), -1),
             "dealloc({}, {}) in epoch {later}",
             b.size,

@@ -5,7 +5,10 @@
 //! - a block allocated in one epoch and freed in a later one leaves its birth
 //!   epoch, not the epoch of the free;
 //! - a realloc in a later epoch (moving the block, or switching between the
-//!   trailer tag and the side table) keeps the birth epoch;
+//!   trailer tag and the side table) moves it to that epoch: its old size
+//!   leaves the epoch it was in, its new size joins the current one, and
+//!   the operation counts as a realloc, not as an allocation or a free; a
+//!   realloc within the block's epoch changes that epoch by the difference;
 //! - frees on another thread than the allocation, both ways;
 //! - more than `EXACT_WINDOW` epochs: the recent window stays one entry per
 //!   epoch and exact, older epochs fold into ranges whose totals stay exact,
@@ -95,38 +98,49 @@ fn freed_later_leaves_the_birth_epoch() {
     say!("  allocated in epoch {a}, freed in epoch {b}: counts left epoch {a} exactly");
 }
 
-fn realloc_later_keeps_the_birth_epoch() {
+fn realloc_later_moves_the_block_to_the_current_epoch() {
     let a = advance_epoch();
     let before = snapshot();
     let mut p = alloc(100);
     let mut size = 100;
+    let mut was = a;
     // Grow (moves), grow into the side table, shrink back to a trailer, in
-    // three later epochs.
+    // later epochs; then twice within one epoch.
     for new in [10_000usize, 3 << 20, 10, 70_000, 1] {
         let e = advance_epoch();
         p = realloc(p, size, new);
         size = new;
         let s = snapshot();
         assert_eq!(
-            exact(&s, a),
-            Counts::new(size as i64, 1),
-            "after realloc to {new} in epoch {e}"
+            exact(&s, was),
+            Counts::default(),
+            "epoch {was} after the block moved to epoch {e}"
         );
         assert_eq!(
             exact(&s, e),
-            Counts::default(),
-            "realloc counted in epoch {e}"
+            Counts::new(size as i64, 1),
+            "after realloc to {new} in epoch {e}"
+        );
+        was = e;
+    }
+    for new in [5000usize, 40] {
+        p = realloc(p, size, new);
+        size = new;
+        assert_eq!(
+            exact(&snapshot(), was),
+            Counts::new(size as i64, 1),
+            "after realloc to {new} within epoch {was}"
         );
     }
     free(p, size);
     let after = snapshot();
-    assert_eq!(exact(&after, a), Counts::default());
+    assert_eq!(exact(&after, was), Counts::default());
     assert_eq!(
         ops_delta(&before, &after),
-        (1, 1, 5),
+        (1, 1, 7),
         "allocs, frees, reallocs"
     );
-    say!("  realloc in 5 later epochs (moving, trailer <-> side tag) kept birth epoch {a}");
+    say!("  realloc in 5 later epochs (moving, trailer <-> side tag) moved the block from {a} to {was}; 2 within {was} stayed");
 }
 
 fn frees_on_another_thread() {
@@ -273,7 +287,8 @@ fn window_stays_exact_and_folded_totals_stay_exact() {
     check(&s, &model, base, "after 300 more epochs");
 
     // Free every third folded block, resize every fifth, in the current
-    // epoch: counts move in the (folded) birth epoch.
+    // epoch: frees leave the (folded) birth epoch; resized blocks leave it
+    // too and join the current epoch.
     let now = epoch();
     let mut kept: Vec<(usize, usize, u32)> = untracked(|| Vec::with_capacity(blocks.len()));
     for (i, &(p, size, e)) in blocks.iter().enumerate() {
@@ -283,8 +298,8 @@ fn window_stays_exact_and_folded_totals_stay_exact() {
         } else if i % 5 == 1 {
             let new = size * 2 + 17;
             let q = realloc(p as *mut u8, size, new);
-            model.realloc(e, size, new);
-            kept.push((q as usize, new, e));
+            model.realloc(e, now, size, new);
+            kept.push((q as usize, new, now));
         } else {
             kept.push((p, size, e));
         }
@@ -293,9 +308,10 @@ fn window_stays_exact_and_folded_totals_stay_exact() {
     check(&s, &model, base, "after freeing and resizing folded blocks");
     assert_eq!(
         exact(&s, now),
-        Counts::default(),
-        "frees counted in the current epoch"
+        model.get(now),
+        "the current epoch holds exactly the resized blocks (no frees)"
     );
+    assert!(model.get(now).blocks > 0, "some blocks were resized");
 
     // Free the rest: everything from `base` on is empty.
     for &(p, size, e) in &kept {
@@ -385,7 +401,7 @@ fn main() {
     say!("epoch_semantics:");
     advance_returns_increasing_epochs();
     freed_later_leaves_the_birth_epoch();
-    realloc_later_keeps_the_birth_epoch();
+    realloc_later_moves_the_block_to_the_current_epoch();
     frees_on_another_thread();
     window_stays_exact_and_folded_totals_stay_exact();
     a_million_advances_stay_bounded();

@@ -2,7 +2,9 @@
 //! `realloc` and `dealloc` calls directly on the global `EpochAlloc<Jemalloc>`
 //! (sizes 1 B to 1 MiB skewed toward small, alignments up to 4096), hand a
 //! good share of their frees to other threads through shared inboxes, and
-//! keep a model of live bytes and blocks per birth epoch.
+//! keep a model of live bytes and blocks per birth epoch (a realloc moves
+//! its block to the current epoch: old size out of the birth epoch, new
+//! size in).
 //!
 //! Epochs advance only between phases, at a barrier, by a rotating leader
 //! (every thread advances some time; every 8th phase jumps 150 epochs, so
@@ -224,7 +226,10 @@ impl Worker<'_> {
         }
     }
 
-    fn realloc(&mut self, model: &mut Model, long_lived: bool) {
+    /// Resizes a random block in the phase's `epoch` (`UNKNOWN` in a chaos
+    /// phase): it moves to that epoch, old size out of its birth epoch and
+    /// new size in, unless it was born in it.
+    fn realloc(&mut self, model: &mut Model, epoch: u32, long_lived: bool) {
         let n = self.set(long_lived).len() as u64;
         let i = self.rng.below(n) as usize;
         let b = self.set(long_lived)[i];
@@ -245,10 +250,16 @@ impl Worker<'_> {
         let nb = Block {
             p: q as usize,
             size: new,
+            epoch,
             ..b
         };
         nb.mark();
-        self.count(model, b.epoch, new as i64 - b.size as i64, 0);
+        if b.epoch == epoch {
+            self.count(model, epoch, new as i64 - b.size as i64, 0);
+        } else {
+            self.count(model, b.epoch, -(b.size as i64), -1);
+            self.count(model, epoch, new as i64, 1);
+        }
         self.set(long_lived)[i] = nb;
         self.counts[REALLOC] += 1;
     }
@@ -312,7 +323,7 @@ impl Worker<'_> {
             if r == 99 && !self.keep.is_empty() {
                 // A long-lived block, probably born in a folded epoch.
                 if self.rng.percent(50) {
-                    self.realloc(&mut model, true);
+                    self.realloc(&mut model, epoch, true);
                 } else {
                     let hand_over = self.rng.percent(45);
                     self.free_or_hand_over(&mut model, hand_over, true);
@@ -321,7 +332,7 @@ impl Worker<'_> {
                 let zeroed = self.rng.percent(20);
                 self.alloc(&mut model, epoch, zeroed);
             } else if r < 60 {
-                self.realloc(&mut model, false);
+                self.realloc(&mut model, epoch, false);
             } else {
                 let hand_over = self.rng.percent(45);
                 self.free_or_hand_over(&mut model, hand_over, false);
@@ -463,20 +474,31 @@ fn run(id: usize, sh: &Shared) {
 }
 
 /// Sampling modes the model runs under, each in a process of its own (the
-/// mode comes from `ALLOC_CORE_SAMPLE`, read at the first allocation), with
-/// the factor its phase count is divided by (every-allocation sampling
-/// captures a stack per allocation).
-const MODES: [(&str, alloc_core::SampleMode, usize); 3] = [
+/// mode comes from `ALLOC_CORE_SAMPLE`, read at the first allocation;
+/// `default` runs without it: the default policy, which switches
+/// every-allocation capture on and off at snapshots while the threads
+/// allocate), with the factor its phase count is divided by
+/// (every-allocation sampling captures a stack per allocation).
+const MODES: [(&str, alloc_core::SampleMode, usize); 4] = [
     ("off", alloc_core::SampleMode::Off, 1),
     ("64KiB", alloc_core::SampleMode::Interval(64 << 10), 1),
     ("all", alloc_core::SampleMode::All, 8),
+    (
+        "default",
+        alloc_core::SampleMode::Interval(alloc_core::DEFAULT_INTERVAL),
+        4,
+    ),
 ];
 
 /// Runs this binary once per sampling mode and checks each run passed.
 fn run_every_mode() {
     for (env, _, divisor) in MODES {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("ALLOC_CORE_SAMPLE", env)
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        match env {
+            "default" => child.env_remove("ALLOC_CORE_SAMPLE"),
+            _ => child.env("ALLOC_CORE_SAMPLE", env),
+        };
+        let status = child
             .env("STRESS_MODEL_DIVISOR", divisor.to_string())
             .status()
             .unwrap();
@@ -495,7 +517,7 @@ fn main() {
     else {
         return run_every_mode();
     };
-    let env = std::env::var("ALLOC_CORE_SAMPLE").unwrap_or_default();
+    let env = std::env::var("ALLOC_CORE_SAMPLE").unwrap_or_else(|_| "default".into());
     let mode = MODES.iter().find(|m| m.0 == env).map(|m| m.1);
     assert_eq!(
         Some(alloc_core::sampling()),

@@ -387,8 +387,10 @@ pub struct Totals {
     pub allocs: u64,
     /// Frees since start (`dealloc`).
     pub frees: u64,
-    /// Successful reallocations since start (a realloc keeps its block's birth
-    /// epoch and counts neither as an allocation nor as a free).
+    /// Successful reallocations since start. A realloc moves its block to
+    /// the current epoch (its old size leaves the birth epoch, its new size
+    /// joins the current one) and counts neither as an allocation nor as a
+    /// free.
     pub reallocs: u64,
 }
 

@@ -8,9 +8,10 @@
 //!
 //! **True figure (leaky, 64-bit): 1136 bytes in 2 blocks per connection**:
 //! the `Arc<Tracked>` (16 bytes of counts + 96 of [`Tracked`] = 112) and its
-//! 1024-byte command history. The list's own 8-byte slot per connection is
-//! counted in the start-up epoch, since the list was created by `init`
-//! and grows by `realloc`, which keeps a block's birth epoch.
+//! 1024-byte command history. The list's own 8-byte slot per connection
+//! comes on top, in steps: the list grows by `realloc`, which moves it to
+//! the epoch in which it grew, so each doubling of its capacity counts as
+//! survivors of that epoch (about 8 bytes per connection amortised).
 
 use super::{append_bounded, ConnInfo, ConnectionState};
 use std::net::SocketAddr;

@@ -20,8 +20,9 @@ pub(crate) fn server_role() -> Option<ExitCode> {
     std::env::var_os(SERVER_ROLE).map(|_| demo_server::cli::main())
 }
 
-/// Starts a server child for `pattern` in `variant` with every allocation
-/// sampled (exact call sites), plus `extra` arguments.
+/// Starts a server child for `pattern` in `variant` at the defaults (no
+/// `ALLOC_CORE_SAMPLE`, even if this process has one), plus `extra`
+/// arguments.
 pub(crate) fn start(pattern: Pattern, variant: Variant, extra: &[&str]) -> ServerProcess {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut args = serve_args(pattern, variant);
@@ -29,7 +30,7 @@ pub(crate) fn start(pattern: Pattern, variant: Variant, extra: &[&str]) -> Serve
     ServerProcess::spawn(
         &exe,
         args,
-        &[(SERVER_ROLE, Some("1")), ("ALLOC_CORE_SAMPLE", Some("all"))],
+        &[(SERVER_ROLE, Some("1")), ("ALLOC_CORE_SAMPLE", None)],
     )
     .expect("start the server child")
 }
@@ -101,6 +102,43 @@ pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome
                 top.contains(pattern.source_file()),
                 "{what}: top site not in {}",
                 pattern.source_file()
+            );
+            // The pattern's own lines, at the defaults: the top site is a
+            // `leak`, and the `leak` sites in the pattern's file add up to
+            // the true figure within 10%.
+            let sites: Vec<_> = r
+                .report
+                .sites
+                .iter()
+                .filter(|s| s.site.contains(pattern.source_file()))
+                .collect();
+            let listed: Vec<String> = sites
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {:.1} B/cycle ({} samples)",
+                        s.site,
+                        s.kind.as_str(),
+                        s.bytes_per_cycle,
+                        s.samples
+                    )
+                })
+                .collect();
+            let top_kind = sites
+                .iter()
+                .find(|s| s.site == *top)
+                .map(|s| s.kind.as_str());
+            assert_eq!(top_kind, Some("leak"), "{what}: {listed:#?}");
+            let named: f64 = sites
+                .iter()
+                .filter(|s| s.kind.as_str() == "leak")
+                .map(|s| s.bytes_per_cycle)
+                .sum();
+            let error = (named - bytes).abs() / bytes;
+            assert!(
+                error <= 0.10,
+                "{what}: the pattern's leak sites name {named:.1} B/cycle, {:.1}% off {bytes}: {listed:#?}",
+                error * 100.0
             );
         }
         (Some(_), Variant::Fixed) => {
