@@ -10,9 +10,12 @@ use std::time::Duration;
 const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
 
 /// The admin endpoint of one server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct AdminClient {
     addr: SocketAddr,
+    /// Where the routes are mounted (`""` on the endpoint's own port,
+    /// `/admin` when nested in the server's router).
+    prefix: String,
     timeout: Duration,
 }
 
@@ -21,7 +24,16 @@ impl AdminClient {
     pub fn new(addr: SocketAddr) -> Self {
         AdminClient {
             addr,
+            prefix: String::new(),
             timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A client of routes mounted under `prefix` (`/admin`) at `addr`.
+    pub fn with_prefix(addr: SocketAddr, prefix: &str) -> Self {
+        AdminClient {
+            prefix: prefix.trim_end_matches('/').to_string(),
+            ..AdminClient::new(addr)
         }
     }
 
@@ -37,8 +49,8 @@ impl AdminClient {
         s.set_write_timeout(Some(self.timeout))
             .map_err(|e| fail("socket", e))?;
         let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            self.addr
+            "{method} {}{target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            self.prefix, self.addr
         );
         s.write_all(req.as_bytes()).map_err(|e| fail("write", e))?;
         let mut raw = Vec::new();

@@ -7,8 +7,10 @@
 //! `set user u<n>`, `get user` and `quit` at once (pipelined), reads
 //! `hello <id>`, `ok`, `u<n>`, `bye`, checks that the session gave back its
 //! own value, and resets the connection. For another server,
-//! [`Script::Custom`] sends fixed bytes and waits for the answer to end with
-//! a marker (or for the server to close).
+//! [`Script::Custom`] sends bytes (templated per cycle: `{cycle}`, `{key}`,
+//! see [`crate::template`]) and waits for the answer to end with a marker
+//! (or for the server to close); [`Script::Http`] sends one HTTP/1.1 request
+//! with `Connection: close` and checks for a 2xx status.
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -31,6 +33,55 @@ pub enum Script {
         /// The end of a complete answer; empty: the server closes.
         until: Vec<u8>,
     },
+    /// One HTTP/1.1 request per cycle (`Connection: close`); the cycle is
+    /// done when the server closes, and correct when the status is 2xx.
+    /// `path` and `body` are templates.
+    Http {
+        /// `GET`, `POST`, ...
+        method: String,
+        /// The request target, e.g. `/users/{cycle}`.
+        path: String,
+        /// Extra header lines (`Name: value`).
+        headers: Vec<String>,
+        /// The body (a `Content-Length` is added when it is not empty).
+        body: Vec<u8>,
+    },
+}
+
+impl Script {
+    /// The bytes cycle `n` sends to `addr`.
+    fn request(&self, n: u64, addr: SocketAddr) -> Vec<u8> {
+        match self {
+            Script::Demo => format!("set user u{n}\nget user\nquit\n").into_bytes(),
+            Script::Custom { request, .. } => crate::template::render(request, n),
+            Script::Http {
+                method,
+                path,
+                headers,
+                body,
+            } => {
+                let path = crate::template::render(path.as_bytes(), n);
+                let body = crate::template::render(body, n);
+                let mut req = Vec::with_capacity(128 + body.len());
+                req.extend_from_slice(method.as_bytes());
+                req.push(b' ');
+                req.extend_from_slice(&path);
+                req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+                req.extend_from_slice(addr.to_string().as_bytes());
+                req.extend_from_slice(b"\r\nConnection: close\r\n");
+                for h in headers {
+                    req.extend_from_slice(h.as_bytes());
+                    req.extend_from_slice(b"\r\n");
+                }
+                if !body.is_empty() {
+                    req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+                }
+                req.extend_from_slice(b"\r\n");
+                req.extend_from_slice(&body);
+                req
+            }
+        }
+    }
 }
 
 /// One cycle in flight.
@@ -174,10 +225,7 @@ impl LoadClient {
             Token(entry.key()),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let request = match &self.script {
-            Script::Demo => format!("set user u{n}\nget user\nquit\n").into_bytes(),
-            Script::Custom { request, .. } => request.clone(),
-        };
+        let request = self.script.request(n, self.addr);
         entry.insert(Slot {
             stream,
             n,
@@ -259,6 +307,24 @@ const MAX_ANSWER: usize = 1 << 20;
 
 /// Whether the answer is complete (`bye` received) and right.
 fn check(slot: &Slot, script: &Script, eof: bool) -> Result<bool, String> {
+    if let Script::Http { .. } = script {
+        if !eof {
+            return Ok(false);
+        }
+        return if slot.answer.starts_with(b"HTTP/1.1 2") || slot.answer.starts_with(b"HTTP/1.0 2") {
+            Ok(true)
+        } else {
+            let head = slot
+                .answer
+                .split(|&b| b == b'\r')
+                .next()
+                .unwrap_or_default();
+            Err(format!(
+                "HTTP answer {:?}, not 2xx",
+                String::from_utf8_lossy(head)
+            ))
+        };
+    }
     if let Script::Custom { until, .. } = script {
         return match (until.is_empty(), eof) {
             (true, eof) => Ok(eof),
