@@ -558,7 +558,24 @@ fn is_series_name(name: &str) -> bool {
 
 /// The series files of `dir`, in name order (which is numeric order, since
 /// the writer zero-pads). Other names, including temporary files, are skipped.
+/// A directory without series files whose `series/` folder has them (a
+/// soak's output directory: `series/` beside `report.*`) gives those, so
+/// every reader of a series also accepts a soak's output directory.
 pub fn series_files(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    match series_files_in(dir) {
+        // A soak's output directory: its series is in `series/`.
+        Err(ReadError {
+            problem: Problem::EmptySeries,
+            ..
+        }) if dir.join(SOAK_SERIES).is_dir() => series_files_in(&dir.join(SOAK_SERIES)),
+        other => other,
+    }
+}
+
+/// The folder of a soak's output directory that holds its series.
+pub const SOAK_SERIES: &str = "series";
+
+fn series_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let err = |problem| ReadError {
         path: dir.to_path_buf(),
         problem,
