@@ -1,7 +1,8 @@
 //! The goal, end to end: a small axum service that mounts the admin
 //! routes (feature `axum`) and counts its connections with
 //! `CountingListener`, soaked over HTTP with a different path each cycle
-//! through the soak tool's library API (`alloc_soak`), at the default
+//! through the soak tool's library API (`alloc_soak`; an HTTP script, and a
+//! cycle given as a closure), at the default
 //! sampling and capture policy. Clean: exit code 0. With the leak switched
 //! on (each greeted name kept in a global list): exit code 1, the top call
 //! site is in the leaking function, and the copy's line is called a leak.
@@ -64,16 +65,30 @@ fn start() -> SocketAddr {
     rx.recv().unwrap()
 }
 
-fn soak(addr: SocketAddr, name: &str) -> soak::SoakOutcome {
+/// A cycle as a closure: one HTTP/1.1 request on a connection of its own,
+/// a path per cycle, a 200 expected.
+fn closure_cycle(n: u64, addr: SocketAddr) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /hello/closure-{n} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    if answer.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("answer {:?}", String::from_utf8_lossy(&answer)))
+    }
+}
+
+fn soak(addr: SocketAddr, name: &str, script: Script) -> soak::SoakOutcome {
     let out = std::env::temp_dir().join(format!("axum-soak-{name}-{}", std::process::id()));
     let mut o = SoakOptions::new(addr, addr, out);
     o.admin_prefix = "/admin".to_string();
-    o.script = Script::Http {
-        method: "GET".to_string(),
-        path: "/hello/u{cycle}-{key}".to_string(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
+    o.script = script;
     o.cycles = 2000;
     o.batch = 100;
     o.concurrency = 16;
@@ -86,12 +101,25 @@ fn soak(addr: SocketAddr, name: &str) -> soak::SoakOutcome {
 
 fn main() -> ExitCode {
     let addr = start();
-    let clean = soak(addr, "clean");
+    let http = || Script::Http {
+        method: "GET".to_string(),
+        path: "/hello/u{cycle}-{key}".to_string(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let clean = soak(addr, "clean", http());
     assert_eq!(clean.failed, 0);
     assert_eq!(clean.exit_code(0.0), 0, "{}", clean.verdict_line());
+    let closure = soak(
+        addr,
+        "clean, a closure per cycle",
+        Script::Closure(std::sync::Arc::new(closure_cycle)),
+    );
+    assert_eq!((closure.cycles, closure.failed), (2000, 0));
+    assert_eq!(closure.exit_code(0.0), 0, "{}", closure.verdict_line());
 
     LEAK.store(true, Ordering::Relaxed);
-    let leaky = soak(addr, "leaky");
+    let leaky = soak(addr, "leaky", http());
     assert_eq!(leaky.exit_code(0.0), 1, "{}", leaky.verdict_line());
     let line = include_str!("axum_soak.rs")
         .lines()
