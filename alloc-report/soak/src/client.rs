@@ -26,6 +26,7 @@ pub type CycleFn = std::sync::Arc<dyn Fn(u64, SocketAddr) -> Result<(), String> 
 
 /// What one cycle sends and waits for.
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub enum Script {
     /// The demo server's protocol, with the session check.
     #[default]

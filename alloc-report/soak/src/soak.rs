@@ -34,8 +34,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What to soak and how.
+/// What to soak and how: [`SoakOptions::new`], then set the fields.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SoakOptions {
     /// The server's address (what each cycle connects to).
     pub server: SocketAddr,
@@ -116,6 +117,7 @@ pub struct ToolMemory {
 
 /// What a soak found.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SoakOutcome {
     /// The analysis of the series.
     pub report: Report,
