@@ -84,11 +84,12 @@ fn closure_cycle(n: u64, addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-fn soak(addr: SocketAddr, name: &str, script: Script) -> soak::SoakOutcome {
+fn soak(addr: SocketAddr, name: &str, script: Script, hold: usize) -> soak::SoakOutcome {
     let out = std::env::temp_dir().join(format!("axum-soak-{name}-{}", std::process::id()));
     let mut o = SoakOptions::new(addr, addr, out);
     o.admin_prefix = "/admin".to_string();
     o.script = script;
+    o.hold = hold;
     o.cycles = 2000;
     o.batch = 100;
     o.concurrency = 16;
@@ -107,19 +108,22 @@ fn main() -> ExitCode {
         headers: Vec::new(),
         body: Vec::new(),
     };
-    let clean = soak(addr, "clean", http());
+    // Idle connections held through the soak (any protocol): the
+    // quiescence wait counts them in.
+    let clean = soak(addr, "clean, 4 connections held", http(), 4);
     assert_eq!(clean.failed, 0);
     assert_eq!(clean.exit_code(0.0), 0, "{}", clean.verdict_line());
     let closure = soak(
         addr,
         "clean, a closure per cycle",
         Script::Closure(std::sync::Arc::new(closure_cycle)),
+        0,
     );
     assert_eq!((closure.cycles, closure.failed), (2000, 0));
     assert_eq!(closure.exit_code(0.0), 0, "{}", closure.verdict_line());
 
     LEAK.store(true, Ordering::Relaxed);
-    let leaky = soak(addr, "leaky", http());
+    let leaky = soak(addr, "leaky", http(), 0);
     assert_eq!(leaky.exit_code(0.0), 1, "{}", leaky.verdict_line());
     let line = include_str!("axum_soak.rs")
         .lines()
