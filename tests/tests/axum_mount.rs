@@ -110,24 +110,20 @@ fn routes_answer_under_the_prefix(addr: SocketAddr) {
 }
 
 fn connections_are_counted(addr: SocketAddr) {
-    let base = open_count(addr) - 1; // this request's own connection
-    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Quiescent: only the asking connection is open (earlier requests'
+    // connections are released a little after their answers).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while open_count(addr) != base + 4 {
-        assert!(
-            Instant::now() < deadline,
-            "3 held connections never counted"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let wait_for = |n: u64, what: &str| {
+        while open_count(addr) != n {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(1, "earlier connections never released");
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    wait_for(4, "3 held connections never counted");
     drop(held);
-    while open_count(addr) != base + 1 {
-        assert!(
-            Instant::now() < deadline,
-            "closed connections still counted"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(1, "closed connections still counted");
 }
 
 /// Program allocations per request of `target`, over `n` requests.
