@@ -25,6 +25,7 @@ pub trait Backend: GlobalAlloc {
 
     /// Statistics to put into snapshots. Called outside the allocation path,
     /// in the tool's own allocation scope.
+    #[must_use]
     fn stats() -> Option<AllocatorStats>
     where
         Self: Sized,

@@ -13,6 +13,7 @@ pub(crate) static EPOCH: Current = Current(AtomicU32::new(0));
 
 /// The current epoch.
 #[inline]
+#[must_use]
 pub fn epoch() -> u32 {
     EPOCH.0.load(Relaxed)
 }

@@ -39,10 +39,18 @@
 //!   most the sampled-block table's capacity of live blocks (about 114,000
 //!   across the process); beyond that [`Survivors::missed`] says how many
 //!   were not recorded.
+//! - **Async code on a multi-threaded runtime** moves between threads at
+//!   each `.await`: use [`track_future`] (or [`assert_no_leaks_future`]),
+//!   which follows the future to every thread that polls it.
 //! - A scope needs `EpochAlloc` as the global allocator and a counter slot
 //!   for the thread (every thread has one, up to [`crate::MAX_THREAD_SLOTS`]
 //!   at once); otherwise [`Survivors::unavailable`] is set and
 //!   [`assert_no_leaks`] fails rather than pass without looking.
+
+mod future;
+
+use future::Span;
+pub use future::{assert_no_leaks_future, track_future, TrackFuture};
 
 use crate::counters::Slot;
 use crate::registry;
@@ -106,6 +114,7 @@ impl LeakScope {
 
     /// Stops recording and returns the blocks allocated in the scope that
     /// are still live, with their symbolised call sites.
+    #[must_use]
     pub fn finish(mut self) -> Survivors {
         if !self.open {
             return Survivors {
@@ -115,39 +124,26 @@ impl LeakScope {
             };
         }
         self.close();
-        crate::untracked(|| {
-            let (owner, start) = (self.owner, self.start_seq);
-            let mut records: Vec<Record> = Vec::new();
-            sampled::collect(&mut records, |r| r.owner == owner && r.seq >= start);
-            records.sort_by_key(|r| r.seq);
-            let missed = sampled::DROPPED_FULL
-                .load(Relaxed)
-                .saturating_sub(self.dropped_at_start);
-            let mut cache = HashMap::new();
-            let mut stacks_by_id: HashMap<u32, Stack> = HashMap::new();
-            let blocks = records
-                .iter()
-                .map(|r| {
-                    let stack = stacks_by_id
-                        .entry(r.stack)
-                        .or_insert_with(|| {
-                            let mut s = stacks::unsymbolised(r.stack);
-                            symbolize_stack(&mut s, &mut cache);
-                            s
-                        })
-                        .clone();
-                    SurvivingBlock {
-                        size: r.size,
-                        epoch: r.epoch,
-                        stack,
-                    }
-                })
-                .collect();
-            Survivors {
-                blocks,
-                missed,
-                unavailable: false,
-            }
+        let (owner, start) = (self.owner, self.start_seq);
+        survivors_of(self.dropped_at_start, |r| {
+            r.owner == owner && r.seq >= start
+        })
+    }
+
+    /// Ends the scope and returns the part of its slot's record sequence
+    /// that it covered: `(owner, first, end)`, or `None` if it could not
+    /// record.
+    fn end_span(mut self) -> Option<Span> {
+        if !self.open {
+            return None;
+        }
+        // SAFETY: `open` means `slot` is this thread's static pool slot.
+        let end = unsafe { &*self.slot }.scope_seq.load(Relaxed);
+        self.close();
+        Some(Span {
+            owner: self.owner,
+            first: self.start_seq,
+            end,
         })
     }
 
@@ -164,6 +160,44 @@ impl LeakScope {
             crate::sampling::arm(s);
         }
     }
+}
+
+/// The live records that `keep` selects, symbolised, as [`Survivors`];
+/// `dropped_at_start` is [`sampled::DROPPED_FULL`] when recording began.
+fn survivors_of(dropped_at_start: u64, keep: impl Fn(&Record) -> bool) -> Survivors {
+    crate::untracked(|| {
+        let mut records: Vec<Record> = Vec::new();
+        sampled::collect(&mut records, |r| r.owner != 0 && keep(r));
+        records.sort_by_key(|r| (r.owner, r.seq));
+        let missed = sampled::DROPPED_FULL
+            .load(Relaxed)
+            .saturating_sub(dropped_at_start);
+        let mut cache = HashMap::new();
+        let mut stacks_by_id: HashMap<u32, Stack> = HashMap::new();
+        let blocks = records
+            .iter()
+            .map(|r| {
+                let stack = stacks_by_id
+                    .entry(r.stack)
+                    .or_insert_with(|| {
+                        let mut s = stacks::unsymbolised(r.stack);
+                        symbolize_stack(&mut s, &mut cache);
+                        s
+                    })
+                    .clone();
+                SurvivingBlock {
+                    size: r.size,
+                    epoch: r.epoch,
+                    stack,
+                }
+            })
+            .collect();
+        Survivors {
+            blocks,
+            missed,
+            unavailable: false,
+        }
+    })
 }
 
 impl Drop for LeakScope {
@@ -186,7 +220,8 @@ pub struct SurvivingBlock {
 /// What a leak scope found.
 #[derive(Clone, Debug)]
 pub struct Survivors {
-    /// The surviving blocks, in allocation order.
+    /// The surviving blocks, in allocation order (per thread, for a
+    /// [`track_future`]).
     pub blocks: Vec<SurvivingBlock>,
     /// Allocations that could not be recorded because the sampled-block
     /// table was full (counted process-wide while the scope was open). When
@@ -199,17 +234,20 @@ pub struct Survivors {
 
 impl Survivors {
     /// Whether nothing survived (and the scope could look).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty() && self.missed == 0 && !self.unavailable
     }
 
     /// Bytes in surviving blocks.
+    #[must_use]
     pub fn bytes(&self) -> usize {
         self.blocks.iter().map(|b| b.size).sum()
     }
 
     /// Survivors grouped by call site (the user frame's label): `(site,
     /// bytes, blocks)`, most bytes first.
+    #[must_use]
     pub fn by_site(&self) -> Vec<(String, usize, usize)> {
         let mut sites: Vec<(String, usize, usize)> = Vec::new();
         for b in &self.blocks {

@@ -215,6 +215,13 @@
 //!   4 bytes in 1 block(s) at alloc-core/tests/leak_scope.rs:33 leak_scope::leaky::serve
 //! ```
 //!
+//! Async code on a multi-threaded runtime moves between worker threads at
+//! every `.await`, so a thread's scope would miss most of it:
+//! [`track_future`] (and [`assert_no_leaks_future`]) wraps a future and
+//! records what is allocated while it is polled, on whichever thread
+//! (`alloc-core/tests/track_future.rs` runs one on a two-worker tokio
+//! runtime). See [`leaks::track_future`] for what it sees.
+//!
 //! # Epoch semantics
 //!
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
@@ -337,7 +344,9 @@ pub use crate::alloc::EpochAlloc;
 pub use crate::backend::Jemalloc;
 pub use crate::backend::{Backend, System};
 pub use crate::epoch::{advance_epoch, epoch};
-pub use crate::leaks::{assert_no_leaks, track, LeakScope, Survivors};
+pub use crate::leaks::{
+    assert_no_leaks, assert_no_leaks_future, track, track_future, LeakScope, Survivors, TrackFuture,
+};
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
@@ -384,6 +393,44 @@ pub const MAX_EPOCH: u32 = counters::MAX_EPOCH;
 pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     let _scope = registry::ToolScope::enter();
     f()
+}
+
+/// Wraps `fut` so that every poll of it runs in [`untracked`], on whichever
+/// thread polls it: what it allocates is the tool's, also when the
+/// program's own async runtime runs it (an admin route mounted in the
+/// program's HTTP server). Allocations made on its behalf outside its polls
+/// (the server reading the request, writing the response) are the
+/// server's, as for any request.
+pub fn untracked_future<F: core::future::Future>(fut: F) -> Untracked<F> {
+    // The box is the tool's too.
+    Untracked {
+        inner: untracked(|| Box::pin(fut)),
+    }
+}
+
+/// A future whose polls run in [`untracked`]; see [`untracked_future`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Untracked<F> {
+    // Boxed so that it is polled through `Pin` without unsafe projection.
+    inner: core::pin::Pin<Box<F>>,
+}
+
+impl<F> core::fmt::Debug for Untracked<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Untracked").finish_non_exhaustive()
+    }
+}
+
+impl<F: core::future::Future> core::future::Future for Untracked<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<F::Output> {
+        let inner = self.inner.as_mut();
+        untracked(|| inner.poll(cx))
+    }
 }
 
 static STATS: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());

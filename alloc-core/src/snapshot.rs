@@ -66,6 +66,7 @@ fn clamp(v: i64) -> u64 {
 }
 
 /// Takes a snapshot of the accounting state now. See [`Snapshot`].
+#[must_use = "taking a snapshot has no effect but its cost"]
 pub fn snapshot() -> Snapshot {
     let _tool = ToolScope::enter();
     // Before any lock of ours: the loader holds its own lock meanwhile.

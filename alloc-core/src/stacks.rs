@@ -178,7 +178,7 @@ pub(crate) unsafe fn walk(
         if fp == 0 {
             return (n, true);
         }
-        if fp < lo || fp % 8 != 0 || hi < 16 || fp > hi - 16 {
+        if fp < lo || !fp.is_multiple_of(8) || hi < 16 || fp > hi - 16 {
             return (n, false);
         }
         // SAFETY: `[fp, fp + 16)` lies inside `[lo, hi)`, readable by the

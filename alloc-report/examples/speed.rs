@@ -81,7 +81,7 @@ fn site_entries(k: u32, sites: u32, mix_kind: Mix, out: &mut Vec<SiteLive>) {
     out.clear();
     let noisy = |id: u32, e: u32, out: &mut Vec<SiteLive>| {
         let h = mix(u64::from(id) << 32 ^ u64::from(k) << 8 ^ u64::from(e));
-        if h % 3 != 0 {
+        if !h.is_multiple_of(3) {
             let n = (h >> 8) % 4 + 1;
             out.push(SiteLive {
                 stack: id,

@@ -300,6 +300,7 @@ pub struct SiteEpochDiff {
 impl SiteEpochDiff {
     /// What changed: `survived` is the smaller of old and new, `appeared`
     /// and `freed` the rest (as for [`SnapshotDiff`]).
+    #[must_use]
     pub fn change(&self) -> Change {
         Change::of(self.old, self.new)
     }
@@ -336,7 +337,9 @@ impl<'a> SiteKey<'a> {
         match stack.site() {
             Some(f) if f.function.is_some() || f.file.is_some() => SiteKey::Symbol {
                 function: f.function.as_deref(),
-                file: f.file.as_deref(),
+                // The label shows the file's short form: one site for all
+                // checkouts of a file.
+                file: f.file.as_deref().map(alloc_snapshot::short_path),
                 // The label leaves the line out when the file is unknown.
                 line: f.file.as_ref().and(f.line),
             },
@@ -368,6 +371,7 @@ pub(crate) fn site_label(stack: &Stack) -> String {
                 break;
             }
         }
+        let file = alloc_snapshot::short_path(file);
         let mut s = String::with_capacity(file.len() + func.len() + 12);
         s.push_str(file);
         s.push(':');
@@ -715,6 +719,7 @@ fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
 }
 
 /// Diffs two snapshots by birth epoch.
+#[must_use]
 pub fn diff(old: &Snapshot, new: &Snapshot) -> SnapshotDiff {
     let sub = |a: Live, b: Live| Live {
         bytes: a.bytes - b.bytes,
@@ -780,6 +785,7 @@ pub enum CyclesSource {
 }
 
 /// Cycles completed at each snapshot, counted from the first, and the source.
+#[must_use]
 pub fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
     let Some(first) = series.first() else {
         return (Vec::new(), CyclesSource::Epochs);
@@ -802,6 +808,7 @@ pub fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
 }
 
 /// Survivors of `s` for a series that started at `start_epoch`.
+#[must_use]
 pub fn survivors(s: &Snapshot, start_epoch: u32) -> Live {
     let mut live = Live::default();
     for e in s
@@ -841,6 +848,7 @@ pub struct MatrixRow {
 }
 
 /// The survivor matrix of a series.
+#[must_use]
 pub fn survivor_matrix(series: &[SnapshotFile]) -> SurvivorMatrix {
     let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
     let (cycles, _) = cycles_axis(series);
@@ -964,6 +972,9 @@ pub struct SiteSeries {
     /// Live sampled blocks behind the estimate at the last snapshot (0 for
     /// exact counts).
     pub samples: u64,
+    /// The site's frame, with the full source path that the label shortens
+    /// (`None` for the whole heap).
+    pub location: Option<Frame>,
 }
 
 impl SiteSeries {
@@ -997,10 +1008,12 @@ impl SiteSeries {
             birth_epochs,
             estimated: false,
             samples: 0,
+            location: None,
         }
     }
 
     /// The newest birth epoch with survivors at the last snapshot.
+    #[must_use]
     pub fn newest_survivor_epoch(&self) -> Option<u32> {
         self.birth_epochs.last().copied()
     }
@@ -1009,6 +1022,7 @@ impl SiteSeries {
 /// The verdict on one site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VerdictKind {
     /// Survivors grow with the number of cycles.
     Leak,
@@ -1022,6 +1036,7 @@ pub enum VerdictKind {
 
 impl VerdictKind {
     /// The lower-case name used in output.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             VerdictKind::Leak => "leak",
@@ -1060,6 +1075,10 @@ pub struct Verdict {
     /// existing blocks that grow; see [`crate::growth`]) and its bytes per
     /// cycle.
     pub growth: Option<Growth>,
+    /// The site's frame: function, line and the full source path (the
+    /// label shows its short form). Absent for the whole heap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Frame>,
 }
 
 /// Knobs of the classifier.
@@ -1266,6 +1285,7 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
             bytes_per_cycle: t.bytes_per_cycle,
         }),
         reason,
+        location: site.location.clone(),
     }
 }
 
@@ -1286,6 +1306,7 @@ fn decide(site: &SiteSeries, t: &Trend, threshold: f64, opts: &ClassifyOptions) 
 /// With fewer than 6 points in the window the test cannot reach 1%, so a
 /// short series is never called a leak. [`analyze`] classifies many sites
 /// together and adds a false-discovery control across them.
+#[must_use]
 pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
     decide(site, &trend(site, opts), opts.alpha, opts)
 }
@@ -1347,6 +1368,7 @@ pub struct ReportPoint {
 
 impl ReportPoint {
     /// Process RSS without the tool's own memory.
+    #[must_use]
     pub fn rss_without_tool(&self) -> Option<u64> {
         self.rss_bytes.map(|r| r.saturating_sub(self.tool_bytes))
     }
@@ -1369,6 +1391,7 @@ pub struct Quantiles {
 
 impl Quantiles {
     /// The quantiles of a snapshot histogram.
+    #[must_use]
     pub fn of(h: &Histogram) -> Self {
         if h.buckets.is_empty() {
             return Quantiles::default();
@@ -1559,6 +1582,7 @@ pub struct Report {
 impl Report {
     /// Whether the whole heap or any site is a leak of more than
     /// `max_bytes_per_cycle`.
+    #[must_use]
     pub fn leaks(&self, max_bytes_per_cycle: f64) -> bool {
         std::iter::once(&self.overall)
             .chain(&self.sites)
@@ -1623,6 +1647,8 @@ pub struct Analyzer {
     held: Vec<Live>,
     /// Site labels, by site index.
     site_labels: Vec<String>,
+    /// The frame each site's label was made from, by site index.
+    site_frames: Vec<Option<Frame>>,
     /// Surviving bytes and blocks of every site known then, one row per
     /// snapshot, rows end to end (rows grow as sites appear; missing cells
     /// are 0).
@@ -1657,6 +1683,7 @@ const ID_CACHE: u32 = 1 << 20;
 
 impl Analyzer {
     /// An empty analysis.
+    #[must_use]
     pub fn new(opts: &ClassifyOptions) -> Self {
         Analyzer {
             opts: *opts,
@@ -1669,6 +1696,7 @@ impl Analyzer {
             heap_blocks: Vec::new(),
             held: Vec::new(),
             site_labels: Vec::new(),
+            site_frames: Vec::new(),
             cells: Vec::new(),
             row_start: Vec::new(),
             last_change: Vec::new(),
@@ -1688,11 +1716,13 @@ impl Analyzer {
     }
 
     /// How many snapshots were pushed.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.files
     }
 
     /// Whether no snapshot was pushed yet.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.files == 0
     }
@@ -1730,6 +1760,7 @@ impl Analyzer {
                 let s = self.site_labels.len();
                 self.labels.insert(label.clone(), s);
                 self.site_labels.push(label);
+                self.site_frames.push(stack.site().cloned());
                 self.acc.push(Estimate::default());
                 self.last_change.push(0);
                 s
@@ -1879,6 +1910,7 @@ impl Analyzer {
             },
             estimated: false,
             samples: 0,
+            location: None,
         };
         let all_x: Vec<f64> = cycles.iter().map(|&c| c as f64).collect();
         let overall = growth::apply(
@@ -1944,9 +1976,10 @@ impl Analyzer {
             }
         }
         let mut series: Vec<SiteSeries> = Vec::with_capacity(nsites);
-        for ((((label, samples), births), bytes), blocks) in self
+        for (((((label, location), samples), births), bytes), blocks) in self
             .site_labels
             .into_iter()
+            .zip(self.site_frames)
             .zip(samples)
             .zip(births)
             .zip(bytes)
@@ -1966,6 +1999,7 @@ impl Analyzer {
                 birth_epochs,
                 estimated: true,
                 samples,
+                location,
             });
         }
         let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
@@ -2110,6 +2144,7 @@ impl Analyzer {
 
 /// Analyses a series (in time order): the whole heap from the exact
 /// counters ([`Report::overall`]) and a verdict per call site.
+#[must_use]
 pub fn analyze(series: &[SnapshotFile], opts: &ClassifyOptions) -> Report {
     let mut a = Analyzer::new(opts);
     for f in series {
@@ -2185,6 +2220,15 @@ mod tests {
             Stack {
                 id: 1,
                 frames: vec![frame(Some("f"), Some("a.rs"), Some(0))],
+                user_frame: None,
+            },
+            Stack {
+                id: 9,
+                frames: vec![frame(
+                    Some("f"),
+                    Some("/r/.cargo/registry/src/idx/tokio-1.0.0/src/a.rs"),
+                    Some(3),
+                )],
                 user_frame: None,
             },
             Stack {

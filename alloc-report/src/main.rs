@@ -16,7 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const EXAMPLES: &str = "\
 A series directory holds 000000.json, 000001.json, ... as written by
-SeriesWriter (the soak driver); a FILE is one snapshot file.
+SeriesWriter; a soak's output directory (alloc-soak --out, whose series/
+holds them) is accepted wherever a series is; a FILE is one snapshot file.
 
 Raw call stacks (as alloc-core's snapshot() and the admin endpoint write
 them) are symbolised here from the debug information of the binaries the
@@ -28,9 +29,9 @@ Exit status: 0 success (check: no leak), 1 check found a leak, 2 bad usage
 or input (one line on standard error naming the file and the problem).
 
 Examples:
-  alloc-report show target/soak/000007.json
+  alloc-report show target/soak/series/000007.json
   alloc-report show target/soak
-  alloc-report diff target/soak/000001.json target/soak/000050.json
+  alloc-report diff target/soak/series/000001.json target/soak/series/000010.json
   alloc-report report target/soak
   alloc-report report target/soak --format html --out report.html
   alloc-report report target/soak --html report.html --json report.json

@@ -15,6 +15,7 @@ use crate::format::SnapshotFile;
 mod memory;
 
 /// Bytes in a short human form (`512 B`, `1.5 KiB`, `3.2 MiB`).
+#[must_use]
 pub fn human_bytes(b: f64) -> String {
     let sign = if b < 0.0 { "-" } else { "" };
     let a = b.abs();
@@ -63,6 +64,7 @@ fn epochs_label(first: u32, last: u32) -> String {
 }
 
 /// The verdict table and growth lines of a report, for a terminal.
+#[must_use]
 pub fn report_text(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -265,6 +267,7 @@ fn histograms_text(out: &mut String, h: &HistogramSummary) {
 }
 
 /// A report as pretty JSON.
+#[must_use]
 pub fn report_json(r: &Report) -> String {
     let mut s =
         serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
@@ -273,6 +276,7 @@ pub fn report_json(r: &Report) -> String {
 }
 
 /// One snapshot: totals and live bytes by birth epoch.
+#[must_use]
 pub fn snapshot_text(file: &SnapshotFile) -> String {
     let s: &Snapshot = &file.snapshot;
     let mut out = String::new();
@@ -382,6 +386,7 @@ pub fn series_text(m: &SurvivorMatrix, series: &[SnapshotFile]) -> String {
 }
 
 /// A diff by birth epoch.
+#[must_use]
 pub fn diff_text(d: &SnapshotDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "epoch {} -> epoch {}", d.old_epoch, d.new_epoch);
@@ -454,6 +459,7 @@ pub fn diff_text(d: &SnapshotDiff) -> String {
 
 /// The survivor matrices of the first `limit` sites (bytes, last 12
 /// snapshots), as [`series_text`] prints the whole heap's.
+#[must_use]
 pub fn site_matrix_text(sites: &[SiteMatrix], epochs: &[u32], limit: usize) -> String {
     let mut out = String::new();
     let keep = epochs.len().min(12);
@@ -487,17 +493,6 @@ pub(crate) fn frame_name(f: &alloc_snapshot::Frame) -> String {
     }
 }
 
-/// The frames of a stack that profiles show: from its user frame outwards
-/// (the allocator machinery and the tool's own capture frames inside it
-/// left out, as heap profiles do), or all frames when the user frame is
-/// unknown.
-pub(crate) fn shown_frames(stack: &alloc_snapshot::Stack) -> &[alloc_snapshot::Frame] {
-    match stack.user_frame {
-        Some(i) if (i as usize) < stack.frames.len() => &stack.frames[i as usize..],
-        _ => &stack.frames,
-    }
-}
-
 /// Folded stacks of the survivors at the last snapshot, for flame-graph
 /// tools (`flamegraph.pl`, inferno, speedscope): one line per stack,
 /// outermost frame first down to the allocating user frame (the allocator
@@ -505,6 +500,7 @@ pub(crate) fn shown_frames(stack: &alloc_snapshot::Stack) -> &[alloc_snapshot::F
 /// profiles do; all frames when the user frame is unknown), frames joined
 /// by `;`, then a space and the estimated surviving bytes. Without call-site data, one line per birth epoch under
 /// `(all)`.
+#[must_use]
 pub fn folded(r: &Report) -> String {
     let p = &r.profile;
     let mut out = String::new();
@@ -530,7 +526,7 @@ pub fn folded(r: &Report) -> String {
         if b == 0 {
             continue;
         }
-        let frames = shown_frames(stack);
+        let frames = stack.shown_frames();
         let names: Vec<String> = if frames.is_empty() {
             vec![clean(stack.label())]
         } else {
@@ -622,6 +618,7 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
 
 /// A self-contained HTML report: the verdict table and SVG plots of the live
 /// heap, survivors and RSS across cycles. No scripts, no external files.
+#[must_use]
 pub fn report_html(r: &Report) -> String {
     let x: Vec<f64> = r.points.iter().map(|p| p.cycles as f64).collect();
     let col = |f: &dyn Fn(&crate::analysis::ReportPoint) -> Option<u64>| -> Vec<Option<f64>> {
@@ -788,6 +785,7 @@ pub fn report_html(r: &Report) -> String {
 }
 
 /// The survivors as a gzipped pprof profile (see [`crate::pprof`]).
+#[must_use]
 pub fn pprof(r: &Report) -> Vec<u8> {
     crate::pprof::pprof(r)
 }

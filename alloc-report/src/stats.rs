@@ -15,6 +15,7 @@ pub const TREND_POINTS: usize = 128;
 /// The Mann–Kendall test over at most [`TREND_POINTS`] bin medians of `y`
 /// (all of `y` when shorter). Medians of consecutive snapshots also damp
 /// work caught in flight; a real rise stays a rise.
+#[must_use]
 pub fn trend_test(y: &[f64]) -> MannKendall {
     let n = y.len();
     if n <= TREND_POINTS {
@@ -69,6 +70,7 @@ fn binned_to(x: &[f64], y: &[f64], bins: usize) -> (Vec<f64>, Vec<f64>) {
 /// all pairs is biased on such data (close pairs see a step or none at
 /// all); long pairs each span many steps, so their median slope is close
 /// to the mean rate, and one outlier still moves it little.
+#[must_use]
 pub fn long_pair_slope(x: &[f64], y: &[f64]) -> f64 {
     let (bx, by) = binned(x, y);
     let n = bx.len();
@@ -89,6 +91,7 @@ pub fn long_pair_slope(x: &[f64], y: &[f64]) -> f64 {
 /// a longer series is cut into that many consecutive bins of (nearly) equal
 /// size, each represented by its middle `x` and its median `y`. Exact
 /// Theil–Sen when the series is short enough.
+#[must_use]
 pub fn robust_slope(x: &[f64], y: &[f64]) -> f64 {
     let (bx, by) = binned(x, y);
     theil_sen(&bx, &by)
@@ -96,6 +99,7 @@ pub fn robust_slope(x: &[f64], y: &[f64]) -> f64 {
 
 /// The Theil–Sen estimator: the median of the slopes of all point pairs with
 /// different `x`. Returns 0 when fewer than two distinct `x` exist.
+#[must_use]
 pub fn theil_sen(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len().min(y.len());
     let mut slopes = Vec::with_capacity(n * n.saturating_sub(1) / 2);
@@ -171,6 +175,7 @@ fn sort_counting_inversions(v: &mut [f64], tmp: &mut Vec<f64>) -> u64 {
 }
 
 /// The Mann–Kendall test on a series in time order. O(n log n).
+#[must_use]
 pub fn mann_kendall(y: &[f64]) -> MannKendall {
     let n = y.len();
     let mut sorted = y.to_vec();
@@ -216,6 +221,7 @@ pub fn mann_kendall(y: &[f64]) -> MannKendall {
 }
 
 /// The standard normal cumulative distribution function.
+#[must_use]
 pub fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
@@ -301,7 +307,14 @@ mod tests {
         let x: Vec<f64> = (0..1000).map(f64::from).collect();
         let y: Vec<f64> = x
             .iter()
-            .map(|v| 5.0 * v + if (*v as u32) % 7 == 0 { 900.0 } else { 0.0 })
+            .map(|v| {
+                5.0 * v
+                    + if (*v as u32).is_multiple_of(7) {
+                        900.0
+                    } else {
+                        0.0
+                    }
+            })
             .collect();
         assert!((robust_slope(&x, &y) - 5.0).abs() < 0.05);
         assert_eq!(

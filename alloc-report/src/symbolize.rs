@@ -41,6 +41,7 @@ use object::Object;
 
 /// Why a snapshot could not be symbolised.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SymbolizeError {
     /// The module's file is not on disk (deleted, moved, or the snapshot
     /// comes from another machine).
@@ -176,6 +177,7 @@ fn hex(bytes: &[u8]) -> String {
 impl Symbolizer {
     /// A symboliser that reads each module from the path the process
     /// loaded it from.
+    #[must_use]
     pub fn new() -> Self {
         Symbolizer::default()
     }
@@ -199,6 +201,7 @@ impl Symbolizer {
 
     /// The files given with [`Symbolizer::use_file`] that no module of the
     /// snapshots symbolised so far had the build id of.
+    #[must_use]
     pub fn unused_files(&self) -> Vec<&Path> {
         let mut v: Vec<&Path> = self
             .files

@@ -278,3 +278,53 @@ fn rss_is_shown_with_the_tool_apart() {
     let table = render::series_text(&alloc_report::analysis::survivor_matrix(&series), &series);
     assert!(table.contains("TOOL"), "{table}");
 }
+
+/// Labels show short paths (a registry crate as `crate-version/src/…`, a
+/// package as `package/src/…`); the JSON keeps the full path.
+#[test]
+fn site_labels_are_short_and_json_keeps_the_full_path() {
+    const REGISTRY_FILE: &str =
+        "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/runtime/task/mod.rs";
+    const WORKSPACE_FILE: &str = "/work/service/api/src/handlers.rs";
+    let series = site_series(
+        30,
+        &[
+            site(WORKSPACE_FILE, 42, "api::handlers::track", 100, |_, _| 1),
+            site(
+                REGISTRY_FILE,
+                7,
+                "tokio::runtime::task::spawn",
+                64,
+                |_, e| u64::from(e < 3) * 2,
+            ),
+        ],
+        0,
+        1,
+    );
+    let r = analyze(&series, &ClassifyOptions::default());
+    let text = render::report_text(&r);
+    let html = render::report_html(&r);
+    for shown in [&text, &html] {
+        assert!(shown.contains("api/src/handlers.rs:42 api::handlers::track"));
+        assert!(
+            shown.contains("tokio-1.54.1/src/runtime/task/mod.rs:7 tokio::runtime::task::spawn")
+        );
+        assert!(!shown.contains("/root/.cargo/registry"));
+        assert!(!shown.contains("/work/service"));
+    }
+    let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
+    let sites = json["sites"].as_array().unwrap();
+    let by_site = |label: &str| {
+        sites
+            .iter()
+            .find(|s| s["site"] == label)
+            .unwrap_or_else(|| panic!("no site {label} in {sites:?}"))
+    };
+    let leak = by_site("api/src/handlers.rs:42 api::handlers::track");
+    assert_eq!(leak["location"]["file"], WORKSPACE_FILE);
+    assert_eq!(leak["location"]["line"], 42);
+    assert_eq!(leak["location"]["function"], "api::handlers::track");
+    let cache = by_site("tokio-1.54.1/src/runtime/task/mod.rs:7 tokio::runtime::task::spawn");
+    assert_eq!(cache["location"]["file"], REGISTRY_FILE);
+    assert!(json["overall"].get("location").is_none());
+}

@@ -1,11 +1,10 @@
-//! The command line (clap). Exit codes: 0 done, 1 a run failed, 2 bad
-//! arguments.
+//! The command line (clap). Exit codes: 0 done, 1 a run failed (or, for
+//! `soak`, a leak), 2 bad arguments.
 
 use crate::bench::{self, BenchOptions};
-use crate::client::Script;
 use crate::demo::{self, DemoOptions};
 use crate::patterns::{Pattern, Variant};
-use crate::soak::{self, SoakOptions};
+use crate::soak;
 use crate::ServeOptions;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -62,49 +61,9 @@ enum Cmd {
         spare_fds: Option<u64>,
     },
     /// Soak any server that mounts the alloc-admin endpoint and write its
-    /// series and report.
-    Soak {
-        /// The server's line-protocol address.
-        #[arg(long)]
-        server: SocketAddr,
-        /// The server's admin endpoint.
-        #[arg(long)]
-        admin: SocketAddr,
-        /// Measured cycles.
-        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
-        cycles: u64,
-        /// Cycles per epoch (one snapshot each).
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-        batch: u64,
-        /// Cycles in flight at once.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-        concurrency: u64,
-        /// Unmeasured cycles before the first snapshot.
-        #[arg(long, default_value_t = 100)]
-        warmup: u64,
-        /// Idle connections held open for the whole soak.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
-        hold: u64,
-        /// Where the series and the report go.
-        #[arg(long, default_value = "target/soak")]
-        out: PathBuf,
-        /// No progress bar.
-        #[arg(long)]
-        no_progress: bool,
-        /// Symbolise the server's stacks with this file for the module of
-        /// the same GNU build id (the server's binary was rebuilt or moved
-        /// since it started); repeatable.
-        #[arg(long, value_name = "FILE")]
-        binary: Vec<PathBuf>,
-        /// For a server that is not the demo's: bytes each cycle sends
-        /// (`\n`, `\r`, `\t`, `\\` escapes), instead of the demo protocol.
-        #[arg(long)]
-        send: Option<String>,
-        /// With --send: a cycle is done when the answer ends with this
-        /// (same escapes); without it, when the server closes.
-        #[arg(long, requires = "send")]
-        until: Option<String>,
-    },
+    /// series and report (the `alloc-soak` tool). Exit 0: no leak; 1: a
+    /// leak; 2: an error.
+    Soak(Box<alloc_soak::cli::SoakArgs>),
     /// Throughput: the same server over alloc-core and over plain jemalloc,
     /// side by side (build with --release).
     Bench {
@@ -153,7 +112,7 @@ pub fn main() -> ExitCode {
         }
     }
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("demo-server: {e}");
             ExitCode::FAILURE
@@ -161,7 +120,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cmd: Cmd) -> Result<(), String> {
+fn run(cmd: Cmd) -> Result<ExitCode, String> {
     match cmd {
         Cmd::Demo {
             cycles,
@@ -174,7 +133,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             concurrency: concurrency as usize,
             out,
         })
-        .map(drop),
+        .map(|_| ExitCode::SUCCESS),
         Cmd::Serve {
             pattern,
             variant,
@@ -189,67 +148,23 @@ fn run(cmd: Cmd) -> Result<(), String> {
             admin,
             allow_remote_admin,
             spare_fds,
-        }),
-        Cmd::Soak {
-            server,
-            admin,
-            cycles,
-            batch,
-            concurrency,
-            warmup,
-            hold,
-            out,
-            no_progress,
-            binary,
-            send,
-            until,
-        } => {
-            let mut o = SoakOptions::new(server, admin, out);
-            if let Some(send) = send {
-                o.script = Script::Custom {
-                    request: unescape(&send),
-                    until: until.as_deref().map(unescape).unwrap_or_default(),
-                };
+        })
+        .map(|()| ExitCode::SUCCESS),
+        Cmd::Soak(args) => {
+            // An error is exit 2 here: 1 means a leak.
+            let ran = args.options().and_then(|o| soak::run(&o).map(|r| (r, o)));
+            let (r, o) = match ran {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("demo-server: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            alloc_soak::cli::print_outcome(&r, &o.out);
+            if r.leaks(args.threshold) {
+                return Ok(ExitCode::from(1));
             }
-            o.cycles = cycles;
-            o.batch = batch;
-            o.concurrency = concurrency as usize;
-            o.warmup = warmup;
-            o.hold = hold as usize;
-            o.progress = !no_progress;
-            o.binaries = binary;
-            let r = soak::run(&o)?;
-            print!("{}", alloc_report::render::report_text(&r.report));
-            println!(
-                "\n{} cycles in {:.2} s ({:.0} cycles/s, snapshots included), {} failed and retried",
-                r.cycles,
-                r.seconds,
-                r.cycles_per_second(),
-                r.failed
-            );
-            println!(
-                "verdict (whole heap): {} {:.1} bytes/cycle {:.2} blocks/cycle; top site: {}",
-                r.verdict.kind.as_str(),
-                r.verdict.bytes_per_cycle,
-                r.verdict.blocks_per_cycle,
-                r.top_site.as_deref().unwrap_or("-")
-            );
-            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-            println!(
-                "tool memory in the server: {:.2} MiB at the first snapshot, {:.2} MiB at the last, {:.2} MiB at most",
-                mib(r.tool_memory.first),
-                mib(r.tool_memory.last),
-                mib(r.tool_memory.max)
-            );
-            if let (Some(a), Some(b)) = r.rss {
-                println!(
-                    "server RSS: {:.1} MiB at the first snapshot, {:.1} MiB at the last",
-                    mib(a),
-                    mib(b)
-                );
-            }
-            println!("series and report under {}", o.out.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench {
             cycles,
@@ -267,44 +182,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             pattern,
             variant,
             out,
-        }),
-    }
-}
-
-/// `\n`, `\r`, `\t` and `\\` to their bytes; other text as it is.
-fn unescape(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push(b'\n'),
-            Some('r') => out.push(b'\r'),
-            Some('t') => out.push(b'\t'),
-            Some('\\') => out.push(b'\\'),
-            Some(other) => {
-                out.push(b'\\');
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(other.encode_utf8(&mut buf).as_bytes());
-            }
-            None => out.push(b'\\'),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unescape;
-
-    #[test]
-    fn escapes() {
-        assert_eq!(unescape(r"get a\nquit\r\n"), b"get a\nquit\r\n");
-        assert_eq!(unescape(r"a\\b\x\"), b"a\\b\\x\\");
-        assert_eq!(unescape("é"), "é".as_bytes());
+        })
+        .map(|()| ExitCode::SUCCESS),
     }
 }

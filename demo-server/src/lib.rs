@@ -32,14 +32,13 @@
 //! `alloc_core::EpochAlloc<Jemalloc>`, `src/bin/demo-server-jemalloc.rs`
 //! plain jemalloc.
 
-pub mod admin_client;
 pub mod bench;
+/// The soak tool (package `alloc-soak`), re-exported under its old paths.
+pub use alloc_soak::{admin_client, client, soak};
 pub mod cli;
-pub mod client;
 pub mod demo;
 pub mod patterns;
 pub mod server;
-pub mod soak;
 
 use patterns::{Pattern, Variant};
 use std::io::Write as _;
@@ -70,7 +69,7 @@ pub struct ServeOptions {
 /// stdout, and serves until the process is killed.
 pub fn serve(o: &ServeOptions) -> Result<(), String> {
     if o.spare_fds.is_none() {
-        raise_fd_limit(65_536);
+        alloc_soak::fd_limit::raise(65_536);
     }
     let listener =
         mio::net::TcpListener::bind(o.addr).map_err(|e| format!("cannot bind {}: {e}", o.addr))?;
@@ -93,7 +92,7 @@ pub fn serve(o: &ServeOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if let Some(n) = o.spare_fds {
         let open = open_fds().ok_or("cannot list /proc/self/fd")?;
-        set_fd_limit(limit_leaving(&open, n))?;
+        alloc_soak::fd_limit::set(limit_leaving(&open, n))?;
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {addr} admin {}", admin.local_addr())
@@ -107,16 +106,6 @@ pub fn serve(o: &ServeOptions) -> Result<(), String> {
         admin.local_addr()
     );
     server::serve(listener, o.pattern, o.variant).map_err(|e| format!("event loop: {e}"))
-}
-
-fn fd_limit() -> Option<libc::rlimit> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit for getrlimit to fill.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    (rc == 0).then_some(lim)
 }
 
 /// The descriptor numbers open in this process (the listing's own
@@ -141,34 +130,6 @@ fn limit_leaving(open: &[u64], spare: u64) -> u64 {
             return limit;
         }
         limit = spare + used;
-    }
-}
-
-/// Raises the soft descriptor limit to at least `want` (as far as the hard
-/// limit allows); never lowers it.
-pub fn raise_fd_limit(want: u64) {
-    let Some(mut lim) = fd_limit() else { return };
-    let want = want.min(lim.rlim_max);
-    if lim.rlim_cur < want {
-        lim.rlim_cur = want;
-        // SAFETY: `lim` is a valid rlimit; a failure leaves the limit as it was.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
-}
-
-/// Sets the soft descriptor limit to `n`.
-pub fn set_fd_limit(n: u64) -> Result<(), String> {
-    let mut lim = fd_limit().ok_or("getrlimit failed")?;
-    lim.rlim_cur = n.min(lim.rlim_max);
-    // SAFETY: `lim` is a valid rlimit.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "setrlimit(NOFILE, {n}): {}",
-            std::io::Error::last_os_error()
-        ))
     }
 }
 

@@ -193,8 +193,10 @@ fn soak_drives_a_server_with_a_custom_script() {
         .output()
         .expect("run the soak");
     let stdout = String::from_utf8_lossy(&res.stdout);
-    assert!(
-        res.status.success(),
+    // A leak is exit 1: the soak gates CI in one step.
+    assert_eq!(
+        res.status.code(),
+        Some(1),
         "{stdout}\n{}",
         String::from_utf8_lossy(&res.stderr)
     );

@@ -95,6 +95,18 @@
 //!   requests during the soak; a descriptor limit below the number of
 //!   clients. Verdicts hold and no session is lost.
 //! - `demo_scale.rs`: 2,000 connections held open while cycles go on.
+//! - `axum_soak.rs`: the goal: an axum service with the routes nested and
+//!   its connections counted, soaked over HTTP (a path per cycle) through
+//!   `alloc_soak`'s library API: clean exits 0; with a leak, 1 and the
+//!   leaking line is the top site.
+//! - `axum_mount.rs`: the admin routes nested in an axum service (feature
+//!   `axum`): routes under the prefix, `CountingListener`'s open
+//!   connections, admin requests' allocations are the tool's on the
+//!   service's runtime, no program survivors.
+//! - `admin_pprof.rs`: `GET /debug/pprof/heap` read live by the real
+//!   `go tool pprof -top` (the leaking function heads it; pprof symbolises
+//!   from the binary, asking `/debug/pprof/symbol` for the rest); the
+//!   profile's sample types, `birth_epoch` label and build-id mappings.
 //! - `admin_endpoint.rs`: the admin endpoint's routes and errors; its own
 //!   allocations never move the program's counts.
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the

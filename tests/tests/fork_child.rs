@@ -58,10 +58,10 @@ fn worker(id: usize) {
         }
         let b = Box::new([n; 4]);
         std::hint::black_box(&b);
-        if n % 256 == 0 {
+        if n.is_multiple_of(256) {
             std::hint::black_box(snapshot());
         }
-        if id == 0 && n % 500 == 0 {
+        if id == 0 && n.is_multiple_of(500) {
             std::thread::spawn(move || std::hint::black_box(vec![n; 64]).len())
                 .join()
                 .unwrap();

@@ -78,7 +78,7 @@ fn leak(size: usize) {
 
 /// The bytes thread `i`'s `Holder` destructor leaks (0: none).
 fn holder_leak(i: usize) -> usize {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         8 + i % 64
     } else {
         0
@@ -87,7 +87,7 @@ fn holder_leak(i: usize) -> usize {
 
 /// The bytes thread `i`'s `Late` destructor leaks (0: none).
 fn late_leak(i: usize) -> usize {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         1 + i % 7
     } else {
         0
@@ -96,7 +96,7 @@ fn late_leak(i: usize) -> usize {
 
 /// The bytes thread `i`'s pthread key destructor leaks (0: none).
 fn key_leak(i: usize) -> usize {
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         3 + i % 5
     } else {
         0

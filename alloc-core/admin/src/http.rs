@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 const MAX_HEAD: usize = 16 * 1024;
 /// The most headers parsed; more gets 431.
 const MAX_HEADERS: usize = 32;
-/// How long a client may take to send its request head.
+/// The largest request body read (`/debug/pprof/symbol` takes a list of
+/// addresses); larger gets 413.
+const MAX_BODY: usize = 1024 * 1024;
+/// How long a client may take to send its request head (and its body).
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long writing the answer may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +24,8 @@ pub(crate) struct Request {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) query: Option<String>,
+    /// The body, as long as `Content-Length` said (at most [`MAX_BODY`]).
+    pub(crate) body: Vec<u8>,
 }
 
 /// One response; every response closes its connection.
@@ -142,7 +147,7 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadProblem> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[..len]) {
-            Ok(httparse::Status::Complete(_)) => {
+            Ok(httparse::Status::Complete(head_len)) => {
                 let method = req.method.unwrap_or("").to_string();
                 let target = req.path.unwrap_or("");
                 if req.version != Some(1) && req.version != Some(0) {
@@ -152,10 +157,13 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadProblem> {
                     Some((p, q)) => (p.to_string(), Some(q.to_string())),
                     None => (target.to_string(), None),
                 };
+                let length = content_length(req.headers)?;
+                let body = read_body(stream, &buf[head_len..len], length, deadline)?;
                 return Ok(Request {
                     method,
                     path,
                     query,
+                    body,
                 });
             }
             Ok(httparse::Status::Partial) => {
@@ -175,6 +183,71 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadProblem> {
             Err(e) => return Err(ReadProblem::Answer(400, format!("malformed request: {e}"))),
         }
     }
+}
+
+/// The request's `Content-Length` (0 without one); 400 if it is not a
+/// number, 413 beyond [`MAX_BODY`], 501 for chunked bodies.
+fn content_length(headers: &[httparse::Header<'_>]) -> Result<usize, ReadProblem> {
+    let mut length = 0;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(ReadProblem::Answer(
+                501,
+                "chunked request bodies are not supported".to_string(),
+            ));
+        }
+        if h.name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| ReadProblem::Answer(400, "bad Content-Length".to_string()))?;
+        }
+    }
+    if length > MAX_BODY {
+        return Err(ReadProblem::Answer(
+            413,
+            format!("request body larger than {MAX_BODY} bytes"),
+        ));
+    }
+    Ok(length)
+}
+
+/// The body: `already` (read with the head) and the rest, up to `length`
+/// bytes, before `deadline`.
+fn read_body(
+    stream: &mut TcpStream,
+    already: &[u8],
+    length: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, ReadProblem> {
+    let mut body = already[..already.len().min(length)].to_vec();
+    body.resize(length, 0);
+    let mut got = already.len().min(length);
+    while got < length {
+        match stream.read(&mut body[got..]) {
+            Ok(0) => {
+                return Err(ReadProblem::Answer(
+                    400,
+                    "the request ended before its body was complete".to_string(),
+                ))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                return Err(ReadProblem::Answer(
+                    408,
+                    "the request body did not arrive in time".to_string(),
+                ))
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(ReadProblem::Answer(
+                408,
+                "the request body did not arrive in time".to_string(),
+            ));
+        }
+    }
+    Ok(body)
 }
 
 fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> io::Result<()> {

@@ -38,6 +38,8 @@
 //! | `POST /epoch` | closes the current epoch; `{"epoch":N}`, the new one |
 //! | `GET /connections` | `{"open":N}` from the counter given to [`Admin::open_connections`] (404 without one) |
 //! | `GET /metrics` | Prometheus text format 0.0.4: epoch, live bytes and blocks, survivors of closed epochs, operation counts, RSS, allocator and tool memory, open connections, and the program's own lines ([`Admin::extra_metrics`]) |
+//! | `GET /debug/pprof/heap` | the live heap as a gzipped pprof profile, shaped like Go's heap profiles: `inuse_objects`/`inuse_space`, a `birth_epoch` label, mappings with build ids; `go tool pprof -top http://127.0.0.1:PORT/debug/pprof/heap` reads it (Pyroscope and Parca scrape it). Stacks start at the user's frame (function names from the symbol tables); pprof reads files and lines from the binaries. Any query is ignored |
+//! | `GET`/`POST /debug/pprof/symbol` | pprof's symbolz protocol: function names for the addresses pprof could not symbolise from files |
 //!
 //! Every answer closes its connection (`Connection: close`). A request that
 //! is not HTTP/1.x, has a head over 16 KiB or more than 32 headers, names an
@@ -62,8 +64,16 @@
 //! address unless [`Admin::allow_non_loopback`] was set, and prints a warning
 //! to stderr when it is.
 
+#[cfg(feature = "axum")]
+pub mod axum;
+mod connections;
 mod http;
 mod routes;
+mod service;
+mod user_frames;
+
+pub use connections::{ConnectionGuard, Connections};
+pub use service::{AdminRoutes, MAX_BODY};
 
 use std::fmt;
 use std::io;
@@ -95,6 +105,7 @@ pub(crate) struct State {
 }
 
 /// The endpoint's configuration; [`Admin::start`] binds and serves it.
+#[must_use = "an `Admin` serves nothing until `start` is called"]
 pub struct Admin {
     addr: SocketAddr,
     allow_non_loopback: bool,
@@ -153,12 +164,34 @@ impl Admin {
         self
     }
 
+    /// Counts open connections with `connections` (the guard form of
+    /// [`Admin::open_connections`]): the program holds a
+    /// [`Connections::open`] guard per connection.
+    pub fn connections(self, connections: &Connections) -> Self {
+        let c = connections.clone();
+        self.open_connections(move || c.count())
+    }
+
     /// The program's own metrics: `write` appends lines in the Prometheus
     /// text format (`# HELP`, `# TYPE` and samples) to `/metrics`. Called on
     /// the endpoint's threads, inside `untracked`.
     pub fn extra_metrics(mut self, write: impl Fn(&mut String) + Send + Sync + 'static) -> Self {
         self.extra_metrics = Some(Arc::new(write));
         self
+    }
+
+    /// The routes without a port or threads of their own, to mount in a
+    /// server the program already runs ([`AdminRoutes::handle`]; with the
+    /// `axum` feature, `AdminRoutes::into_router`). The address settings
+    /// do not apply: the program's server decides who can reach them.
+    #[must_use]
+    pub fn routes(self) -> AdminRoutes {
+        AdminRoutes {
+            state: Arc::new(State {
+                open_connections: self.open_connections,
+                extra_metrics: self.extra_metrics,
+            }),
+        }
     }
 
     /// Binds the listener and starts the endpoint's threads. Returns once
@@ -271,6 +304,7 @@ pub struct AdminHandle {
 impl AdminHandle {
     /// The address the endpoint listens on (with the real port when bound
     /// to port 0).
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -287,6 +321,7 @@ impl AdminHandle {
 
 /// Why the endpoint could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AdminError {
     /// The address is not loopback and [`Admin::allow_non_loopback`] was not set.
     NotLoopback(SocketAddr),

@@ -13,6 +13,8 @@ GET  /epoch                the current epoch
 POST /epoch                close the current epoch, answer the new one
 GET  /connections          open connections of the program
 GET  /metrics              Prometheus text format
+GET  /debug/pprof/heap     the live heap as a gzipped pprof profile
+POST /debug/pprof/symbol   function names of addresses (pprof's symbolz)
 ";
 
 /// Answers one request.
@@ -73,6 +75,15 @@ pub(crate) fn route(req: &Request, state: &State) -> Response {
                 text.into_bytes(),
             )
         })),
+        // Scrapers add their own parameters (`?gc=1`, `?seconds=N`): the
+        // live heap does not depend on them, so any query is accepted.
+        "/debug/pprof/heap" => allow_get(heap_profile()),
+        "/debug/pprof/symbol" => match req.method.as_str() {
+            // pprof's probe: this server can name symbols.
+            "GET" | "HEAD" => Response::text(200, "num_symbols: 1\n"),
+            "POST" => symbols(&req.body),
+            _ => method_not_allowed("GET, HEAD, POST"),
+        },
         _ => Response::text(404, format!("no route {}\n\n{INDEX}", printable(&req.path))),
     }
 }
@@ -130,6 +141,42 @@ fn snapshot_file(cycles: Option<u64>) -> Response {
         "application/json",
         encode(&SnapshotFile { cycles, snapshot }),
     )
+}
+
+/// The live heap in pprof's format (`alloc_snapshot::pprof::heap`): raw
+/// addresses in mappings with build ids, which `pprof` symbolises from the
+/// binaries on disk, so the server never parses its debug information;
+/// stacks start at the user's frame ([`crate::user_frames`]).
+fn heap_profile() -> Response {
+    let mut snapshot = alloc_core::snapshot();
+    crate::user_frames::cut_at_user_frames(&mut snapshot);
+    let profile = alloc_snapshot::pprof::heap(&snapshot);
+    Response::new(
+        200,
+        "application/octet-stream",
+        alloc_snapshot::pprof::gzip(&profile),
+    )
+}
+
+/// pprof's symbolz protocol: the body lists addresses (`0x1f+0x2a`), the
+/// answer names the function of each one a symbol table knows
+/// (`0x1f<TAB>name`). pprof asks for the addresses it could not symbolise
+/// from the files itself (a library without debug information).
+fn symbols(body: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(body);
+    let addrs: Vec<u64> = text
+        .split(|c: char| c == '+' || c.is_whitespace())
+        .filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .collect();
+    let modules = alloc_core::snapshot().modules;
+    let names = crate::user_frames::names_at(&modules, &addrs);
+    let mut out = String::new();
+    for a in addrs {
+        if let Some(name) = names.get(&a) {
+            let _ = writeln!(out, "{a:#x}\t{name}");
+        }
+    }
+    Response::text(200, out)
 }
 
 /// At most 200 characters of client input, control characters escaped, for

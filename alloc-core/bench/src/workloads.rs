@@ -348,7 +348,7 @@ impl Ring {
             // consumer does not read it until `tail + 1` is published.
             unsafe { *self.slots[tail & mask].get() = (p as usize, size) };
             tail += 1;
-            if tail % PUBLISH == 0 || tail as u64 == ops {
+            if tail.is_multiple_of(PUBLISH) || tail as u64 == ops {
                 self.tail.0.store(tail, Ordering::Release);
             }
         }
@@ -374,7 +374,7 @@ impl Ring {
             // SAFETY: the producer pushed a live block of `size` bytes, once.
             sum = sum.wrapping_add(unsafe { free_block(p as *mut u8, size) });
             head += 1;
-            if head % PUBLISH == 0 || head as u64 == ops {
+            if head.is_multiple_of(PUBLISH) || head as u64 == ops {
                 self.head.0.store(head, Ordering::Release);
             }
         }

@@ -77,6 +77,7 @@ pub struct SnapshotFile {
 
 impl SnapshotFile {
     /// A file for `snapshot` with no cycle count.
+    #[must_use]
     pub fn new(snapshot: Snapshot) -> Self {
         SnapshotFile {
             cycles: None,
@@ -204,6 +205,7 @@ struct EnvelopeIn {
 
 /// What is wrong with a file or a series directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Problem {
     /// The file or directory could not be read.
     Io(String),
@@ -280,7 +282,13 @@ impl fmt::Display for ReadError {
     }
 }
 
-impl std::error::Error for ReadError {}
+impl std::error::Error for Problem {}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.problem)
+    }
+}
 
 /// FNV-1a, 64 bits, rendered as `fnv1a64:` and 16 lowercase hex digits.
 fn checksum(bytes: &[u8]) -> String {
@@ -348,6 +356,7 @@ fn layout_value(
 ///
 /// Estimates that are not finite numbers (NaN, infinity) cannot be written
 /// as JSON; they are written as 0.
+#[must_use]
 pub fn encode(file: &SnapshotFile) -> Vec<u8> {
     let mut clean;
     let mut snapshot = &file.snapshot;
@@ -549,7 +558,24 @@ fn is_series_name(name: &str) -> bool {
 
 /// The series files of `dir`, in name order (which is numeric order, since
 /// the writer zero-pads). Other names, including temporary files, are skipped.
+/// A directory without series files whose `series/` folder has them (a
+/// soak's output directory: `series/` beside `report.*`) gives those, so
+/// every reader of a series also accepts a soak's output directory.
 pub fn series_files(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    match series_files_in(dir) {
+        // A soak's output directory: its series is in `series/`.
+        Err(ReadError {
+            problem: Problem::EmptySeries,
+            ..
+        }) if dir.join(SOAK_SERIES).is_dir() => series_files_in(&dir.join(SOAK_SERIES)),
+        other => other,
+    }
+}
+
+/// The folder of a soak's output directory that holds its series.
+pub const SOAK_SERIES: &str = "series";
+
+fn series_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let err = |problem| ReadError {
         path: dir.to_path_buf(),
         problem,
@@ -599,6 +625,7 @@ impl SeriesReader {
     }
 
     /// How many files the series has in all.
+    #[must_use]
     pub fn total(&self) -> usize {
         self.total
     }

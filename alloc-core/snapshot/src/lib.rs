@@ -20,11 +20,15 @@
 use serde::{Deserialize, Serialize};
 
 pub mod file;
+#[cfg(feature = "pprof")]
+pub mod pprof;
+pub mod short_path;
 pub mod trim;
 pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use short_path::short_path;
 
 /// The accounting state of one process at one instant.
 ///
@@ -82,6 +86,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Live bytes and blocks born strictly before `epoch`: the survivors, when
     /// `epoch` is the first epoch that is still open.
+    #[must_use]
     pub fn live_born_before(&self, epoch: u32) -> (u64, u64) {
         self.epochs
             .iter()
@@ -90,6 +95,7 @@ impl Snapshot {
     }
 
     /// The entry whose range contains `epoch`, if anything born then is live.
+    #[must_use]
     pub fn epoch_entry(&self, epoch: u32) -> Option<&EpochLive> {
         self.epochs
             .iter()
@@ -97,11 +103,13 @@ impl Snapshot {
     }
 
     /// The loaded module whose code holds `ip`, if the snapshot lists one.
+    #[must_use]
     pub fn module_of(&self, ip: u64) -> Option<&Module> {
         self.modules.iter().find(|m| m.contains(ip))
     }
 
     /// The stack with this id.
+    #[must_use]
     pub fn stack(&self, id: u32) -> Option<&Stack> {
         // Stacks are written sorted by id; fall back to a scan if not.
         match self.stacks.binary_search_by_key(&id, |s| s.id) {
@@ -113,6 +121,7 @@ impl Snapshot {
     /// Estimated live bytes and blocks per stack born strictly before
     /// `epoch` (the sampled survivors), as `(stack, bytes, blocks)` sorted
     /// by stack id.
+    #[must_use]
     pub fn site_survivors(&self, epoch: u32) -> Vec<(u32, f64, f64)> {
         let mut out: Vec<(u32, f64, f64)> = Vec::new();
         for s in self.sites.iter().filter(|s| s.epoch < epoch) {
@@ -182,6 +191,7 @@ pub struct Stack {
 impl Stack {
     /// The frame to show for this stack: the first user frame if known,
     /// else the innermost frame.
+    #[must_use]
     pub fn site(&self) -> Option<&Frame> {
         match self.user_frame {
             Some(i) => self.frames.get(i as usize),
@@ -189,8 +199,21 @@ impl Stack {
         }
     }
 
-    /// A one-line label for this stack: `file:line function` of its site,
-    /// or the raw address when not symbolised.
+    /// The frames a profile shows: from the user frame outwards (the
+    /// allocator machinery and the tool's capture frames inside it are left
+    /// out, as heap profiles do); all frames when the user frame is unknown.
+    #[must_use]
+    pub fn shown_frames(&self) -> &[Frame] {
+        match self.user_frame {
+            Some(i) if (i as usize) < self.frames.len() => &self.frames[i as usize..],
+            _ => &self.frames,
+        }
+    }
+
+    /// A one-line label for this stack: `file:line function` of its site
+    /// ([`Frame::label`], with the file's short form), or the raw address
+    /// when not symbolised.
+    #[must_use]
     pub fn label(&self) -> String {
         match self.site() {
             Some(f) => f.label(),
@@ -215,11 +238,14 @@ pub struct Frame {
 
 impl Frame {
     /// `file:line function`, with the parts that are known; the address in
-    /// hex when nothing is.
+    /// hex when nothing is. The file is in its short form
+    /// ([`short_path()`]): `demo-server/src/patterns/cycle.rs`,
+    /// `tokio-1.54.1/src/runtime/task/mod.rs`.
+    #[must_use]
     pub fn label(&self) -> String {
         let place = match (&self.file, self.line) {
-            (Some(f), Some(l)) => Some(format!("{f}:{l}")),
-            (Some(f), None) => Some(f.clone()),
+            (Some(f), Some(l)) => Some(format!("{}:{l}", short_path(f))),
+            (Some(f), None) => Some(short_path(f).to_string()),
             _ => None,
         };
         match (place, &self.function) {
@@ -255,6 +281,7 @@ pub struct Module {
 
 impl Module {
     /// Whether `ip` falls in one of the module's ranges.
+    #[must_use]
     pub fn contains(&self, ip: u64) -> bool {
         self.ranges.iter().any(|r| r.start <= ip && ip < r.end)
     }
@@ -319,12 +346,14 @@ pub struct Bucket {
 
 impl Histogram {
     /// The total count.
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.count).sum()
     }
 
     /// The same counts as an [`hdrhistogram::Histogram`] (each bucket's
     /// values recorded at its upper bound), for quantiles and merging.
+    #[must_use]
     pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {
         let mut h = hdrhistogram::Histogram::<u64>::new(3)
             .expect("3 significant figures is a valid precision");
@@ -338,6 +367,7 @@ impl Histogram {
     }
 
     /// The value at quantile `q` (0.0 to 1.0), or `None` when empty.
+    #[must_use]
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.buckets.is_empty() {
             return None;

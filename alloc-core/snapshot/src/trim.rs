@@ -53,13 +53,50 @@ const MACHINERY_FILES: &[&str] = &[
 
 /// Whether a frame belongs to the tool or to the standard library's
 /// allocation machinery, by its function name or its source file.
+#[must_use]
 pub fn is_machinery(function: &str, file: Option<&str>) -> bool {
     MACHINERY.iter().any(|p| function.starts_with(p))
+        || is_std_impl(function)
         || file.is_some_and(|f| MACHINERY_FILES.iter().any(|p| f.contains(p)))
+}
+
+/// Primitive types: a standard-library trait implemented for one of them
+/// (`<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem`) is the
+/// standard library's code.
+const PRIMITIVES: &[&str] = &[
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64", "bool", "char", "str", "[", "(",
+];
+
+/// Whether `function` is a method of a standard-library trait implemented
+/// for a primitive or a standard-library type (`<SELF as TRAIT>::...`
+/// with `TRAIT` in `alloc`, `core` or `std`): code of the standard library,
+/// named without a file where only the symbol table is read. A user type's
+/// impl of a standard trait (`<my::Conn as core::clone::Clone>::clone`) is
+/// the user's.
+fn is_std_impl(function: &str) -> bool {
+    let Some(rest) = function.strip_prefix('<') else {
+        return false;
+    };
+    let Some((self_ty, tail)) = rest.split_once(" as ") else {
+        return false;
+    };
+    let self_ty = self_ty.trim_start_matches('&').trim_start_matches("mut ");
+    let std_path = |p: &str| {
+        ["alloc::", "core::", "std::"]
+            .iter()
+            .any(|c| p.starts_with(c))
+    };
+    std_path(tail)
+        && (std_path(self_ty)
+            || PRIMITIVES
+                .iter()
+                .any(|p| self_ty.starts_with(p) && (p.len() == 1 || self_ty.len() == p.len())))
 }
 
 /// Whether `frame` is one of the user's: it has a function name and is not
 /// machinery ([`is_machinery`]).
+#[must_use]
 pub fn is_user_frame(frame: &Frame) -> bool {
     frame
         .function
@@ -101,6 +138,23 @@ mod tests {
             frame("main"),
         ];
         assert_eq!(user_frame(&frames), Some(6));
+        // Standard traits: the standard library's impls are machinery, a
+        // user type's are the user's.
+        for (name, machinery) in [
+            (
+                "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+                true,
+            ),
+            ("<[u8] as alloc::slice::hack::ConvertVec>::to_vec", true),
+            ("<&str as core::fmt::Display>::fmt", true),
+            ("<alloc::string::String as core::clone::Clone>::clone", true),
+            ("<u8x as core::clone::Clone>::clone", false),
+            ("<my::Conn as core::clone::Clone>::clone", false),
+            ("<u8 as my::Encode>::encode", false),
+            ("my::f", false),
+        ] {
+            assert_eq!(is_machinery(name, None), machinery, "{name}");
+        }
         assert_eq!(user_frame(&frames[..6]), None);
         let unnamed = Frame {
             function: None,

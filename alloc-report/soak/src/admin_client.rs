@@ -1,90 +1,69 @@
-//! A client of the alloc-admin endpoint: one request per connection
-//! (`Connection: close`), the response parsed by `httparse`.
+//! A client of the alloc-admin endpoint (`ureq`): one request per
+//! connection (`Connection: close`, nothing kept alive), whether the routes
+//! have a port of their own or are nested in the server's router.
 
 use alloc_snapshot::file::{decode, SnapshotFile};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The largest response accepted (a snapshot with many call sites).
 const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
 
 /// The admin endpoint of one server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct AdminClient {
     addr: SocketAddr,
-    timeout: Duration,
+    /// Where the routes are mounted (`""` on the endpoint's own port,
+    /// `/admin` when nested in the server's router).
+    prefix: String,
+    agent: ureq::Agent,
 }
 
 impl AdminClient {
     /// A client of the endpoint at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
+        AdminClient::with_prefix(addr, "")
+    }
+
+    /// A client of routes mounted under `prefix` (`/admin`) at `addr`.
+    pub fn with_prefix(addr: SocketAddr, prefix: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            // A status is an answer to report, not a transport error.
+            .http_status_as_error(false)
+            // No kept-alive connection: the server counts open
+            // connections, and the quiescence wait must not see ours.
+            .max_idle_connections(0)
+            .build();
         AdminClient {
             addr,
-            timeout: Duration::from_secs(30),
+            prefix: prefix.trim_end_matches('/').to_string(),
+            agent: config.into(),
         }
     }
 
-    /// Sends one request; returns the status and the body.
+    /// Sends one request (`GET` or `POST`, no body); returns the status
+    /// and the body.
     pub fn request(&self, method: &str, target: &str) -> Result<(u16, Vec<u8>), String> {
-        let fail = |what: &str, e: std::io::Error| {
-            format!("admin {} {method} {target}: {what}: {e}", self.addr)
+        let url = format!("http://{}{}{target}", self.addr, self.prefix);
+        let fail = |e: ureq::Error| format!("admin {} {method} {target}: {e}", self.addr);
+        let response = match method {
+            "GET" => self.agent.get(&url).header("Connection", "close").call(),
+            "POST" => self
+                .agent
+                .post(&url)
+                .header("Connection", "close")
+                .send_empty(),
+            other => return Err(format!("admin {other} {target}: only GET and POST")),
         };
-        let mut s =
-            TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|e| fail("connect", e))?;
-        s.set_read_timeout(Some(self.timeout))
-            .map_err(|e| fail("socket", e))?;
-        s.set_write_timeout(Some(self.timeout))
-            .map_err(|e| fail("socket", e))?;
-        let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            self.addr
-        );
-        s.write_all(req.as_bytes()).map_err(|e| fail("write", e))?;
-        let mut raw = Vec::new();
-        (&mut s)
-            .take(MAX_RESPONSE)
-            .read_to_end(&mut raw)
-            .map_err(|e| fail("read", e))?;
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        let head = match resp.parse(&raw) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return Err(format!(
-                    "admin {} {method} {target}: incomplete response",
-                    self.addr
-                ))
-            }
-            Err(e) => {
-                return Err(format!(
-                    "admin {} {method} {target}: bad response: {e}",
-                    self.addr
-                ))
-            }
-        };
-        let status = resp.code.unwrap_or(0);
-        let length = resp
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            });
-        let body = raw.split_off(head);
-        if let Some(len) = length {
-            if body.len() != len {
-                return Err(format!(
-                    "admin {} {method} {target}: body of {} bytes, Content-Length {len}",
-                    self.addr,
-                    body.len()
-                ));
-            }
-        }
+        let mut response = response.map_err(fail)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(fail)?;
         Ok((status, body))
     }
 

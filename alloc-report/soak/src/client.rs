@@ -7,8 +7,10 @@
 //! `set user u<n>`, `get user` and `quit` at once (pipelined), reads
 //! `hello <id>`, `ok`, `u<n>`, `bye`, checks that the session gave back its
 //! own value, and resets the connection. For another server,
-//! [`Script::Custom`] sends fixed bytes and waits for the answer to end with
-//! a marker (or for the server to close).
+//! [`Script::Custom`] sends bytes (templated per cycle: `{cycle}`, `{key}`,
+//! see [`crate::template`]) and waits for the answer to end with a marker
+//! (or for the server to close); [`Script::Http`] sends one HTTP/1.1 request
+//! with `Connection: close` and checks for a 2xx status.
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -17,8 +19,14 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// A cycle given as a closure: called with the cycle's number and the
+/// server's address, it connects, does its work, disconnects, and says
+/// whether all went right. Called from `concurrency` threads at once.
+pub type CycleFn = std::sync::Arc<dyn Fn(u64, SocketAddr) -> Result<(), String> + Send + Sync>;
+
 /// What one cycle sends and waits for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
+#[non_exhaustive]
 pub enum Script {
     /// The demo server's protocol, with the session check.
     #[default]
@@ -31,6 +39,85 @@ pub enum Script {
         /// The end of a complete answer; empty: the server closes.
         until: Vec<u8>,
     },
+    /// One HTTP/1.1 request per cycle (`Connection: close`); the cycle is
+    /// done when the server closes, and correct when the status is 2xx.
+    /// `path` and `body` are templates.
+    Http {
+        /// `GET`, `POST`, ...
+        method: String,
+        /// The request target, e.g. `/users/{cycle}`.
+        path: String,
+        /// Extra header lines (`Name: value`).
+        headers: Vec<String>,
+        /// The body (a `Content-Length` is added when it is not empty).
+        body: Vec<u8>,
+    },
+    /// The cycle is a closure ([`CycleFn`]), for any protocol a test can
+    /// speak; run on `concurrency` threads of the soak's own.
+    Closure(CycleFn),
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Script::Demo => f.write_str("Demo"),
+            Script::Custom { request, until } => f
+                .debug_struct("Custom")
+                .field("request", &String::from_utf8_lossy(request))
+                .field("until", &String::from_utf8_lossy(until))
+                .finish(),
+            Script::Http {
+                method,
+                path,
+                headers,
+                body,
+            } => f
+                .debug_struct("Http")
+                .field("method", method)
+                .field("path", path)
+                .field("headers", headers)
+                .field("body", &String::from_utf8_lossy(body))
+                .finish(),
+            Script::Closure(_) => f.write_str("Closure"),
+        }
+    }
+}
+
+impl Script {
+    /// The bytes cycle `n` sends to `addr`.
+    fn request(&self, n: u64, addr: SocketAddr) -> Vec<u8> {
+        match self {
+            Script::Demo => format!("set user u{n}\nget user\nquit\n").into_bytes(),
+            Script::Closure(_) => Vec::new(),
+            Script::Custom { request, .. } => crate::template::render(request, n),
+            Script::Http {
+                method,
+                path,
+                headers,
+                body,
+            } => {
+                let path = crate::template::render(path.as_bytes(), n);
+                let body = crate::template::render(body, n);
+                let mut req = Vec::with_capacity(128 + body.len());
+                req.extend_from_slice(method.as_bytes());
+                req.push(b' ');
+                req.extend_from_slice(&path);
+                req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+                req.extend_from_slice(addr.to_string().as_bytes());
+                req.extend_from_slice(b"\r\nConnection: close\r\n");
+                for h in headers {
+                    req.extend_from_slice(h.as_bytes());
+                    req.extend_from_slice(b"\r\n");
+                }
+                if !body.is_empty() {
+                    req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+                }
+                req.extend_from_slice(b"\r\n");
+                req.extend_from_slice(&body);
+                req
+            }
+        }
+    }
 }
 
 /// One cycle in flight.
@@ -87,6 +174,9 @@ impl LoadClient {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<CycleStats, String> {
+        if let Script::Closure(cycle) = &self.script {
+            return run_closure(cycle, self.addr, first, count, concurrency, timeout);
+        }
         let deadline = Instant::now() + timeout;
         let mut stats = CycleStats::default();
         let mut next = first;
@@ -174,10 +264,7 @@ impl LoadClient {
             Token(entry.key()),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let request = match &self.script {
-            Script::Demo => format!("set user u{n}\nget user\nquit\n").into_bytes(),
-            Script::Custom { request, .. } => request.clone(),
-        };
+        let request = self.script.request(n, self.addr);
         entry.insert(Slot {
             stream,
             n,
@@ -214,6 +301,74 @@ impl LoadClient {
 /// Closes with RST instead of FIN: no `TIME_WAIT` on either side.
 pub fn reset<S: std::os::fd::AsFd>(stream: &S) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+/// [`LoadClient::run`] for a [`Script::Closure`]: `concurrency` threads
+/// take cycle numbers in turn; a failed cycle is retried under a new number,
+/// up to `count + 100` failures.
+fn run_closure(
+    cycle: &CycleFn,
+    addr: SocketAddr,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+    timeout: Duration,
+) -> Result<CycleStats, String> {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Mutex;
+    let deadline = Instant::now() + timeout;
+    let (next, completed, failed) = (AtomicU64::new(first), AtomicU64::new(0), AtomicU64::new(0));
+    // Successes claimed: no more than `count` cycles succeed.
+    let claimed = AtomicU64::new(0);
+    let first_failure: Mutex<Option<String>> = Mutex::new(None);
+    let max_failures = count + 100;
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.max(1) {
+            scope.spawn(|| loop {
+                if failed.load(Relaxed) > max_failures || Instant::now() > deadline {
+                    return;
+                }
+                if claimed.fetch_add(1, Relaxed) >= count {
+                    claimed.fetch_sub(1, Relaxed);
+                    return;
+                }
+                let n = next.fetch_add(1, Relaxed);
+                match cycle(n, addr) {
+                    Ok(()) => {
+                        completed.fetch_add(1, Relaxed);
+                    }
+                    Err(e) => {
+                        // Give the claim back: a failed cycle is retried.
+                        claimed.fetch_sub(1, Relaxed);
+                        failed.fetch_add(1, Relaxed);
+                        let mut f = first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert(format!("cycle {n}: {e}"));
+                    }
+                }
+            });
+        }
+    });
+    let stats = CycleStats {
+        completed: completed.load(Relaxed),
+        failed: failed.load(Relaxed),
+    };
+    let why = first_failure
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_default();
+    if stats.failed > max_failures {
+        return Err(format!(
+            "{} cycles failed ({} completed); first failure: {why}",
+            stats.failed, stats.completed
+        ));
+    }
+    if stats.completed < count {
+        return Err(format!(
+            "{} of {count} cycles done when the {timeout:?} timeout passed ({} failed; {why})",
+            stats.completed, stats.failed
+        ));
+    }
+    Ok(stats)
 }
 
 /// Advances one cycle; `Ok(true)` when it is complete and correct.
@@ -259,6 +414,24 @@ const MAX_ANSWER: usize = 1 << 20;
 
 /// Whether the answer is complete (`bye` received) and right.
 fn check(slot: &Slot, script: &Script, eof: bool) -> Result<bool, String> {
+    if let Script::Http { .. } = script {
+        if !eof {
+            return Ok(false);
+        }
+        return if slot.answer.starts_with(b"HTTP/1.1 2") || slot.answer.starts_with(b"HTTP/1.0 2") {
+            Ok(true)
+        } else {
+            let head = slot
+                .answer
+                .split(|&b| b == b'\r')
+                .next()
+                .unwrap_or_default();
+            Err(format!(
+                "HTTP answer {:?}, not 2xx",
+                String::from_utf8_lossy(head)
+            ))
+        };
+    }
     if let Script::Custom { until, .. } = script {
         return match (until.is_empty(), eof) {
             (true, eof) => Ok(eof),

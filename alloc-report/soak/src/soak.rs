@@ -34,13 +34,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What to soak and how.
+/// What to soak and how: [`SoakOptions::new`], then set the fields.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SoakOptions {
-    /// The server's line-protocol address.
+    /// The server's address (what each cycle connects to).
     pub server: SocketAddr,
     /// The server's admin endpoint.
     pub admin: SocketAddr,
+    /// Where the admin routes are mounted at `admin` (`""`: the endpoint's
+    /// own port; `/admin` when nested in the server's router).
+    pub admin_prefix: String,
     /// Measured cycles.
     pub cycles: u64,
     /// Cycles per epoch (and per snapshot).
@@ -84,6 +88,7 @@ impl SoakOptions {
         SoakOptions {
             server,
             admin,
+            admin_prefix: String::new(),
             cycles: 2000,
             batch: 100,
             concurrency: 16,
@@ -112,6 +117,7 @@ pub struct ToolMemory {
 
 /// What a soak found.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SoakOutcome {
     /// The analysis of the series.
     pub report: Report,
@@ -135,8 +141,36 @@ pub struct SoakOutcome {
 
 impl SoakOutcome {
     /// Measured cycles per second, snapshots included.
+    #[must_use]
     pub fn cycles_per_second(&self) -> f64 {
         self.cycles as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Whether the whole heap leaks more than `threshold` bytes per cycle
+    /// (as `alloc-report check --threshold`).
+    #[must_use]
+    pub fn leaks(&self, threshold: f64) -> bool {
+        self.verdict.kind == alloc_report::VerdictKind::Leak
+            && self.verdict.bytes_per_cycle > threshold
+    }
+
+    /// The process exit code of a soak: 0 clean, 1 on a leak above
+    /// `threshold` bytes per cycle (2, an error, is the caller's).
+    #[must_use]
+    pub fn exit_code(&self, threshold: f64) -> u8 {
+        u8::from(self.leaks(threshold))
+    }
+
+    /// One line: the verdict, its figures and the top call site.
+    #[must_use]
+    pub fn verdict_line(&self) -> String {
+        format!(
+            "verdict (whole heap): {} {:.1} bytes/cycle {:.2} blocks/cycle; top site: {}",
+            self.verdict.kind.as_str(),
+            self.verdict.bytes_per_cycle,
+            self.verdict.blocks_per_cycle,
+            self.top_site.as_deref().unwrap_or("-")
+        )
     }
 }
 
@@ -160,14 +194,14 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
         return Err("cycles, batch and concurrency must be at least 1".to_string());
     }
-    crate::raise_fd_limit(o.hold as u64 + o.concurrency as u64 + 64);
+    crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
     for b in &o.binaries {
         symbols.use_file(b).map_err(|e| e.to_string())?;
     }
-    let admin = AdminClient::new(o.admin);
+    let admin = AdminClient::with_prefix(o.admin, &o.admin_prefix);
     let baseline = admin.open_connections()?;
-    let held = hold_connections(o.server, o.hold)?;
+    let held = hold_connections(o.server, o.hold, matches!(o.script, Script::Demo))?;
     let expected = baseline + o.hold as u64;
     let mut client =
         LoadClient::new(o.server, o.script.clone()).map_err(|e| format!("client: {e}"))?;
@@ -280,12 +314,23 @@ fn progress_bar(wanted: bool, len: u64) -> ProgressBar {
     bar
 }
 
-/// Opens `n` connections that read their greeting and then stay idle.
-fn hold_connections(server: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
+/// Opens `n` connections that stay idle; with the demo's protocol, each
+/// reads its greeting first (so the server surely holds its state).
+/// Otherwise the quiescence wait (open connections back to baseline +
+/// `hold`) is what tells that the server has them all.
+fn hold_connections(
+    server: SocketAddr,
+    n: usize,
+    greeting: bool,
+) -> Result<Vec<TcpStream>, String> {
     let mut held = Vec::with_capacity(n);
     for i in 0..n {
         let s = TcpStream::connect_timeout(&server, Duration::from_secs(10))
             .map_err(|e| format!("holding connection {i} of {n}: {e}"))?;
+        if !greeting {
+            held.push(s);
+            continue;
+        }
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| format!("holding connection {i}: {e}"))?;
         let mut line = String::new();
