@@ -441,12 +441,18 @@ mod tests {
     /// links to `links[k]` (a word index, or `None` for a null link) and
     /// returns to `0x1000 + k`.
     fn fake_stack(mem: &mut [usize; 32], links: &[Option<usize>]) -> (usize, usize, usize) {
-        let base = mem.as_mut_ptr().expose_provenance();
+        let base = mem.as_ptr().addr();
         for (k, link) in links.iter().enumerate() {
             mem[2 * k] = link.map_or(0, |w| base + 8 * w);
             mem[2 * k + 1] = 0x1000 + k;
         }
-        (base, base, base + 8 * mem.len())
+        (expose(mem), base, base + 8 * mem.len())
+    }
+
+    /// Exposes `mem`'s provenance after its last write, so that the walk's
+    /// reads through integer addresses are allowed (Miri checks this).
+    fn expose(mem: &mut [usize; 32]) -> usize {
+        mem.as_mut_ptr().expose_provenance()
     }
 
     fn walk_fake(links: &[Option<usize>], start_word: usize) -> (Vec<usize>, bool) {
@@ -477,6 +483,7 @@ mod tests {
         let (base, lo, hi) = fake_stack(&mut mem, &[Some(2), Some(4)]);
         mem[2] = base + 8 * 4 + 3;
         mem[3] = 0x2000;
+        expose(&mut mem);
         let mut buf = [0usize; MAX_DEPTH];
         // SAFETY: `[lo, hi)` is `mem`.
         let (n, clean) = unsafe { walk(base, lo, hi, &mut buf) };
@@ -491,6 +498,7 @@ mod tests {
         // A link far above the stack (garbage from code without frame
         // pointers) is never followed.
         mem[0] = usize::MAX - 15;
+        expose(&mut mem);
         // SAFETY: as above.
         let (n, clean) = unsafe { walk(base, lo, hi, &mut buf) };
         assert_eq!(core::hint::black_box(&mem)[0], usize::MAX - 15);
