@@ -12,8 +12,12 @@
 //! exact figure, [`sd_blocks_of`]. A check passes when the error is within
 //! [`Z`] standard errors; every check prints one `stat:` line (the figures,
 //! the bound, their ratio and the seed) that `tests/repeat-statistical`
-//! collects over many seeds.
+//! collects over many seeds. Also here: the site look-up and the
+//! snapshot step that the in-process soaks share ([`site_live`],
+//! [`symbolised`], [`push_snapshot`]).
 
+use alloc_core::Snapshot;
+use alloc_snapshot::SnapshotFile;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Standard errors a sampled estimate may be off before a check fails:
@@ -76,4 +80,40 @@ pub fn check(name: &str, estimate: f64, truth: f64, sd: f64) {
         "{name}: estimated {estimate:.1}, true {truth:.1}: off by {error:.1}, more than \
          {Z} standard errors ({bound:.1}); replay with ALLOC_CORE_SEED={seed}"
     );
+}
+
+/// Estimated (bytes, blocks, samples) of the sites born in `epoch` whose
+/// label contains `needle` (for example `"this_file.rs:42 "`).
+pub fn site_live(s: &Snapshot, epoch: u32, needle: &str) -> (f64, f64, u64) {
+    s.sites
+        .iter()
+        .filter(|l| l.epoch == epoch)
+        .filter(|l| {
+            s.stack(l.stack)
+                .is_some_and(|st| st.label().contains(needle))
+        })
+        .fold((0.0, 0.0, 0), |a, l| {
+            (a.0 + l.bytes, a.1 + l.blocks, a.2 + l.samples)
+        })
+}
+
+/// A snapshot, symbolised in-process (both in the tool's scope).
+pub fn symbolised() -> Snapshot {
+    let mut s = alloc_core::snapshot();
+    alloc_core::symbolize(&mut s);
+    s
+}
+
+/// Closes the epoch, takes a symbolised snapshot and appends it to
+/// `series` (grown in the tool's scope) with `cycles` done: one step of an
+/// in-process soak.
+pub fn push_snapshot(series: &mut Vec<SnapshotFile>, cycles: u64) {
+    alloc_core::advance_epoch();
+    let s = symbolised();
+    alloc_core::untracked(|| {
+        series.push(SnapshotFile {
+            cycles: Some(cycles),
+            snapshot: s,
+        })
+    });
 }

@@ -8,9 +8,10 @@
 //! the first 1,000 cycles and holds has no site called `leak`, and the
 //! report does not call its sites uncertain.
 
-use alloc_core::{advance_epoch, snapshot, symbolize, untracked, EpochAlloc, Jemalloc};
+use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::agreement::site_agreement;
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
+use alloc_tests::estimates::push_snapshot;
 use alloc_tests::{exit_on_panic, watchdog};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -70,15 +71,7 @@ fn main() {
     advance_epoch();
     for cycle in 0..CYCLES {
         if cycle % PER_SNAPSHOT == 0 {
-            advance_epoch();
-            let mut s = snapshot();
-            symbolize(&mut s);
-            untracked(|| {
-                series.push(SnapshotFile {
-                    cycles: Some(u64::from(cycle)),
-                    snapshot: s,
-                })
-            });
+            push_snapshot(&mut series, u64::from(cycle));
         }
         sum += churn(cycle);
         leak_line = leak(&mut kept, cycle);
@@ -86,16 +79,8 @@ fn main() {
             cache_line = cache_insert(&mut cache, cycle);
         }
     }
-    advance_epoch();
-    let mut s = snapshot();
-    symbolize(&mut s);
-    let last = s.sampling.sampled;
-    untracked(|| {
-        series.push(SnapshotFile {
-            cycles: Some(u64::from(CYCLES)),
-            snapshot: s,
-        })
-    });
+    push_snapshot(&mut series, u64::from(CYCLES));
+    let last = series.last().map_or(0, |f| f.snapshot.sampling.sampled);
     black_box(sum);
 
     untracked(|| {

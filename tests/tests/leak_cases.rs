@@ -22,8 +22,9 @@
 //! site called `leak`. (The default policy records every allocation once
 //! snapshots show survivors, so a leak's figures are exact, not sampled.)
 
-use alloc_core::{advance_epoch, snapshot, symbolize, untracked, EpochAlloc, Jemalloc};
+use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
+use alloc_tests::estimates::push_snapshot;
 use alloc_tests::{exit_on_panic, watchdog};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -273,15 +274,7 @@ fn run_case(case: &Case) {
     advance_epoch();
     for cycle in 0..=CYCLES {
         if cycle % PER_SNAPSHOT == 0 {
-            advance_epoch();
-            let mut s = snapshot();
-            symbolize(&mut s);
-            untracked(|| {
-                series.push(SnapshotFile {
-                    cycles: Some(u64::from(cycle)),
-                    snapshot: s,
-                })
-            });
+            push_snapshot(&mut series, u64::from(cycle));
         }
         if cycle < CYCLES {
             truth = (case.cycle)(cycle);

@@ -6,36 +6,13 @@
 //! ([`alloc_tests::estimates`], seed fixed). A block of 64 KiB
 //! or more is always sampled, with weight 1: exact.
 
-use alloc_core::{
-    advance_epoch, set_sampling, snapshot, symbolize, untracked, EpochAlloc, Jemalloc, SampleMode,
-    Snapshot,
-};
-use alloc_tests::{estimates, exit_on_panic, say, watchdog};
+use alloc_core::{advance_epoch, set_sampling, untracked, EpochAlloc, Jemalloc, SampleMode};
+use alloc_tests::estimates::{self, site_live, symbolised};
+use alloc_tests::{exit_on_panic, say, watchdog};
 use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
-
-/// Estimated (bytes, blocks, samples) of the sites born in `epoch` whose
-/// label contains `needle`.
-fn site_live(s: &Snapshot, epoch: u32, needle: &str) -> (f64, f64, u64) {
-    s.sites
-        .iter()
-        .filter(|l| l.epoch == epoch)
-        .filter(|l| {
-            s.stack(l.stack)
-                .is_some_and(|st| st.label().contains(needle))
-        })
-        .fold((0.0, 0.0, 0), |a, l| {
-            (a.0 + l.bytes, a.1 + l.blocks, a.2 + l.samples)
-        })
-}
-
-fn symbolised() -> Snapshot {
-    let mut s = snapshot();
-    symbolize(&mut s);
-    s
-}
 
 #[inline(never)]
 fn allocate(n: usize, size: usize, out: &mut Vec<Vec<u8>>) -> u32 {

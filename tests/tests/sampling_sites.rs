@@ -5,35 +5,13 @@
 
 use alloc_core::{
     advance_epoch, set_sampling, snapshot, symbolize, untracked, EpochAlloc, Jemalloc, SampleMode,
-    Snapshot,
 };
-use alloc_tests::{estimates, exit_on_panic, say, watchdog};
+use alloc_tests::estimates::{self, site_live, symbolised};
+use alloc_tests::{exit_on_panic, say, watchdog};
 use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
-
-/// Estimated (bytes, blocks, samples) of the sites born in `epoch` whose
-/// label contains `needle`.
-fn site_live(s: &Snapshot, epoch: u32, needle: &str) -> (f64, f64, u64) {
-    s.sites
-        .iter()
-        .filter(|l| l.epoch == epoch)
-        .filter(|l| {
-            s.stack(l.stack)
-                .is_some_and(|st| st.label().contains(needle))
-        })
-        .fold((0.0, 0.0, 0), |a, l| {
-            (a.0 + l.bytes, a.1 + l.blocks, a.2 + l.samples)
-        })
-}
-
-/// A symbolised snapshot, taken and symbolised in the tool's scope.
-fn symbolised() -> Snapshot {
-    let mut s = snapshot();
-    symbolize(&mut s);
-    s
-}
 
 #[inline(never)]
 fn allocate_here(n: usize, size: usize, out: &mut Vec<Vec<u8>>) -> u32 {
