@@ -181,11 +181,10 @@ unsafe extern "C" fn collect(
             m.n_ranges += 1;
         }
         if ph.p_type == libc::PT_NOTE && m.build_id_len == 0 && readable(phdrs, base, start, ph) {
-            // SAFETY: `readable` checked that the note lies inside a
-            // readable loaded segment of this object, mapped while the
-            // object is loaded (and the loader's lock keeps it loaded).
-            let notes =
-                unsafe { core::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
+            let (at, len) = (start as *const u8, ph.p_memsz as usize);
+            // SAFETY: `readable` checked the note lies in a readable segment
+            // of this object, which the loader's lock keeps loaded.
+            let notes = unsafe { core::slice::from_raw_parts(at, len) };
             if let Some(id) = gnu_build_id(notes, ph.p_align) {
                 let n = id.len().min(m.build_id.len());
                 m.build_id[..n].copy_from_slice(&id[..n]);

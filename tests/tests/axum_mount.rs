@@ -6,13 +6,13 @@
 //! while encoding a snapshot itself costs it hundreds of allocations), with
 //! no survivors of the program.
 
+mod axum_support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use alloc_admin::axum::CountingListener;
-use alloc_admin::{Admin, Connections};
 use alloc_core::{EpochAlloc, Jemalloc};
 use alloc_snapshot::file::decode;
 use axum::extract::Path;
@@ -33,30 +33,11 @@ async fn program_profile() -> Vec<u8> {
     alloc_snapshot::pprof::gzip(&alloc_snapshot::pprof::heap(&snapshot))
 }
 
-/// Starts the service on a two-worker runtime in a thread of its own.
-fn start() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let connections = Connections::new();
-            let admin = Admin::new().connections(&connections).routes();
-            let app = Router::new()
-                .route("/hello/{name}", get(hello))
-                .route("/program/heap", get(program_profile))
-                .nest("/admin", admin.into_router());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(CountingListener::new(listener, connections), app)
-                .await
-                .unwrap();
-        });
-    });
-    rx.recv().unwrap()
+/// The service's own routes.
+fn routes() -> Router {
+    Router::new()
+        .route("/hello/{name}", get(hello))
+        .route("/program/heap", get(program_profile))
 }
 
 /// One request on its own connection; the status and body.
@@ -186,7 +167,7 @@ fn admin_allocations_are_the_tools(addr: SocketAddr) {
 }
 
 fn main() -> ExitCode {
-    let addr = start();
+    let addr = axum_support::start(routes);
     type Check = (&'static str, fn(SocketAddr));
     let checks: [Check; 3] = [
         (

@@ -7,13 +7,13 @@
 //! on (each greeted name kept in a global list): exit code 1, the top call
 //! site is in the leaking function, and the copy's line is called a leak.
 
+mod axum_support;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use alloc_admin::axum::CountingListener;
-use alloc_admin::{Admin, Connections};
 use alloc_core::{EpochAlloc, Jemalloc};
 use alloc_soak::client::Script;
 use alloc_soak::soak::{self, SoakOptions};
@@ -41,28 +41,9 @@ fn remember(name: &str) {
     GREETED.lock().unwrap().push(copy);
 }
 
-fn start() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let connections = Connections::new();
-            let admin = Admin::new().connections(&connections).routes();
-            let app = Router::new()
-                .route("/hello/{name}", get(hello))
-                .nest("/admin", admin.into_router());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(CountingListener::new(listener, connections), app)
-                .await
-                .unwrap();
-        });
-    });
-    rx.recv().unwrap()
+/// The service's own routes.
+fn routes() -> Router {
+    Router::new().route("/hello/{name}", get(hello))
 }
 
 /// A cycle as a closure: one HTTP/1.1 request on a connection of its own,
@@ -101,7 +82,7 @@ fn soak(addr: SocketAddr, name: &str, script: Script, hold: usize) -> soak::Soak
 }
 
 fn main() -> ExitCode {
-    let addr = start();
+    let addr = axum_support::start(routes);
     let http = || Script::Http {
         method: "GET".to_string(),
         path: "/hello/u{cycle}-{key}".to_string(),
