@@ -103,9 +103,9 @@
 //! // ... run cycles, advancing the epoch after each batch ...
 //! let mut snap = snapshot();
 //! symbolize(&mut snap);
-//! for (stack, bytes, blocks) in snap.site_survivors(snap.epoch) {
-//!     let label = snap.stack(stack).map(|s| s.label()).unwrap_or_default();
-//!     println!("{bytes:>10.0} bytes in {blocks:>6.0} blocks  {label}");
+//! // Survivors (every closed epoch) per call site, most bytes first.
+//! for site in snap.site_survivors(snap.epoch) {
+//!     println!("{:>10.0} bytes in {:>6.0} blocks  {}", site.bytes, site.blocks, site.site);
 //! }
 //! ```
 //!

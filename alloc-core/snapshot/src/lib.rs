@@ -15,7 +15,12 @@
 //!   jemalloc's `epoch` mallctl, which only refreshes jemalloc's statistics.
 //! - **block**: one live heap allocation.
 //! - **survivor**: a block born in an epoch that has closed and still live at
-//!   a snapshot.
+//!   a snapshot. With no other word, every closed epoch counts (what
+//!   `/metrics` and [`Snapshot::live_born_before`] report); a report over a
+//!   series counts the epochs closed since its first snapshot (see
+//!   `alloc_report::analysis::survivors`).
+//! - **site**: the frame a call stack is shown by; stacks with one
+//!   [`SiteKey`] are one site ([`mod@site`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +28,14 @@ pub mod file;
 #[cfg(feature = "pprof")]
 pub mod pprof;
 pub mod short_path;
+pub mod site;
 pub mod trim;
 pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
 pub use short_path::short_path;
+pub use site::{SiteKey, SiteSurvivors};
 
 /// The accounting state of one process at one instant.
 ///
@@ -117,25 +124,6 @@ impl Snapshot {
             Err(_) => self.stacks.iter().find(|s| s.id == id),
         }
     }
-
-    /// Estimated live bytes and blocks per stack born strictly before
-    /// `epoch` (the sampled survivors), as `(stack, bytes, blocks)` sorted
-    /// by stack id.
-    #[must_use]
-    pub fn site_survivors(&self, epoch: u32) -> Vec<(u32, f64, f64)> {
-        let mut out: Vec<(u32, f64, f64)> = Vec::new();
-        for s in self.sites.iter().filter(|s| s.epoch < epoch) {
-            match out.last_mut() {
-                Some(last) if last.0 == s.stack => {
-                    last.1 += s.bytes;
-                    last.2 += s.blocks;
-                }
-                _ => out.push((s.stack, s.bytes, s.blocks)),
-            }
-        }
-        out.sort_by_key(|e| e.0);
-        out
-    }
 }
 
 /// How a snapshot's sites were sampled.
@@ -210,16 +198,13 @@ impl Stack {
         }
     }
 
-    /// A one-line label for this stack: `file:line function` of its site
-    /// ([`Frame::label`], with the file's short form), or the raw address
-    /// when not symbolised.
+    /// A one-line label for this stack's site ([`SiteKey::label`]):
+    /// `file:line function` of its site frame, with the file's short form,
+    /// or the raw address when not symbolised. Stacks with one label are
+    /// one site ([`mod@site`]).
     #[must_use]
     pub fn label(&self) -> String {
-        match self.site() {
-            Some(f) => f.label(),
-            None if self.id == 0 => "[stack table full]".to_string(),
-            None => "[no frames]".to_string(),
-        }
+        self.site_key().label()
     }
 }
 
@@ -243,17 +228,7 @@ impl Frame {
     /// `tokio-1.54.1/src/runtime/task/mod.rs`.
     #[must_use]
     pub fn label(&self) -> String {
-        let place = match (&self.file, self.line) {
-            (Some(f), Some(l)) => Some(format!("{}:{l}", short_path(f))),
-            (Some(f), None) => Some(short_path(f).to_string()),
-            _ => None,
-        };
-        match (place, &self.function) {
-            (Some(p), Some(func)) => format!("{p} {func}"),
-            (Some(p), None) => p,
-            (None, Some(func)) => func.clone(),
-            (None, None) => format!("{:#x}", self.ip),
-        }
+        SiteKey::of_frame(self).label()
     }
 }
 
