@@ -35,9 +35,11 @@ pub struct Analyzer {
     heap_blocks: Vec<f64>,
     /// Held bytes and blocks (every closed epoch, before the series too).
     held: Vec<Live>,
-    /// The sites met so far (their labels and stacks), and every stack by
-    /// id (the newest version of each, for the profile).
+    /// The sites met so far (their labels and first stacks).
     sites: SiteTable<Stack>,
+    /// Every stack seen, by id (the newest version of each, for the
+    /// profile).
+    stack_store: HashMap<u32, Stack>,
     /// Surviving bytes and blocks of every site known then, one row per
     /// snapshot, rows end to end (rows grow as sites appear; missing cells
     /// are 0).
@@ -86,6 +88,7 @@ impl Analyzer {
             heap_blocks: Vec::new(),
             held: Vec::new(),
             sites: SiteTable::new(),
+            stack_store: HashMap::default(),
             cells: Vec::new(),
             row_start: Vec::new(),
             last_change: Vec::new(),
@@ -114,9 +117,12 @@ impl Analyzer {
     }
 
     /// The site index of a stack ([`SiteTable::site_of`]), with a column
-    /// for a new site.
+    /// for a new site; a stack not seen before under its id is kept.
     fn site_of(&mut self, stack: &Stack) -> usize {
-        let site = self.sites.site_of(stack, Stack::clone);
+        let (site, new_stack) = self.sites.site_of(stack, Stack::clone);
+        if new_stack {
+            self.stack_store.insert(stack.id, stack.clone());
+        }
         if site == self.acc.len() {
             self.acc.push(Estimate::default());
             self.last_change.push(0);
@@ -477,7 +483,7 @@ impl Analyzer {
             let i = match index.get(&e.stack) {
                 Some(&i) => i,
                 None => {
-                    let Some(st) = self.sites.stack_by_id(e.stack) else {
+                    let Some(st) = self.stack_store.get(&e.stack) else {
                         continue;
                     };
                     profile_stacks.push(st.clone());

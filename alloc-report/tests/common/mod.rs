@@ -1,4 +1,6 @@
-//! Builders of synthetic snapshots and series shared by the tests.
+//! Builders of synthetic snapshots, stacks and series: the one home for
+//! them, shared by the tests and the examples (`sample_series.rs` and
+//! `speed.rs` include this file).
 #![allow(dead_code)]
 
 use alloc_report::SnapshotFile;
