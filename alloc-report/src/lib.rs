@@ -38,7 +38,7 @@
 //!
 //! # Analysis
 //!
-//! [`analysis`] holds pure functions: [`analysis::diff`] of two snapshots
+//! [`analysis`] holds pure functions: [`analysis::diff()`] of two snapshots
 //! (by birth epoch, and by call site and birth epoch), the
 //! [`analysis::survivor_matrix`] of a series (and
 //! [`analysis::site_survivor_matrix`] per site), and [`analyze`], which

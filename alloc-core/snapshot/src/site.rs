@@ -3,7 +3,7 @@
 //! A *site* is the frame a stack is shown by ([`Stack::site`]: its first
 //! user frame, else its innermost frame). Two stacks are one site when
 //! their [`SiteKey`]s are equal: the same function, the same file in its
-//! short form ([`short_path`], so one site for every checkout of a file)
+//! short form ([`short_path()`], so one site for every checkout of a file)
 //! and the same line (when the file is known). A frame known only by its
 //! address is that address; a stack without frames is the overflow stack
 //! (id 0) or a stack with no frames. Stacks of one site differ only
@@ -43,7 +43,7 @@ pub enum SiteKey<'a> {
     Symbol {
         /// The function, if known.
         function: Option<&'a str>,
-        /// The file's short form ([`short_path`]), if known.
+        /// The file's short form ([`short_path()`]), if known.
         file: Option<&'a str>,
         /// The line, when the file is known (the label leaves it out
         /// otherwise).

@@ -244,7 +244,7 @@ pub struct Report {
     /// One verdict per call site with survivors at the last snapshot or
     /// before, leaks first, then by bytes per cycle (empty when sites were
     /// sampled but none ever had survivors). A series without call-site
-    /// data has one row, the whole heap ([`ALL_SITES`]).
+    /// data has one row, the whole heap ([`super::ALL_SITES`]).
     pub sites: Vec<Verdict>,
     /// How the call sites were sampled (`None` without call-site data).
     pub sampling: Option<SamplingSummary>,
