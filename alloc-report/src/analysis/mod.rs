@@ -4,15 +4,17 @@
 //! optional cycle count of its file) and returns plain data that the
 //! renderers print.
 //!
-//! | module | owns |
+//! Its files (private modules; everything public is re-exported here):
+//!
+//! | file | owns |
 //! |---|---|
-//! | [`survivors`](mod@survivors) | what a survivor is ([`survivors()`]), [`Live`]/[`Estimate`], the cycles axis |
-//! | [`site`] | grouping a snapshot's stacks into sites (the site table over [`alloc_snapshot::SiteKey`]) |
-//! | [`diff`](mod@diff) | [`diff()`] of two snapshots, by birth epoch and per site |
-//! | [`matrix`] | [`survivor_matrix`] and [`site_survivor_matrix`] |
-//! | [`verdict`] | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
-//! | [`report`] | [`Report`] and the types it holds |
-//! | [`analyzer`] | the streaming [`Analyzer`] (and [`analyze`]) |
+//! | `survivors.rs` | what a survivor is ([`survivors()`]), [`Live`]/[`Estimate`], the cycles axis |
+//! | `site.rs` | grouping a snapshot's stacks into sites (the site table over [`alloc_snapshot::SiteKey`]) |
+//! | `diff.rs` | [`diff()`] of two snapshots, by birth epoch and per site |
+//! | `matrix.rs` | [`survivor_matrix`] and [`site_survivor_matrix`] |
+//! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
+//! | `report.rs` | [`Report`] and the types it holds |
+//! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
 //!
 //! # Sites
 //!
@@ -57,13 +59,13 @@
 //! every closed epoch); what the series started with is *held* memory
 //! ([`crate::growth`]).
 
-pub mod analyzer;
-pub mod diff;
-pub mod matrix;
-pub mod report;
-pub mod site;
-pub mod survivors;
-pub mod verdict;
+mod analyzer;
+mod diff;
+mod matrix;
+mod report;
+mod site;
+mod survivors;
+mod verdict;
 
 pub use analyzer::{analyze, Analyzer};
 pub use diff::{diff, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
