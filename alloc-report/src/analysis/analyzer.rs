@@ -64,15 +64,6 @@ pub struct Analyzer {
     last_epoch: u32,
 }
 
-/// The per-site survivors of the trend window, copied out of the rows
-/// ([`Analyzer::site_series`]).
-struct Window {
-    /// Snapshots in the series.
-    n: usize,
-    /// Snapshots in the trend window (the last `w`).
-    w: usize,
-}
-
 impl Analyzer {
     /// An empty analysis.
     #[must_use]
@@ -304,12 +295,11 @@ impl Analyzer {
             .unwrap_or_default()
     }
 
-    /// Every site's series over the trend window: its survivors in the
-    /// window when they changed inside it, else its last value alone (flat
-    /// over the window: it stands for it); samples and birth epochs from
-    /// the last snapshot.
-    fn site_series(&self, win: &Window) -> Vec<SiteSeries> {
-        let (n, w) = (win.n, win.w);
+    /// Every site's series over the trend window (the last `w` of `n`
+    /// snapshots): its survivors in the window when they changed inside
+    /// it, else its last value alone (flat over the window: it stands for
+    /// it); samples and birth epochs from the last snapshot.
+    fn site_series(&self, n: usize, w: usize) -> Vec<SiteSeries> {
         let nsites = self.sites.len();
         let mut samples = vec![0u64; nsites];
         let mut births: Vec<Vec<u32>> = vec![Vec::new(); nsites];
@@ -395,12 +385,8 @@ impl Analyzer {
     ) -> (Vec<Verdict>, Vec<SiteCurve>) {
         let opts = &self.opts;
         let n = self.row_start.len();
-        let win = Window {
-            n,
-            w: window_len(n, opts),
-        };
-        let w = win.w;
-        let series = self.site_series(&win);
+        let w = window_len(n, opts);
+        let series = self.site_series(n, w);
         let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
         let start_epoch = self.start_epoch;
         let marks = (
