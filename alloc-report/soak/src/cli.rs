@@ -112,6 +112,20 @@ impl SoakArgs {
     }
 }
 
+/// Parses the process's arguments as `T`, for both commands: help and
+/// `--version` print to standard output and give `Err` of exit code 0; a
+/// usage error prints to standard error and gives `Err` of exit code 2.
+pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            std::process::ExitCode::from(2)
+        } else {
+            std::process::ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Prints the report, the throughput, the verdict line and the tool's
 /// memory, as both commands do.
 pub fn print_outcome(r: &SoakOutcome, out: &std::path::Path) {

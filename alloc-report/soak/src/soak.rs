@@ -13,22 +13,27 @@
 //!    epoch and takes the first snapshot.
 //! 3. Per batch: runs `batch` cycles at `concurrency` (each closed with
 //!    RST), waits for quiescence again, closes an epoch, and takes a
-//!    snapshot carrying the number of cycles done. The server sends raw
-//!    stacks; the driver symbolises them here, from the server's binaries on
-//!    disk (`alloc_report::Symbolizer`, debug information parsed once per
-//!    soak), and writes symbolised files, which stay readable after the
-//!    server is rebuilt.
-//! 4. Writes the series (`series/000000.json`, ...) and the report
-//!    (`report.txt`, `report.json`, `report.html`) under the output
-//!    directory.
+//!    snapshot carrying the number of cycles done.
+//! 4. Each snapshot goes one way: the endpoint serves a snapshot file's
+//!    bytes, the client decodes and checks them once
+//!    ([`AdminClient::snapshot`]), the file is written atomically as the
+//!    next file of the series (`series/000000.json`, ...), and the decoded
+//!    snapshot is pushed into an [`Analyzer`]. Raw stacks are symbolised
+//!    first, from the server's binaries on disk (`alloc_report::Symbolizer`,
+//!    debug information parsed once per soak), and the file then holds the
+//!    symbolised snapshot, so the series stays readable after the server is
+//!    rebuilt; a snapshot without stacks is written as the bytes served.
+//! 5. The report (`report.txt`, `report.json`, `report.html`, under the
+//!    output directory) is that analyser's: the series is never read back.
 
-use crate::admin_client::AdminClient;
+use crate::admin_client::{AdminClient, ReceivedSnapshot};
 use crate::client::{reset, LoadClient, Script};
-use alloc_report::{ClassifyOptions, Report, Symbolizer, Verdict};
+use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict};
+use alloc_snapshot::file::{encode, write_atomic, SOAK_SERIES};
 use alloc_snapshot::SeriesWriter;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -221,7 +226,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         }
     }
 
-    let series_dir = o.out.join("series");
+    let series_dir = o.out.join(SOAK_SERIES);
     // A fresh series: numbering must not continue an earlier run's files.
     match std::fs::remove_dir_all(&series_dir) {
         Ok(()) => {}
@@ -232,13 +237,19 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
     let mut tool = ToolMemory::default();
     let mut rss = (None, None);
+    let mut analyzer = Analyzer::new(&ClassifyOptions::default());
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let mut file = admin.snapshot(Some(done))?;
-        symbols
-            .symbolize(&mut file.snapshot)
-            .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
+        let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let bytes = if file.snapshot.stacks.is_empty() {
+            bytes
+        } else {
+            symbols
+                .symbolize(&mut file.snapshot)
+                .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
+            encode(&file)
+        };
         let t = &file.snapshot.tool;
         let used = t.live_bytes + t.metadata_bytes;
         if done == 0 {
@@ -249,9 +260,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         tool.max = tool.max.max(used);
         rss.1 = file.snapshot.rss_bytes;
         writer
-            .append(&file.snapshot, file.cycles)
-            .map(drop)
-            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))
+            .append_bytes(&bytes)
+            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))?;
+        analyzer.push(&file);
+        Ok(())
     };
 
     let bar = progress_bar(o.progress, o.cycles);
@@ -285,8 +297,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     }
     drop(held);
 
-    let series = alloc_snapshot::read_series(&series_dir).map_err(|e| e.to_string())?;
-    let report = alloc_report::analyze(&series, &ClassifyOptions::default());
+    let report = analyzer.finish();
     write_reports(&o.out, &report)?;
     Ok(SoakOutcome {
         verdict: report.overall.clone(),
@@ -347,31 +358,23 @@ fn hold_connections(
 
 /// Writes `report.txt`, `report.json` and `report.html` into `dir`.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<(), String> {
-    write_atomic(
-        &dir.join("report.txt"),
-        alloc_report::render::report_text(report).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.json"),
-        alloc_report::render::report_json(report).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.html"),
-        alloc_report::render::report_html(report).as_bytes(),
+    use alloc_report::render::{report_html, report_json, report_text};
+    write_files(
+        dir,
+        &[
+            ("report.txt", report_text(report).as_bytes()),
+            ("report.json", report_json(report).as_bytes()),
+            ("report.html", report_html(report).as_bytes()),
+        ],
     )
 }
 
-/// Writes a file through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Writes each `(name, bytes)` into `dir` (created if missing), each
+/// atomically ([`write_atomic`]); the error names the file.
+pub fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), String> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
+    Ok(())
 }
