@@ -86,7 +86,11 @@ fn soak(addr: SocketAddr, name: &str, script: Script, hold: usize) -> soak::Soak
         assert_eq!(series.len() as u64, o.cycles / o.batch + 1);
         let again = alloc_report::analyze(&series, &Default::default());
         let json = alloc_report::render::report_json;
-        assert_eq!(json(&again), json(&r.report), "{name}: the series on disk says otherwise");
+        assert_eq!(
+            json(&again),
+            json(&r.report),
+            "{name}: the series on disk says otherwise"
+        );
     });
     r
 }

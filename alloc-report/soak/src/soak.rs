@@ -54,8 +54,12 @@ pub struct SoakOptions {
     pub cycles: u64,
     /// Cycles per epoch (and per snapshot).
     pub batch: u64,
-    /// Cycles in flight at once.
+    /// Connections in flight at once (one cycle in flight on each).
     pub concurrency: usize,
+    /// Cycles one connection may carry in a row (1: a connection per
+    /// cycle); more needs a script that can keep a connection
+    /// ([`Script::can_keep_alive`]: HTTP, or raw TCP with an `until`).
+    pub requests_per_connection: u64,
     /// Unmeasured cycles before the first snapshot.
     pub warmup: u64,
     /// Idle connections held open for the whole soak.
@@ -97,6 +101,7 @@ impl SoakOptions {
             cycles: 2000,
             batch: 100,
             concurrency: 16,
+            requests_per_connection: 1,
             warmup: 100,
             hold: 0,
             out,
@@ -135,6 +140,8 @@ pub struct SoakOutcome {
     pub cycles: u64,
     /// Cycles that failed and were retried.
     pub failed: u64,
+    /// Connections the measured cycles opened (0 for a closure's cycles).
+    pub connections: u64,
     /// Seconds from the first to the last snapshot (cycles, quiescence,
     /// epochs and snapshots).
     pub seconds: f64,
@@ -199,6 +206,17 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
         return Err("cycles, batch and concurrency must be at least 1".to_string());
     }
+    if o.requests_per_connection == 0 {
+        return Err("requests per connection must be at least 1".to_string());
+    }
+    if o.requests_per_connection > 1 && !o.script.can_keep_alive() {
+        return Err(format!(
+            "{} requests per connection needs HTTP (--http) or raw TCP with an end marker \
+             (--send with --until); the demo protocol and answers that end when the server \
+             closes take one connection per cycle",
+            o.requests_per_connection
+        ));
+    }
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
     for b in &o.binaries {
@@ -208,9 +226,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let baseline = admin.open_connections()?;
     let held = hold_connections(o.server, o.hold, matches!(o.script, Script::Demo))?;
     let expected = baseline + o.hold as u64;
-    let mut client =
-        LoadClient::new(o.server, o.script.clone()).map_err(|e| format!("client: {e}"))?;
-    let mut failed = 0;
+    let mut client = LoadClient::new(o.server, o.script.clone())
+        .map_err(|e| format!("client: {e}"))?
+        .requests_per_connection(o.requests_per_connection);
+    let (mut failed, mut connections) = (0, 0);
     let mut next = 0u64;
     if o.warmup > 0 {
         // An unkept snapshot before each half: every epoch the policy
@@ -285,6 +304,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
             }
         })?;
         failed += s.failed;
+        connections += s.connections;
         next += n;
         done += n;
         record(done)?;
@@ -305,6 +325,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         report,
         cycles: done,
         failed,
+        connections,
         seconds,
         tool_memory: tool,
         rss,
