@@ -326,14 +326,18 @@ impl LoadClient {
                 };
                 // A kept connection goes on to its next cycle at once (the
                 // socket is writable and no new event would say so).
+                let mut readable = event.is_readable() || event.is_read_closed();
                 loop {
-                    match drive(slot, &self.script) {
+                    match drive(slot, &self.script, readable) {
                         Ok(Progress::Pending) => break,
                         Ok(Progress::Done { reusable }) => {
                             stats.completed += 1;
                             if reusable && slot.left > 0 {
                                 slot.left -= 1;
                                 slot.begin(&self.script, &self.host, slot.n + 1);
+                                // Drained to `WouldBlock`: the answer
+                                // comes with a new event.
+                                readable = false;
                                 continue;
                             }
                             // The server closes early: the rest of the
@@ -490,8 +494,9 @@ fn run_closure(
     Ok(stats)
 }
 
-/// Advances the cycle in flight on `slot`.
-fn drive(slot: &mut Slot, script: &Script) -> Result<Progress, String> {
+/// Advances the cycle in flight on `slot`; `readable`: its event said there
+/// is something to read.
+fn drive(slot: &mut Slot, script: &Script, readable: bool) -> Result<Progress, String> {
     if !slot.connected {
         if let Ok(Some(e)) | Err(e) = slot.stream.take_error() {
             return Err(format!("connect: {e}"));
@@ -502,6 +507,7 @@ fn drive(slot: &mut Slot, script: &Script) -> Result<Progress, String> {
             Err(e) => return Err(format!("connect: {e}")),
         }
     }
+    let unsent = slot.written < slot.request.len();
     while slot.written < slot.request.len() {
         match slot.stream.write(&slot.request[slot.written..]) {
             Ok(0) => return Err("write returned 0".to_string()),
@@ -510,6 +516,12 @@ fn drive(slot: &mut Slot, script: &Script) -> Result<Progress, String> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("write: {e}")),
         }
+    }
+    if unsent && !readable {
+        // The request has just gone out and nothing had come in: the
+        // answer (edge-triggered) brings an event of its own, so a read
+        // now would only find `WouldBlock`.
+        return Ok(Progress::Pending);
     }
     let mut buf = [0u8; 512];
     loop {
