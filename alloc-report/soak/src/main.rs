@@ -18,7 +18,8 @@ use clap::Parser;
     version,
     after_help = "Examples:
   alloc-soak --server 127.0.0.1:3000 --admin 127.0.0.1:3000 --admin-prefix /admin \\
-      --http 'GET /hello/u{cycle}' --cycles 20000 --batch 1000 --concurrency 32
+      --http 'GET /hello/u{cycle}' --cycles 20000 --batch 1000 --concurrency 32 \\
+      --requests-per-conn 10
   alloc-soak --server 127.0.0.1:7070 --admin 127.0.0.1:7171 \\
       --send 'set k{key} v{cycle}\\nquit\\n' --until 'bye\\n' --hold 100
   alloc-report report target/soak"

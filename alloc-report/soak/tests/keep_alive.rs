@@ -141,21 +141,40 @@ fn expected_paths(first: u64, count: u64) -> Vec<String> {
     v
 }
 
+/// Runs `count` cycles of `script` numbered from `first`, `per` to a
+/// connection, `concurrency` connections at once; returns (completed,
+/// failed, connections) and the connections' request counts, sorted, once
+/// the server has seen every connection end.
+fn run(
+    addr: SocketAddr,
+    seen: &Seen,
+    script: Script,
+    per: u64,
+    (first, count, concurrency): (u64, u64, usize),
+) -> ((u64, u64, u64), Vec<usize>) {
+    let mut client = LoadClient::new(addr, script)
+        .unwrap()
+        .requests_per_connection(per);
+    let stats = client
+        .run(first, count, concurrency, Duration::from_secs(20))
+        .unwrap();
+    wait_closed(seen, stats.connections as usize);
+    let mut per_connection = seen.per_connection.lock().unwrap().clone();
+    per_connection.sort();
+    (
+        (stats.completed, stats.failed, stats.connections),
+        per_connection,
+    )
+}
+
 #[test]
 fn http_keep_alive_carries_n_cycles_per_connection() {
     let (addr, seen) = start_server(Behaviour::default());
-    let mut client = LoadClient::new(addr, http("/r/{cycle}"))
-        .unwrap()
-        .requests_per_connection(4);
-    let stats = client.run(100, 40, 3, Duration::from_secs(20)).unwrap();
-    assert_eq!(
-        (stats.completed, stats.failed, stats.connections),
-        (40, 0, 10)
-    );
-    wait_closed(&seen, 10);
+    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 4, (100, 40, 3));
+    assert_eq!(stats, (40, 0, 10));
+    assert_eq!(per, [4; 10]);
     // Every cycle's own request, once.
     assert_eq!(sorted_paths(&seen), expected_paths(100, 40));
-    assert_eq!(*seen.per_connection.lock().unwrap(), vec![4; 10]);
     // Each connection's last request, and only it, said Connection: close.
     assert_eq!(seen.close_requests.load(SeqCst), 10);
 }
@@ -166,18 +185,12 @@ fn the_servers_connection_close_is_obeyed_and_chunks_are_framed() {
         close_after: Some(2),
         chunked: true,
     });
-    let mut client = LoadClient::new(addr, http("/r/{cycle}"))
-        .unwrap()
-        .requests_per_connection(5);
-    let stats = client.run(0, 30, 4, Duration::from_secs(20)).unwrap();
-    assert_eq!((stats.completed, stats.failed), (30, 0));
+    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 5, (0, 30, 4));
+    assert_eq!((stats.0, stats.1), (30, 0));
     // No connection carries a third request; the rest of each block of 5
     // goes to new connections (the last blocks may be shorter than 2).
-    let n = stats.connections as usize;
-    assert!(n >= 15, "{n} connections");
-    wait_closed(&seen, n);
-    let per = seen.per_connection.lock().unwrap().clone();
-    assert_eq!(per.len(), n);
+    assert!(stats.2 >= 15, "{} connections", stats.2);
+    assert_eq!(per.len() as u64, stats.2);
     assert!(per.iter().all(|&k| k == 1 || k == 2), "{per:?}");
     // Cycles are numbered in blocks, and the unused numbers of a block
     // the server cut short are not reused: 30 distinct requests.
@@ -189,18 +202,9 @@ fn the_servers_connection_close_is_obeyed_and_chunks_are_framed() {
 #[test]
 fn a_batch_that_does_not_divide_ends_its_connections_early() {
     let (addr, seen) = start_server(Behaviour::default());
-    let mut client = LoadClient::new(addr, http("/r/{cycle}"))
-        .unwrap()
-        .requests_per_connection(5);
-    let stats = client.run(7, 23, 3, Duration::from_secs(20)).unwrap();
+    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 5, (7, 23, 3));
     // Blocks of 5: four full connections and one of 3.
-    assert_eq!(
-        (stats.completed, stats.failed, stats.connections),
-        (23, 0, 5)
-    );
-    wait_closed(&seen, 5);
-    let mut per = seen.per_connection.lock().unwrap().clone();
-    per.sort();
+    assert_eq!(stats, (23, 0, 5));
     assert_eq!(per, [3, 5, 5, 5, 5]);
     assert_eq!(seen.close_requests.load(SeqCst), 5);
     assert_eq!(sorted_paths(&seen), expected_paths(7, 23));
@@ -213,17 +217,10 @@ fn raw_tcp_keep_alive_waits_for_each_cycles_templated_marker() {
         request: b"GET /r/{cycle} HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
         until: b"hello {cycle}\n".to_vec(),
     };
-    let mut client = LoadClient::new(addr, script)
-        .unwrap()
-        .requests_per_connection(4);
-    let stats = client.run(0, 20, 2, Duration::from_secs(20)).unwrap();
-    assert_eq!(
-        (stats.completed, stats.failed, stats.connections),
-        (20, 0, 5)
-    );
-    wait_closed(&seen, 5);
+    let (stats, per) = run(addr, &seen, script, 4, (0, 20, 2));
+    assert_eq!(stats, (20, 0, 5));
+    assert_eq!(per, [4; 5]);
     assert_eq!(sorted_paths(&seen), expected_paths(0, 20));
-    assert_eq!(*seen.per_connection.lock().unwrap(), vec![4; 5]);
 }
 
 #[test]
