@@ -146,10 +146,12 @@ pub fn print_outcome(r: &SoakOutcome, out: &std::path::Path) {
         c => format!(" on {c} connections"),
     };
     println!(
-        "\n{} cycles{on} in {:.2} s ({:.0} cycles/s, snapshots included), {} failed and retried",
+        "\n{} cycles{on} in {:.2} s ({:.0} cycles/s, snapshots included; {:.0}/s in the batches), \
+         {} failed and retried",
         r.cycles,
         r.seconds,
         r.cycles_per_second(),
+        r.cycles_per_batch_second(),
         r.failed
     );
     println!("{}", r.verdict_line());

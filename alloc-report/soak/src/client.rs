@@ -207,6 +207,10 @@ pub struct CycleStats {
     /// Connections opened (the closure's cycles open their own, uncounted:
     /// 0).
     pub connections: u64,
+    /// The first cycle number the run did not use (a retried cycle, and the
+    /// rest of a connection's block cut short, take new numbers): where the
+    /// next run's numbers start.
+    pub next: u64,
 }
 
 /// Runs cycles against one server address.
@@ -298,6 +302,7 @@ impl LoadClient {
                 }
             }
             if self.slots.is_empty() && stats.completed >= count {
+                stats.next = next;
                 return Ok(stats);
             }
             let now = Instant::now();
@@ -474,6 +479,7 @@ fn run_closure(
         completed: completed.load(Relaxed),
         failed: failed.load(Relaxed),
         connections: 0,
+        next: next.load(Relaxed),
     };
     let why = first_failure
         .into_inner()

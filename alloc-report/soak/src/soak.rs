@@ -145,6 +145,9 @@ pub struct SoakOutcome {
     /// Seconds from the first to the last snapshot (cycles, quiescence,
     /// epochs and snapshots).
     pub seconds: f64,
+    /// Of those, the seconds in the batches' cycles (quiescence waits,
+    /// epochs and snapshots left out).
+    pub batch_seconds: f64,
     /// The tool's memory in the server.
     pub tool_memory: ToolMemory,
     /// The server's RSS at the first and the last snapshot.
@@ -156,6 +159,13 @@ impl SoakOutcome {
     #[must_use]
     pub fn cycles_per_second(&self) -> f64 {
         self.cycles as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Measured cycles per second of the batches alone: the load the
+    /// client put on the server while it ran.
+    #[must_use]
+    pub fn cycles_per_batch_second(&self) -> f64 {
+        self.cycles as f64 / self.batch_seconds.max(1e-9)
     }
 
     /// Whether the whole heap leaks more than `threshold` bytes per cycle
@@ -241,7 +251,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
             admin.snapshot(None)?;
             let s = client.run(next, n, o.concurrency, o.batch_timeout)?;
             failed += s.failed;
-            next += n;
+            next = s.next;
         }
     }
 
@@ -289,8 +299,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let started = Instant::now();
     record(0)?;
     let mut done = 0u64;
+    let mut in_batches = Duration::ZERO;
     while done < o.cycles {
         let n = o.batch.min(o.cycles - done);
+        let batch_started = Instant::now();
         let s = std::thread::scope(|scope| {
             let hook = o.during_batch.as_ref().map(|h| {
                 let before = done;
@@ -303,9 +315,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
                 Some(Err(_)) => Err("the batch hook panicked".to_string()),
             }
         })?;
+        in_batches += batch_started.elapsed();
         failed += s.failed;
         connections += s.connections;
-        next += n;
+        next = s.next;
         done += n;
         record(done)?;
         bar.inc(n);
@@ -327,6 +340,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         failed,
         connections,
         seconds,
+        batch_seconds: in_batches.as_secs_f64(),
         tool_memory: tool,
         rss,
     })

@@ -143,15 +143,15 @@ fn expected_paths(first: u64, count: u64) -> Vec<String> {
 
 /// Runs `count` cycles of `script` numbered from `first`, `per` to a
 /// connection, `concurrency` connections at once; returns (completed,
-/// failed, connections) and the connections' request counts, sorted, once
-/// the server has seen every connection end.
+/// failed, connections), the connections' request counts, sorted, once
+/// the server has seen every connection end, and the next unused number.
 fn run(
     addr: SocketAddr,
     seen: &Seen,
     script: Script,
     per: u64,
     (first, count, concurrency): (u64, u64, usize),
-) -> ((u64, u64, u64), Vec<usize>) {
+) -> ((u64, u64, u64), Vec<usize>, u64) {
     let mut client = LoadClient::new(addr, script)
         .unwrap()
         .requests_per_connection(per);
@@ -164,13 +164,14 @@ fn run(
     (
         (stats.completed, stats.failed, stats.connections),
         per_connection,
+        stats.next,
     )
 }
 
 #[test]
 fn http_keep_alive_carries_n_cycles_per_connection() {
     let (addr, seen) = start_server(Behaviour::default());
-    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 4, (100, 40, 3));
+    let (stats, per, _) = run(addr, &seen, http("/r/{cycle}"), 4, (100, 40, 3));
     assert_eq!(stats, (40, 0, 10));
     assert_eq!(per, [4; 10]);
     // Every cycle's own request, once.
@@ -185,7 +186,7 @@ fn the_servers_connection_close_is_obeyed_and_chunks_are_framed() {
         close_after: Some(2),
         chunked: true,
     });
-    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 5, (0, 30, 4));
+    let (stats, per, next) = run(addr, &seen, http("/r/{cycle}"), 5, (0, 30, 4));
     assert_eq!((stats.0, stats.1), (30, 0));
     // No connection carries a third request; the rest of each block of 5
     // goes to new connections (the last blocks may be shorter than 2).
@@ -193,16 +194,19 @@ fn the_servers_connection_close_is_obeyed_and_chunks_are_framed() {
     assert_eq!(per.len() as u64, stats.2);
     assert!(per.iter().all(|&k| k == 1 || k == 2), "{per:?}");
     // Cycles are numbered in blocks, and the unused numbers of a block
-    // the server cut short are not reused: 30 distinct requests.
+    // the server cut short are not reused, by this run or the next one,
+    // which starts at the number this one says: 40 distinct requests.
+    let (stats, ..) = run(addr, &seen, http("/r/{cycle}"), 5, (next, 10, 4));
+    assert_eq!((stats.0, stats.1), (10, 0));
     let paths = sorted_paths(&seen);
-    assert_eq!(paths.len(), 30);
+    assert_eq!(paths.len(), 40);
     assert!(paths.windows(2).all(|w| w[0] != w[1]), "{paths:?}");
 }
 
 #[test]
 fn a_batch_that_does_not_divide_ends_its_connections_early() {
     let (addr, seen) = start_server(Behaviour::default());
-    let (stats, per) = run(addr, &seen, http("/r/{cycle}"), 5, (7, 23, 3));
+    let (stats, per, _) = run(addr, &seen, http("/r/{cycle}"), 5, (7, 23, 3));
     // Blocks of 5: four full connections and one of 3.
     assert_eq!(stats, (23, 0, 5));
     assert_eq!(per, [3, 5, 5, 5, 5]);
@@ -217,7 +221,7 @@ fn raw_tcp_keep_alive_waits_for_each_cycles_templated_marker() {
         request: b"GET /r/{cycle} HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
         until: b"hello {cycle}\n".to_vec(),
     };
-    let (stats, per) = run(addr, &seen, script, 4, (0, 20, 2));
+    let (stats, per, _) = run(addr, &seen, script, 4, (0, 20, 2));
     assert_eq!(stats, (20, 0, 5));
     assert_eq!(per, [4; 5]);
     assert_eq!(sorted_paths(&seen), expected_paths(0, 20));
