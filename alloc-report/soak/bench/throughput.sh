@@ -8,14 +8,15 @@
 # epochs, snapshots and their symbolisation), with the load average before
 # it.
 #
-#   alloc-report/soak/bench/throughput.sh [ROUNDS] [CYCLES] [N]
+#   alloc-report/soak/bench/throughput.sh [ROUNDS] [CYCLES] [N...]
 #
-# Defaults: 3 rounds, 100000 cycles, N = 10; batch 1000, concurrency 32.
-# Writes alloc-report/soak/results/<UTC date>-keepalive-n<N>.txt (and prints it).
+# Defaults: 3 rounds, 100000 cycles, N = 10 and 100; batch 1000,
+# concurrency 32. Writes alloc-report/soak/results/<UTC date>-keepalive.txt
+# (and prints it).
 set -euo pipefail
 rounds=${1:-3}
 cycles=${2:-100000}
-per=${3:-10}
+if [ $# -gt 2 ]; then pers=("${@:3}"); else pers=(10 100); fi
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -35,7 +36,7 @@ for _ in $(seq 100); do
 done
 
 out=$(mktemp -d)
-results="$root/alloc-report/soak/results/$(date -u +%Y-%m-%d)-keepalive-n$per.txt"
+results="$root/alloc-report/soak/results/$(date -u +%Y-%m-%d)-keepalive.txt"
 common=(--server "$addr" --admin "$addr" --admin-prefix /admin --no-progress
         --cycles "$cycles" --batch 1000 --concurrency 32 --out "$out")
 close='GET /hello/u{cycle} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n'
@@ -51,15 +52,18 @@ run() { # label, alloc-soak arguments...
 {
     echo "# alloc-soak throughput, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git rev-parse --short HEAD): $service on $addr"
     echo "# $(nproc) cores; $cycles cycles per run (a cycle: one HTTP/1.1 request), batch 1000, concurrency 32, snapshots included"
-    echo "# command: alloc-report/soak/bench/throughput.sh $rounds $cycles $per"
+    echo "# command: alloc-report/soak/bench/throughput.sh $rounds $cycles ${pers[*]}"
     echo "# http-1: --http 'GET /hello/u{cycle}'; raw-1: --send '$close' (the same bytes, no status check)"
-    echo "# http-$per: the same with --requests-per-conn $per; raw-$per: --send '$kept' --until 'u{cycle}\\n' --requests-per-conn $per"
+    echo "# http-N: the same with --requests-per-conn N; raw-N: --send '$kept' --until 'u{cycle}\\n' --requests-per-conn N"
+    echo "# each line: alloc-soak's own; 'in the batches' leaves out quiescence waits, epochs and snapshots"
     for r in $(seq "$rounds"); do
         echo "round $r"
         run "http-1" --http 'GET /hello/u{cycle}'
         run "raw-1" --send "$close"
-        run "http-$per" --http 'GET /hello/u{cycle}' --requests-per-conn "$per"
-        run "raw-$per" --send "$kept" --until 'u{cycle}\n' --requests-per-conn "$per"
+        for per in "${pers[@]}"; do
+            run "http-$per" --http 'GET /hello/u{cycle}' --requests-per-conn "$per"
+            run "raw-$per" --send "$kept" --until 'u{cycle}\n' --requests-per-conn "$per"
+        done
     done
     echo "after: load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$results"
