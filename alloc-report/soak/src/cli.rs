@@ -140,9 +140,9 @@ pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
 /// memory, as both commands do.
 pub fn print_outcome(r: &SoakOutcome, out: &std::path::Path) {
     print!("{}", alloc_report::render::report_text(&r.report));
+    // Said when connections carried more than one cycle (keep-alive).
     let on = match r.connections {
-        0 => String::new(),
-        c if c == r.cycles => " (a connection each)".to_string(),
+        c if c == 0 || c == r.cycles => String::new(),
         c => format!(" on {c} connections"),
     };
     println!(
