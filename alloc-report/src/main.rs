@@ -207,12 +207,13 @@ fn emit(bytes: &[u8]) -> Result<(), Fail> {
     }
 }
 
-/// Writes `bytes` to `out` (`-` is standard output).
+/// Writes `bytes` to `out` (`-` is standard output), atomically.
 fn write_out(out: &Path, bytes: &[u8]) -> Result<(), Fail> {
     if out == Path::new("-") {
         emit(bytes)
     } else {
-        std::fs::write(out, bytes).map_err(|e| Fail(format!("{}: {e}", out.display())))
+        alloc_report::format::write_atomic(out, bytes)
+            .map_err(|e| Fail(format!("{}: {e}", out.display())))
     }
 }
 

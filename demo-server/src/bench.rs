@@ -101,11 +101,13 @@ pub fn run(o: &BenchOptions) -> Result<(), String> {
         "ratios": ratios, "median_jemalloc": jm, "median_alloc_core": am, "median_ratio": rm,
         "alloc_core_tool_bytes_max": tool_max,
     });
-    soak::write_atomic(
-        &o.out.join("throughput.json"),
-        (json.to_string() + "\n").as_bytes(),
-    )?;
-    soak::write_atomic(&o.out.join("throughput.txt"), t.as_bytes())
+    soak::write_files(
+        &o.out,
+        &[
+            ("throughput.json", (json.to_string() + "\n").as_bytes()),
+            ("throughput.txt", t.as_bytes()),
+        ],
+    )
 }
 
 fn median(v: &[f64]) -> f64 {

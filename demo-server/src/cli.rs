@@ -93,17 +93,9 @@ enum Cmd {
 
 /// Parses the process's arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match alloc_soak::cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            // Help and version go to stdout with 0; errors to stderr with 2.
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if let Cmd::Demo { cycles, batch, .. } = &cli.command {
         if batch > cycles {

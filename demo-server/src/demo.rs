@@ -204,8 +204,13 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
     let table = table(&summary);
     print!("{table}");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
-    soak::write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
-    soak::write_atomic(&o.out.join("report.txt"), table.as_bytes())?;
+    soak::write_files(
+        &o.out,
+        &[
+            ("summary.json", json.as_bytes()),
+            ("report.txt", table.as_bytes()),
+        ],
+    )?;
     println!(
         "\nreports under {}: summary.json, report.txt, <pattern>-<variant>/report.{{txt,json,html}} and series/",
         o.out.display()

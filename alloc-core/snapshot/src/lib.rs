@@ -1,7 +1,11 @@
 //! Plain data types of an epoch snapshot.
 //!
 //! It also owns the snapshot file format ([`mod@file`]): the collector's
-//! admin endpoint writes it and the analyser reads it.
+//! admin endpoint writes it and the analyser reads it. Its only I/O is that
+//! format's on disk: reading files and series directories, appending to a
+//! series, and [`file::write_atomic`], the one atomic file writer of the
+//! workspace. Everything else here (the types, [`file::encode`] and
+//! [`file::decode`], `pprof`) works on memory.
 //!
 //! This crate is the only thing the collector (`alloc-core`, which runs inside
 //! the measured program as its global allocator) and the analyser
