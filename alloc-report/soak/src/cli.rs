@@ -1,10 +1,13 @@
-//! The soak's command-line arguments (clap), shared by the `alloc-soak`
-//! binary and `demo-server soak`, and what a soak prints.
+//! The soak's command line: its arguments (clap), shared by the
+//! `alloc-soak` binary and `demo-server soak`; the `alloc-soak` command
+//! itself ([`main_from`], all the binary runs), its `--help` examples
+//! ([`EXAMPLES`]) and what a soak prints.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Parser};
 
 use crate::client::Script;
 use crate::soak::{SoakOptions, SoakOutcome};
@@ -122,18 +125,139 @@ impl SoakArgs {
     }
 }
 
+/// The examples at the end of `alloc-soak --help`, as printed: the first
+/// soaks the axum example service (`alloc-admin`'s
+/// `examples/axum_service.rs`: `/hello/{name}`, the admin routes nested at
+/// `/admin`, port 3000), the second the demo server's line protocol
+/// (`demo-server serve`: port 7070, its admin endpoint on 7171), the third
+/// reads the report the soaks wrote. [`examples`] splits them into
+/// arguments; `tests/tests/soak_help_examples.rs` runs them against those
+/// servers.
+pub const EXAMPLES: &str = "Examples:
+  alloc-soak --server 127.0.0.1:3000 --admin 127.0.0.1:3000 --admin-prefix /admin \\
+      --http 'GET /hello/u{cycle}' --cycles 20000 --batch 1000 --concurrency 32 \\
+      --requests-per-conn 10
+  alloc-soak --server 127.0.0.1:7070 --admin 127.0.0.1:7171 \\
+      --send 'set k{key} v{cycle}\\nquit\\n' --until 'bye\\n' --hold 100
+  alloc-report report target/soak";
+
+/// Soak a server that mounts the alloc-admin endpoint: cycles in batches, a
+/// snapshot at quiescence after each, the series, the report and a verdict.
+/// Exit 0: no leak; 1: a leak; 2: an error.
+#[derive(Debug, Parser)]
+#[command(name = "alloc-soak", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to soak and how.
+    #[command(flatten)]
+    pub soak: SoakArgs,
+}
+
+/// The `alloc-soak` command with `args` (the program's name first, as
+/// [`std::env::args_os`] gives them): parses them, runs the soak, prints
+/// the report and the verdict, and returns the exit code: 0 no leak, 1 a
+/// leak above `--threshold`, 2 an error or bad arguments (the message on
+/// standard error). The binary is this function on its arguments.
+///
+/// ```no_run
+/// let code = alloc_soak::cli::main_from([
+///     "alloc-soak", "--server", "127.0.0.1:7070", "--admin", "127.0.0.1:7171",
+///     "--send", r"set k{key} v{cycle}\nquit\n", "--until", r"bye\n",
+/// ]);
+/// assert!(code <= 2);
+/// ```
+pub fn main_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli: Cli = match parse_from(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let outcome = cli
+        .soak
+        .options()
+        .and_then(|o| crate::soak::run(&o).map(|r| (r, o.out)));
+    match outcome {
+        Ok((r, out)) => {
+            print_outcome(&r, &out);
+            r.exit_code(cli.soak.threshold)
+        }
+        Err(e) => {
+            eprintln!("alloc-soak: {e}");
+            2
+        }
+    }
+}
+
 /// Parses the process's arguments as `T`, for both commands: help and
 /// `--version` print to standard output and give `Err` of exit code 0; a
 /// usage error prints to standard error and gives `Err` of exit code 2.
-pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
-    T::try_parse().map_err(|e| {
+pub fn parse_args<T: Parser>() -> Result<T, std::process::ExitCode> {
+    parse_from(std::env::args_os()).map_err(std::process::ExitCode::from)
+}
+
+/// [`parse_args`] on `args`, the exit code as a number.
+fn parse_from<T: Parser, I, A>(args: I) -> Result<T, u8>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    T::try_parse_from(args).map_err(|e| {
         let _ = e.print();
-        if e.use_stderr() {
-            std::process::ExitCode::from(2)
-        } else {
-            std::process::ExitCode::SUCCESS
-        }
+        u8::from(e.use_stderr()) * 2
     })
+}
+
+/// The `alloc-soak` examples of [`EXAMPLES`], each as the arguments a POSIX
+/// shell passes for it (the program's name first): lines ending in `\`
+/// continue, single quotes group words and are removed, a backslash
+/// outside quotes escapes the next character.
+///
+/// ```
+/// let first = &alloc_soak::cli::examples()[0];
+/// assert_eq!(first[0], "alloc-soak");
+/// assert!(first.windows(2).any(|w| w == ["--http", "GET /hello/u{cycle}"]));
+/// ```
+#[must_use]
+pub fn examples() -> Vec<Vec<String>> {
+    let joined = EXAMPLES.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(shell_words)
+        .filter(|w| w.first().is_some_and(|p| p == "alloc-soak"))
+        .collect()
+}
+
+/// Splits a shell line into words: single quotes group and are removed; a
+/// backslash outside quotes escapes the next character.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            '\\' if !quoted => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Prints the report, the throughput, the verdict line and the tool's
@@ -201,7 +325,31 @@ pub fn unescape(s: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::unescape;
+    use super::{examples, shell_words, unescape};
+
+    #[test]
+    fn shell_words_as_a_shell_splits() {
+        assert_eq!(
+            shell_words(r"a 'b c' --send 'x\ny' d\ e ''"),
+            ["a", "b c", "--send", r"x\ny", "d e", ""]
+        );
+    }
+
+    #[test]
+    fn examples_join_continued_lines() {
+        let all = examples();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let second = &all[1];
+        assert_eq!(second[..3], ["alloc-soak", "--server", "127.0.0.1:7070"]);
+        assert!(second.ends_with(&[
+            "--send".to_string(),
+            r"set k{key} v{cycle}\nquit\n".to_string(),
+            "--until".to_string(),
+            r"bye\n".to_string(),
+            "--hold".to_string(),
+            "100".to_string(),
+        ]));
+    }
 
     #[test]
     fn escapes() {
