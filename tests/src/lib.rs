@@ -107,6 +107,11 @@
 //!   `go tool pprof -top` (the leaking function heads it; pprof symbolises
 //!   from the binary, asking `/debug/pprof/symbol` for the rest); the
 //!   profile's sample types, `birth_epoch` label and build-id mappings.
+//! - `soak_help_examples.rs`: every example of `alloc-soak --help` run as
+//!   printed (ports substituted) through the binary's body against the
+//!   server it names: the axum example service (its `main`, included) and
+//!   the demo server (fixed: exit 0; leaky: exit 1), each leaving a report
+//!   with the verdict in `target/soak`.
 //! - `admin_endpoint.rs`: the admin endpoint's routes and errors; its own
 //!   allocations never move the program's counts.
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the

@@ -40,7 +40,10 @@ fn remember(name: &str) {
     GREETED.lock().unwrap().push(name.to_string());
 }
 
-fn main() -> std::io::Result<()> {
+/// Serves on the address given as the first argument (`127.0.0.1:3000`
+/// without one). Visible to the crate so that a test can run this very service
+/// (`tests/tests/soak_help_examples.rs` includes this file as a module).
+pub(crate) fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".to_string());
