@@ -130,6 +130,7 @@ pub mod pprof;
 pub mod render;
 pub mod stats;
 pub mod symbolize;
+pub mod workspace;
 
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{
@@ -137,3 +138,4 @@ pub use format::{
     SeriesWriter, SnapshotFile,
 };
 pub use symbolize::{SymbolizeError, Symbolizer};
+pub use workspace::WorkspaceFinder;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use alloc_report::analysis::{diff, site_survivor_matrix, survivor_matrix, ClassifyOptions};
 use alloc_report::{
     read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SnapshotFile, Symbolizer,
+    WorkspaceFinder,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -256,8 +257,13 @@ fn read_all(sym: &mut Symbolizer, path: &Path) -> Result<Vec<SnapshotFile>, Fail
 fn analyse(path: &Path, sym: &mut Symbolizer) -> Result<Report, Fail> {
     let opts = ClassifyOptions::default();
     let mut analyzer = Analyzer::new(&opts);
+    let mut roots = WorkspaceFinder::new();
+    let mut push = |file: SnapshotFile| {
+        roots.scan(&file.snapshot);
+        analyzer.push_in(&file, roots.workspaces());
+    };
     if !path.is_dir() {
-        analyzer.push(&read_file(sym, path)?);
+        push(read_file(sym, path)?);
         return Ok(analyzer.finish());
     }
     let reader = SeriesReader::open(path)?;
@@ -277,7 +283,7 @@ fn analyse(path: &Path, sym: &mut Symbolizer) -> Result<Report, Fail> {
         ProgressBar::hidden()
     };
     for file in reader {
-        analyzer.push(&symbolize(sym, path, file?)?);
+        push(symbolize(sym, path, file?)?);
         bar.inc(1);
     }
     bar.set_message("analysing");

@@ -12,7 +12,12 @@
 //! as printed; the third example, `alloc-report report target/soak`, is
 //! checked by reading that directory as `alloc-report` does (its own
 //! `--help` examples run through its binary in `alloc-report`'s tests).
-//! Exit 0 for the clean servers, 1 for the leaky one, as the verdict says.
+//! Exit 0 for the clean servers, 1 for the leaky ones, as the verdict says.
+//! The axum service with its leak switched on (`AXUM_SERVICE_LEAK=1`) is
+//! also the end-to-end check of site labels: the top site is named
+//! relative to the workspace, `alloc-core/admin/examples/axum_service.rs`
+//! (a nested package, which the rule without a root shortens to
+//! `admin/examples/…`).
 
 #[path = "../../alloc-core/admin/examples/axum_service.rs"]
 mod axum_service;
@@ -22,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 
-use alloc_report::VerdictKind;
+use alloc_report::{Analyzer, Report, VerdictKind, WorkspaceFinder};
 use demo_server::demo::{serve_args, ServerProcess};
 use demo_server::patterns::{Pattern, Variant};
 
@@ -36,12 +41,17 @@ struct AxumService {
 }
 
 impl AxumService {
-    fn start() -> AxumService {
-        let mut child = Command::new(std::env::current_exe().expect("this binary's path"))
-            .arg("127.0.0.1:0")
+    /// Starts the service, with its leak if `leak`.
+    fn start(leak: bool) -> AxumService {
+        let mut cmd = Command::new(std::env::current_exe().expect("this binary's path"));
+        cmd.arg("127.0.0.1:0")
             .env(ROLE, "axum")
             .env_remove("ALLOC_CORE_SAMPLE")
-            .env_remove("AXUM_SERVICE_LEAK")
+            .env_remove("AXUM_SERVICE_LEAK");
+        if leak {
+            cmd.env("AXUM_SERVICE_LEAK", "1");
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -102,8 +112,13 @@ fn with_ports(example: &[String], ports: &[(&str, SocketAddr)]) -> Vec<String> {
 /// and checks its exit code against `expected` and what it left in
 /// `target/soak`: the reports, and a series that `alloc-report report
 /// target/soak` reads to the same report with the verdict the exit code
-/// gave.
-fn run(name: &str, example: &[String], ports: &[(&str, SocketAddr)], expected: VerdictKind) {
+/// gave; returns that report.
+fn run(
+    name: &str,
+    example: &[String],
+    ports: &[(&str, SocketAddr)],
+    expected: VerdictKind,
+) -> Report {
     let dir = std::env::temp_dir().join(format!("soak-help-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -115,7 +130,13 @@ fn run(name: &str, example: &[String], ports: &[(&str, SocketAddr)], expected: V
     // What `alloc-report report target/soak` reads and shows.
     let out = Path::new("target/soak");
     let series = alloc_snapshot::read_series(out).expect("target/soak reads as a series");
-    let report = alloc_report::analyze(&series, &Default::default());
+    let mut analyzer = Analyzer::new(&Default::default());
+    let mut roots = WorkspaceFinder::new();
+    for file in &series {
+        roots.scan(&file.snapshot);
+        analyzer.push_in(file, roots.workspaces());
+    }
+    let report = analyzer.finish();
     let text = alloc_report::render::report_text(&report);
     let written = |f: &str| std::fs::read_to_string(out.join(f)).expect("a report file");
     assert_eq!(written("report.txt"), text, "{name}: report.txt");
@@ -139,6 +160,7 @@ fn run(name: &str, example: &[String], ports: &[(&str, SocketAddr)], expected: V
     );
     std::env::set_current_dir(std::env::temp_dir()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    report
 }
 
 fn main() -> ExitCode {
@@ -160,15 +182,27 @@ fn main() -> ExitCode {
         panic!("expected two alloc-soak examples: {examples:?}");
     };
 
-    let service = AxumService::start();
-    let at = service.addr;
-    run(
-        "axum service",
-        axum,
-        &[("127.0.0.1:3000", at)],
-        VerdictKind::Ok,
-    );
-    drop(service);
+    for (leak, expected) in [(false, VerdictKind::Ok), (true, VerdictKind::Leak)] {
+        let service = AxumService::start(leak);
+        let name = if leak { "axum service, leaky" } else { "axum service" };
+        let report = run(name, axum, &[("127.0.0.1:3000", service.addr)], expected);
+        if leak {
+            // The leaking line, named relative to the workspace.
+            let line = include_str!("../../alloc-core/admin/examples/axum_service.rs")
+                .lines()
+                .position(|l| l.starts_with("fn remember"))
+                .expect("the example's leaking function")
+                + 2;
+            let site = format!(
+                "alloc-core/admin/examples/axum_service.rs:{line} \
+                 soak_help_examples::axum_service::remember"
+            );
+            assert_eq!(
+                alloc_soak::soak::top_site(&report).as_deref(),
+                Some(site.as_str())
+            );
+        }
+    }
 
     for (variant, expected) in [
         (Variant::Fixed, VerdictKind::Ok),

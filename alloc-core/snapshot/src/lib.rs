@@ -38,7 +38,7 @@ pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
-pub use short_path::short_path;
+pub use short_path::{short_path, Workspaces};
 pub use site::{SiteKey, SiteSurvivors};
 
 /// The accounting state of one process at one instant.

@@ -9,22 +9,101 @@
 //! | the file | its short form |
 //! |---|---|
 //! | a registry crate (`…/registry/src/<index>/<crate>-<version>/…`) | `tokio-1.54.1/src/runtime/task/mod.rs` |
+//! | under a known workspace root ([`Workspaces`]) | relative to the root: `alloc-core/admin/src/routes.rs` |
 //! | a package on disk (the directory that holds its `src/`) | `demo-server/src/patterns/cycle.rs` |
 //! | a test, example or bench of a package without `src/` in its path | `tests/tests/leaks.rs` |
 //! | the standard library (`/rustc/<hash>/library/std/src/…`) | `std/src/thread/mod.rs` |
 //! | anything else (a relative path, generated code) | unchanged |
 //!
-//! For the usual workspace, whose members sit one directory below its root,
-//! the package form is the path relative to the workspace. The short form is
-//! always a suffix of the path, found without I/O, so it costs nothing to
-//! compute; the full path stays in [`Frame::file`](crate::Frame::file) (and
-//! so in every JSON output and snapshot file).
+//! Relative to the workspace is what a user expects: it is how `cargo` and
+//! `rustc` name the file in their diagnostics, so a label opens from the
+//! workspace root as printed, and a nested package keeps its whole path
+//! (`alloc-core/admin/src/routes.rs`, where the package rule alone gives
+//! `admin/src/routes.rs`). Where the root is is a question for the file
+//! system (the nearest `Cargo.toml` with `[workspace]` above the file), so
+//! the roots are found by the analyser (`alloc-report`, on the machine that
+//! has the sources) and given here as [`Workspaces`]; without them (the
+//! collector's leak assertions, sources not on this machine, a lone
+//! package) the package rule stands, which for the usual workspace, whose
+//! members sit one directory below its root, is the same path.
+//!
+//! The short form is always a suffix of the path, found without I/O, so it
+//! costs nothing to compute; the full path stays in
+//! [`Frame::file`](crate::Frame::file) (and so in every JSON output and
+//! snapshot file).
+
+/// The workspace roots known to an analysis: a file under one of them is
+/// shown relative to it ([`Workspaces::short`]). Found on disk by the
+/// analyser; this type only compares strings.
+///
+/// ```
+/// use alloc_snapshot::Workspaces;
+///
+/// let mut ws = Workspaces::default();
+/// ws.add("/work/app/");
+/// assert_eq!(ws.short("/work/app/alloc-core/admin/src/routes.rs"), "alloc-core/admin/src/routes.rs");
+/// // Elsewhere, the rules without a root (the package's directory).
+/// assert_eq!(ws.short("/home/u/lib/core/admin/src/routes.rs"), "admin/src/routes.rs");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workspaces {
+    /// The roots without a trailing `/`, longest first (a workspace inside
+    /// another's directory wins for its files).
+    roots: Vec<String>,
+}
+
+impl Workspaces {
+    /// Adds a workspace root (a directory's absolute path, as the debug
+    /// information spells the files under it). The root `/` and empty
+    /// roots are ignored.
+    pub fn add(&mut self, root: &str) {
+        let root = root.trim_end_matches('/');
+        if root.is_empty() || self.roots.iter().any(|r| r == root) {
+            return;
+        }
+        let at = self.roots.partition_point(|r| r.len() >= root.len());
+        self.roots.insert(at, root.to_string());
+    }
+
+    /// The roots, longest first.
+    pub fn roots(&self) -> impl Iterator<Item = &str> {
+        self.roots.iter().map(String::as_str)
+    }
+
+    /// Whether no root is known.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// The short form of `path` (see the [module docs](self)): a registry
+    /// crate's `crate-version/…` (even when the registry is inside a
+    /// workspace), else the path relative to the longest root it is under,
+    /// else [`short_path()`].
+    #[must_use]
+    pub fn short<'a>(&self, path: &'a str) -> &'a str {
+        if !path.contains(REGISTRY) {
+            for root in &self.roots {
+                if let Some(rest) = path.strip_prefix(root.as_str()) {
+                    if let Some(rest) = rest.strip_prefix('/') {
+                        if !rest.is_empty() {
+                            return rest;
+                        }
+                    }
+                }
+            }
+        }
+        short_path(path)
+    }
+}
+
+/// Where a registry crate's files are, under Cargo's home.
+const REGISTRY: &str = "/registry/src/";
 
 /// The short form of a source path (see the [module docs](self)): a suffix
 /// of `path`.
 #[must_use]
 pub fn short_path(path: &str) -> &str {
-    const REGISTRY: &str = "/registry/src/";
     if let Some(at) = path.rfind(REGISTRY) {
         // Skip the index directory (`index.crates.io-<hash>`).
         let rest = &path[at + REGISTRY.len()..];
@@ -62,7 +141,51 @@ fn package_suffix<'a>(path: &'a str, markers: &[&str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::short_path;
+    use super::{short_path, Workspaces};
+
+    #[test]
+    fn relative_to_the_longest_root_that_holds_the_file() {
+        let mut ws = Workspaces::default();
+        for root in ["/work/app", "/work/app/vendor/other/", "/", ""] {
+            ws.add(root);
+        }
+        ws.add("/work/app/");
+        assert_eq!(
+            ws.roots().collect::<Vec<_>>(),
+            ["/work/app/vendor/other", "/work/app"]
+        );
+        let cases = [
+            // A nested package keeps its whole path.
+            (
+                "/work/app/alloc-core/admin/src/routes.rs",
+                "alloc-core/admin/src/routes.rs",
+            ),
+            ("/work/app/src/main.rs", "src/main.rs"),
+            ("/work/app/tests/leaks.rs", "tests/leaks.rs"),
+            // A workspace inside another's directory: its own root.
+            ("/work/app/vendor/other/x/src/a.rs", "x/src/a.rs"),
+            // A path that only starts with a root's text is not under it.
+            ("/work/application/src/main.rs", "application/src/main.rs"),
+            // A registry inside the workspace (CARGO_HOME=$PWD/.cargo).
+            (
+                "/work/app/.cargo/registry/src/idx/tokio-1.0.0/src/a.rs",
+                "tokio-1.0.0/src/a.rs",
+            ),
+            // Elsewhere: the rules without a root.
+            ("/home/u/lib/core/admin/src/x.rs", "admin/src/x.rs"),
+            ("/rustc/abc/library/std/src/io.rs", "std/src/io.rs"),
+            // The root itself is not a file under it.
+            ("/work/app/", "/work/app/"),
+        ];
+        for (path, short) in cases {
+            assert_eq!(ws.short(path), short, "short form of {path}");
+        }
+        // No root: the rules without one.
+        assert_eq!(
+            Workspaces::default().short("/work/app/alloc-core/admin/src/routes.rs"),
+            "admin/src/routes.rs"
+        );
+    }
 
     fn check(path: &str, short: &str) {
         assert_eq!(short_path(path), short, "short form of {path}");

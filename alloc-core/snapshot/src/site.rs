@@ -3,8 +3,9 @@
 //! A *site* is the frame a stack is shown by ([`Stack::site`]: its first
 //! user frame, else its innermost frame). Two stacks are one site when
 //! their [`SiteKey`]s are equal: the same function, the same file in its
-//! short form ([`short_path()`], so one site for every checkout of a file)
-//! and the same line (when the file is known). A frame known only by its
+//! short form ([`short_path()`], so one site for every checkout of a file;
+//! relative to its workspace when the analyser knows the roots,
+//! [`SiteKey::of_frame_in`]) and the same line (when the file is known). A frame known only by its
 //! address is that address; a stack without frames is the overflow stack
 //! (id 0) or a stack with no frames. Stacks of one site differ only
 //! outside the user's frame (other callers, another process's stack ids).
@@ -32,7 +33,7 @@
 //! assert_eq!(stack(1, "app::main").label(), "app/src/handler.rs:42 app::handler");
 //! ```
 
-use crate::{short_path, Frame, Snapshot, Stack};
+use crate::{short_path, Frame, Snapshot, Stack, Workspaces};
 
 /// What makes a stack's site: compare two of these to know whether two
 /// stacks are one site. Borrowed from the stack, so cheaper to build and
@@ -56,15 +57,30 @@ pub enum SiteKey<'a> {
 }
 
 impl<'a> SiteKey<'a> {
-    /// The key of one frame taken as a site.
+    /// The key of one frame taken as a site, its file in the short form
+    /// without workspace roots ([`short_path()`]).
     #[must_use]
     pub fn of_frame(f: &'a Frame) -> Self {
+        Self::with_file(f, f.file.as_deref().map(short_path))
+    }
+
+    /// The key of one frame taken as a site, its file relative to the
+    /// workspace root that holds it, if one of `workspaces` does
+    /// ([`Workspaces::short`]): `alloc-core/admin/src/routes.rs:10 f`
+    /// rather than `admin/src/routes.rs:10 f`.
+    #[must_use]
+    pub fn of_frame_in(f: &'a Frame, workspaces: &Workspaces) -> Self {
+        Self::with_file(f, f.file.as_deref().map(|p| workspaces.short(p)))
+    }
+
+    /// The key of `f` with `file` its short form.
+    fn with_file(f: &'a Frame, file: Option<&'a str>) -> Self {
         if f.function.is_none() && f.file.is_none() {
             return SiteKey::Address(f.ip);
         }
         SiteKey::Symbol {
             function: f.function.as_deref(),
-            file: f.file.as_deref().map(short_path),
+            file,
             line: f.file.as_ref().and(f.line),
         }
     }
@@ -129,6 +145,16 @@ impl Stack {
     pub fn site_key(&self) -> SiteKey<'_> {
         match self.site() {
             Some(f) => SiteKey::of_frame(f),
+            None => SiteKey::NoFrames(self.id == 0),
+        }
+    }
+
+    /// This stack's site with its file relative to the workspace root that
+    /// holds it, if one of `workspaces` does ([`SiteKey::of_frame_in`]).
+    #[must_use]
+    pub fn site_key_in<'a>(&'a self, workspaces: &Workspaces) -> SiteKey<'a> {
+        match self.site() {
+            Some(f) => SiteKey::of_frame_in(f, workspaces),
             None => SiteKey::NoFrames(self.id == 0),
         }
     }
@@ -269,6 +295,22 @@ mod tests {
         let b = stack(2, "/home/u/app/src/b.rs", "other", true);
         assert_eq!(a.site_key(), b.site_key());
         assert_eq!(a.label(), "app/src/b.rs:10 g");
+        // With the workspace roots known, relative to each checkout's
+        // root: still one site, and a nested package keeps its path.
+        let mut ws = Workspaces::default();
+        ws.add("/work/a");
+        ws.add("/home/u");
+        assert_eq!(a.site_key_in(&ws), b.site_key_in(&ws));
+        assert_eq!(a.site_key_in(&ws).label(), "app/src/b.rs:10 g");
+        let nested = stack(4, "/work/a/core/app/src/b.rs", "main", true);
+        assert_eq!(nested.site_key_in(&ws).label(), "core/app/src/b.rs:10 g");
+        assert_eq!(nested.label(), "app/src/b.rs:10 g");
+        let bare = Stack {
+            id: 7,
+            frames: vec![],
+            user_frame: None,
+        };
+        assert_eq!(bare.site_key_in(&ws), SiteKey::NoFrames(false));
         // Without a user frame the innermost frame is the site.
         assert_ne!(
             a.site_key(),

@@ -23,12 +23,15 @@
 //!    debug information parsed once per soak), and the file then holds the
 //!    symbolised snapshot, so the series stays readable after the server is
 //!    rebuilt; a snapshot without stacks is written as the bytes served.
+//!    The workspace roots of its sites' files are looked up on disk
+//!    (`alloc_report::WorkspaceFinder`) before the push, so that sites
+//!    are named relative to their workspace.
 //! 5. The report (`report.txt`, `report.json`, `report.html`, under the
 //!    output directory) is that analyser's: the series is never read back.
 
 use crate::admin_client::{AdminClient, ReceivedSnapshot};
 use crate::client::{reset, LoadClient, Script};
-use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict};
+use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict, WorkspaceFinder};
 use alloc_snapshot::file::{encode, write_atomic, SOAK_SERIES};
 use alloc_snapshot::SeriesWriter;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -267,6 +270,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut tool = ToolMemory::default();
     let mut rss = (None, None);
     let mut analyzer = Analyzer::new(&ClassifyOptions::default());
+    let mut roots = WorkspaceFinder::new();
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
@@ -291,7 +295,8 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         writer
             .append_bytes(&bytes)
             .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))?;
-        analyzer.push(&file);
+        roots.scan(&file.snapshot);
+        analyzer.push_in(&file, roots.workspaces());
         Ok(())
     };
 

@@ -4,7 +4,7 @@
 //! details), then [`Analyzer::finish`] classifies the whole heap and every
 //! site. [`analyze`] does exactly this for a series in memory.
 
-use alloc_snapshot::{EpochLive, Histograms, SamplingMode, SiteLive, Stack};
+use alloc_snapshot::{EpochLive, Histograms, SamplingMode, SiteLive, Stack, Workspaces};
 
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
@@ -121,7 +121,21 @@ impl Analyzer {
         site
     }
 
-    /// Adds the next snapshot of the series (in time order).
+    /// [`Analyzer::push`], with the files of new sites named relative to
+    /// the workspace root that holds them, if one of `workspaces` does
+    /// (`alloc-core/admin/src/routes.rs` rather than
+    /// `admin/src/routes.rs`). The roots are found on disk by
+    /// [`WorkspaceFinder`](crate::WorkspaceFinder); each file's root must
+    /// be among them from the first snapshot that names the file on (as
+    /// the finder does when it scans each snapshot before its push).
+    pub fn push_in(&mut self, file: &SnapshotFile, workspaces: &Workspaces) {
+        self.sites.set_workspaces(workspaces);
+        self.push(file);
+    }
+
+    /// Adds the next snapshot of the series (in time order), its sites
+    /// named with the workspace roots given last ([`Analyzer::push_in`];
+    /// none before).
     pub fn push(&mut self, file: &SnapshotFile) {
         let s = &file.snapshot;
         if self.files == 0 {

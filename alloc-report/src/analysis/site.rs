@@ -2,14 +2,16 @@
 //! order first met) and its label, and a snapshot's entries are gathered
 //! per site. Which stacks are one site is not decided here but by
 //! [`alloc_snapshot::site`] ([`SiteKey`]), the one definition that the
-//! collector's leak assertions use too.
+//! collector's leak assertions use too; the table builds keys with the
+//! workspace roots it was given ([`SiteTable::set_workspaces`]), so a file
+//! in a known workspace is named relative to its root.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use alloc_snapshot::{SiteKey, SiteLive, Snapshot, Stack};
+use alloc_snapshot::{SiteKey, SiteLive, Snapshot, Stack, Workspaces};
 
 use super::survivors::Estimate;
 use super::HashMap;
@@ -101,6 +103,9 @@ pub(crate) struct SiteTable<S> {
     by_id: Vec<Option<(usize, StackPrint)>>,
     /// The same for ids from [`ID_CACHE`] on.
     by_big_id: HashMap<u32, (usize, StackPrint)>,
+    /// The workspace roots keys are built with
+    /// ([`Stack::site_key_in`]).
+    workspaces: Workspaces,
 }
 
 /// A run of a snapshot's site entries of one stack: its site, and where
@@ -121,6 +126,17 @@ impl<S: Borrow<Stack>> SiteTable<S> {
             labels: Vec::new(),
             by_id: Vec::new(),
             by_big_id: HashMap::default(),
+            workspaces: Workspaces::default(),
+        }
+    }
+
+    /// Builds the keys of stacks met from now on with `workspaces`. A
+    /// file's root must be given before the file is first met, and roots
+    /// only added (as `alloc_report::WorkspaceFinder` finds them), so that
+    /// a file's key never changes.
+    pub(crate) fn set_workspaces(&mut self, workspaces: &Workspaces) {
+        if self.workspaces != *workspaces {
+            self.workspaces.clone_from(workspaces);
         }
     }
 
@@ -183,7 +199,8 @@ impl<S: Borrow<Stack>> SiteTable<S> {
 
     /// [`SiteTable::site_of`] through the stack's key.
     fn site_by_key<'s>(&mut self, stack: &'s Stack, keep: &impl Fn(&'s Stack) -> S) -> usize {
-        let key = stack.site_key();
+        let ws = &self.workspaces;
+        let key = stack.site_key_in(ws);
         let n = self.stacks.len();
         let site = match self.keys.entry(key_hash(&key)) {
             Entry::Vacant(v) => {
@@ -192,7 +209,7 @@ impl<S: Borrow<Stack>> SiteTable<S> {
             }
             Entry::Occupied(o) => {
                 let site = *o.get();
-                if self.stacks[site].borrow().site_key() == key {
+                if self.stacks[site].borrow().site_key_in(ws) == key {
                     site
                 } else {
                     let stacks = &self.stacks;
@@ -200,7 +217,7 @@ impl<S: Borrow<Stack>> SiteTable<S> {
                         .collided
                         .iter()
                         .copied()
-                        .find(|&s| stacks[s].borrow().site_key() == key)
+                        .find(|&s| stacks[s].borrow().site_key_in(ws) == key)
                     {
                         Some(s) => s,
                         None => {
