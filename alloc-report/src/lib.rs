@@ -64,6 +64,12 @@
 //! site is a symbolised label. The CLI does this for every file it reads
 //! (`--binary FILE`). See [`mod@symbolize`].
 //!
+//! A site's file is named relative to its workspace
+//! (`alloc-core/admin/src/routes.rs`, as `cargo`'s diagnostics name it)
+//! when its root is known: a [`WorkspaceFinder`] looks the roots up on disk
+//! and [`Analyzer::push_in`] names sites with them, as the CLI and
+//! `alloc-soak` do; without them, [`mod@alloc_snapshot::short_path`]'s form.
+//!
 //! # Renderers
 //!
 //! [`render`]: a terminal table, JSON, a self-contained HTML page with SVG
@@ -132,6 +138,7 @@ pub mod stats;
 pub mod symbolize;
 pub mod workspace;
 
+pub use alloc_snapshot::Workspaces;
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,

@@ -7,10 +7,10 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use alloc_report::analysis::{diff, site_survivor_matrix, survivor_matrix, ClassifyOptions};
+use alloc_report::analysis::{diff_in, site_survivor_matrix_in, survivor_matrix, ClassifyOptions};
 use alloc_report::{
-    read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SnapshotFile, Symbolizer,
-    WorkspaceFinder,
+    read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SnapshotFile,
+    Symbolizer, WorkspaceFinder,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -308,7 +308,8 @@ fn run(command: Command, sym: &mut Symbolizer) -> Result<ExitCode, Fail> {
             if path.is_dir() {
                 let series = read_all(sym, &path)?;
                 let mut text = render::series_text(&survivor_matrix(&series), &series);
-                let by_site = site_survivor_matrix(&series);
+                let roots = WorkspaceFinder::of(series.iter().map(|f| &f.snapshot));
+                let by_site = site_survivor_matrix_in(&series, &roots);
                 let epochs: Vec<u32> = series.iter().map(|f| f.snapshot.epoch).collect();
                 text.push_str(&render::site_matrix_text(&by_site, &epochs, sites));
                 emit(text.as_bytes())?;
@@ -319,7 +320,8 @@ fn run(command: Command, sym: &mut Symbolizer) -> Result<ExitCode, Fail> {
         Command::Diff { old, new, format } => {
             let old = read_file(sym, &old)?;
             let new = read_file(sym, &new)?;
-            let d = diff(&old.snapshot, &new.snapshot);
+            let roots = WorkspaceFinder::of([&old.snapshot, &new.snapshot]);
+            let d = diff_in(&old.snapshot, &new.snapshot, &roots);
             let text = match format {
                 DiffFormat::Text => render::diff_text(&d),
                 DiffFormat::Json => {

@@ -1,7 +1,7 @@
 //! The workspace roots of a series' source files, found on disk, so that a
 //! site's label names its file relative to the workspace that holds it, as
 //! `cargo` and `rustc` do in their diagnostics
-//! (`alloc-core/admin/src/routes.rs`; see [`alloc_snapshot::short_path`]
+//! (`alloc-core/admin/src/routes.rs`; see [`mod@alloc_snapshot::short_path`]
 //! for the other forms).
 //!
 //! A file's workspace root is the nearest directory above it whose
@@ -48,6 +48,16 @@ impl WorkspaceFinder {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The roots of the files of every site of `snapshots`.
+    #[must_use]
+    pub fn of<'a>(snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Workspaces {
+        let mut finder = Self::new();
+        for s in snapshots {
+            finder.scan(s);
+        }
+        finder.found
     }
 
     /// Looks up the roots of the files of `snapshot`'s sites (each stack's
@@ -151,7 +161,10 @@ mod tests {
         mk("ws", "[workspace]\nmembers = [\"core/admin\"]\n");
         mk("ws/core/admin", "[package]\nname = \"admin\"\n");
         mk("other", "[workspace.package]\nversion = \"1.0.0\"\n");
-        mk("lone/pkg", "[package]\nname = \"pkg\"\n# [workspace] in a comment\n");
+        mk(
+            "lone/pkg",
+            "[package]\nname = \"pkg\"\n# [workspace] in a comment\n",
+        );
         let root = dir.to_str().unwrap();
         let file = |rel: &str| format!("{root}/{rel}");
         let files = [
@@ -164,10 +177,12 @@ mod tests {
             "src/relative.rs".to_string(),
         ];
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        let snap = snapshot(&names);
         let mut finder = WorkspaceFinder::new();
-        finder.scan(&snapshot(&names));
-        finder.scan(&snapshot(&names));
+        finder.scan(&snap);
+        finder.scan(&snap);
         let ws = finder.workspaces();
+        assert_eq!(WorkspaceFinder::of([&snap, &snap]), *ws);
         assert_eq!(
             ws.roots().collect::<Vec<_>>(),
             [file("other"), file("ws")],

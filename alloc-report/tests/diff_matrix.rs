@@ -1,10 +1,13 @@
-//! Diffs of two snapshots and the survivor matrix of a series.
+//! Diffs of two snapshots and the survivor matrix of a series; sites named
+//! relative to their workspace in the diff, the matrix and the report.
 
 mod common;
 
-use alloc_report::analysis::{diff, survivor_matrix, survivors, Live};
-use alloc_report::SnapshotFile;
-use common::{fold, snap};
+use alloc_report::analysis::{
+    diff, diff_in, site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, survivors, Live,
+};
+use alloc_report::{Analyzer, ClassifyOptions, SnapshotFile, Workspaces};
+use common::{fold, site, site_series, snap};
 
 fn live(bytes: u64, blocks: u64) -> Live {
     Live { bytes, blocks }
@@ -70,4 +73,48 @@ fn survivor_matrix_and_survivors() {
     assert_eq!(survivors(&series[2].snapshot, 0), live(1013, 12));
     let text = alloc_report::render::series_text(&m, &series);
     assert!(text.contains("@5"), "{text}");
+}
+
+#[test]
+fn sites_named_relative_to_their_workspace() {
+    // A nested package's file: `admin/…` without the root, its whole path
+    // in the workspace with it.
+    let series = site_series(
+        12,
+        &[site(
+            "/w/core/admin/src/a.rs",
+            11,
+            "admin::a",
+            100,
+            |_, _| 1,
+        )],
+        0,
+        1,
+    );
+    let mut ws = Workspaces::default();
+    ws.add("/w");
+    let (without, with) = (
+        "admin/src/a.rs:11 admin::a",
+        "core/admin/src/a.rs:11 admin::a",
+    );
+    let (old, new) = (&series[5].snapshot, &series[11].snapshot);
+    assert_eq!(diff(old, new).sites[0].site, without);
+    assert_eq!(diff_in(old, new, &ws).sites[0].site, with);
+    assert_eq!(site_survivor_matrix(&series)[0].site, without);
+    assert_eq!(site_survivor_matrix_in(&series, &ws)[0].site, with);
+    let mut a = Analyzer::new(&ClassifyOptions::default());
+    for f in &series {
+        a.push_in(f, &ws);
+    }
+    let report = a.finish();
+    let leak = &report.sites[0];
+    assert_eq!((leak.site.as_str(), leak.kind.as_str()), (with, "leak"));
+    // JSON keeps the full path.
+    let json: serde_json::Value =
+        serde_json::from_str(&alloc_report::render::report_json(&report)).unwrap();
+    assert_eq!(json["sites"][0]["site"], with);
+    assert_eq!(
+        json["sites"][0]["location"]["file"],
+        "/w/core/admin/src/a.rs"
+    );
 }

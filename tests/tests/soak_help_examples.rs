@@ -184,7 +184,11 @@ fn main() -> ExitCode {
 
     for (leak, expected) in [(false, VerdictKind::Ok), (true, VerdictKind::Leak)] {
         let service = AxumService::start(leak);
-        let name = if leak { "axum service, leaky" } else { "axum service" };
+        let name = if leak {
+            "axum service, leaky"
+        } else {
+            "axum service"
+        };
         let report = run(name, axum, &[("127.0.0.1:3000", service.addr)], expected);
         if leak {
             // The leaking line, named relative to the workspace.

@@ -2,7 +2,7 @@
 //! counters ([`SnapshotDiff::rows`]) and per call site and birth epoch from
 //! the sampled estimates ([`SnapshotDiff::sites`]).
 
-use alloc_snapshot::{SiteLive, Snapshot};
+use alloc_snapshot::{SiteLive, Snapshot, Workspaces};
 use serde::Serialize;
 
 use super::site::SiteTable;
@@ -178,11 +178,12 @@ fn merge_epochs(a: &[SiteLive], b: &[SiteLive], mut f: impl FnMut(u32, Estimate,
 }
 
 /// Diffs two snapshots' call-site estimates per site and birth epoch.
-fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
+fn diff_sites(old: &Snapshot, new: &Snapshot, workspaces: &Workspaces) -> Vec<SiteDiff> {
     if old.sites.is_empty() && new.sites.is_empty() {
         return Vec::new();
     }
     let mut table = SiteTable::new();
+    table.set_workspaces(workspaces);
     // Room for the old snapshot's stacks; the new one's mostly resolve by
     // id without building keys.
     table.reserve(old.stacks.len());
@@ -248,9 +249,18 @@ fn diff_sites(old: &Snapshot, new: &Snapshot) -> Vec<SiteDiff> {
     sites
 }
 
-/// Diffs two snapshots by birth epoch.
+/// Diffs two snapshots by birth epoch, sites named without workspace
+/// roots ([`diff_in`]).
 #[must_use]
 pub fn diff(old: &Snapshot, new: &Snapshot) -> SnapshotDiff {
+    diff_in(old, new, &Workspaces::default())
+}
+
+/// Diffs two snapshots by birth epoch, with the files of sites named
+/// relative to the workspace root that holds them, if one of `workspaces`
+/// does (`alloc_report::WorkspaceFinder::of` finds them).
+#[must_use]
+pub fn diff_in(old: &Snapshot, new: &Snapshot, workspaces: &Workspaces) -> SnapshotDiff {
     let sub = |a: Live, b: Live| Live {
         bytes: a.bytes - b.bytes,
         blocks: a.blocks - b.blocks,
@@ -300,7 +310,7 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> SnapshotDiff {
         new_epoch: new.epoch,
         rows,
         total,
-        sites: diff_sites(old, new),
+        sites: diff_sites(old, new, workspaces),
     }
 }
 

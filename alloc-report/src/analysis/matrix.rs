@@ -2,6 +2,7 @@
 //! snapshot (columns), for the whole heap (exact) and per call site
 //! (estimated). What `alloc-report show` prints for a series.
 
+use alloc_snapshot::Workspaces;
 use serde::Serialize;
 
 use super::site::SiteTable;
@@ -86,10 +87,22 @@ pub struct SiteMatrixRow {
 
 /// The survivor matrix of every call site of a series, sites with the most
 /// surviving bytes at the last snapshot first. Empty without call-site data.
+/// Sites are named without workspace roots ([`site_survivor_matrix_in`]).
 pub fn site_survivor_matrix(series: &[SnapshotFile]) -> Vec<SiteMatrix> {
+    site_survivor_matrix_in(series, &Workspaces::default())
+}
+
+/// [`site_survivor_matrix`], with the files of sites named relative to the
+/// workspace root that holds them, if one of `workspaces` does
+/// (`alloc_report::WorkspaceFinder::of` finds them).
+pub fn site_survivor_matrix_in(
+    series: &[SnapshotFile],
+    workspaces: &Workspaces,
+) -> Vec<SiteMatrix> {
     let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
     let n = series.len();
     let mut table = SiteTable::new();
+    table.set_workspaces(workspaces);
     let mut rows: Vec<HashMap<u32, Vec<Estimate>>> = Vec::new();
     let mut surv: Vec<Vec<Estimate>> = Vec::new();
     for (k, f) in series.iter().enumerate() {
@@ -118,7 +131,7 @@ pub fn site_survivor_matrix(series: &[SnapshotFile]) -> Vec<SiteMatrix> {
                 .collect();
             rows.sort_by_key(|r| r.epoch);
             SiteMatrix {
-                site: table.stack(site).label(),
+                site: table.labels()[site].clone(),
                 rows,
                 survivors,
             }

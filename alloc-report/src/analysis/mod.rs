@@ -10,8 +10,8 @@
 //! |---|---|
 //! | `survivors.rs` | what a survivor is ([`survivors()`]), [`Live`]/[`Estimate`], the cycles axis |
 //! | `site.rs` | grouping a snapshot's stacks into sites (the site table over [`alloc_snapshot::SiteKey`]) |
-//! | `diff.rs` | [`diff()`] of two snapshots, by birth epoch and per site |
-//! | `matrix.rs` | [`survivor_matrix`] and [`site_survivor_matrix`] |
+//! | `diff.rs` | [`diff()`] of two snapshots, by birth epoch and per site ([`diff_in`]: sites named relative to their workspace) |
+//! | `matrix.rs` | [`survivor_matrix`] and [`site_survivor_matrix`] ([`site_survivor_matrix_in`]) |
 //! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
 //! | `report.rs` | [`Report`] and the types it holds |
 //! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
@@ -68,9 +68,10 @@ mod survivors;
 mod verdict;
 
 pub use analyzer::{analyze, Analyzer};
-pub use diff::{diff, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
+pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
 pub use matrix::{
-    site_survivor_matrix, survivor_matrix, MatrixRow, SiteMatrix, SiteMatrixRow, SurvivorMatrix,
+    site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, MatrixRow, SiteMatrix,
+    SiteMatrixRow, SurvivorMatrix,
 };
 pub use report::{
     HistogramSummary, ProfileEntry, Quantiles, Report, ReportPoint, ResourceGrowth,
