@@ -19,6 +19,8 @@
 //! `alloc-report/bench/results`). `SPEED_ONLY=typical|all_noisy|diff` runs
 //! one part and writes nothing (for profiling).
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

@@ -32,6 +32,8 @@
 //! `alloc_core::EpochAlloc<Jemalloc>`, `src/bin/demo-server-jemalloc.rs`
 //! plain jemalloc.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 /// The soak tool (package `alloc-soak`), re-exported under its old paths.
 pub use alloc_soak::{admin_client, client, soak};

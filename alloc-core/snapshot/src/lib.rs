@@ -26,6 +26,8 @@
 //! - **site**: the frame a call stack is shown by; stacks with one
 //!   [`SiteKey`] are one site ([`mod@site`]).
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 
 pub mod file;

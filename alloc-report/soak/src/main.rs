@@ -4,6 +4,8 @@
 //!
 //! The system allocator: the soak driver measures another process.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use alloc_soak::cli::{print_outcome, SoakArgs};
