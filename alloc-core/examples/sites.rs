@@ -43,7 +43,7 @@ fn main() {
     println!(
         "sampling: {:?} every {} bytes; {} samples, {} live",
         snap.sampling.mode,
-        snap.sampling.mean_interval_bytes,
+        snap.sampling.mode.mean_interval_bytes(),
         snap.sampling.sampled,
         snap.sampling.live_sampled
     );

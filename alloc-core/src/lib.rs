@@ -355,8 +355,8 @@ pub use crate::sampling::{
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
 pub use alloc_snapshot::{
-    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SamplingMode, SiteKey,
-    SiteLive, SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
+    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
+    SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
 };
 
 use core::sync::atomic::{AtomicPtr, Ordering::*};

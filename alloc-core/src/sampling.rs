@@ -102,19 +102,8 @@ pub(crate) enum Chance {
 /// `512KiB`, `4k`, `1M`).
 pub const SAMPLE_ENV: &str = "ALLOC_CORE_SAMPLE";
 
-/// Whether and how often allocation call sites are sampled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SampleMode {
-    /// No call sites are recorded; allocations pay one subtraction.
-    Off,
-    /// About one sample per this many allocated bytes (at least 2), drawn
-    /// at random so that estimates are unbiased.
-    Interval(u64),
-    /// Every allocation is recorded, with its stack (for tests and short
-    /// soaks; each costs a stack capture and a record, about 0.2 µs with
-    /// frame pointers, a few microseconds with the unwinder).
-    All,
-}
+/// The one sampling-mode enum lives in `alloc-snapshot`, which records it.
+pub use alloc_snapshot::SampleMode;
 
 /// Encoded mode: 0 off, 1 all, `n >= 2` the mean interval; `UNSET` until
 /// the environment has been read.

@@ -12,11 +12,11 @@
 use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WINDOW};
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
-use crate::sampling::{self, SampleMode};
+use crate::sampling;
 use crate::{histogram, sampled, stacks};
 use crate::{page_table, AllocatorStats};
 use alloc_snapshot::{
-    EpochLive, Histograms, Sampling, SamplingMode, SiteLive, Snapshot, Stack, ToolUsage, Totals,
+    EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
 use core::sync::atomic::Ordering::*;
 use std::collections::BTreeMap;
@@ -195,14 +195,8 @@ fn sampled_sites() -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let mut ids: Vec<u32> = sites.iter().map(|s| s.stack).collect();
     ids.dedup();
     let stacks = ids.into_iter().map(stacks::unsymbolised).collect();
-    let (mode, mean_interval_bytes) = match sampling::sampling() {
-        SampleMode::Off => (SamplingMode::Off, 0),
-        SampleMode::All => (SamplingMode::All, 1),
-        SampleMode::Interval(n) => (SamplingMode::Interval, n),
-    };
     let info = Sampling {
-        mode,
-        mean_interval_bytes,
+        mode: sampling::sampling(),
         sampled: sampling::SAMPLED_TOTAL.load(Relaxed),
         live_sampled: sampled::LIVE.load(Relaxed),
         dropped_full: sampled::DROPPED_FULL.load(Relaxed),

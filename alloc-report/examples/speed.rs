@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use alloc_report::analysis::{diff, ClassifyOptions};
 use alloc_report::{render, Analyzer, SnapshotFile};
-use alloc_snapshot::{EpochLive, Sampling, SamplingMode, SiteLive, Stack};
+use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
 
 /// The synthetic snapshots and stacks of the tests: one home for both.
 #[path = "../tests/common/mod.rs"]
@@ -170,8 +170,7 @@ fn empty_file(stacks: Vec<Stack>) -> SnapshotFile {
     let mut s = common::snap(0, &[]);
     s.exact_window = 256;
     s.sampling = Sampling {
-        mode: SamplingMode::Interval,
-        mean_interval_bytes: 512 * 1024,
+        mode: SampleMode::Interval(512 * 1024),
         ..Sampling::default()
     };
     s.stacks = stacks;

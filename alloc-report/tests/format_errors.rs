@@ -52,8 +52,7 @@ fn sample() -> SnapshotFile {
             samples: 1,
         },
     ];
-    s.sampling.mode = alloc_snapshot::SamplingMode::Interval;
-    s.sampling.mean_interval_bytes = 16384;
+    s.sampling.mode = alloc_snapshot::SampleMode::Interval(16384);
     s.sampling.live_sampled = 4;
     s.histograms.alloc_size = Histogram {
         buckets: vec![

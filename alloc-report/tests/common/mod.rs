@@ -115,7 +115,7 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-use alloc_snapshot::{Frame, Sampling, SamplingMode, SiteLive, Stack};
+use alloc_snapshot::{Frame, SampleMode, Sampling, SiteLive, Stack};
 
 /// A call stack: an allocator frame of `std`, the site frame (the user
 /// frame), then `callers`, each on its own address.
@@ -255,11 +255,10 @@ pub(crate) fn site_series(
             let mut snapshot = snap(k, &exact);
             snapshot.sampling = Sampling {
                 mode: if interval == 0 {
-                    SamplingMode::All
+                    SampleMode::All
                 } else {
-                    SamplingMode::Interval
+                    SampleMode::Interval(interval)
                 },
-                mean_interval_bytes: interval.max(1),
                 sampled: live_sampled,
                 live_sampled,
                 dropped_full: 0,
