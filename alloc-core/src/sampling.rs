@@ -364,6 +364,13 @@ fn env_seed() -> Option<u64> {
 }
 
 /// The next random 64-bit number of the slot's generator (xorshift64*).
+///
+/// The allocation path's own generator, not the workspace's `fastrand`
+/// (which tests and benchmarks use): its state is a field of the thread's
+/// slot (no thread-local of its own), seeded per stream from
+/// `ALLOC_CORE_SEED` so that a fixed seed samples the same blocks, and it
+/// never allocates or panics: code on the allocation path stays
+/// alloc-core's own, where those rules are checked.
 fn next_random(slot: &Slot) -> u64 {
     let mut x = slot.rng.load(Relaxed);
     if x == 0 {

@@ -32,12 +32,9 @@ use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-/// splitmix64.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// A well-mixed hash of `x`: the first draw of a generator seeded with it.
+fn mix(x: u64) -> u64 {
+    fastrand::Rng::with_seed(x).u64(..)
 }
 
 /// `n` stacks of 8 frames, ids 1..=n, each with its own user frame
