@@ -337,6 +337,7 @@ mod sampling;
 mod snapshot;
 mod stacks;
 mod symbolize;
+mod sys;
 mod tag;
 
 pub use crate::alloc::EpochAlloc;

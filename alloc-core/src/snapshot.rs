@@ -149,7 +149,7 @@ pub fn snapshot() -> Snapshot {
             reallocs: sum.reallocs,
         },
         epochs,
-        rss_bytes: rss_bytes(),
+        rss_bytes: crate::sys::resident_bytes(),
         allocator: crate::stats_reader()(),
         tool: ToolUsage {
             live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
@@ -215,15 +215,6 @@ fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Resident set size from `/proc/self/statm` (second field, in pages).
-fn rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0)?)
 }
 
 /// Reads the inner allocator's statistics, if it has any.
