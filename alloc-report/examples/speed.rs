@@ -31,11 +31,7 @@ use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
 /// The synthetic snapshots and stacks of the tests: one home for both.
 #[path = "../tests/common/mod.rs"]
 mod common;
-
-/// A well-mixed hash of `x`: the first draw of a generator seeded with it.
-fn mix(x: u64) -> u64 {
-    fastrand::Rng::with_seed(x).u64(..)
-}
+use common::mix;
 
 /// `n` stacks of 8 frames, ids 1..=n, each with its own user frame
 /// (an allocator frame, the site, six callers).
