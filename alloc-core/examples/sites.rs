@@ -12,6 +12,8 @@
 //! relative error of about 1/sqrt(57) = 13% (one run printed 73.4 million
 //! from 70 samples). The exact total of all survivors is printed beside it.
 
+#![forbid(unsafe_code)]
+
 use alloc_core::{advance_epoch, snapshot, symbolize, EpochAlloc, Jemalloc};
 use std::sync::Mutex;
 
@@ -43,7 +45,7 @@ fn main() {
     println!(
         "sampling: {:?} every {} bytes; {} samples, {} live",
         snap.sampling.mode,
-        snap.sampling.mean_interval_bytes,
+        snap.sampling.mode.mean_interval_bytes(),
         snap.sampling.sampled,
         snap.sampling.live_sampled
     );

@@ -337,6 +337,7 @@ mod sampling;
 mod snapshot;
 mod stacks;
 mod symbolize;
+mod sys;
 mod tag;
 
 pub use crate::alloc::EpochAlloc;
@@ -355,8 +356,8 @@ pub use crate::sampling::{
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
 pub use alloc_snapshot::{
-    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SamplingMode, SiteKey,
-    SiteLive, SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
+    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
+    SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
 };
 
 use core::sync::atomic::{AtomicPtr, Ordering::*};

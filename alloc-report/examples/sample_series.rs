@@ -2,6 +2,8 @@
 //! `cargo run -p alloc-report --example sample_series -- DIR [leak|cache|warmup|ok]`,
 //! then `cargo run -p alloc-report -- report DIR`.
 
+#![forbid(unsafe_code)]
+
 use alloc_report::SeriesWriter;
 use alloc_snapshot::AllocatorStats;
 

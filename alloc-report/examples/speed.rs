@@ -19,24 +19,19 @@
 //! `alloc-report/bench/results`). `SPEED_ONLY=typical|all_noisy|diff` runs
 //! one part and writes nothing (for profiling).
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use alloc_report::analysis::{diff, ClassifyOptions};
 use alloc_report::{render, Analyzer, SnapshotFile};
-use alloc_snapshot::{EpochLive, Sampling, SamplingMode, SiteLive, Stack};
+use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
 
 /// The synthetic snapshots and stacks of the tests: one home for both.
 #[path = "../tests/common/mod.rs"]
 mod common;
-
-/// splitmix64.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
+use common::mix;
 
 /// `n` stacks of 8 frames, ids 1..=n, each with its own user frame
 /// (an allocator frame, the site, six callers).
@@ -168,8 +163,7 @@ fn empty_file(stacks: Vec<Stack>) -> SnapshotFile {
     let mut s = common::snap(0, &[]);
     s.exact_window = 256;
     s.sampling = Sampling {
-        mode: SamplingMode::Interval,
-        mean_interval_bytes: 512 * 1024,
+        mode: SampleMode::Interval(512 * 1024),
         ..Sampling::default()
     };
     s.stacks = stacks;

@@ -126,6 +126,8 @@
 //! leak, for CI), each symbolising raw stacks as it reads them
 //! (`--binary FILE` to name the file of a module). Run `alloc-report --help`.
 
+#![forbid(unsafe_code)]
+
 pub mod agreement;
 pub mod analysis;
 pub mod growth;

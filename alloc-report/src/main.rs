@@ -3,6 +3,8 @@
 //! It uses the system allocator: it analyses files written by another
 //! process, and measuring itself would tell nothing.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

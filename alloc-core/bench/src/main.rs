@@ -6,6 +6,8 @@
 //! Run it as `cargo run --release -p alloc-bench -- overhead` from anywhere
 //! in the workspace; `alloc-bench overhead --help` lists the options.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;

@@ -26,11 +26,14 @@
 //! - **site**: the frame a call stack is shown by; stacks with one
 //!   [`SiteKey`] are one site ([`mod@site`]).
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 
 pub mod file;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod sampling;
 pub mod short_path;
 pub mod site;
 pub mod trim;
@@ -38,6 +41,7 @@ pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use sampling::{SampleMode, Sampling};
 pub use short_path::{short_path, Workspaces};
 pub use site::{SiteKey, SiteSurvivors};
 
@@ -128,40 +132,6 @@ impl Snapshot {
             Err(_) => self.stacks.iter().find(|s| s.id == id),
         }
     }
-}
-
-/// How a snapshot's sites were sampled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sampling {
-    /// The sampling mode in force when the snapshot was taken.
-    pub mode: SamplingMode,
-    /// The mean number of bytes between samples ([`SamplingMode::Interval`]);
-    /// 1 for [`SamplingMode::All`], 0 when off.
-    pub mean_interval_bytes: u64,
-    /// Blocks sampled since start.
-    pub sampled: u64,
-    /// Sampled blocks live now (the entries behind [`Snapshot::sites`]).
-    pub live_sampled: u64,
-    /// Samples dropped because the sampled-block table was full. Non-zero
-    /// means the site estimates are low.
-    pub dropped_full: u64,
-    /// Samples whose stack went to the overflow stack because the stack
-    /// table was full.
-    pub stack_overflow: u64,
-}
-
-/// Whether and how often allocations are sampled for call sites.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SamplingMode {
-    /// No call sites are recorded.
-    #[default]
-    Off,
-    /// A block is sampled about once every `mean_interval_bytes` allocated
-    /// bytes (a per-thread exponential countdown, so estimates are unbiased).
-    Interval,
-    /// Every allocation is recorded (for tests and short soaks).
-    All,
 }
 
 /// One captured call stack, innermost frame first.
@@ -283,7 +253,7 @@ pub struct SiteLive {
     /// The birth epoch (exact: sampled blocks remember their own epoch).
     pub epoch: u32,
     /// Estimated live bytes: the sum over live sampled blocks of size times
-    /// sampling weight. Exact in [`SamplingMode::All`].
+    /// sampling weight. Exact in [`SampleMode::All`].
     pub bytes: f64,
     /// Estimated live blocks: the sum of the sampling weights.
     pub blocks: f64,

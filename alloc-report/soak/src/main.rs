@@ -6,6 +6,8 @@
 //! command is [`alloc_soak::cli::main_from`], so that a test runs it as the
 //! binary does.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -4,7 +4,7 @@
 //! details), then [`Analyzer::finish`] classifies the whole heap and every
 //! site. [`analyze`] does exactly this for a series in memory.
 
-use alloc_snapshot::{EpochLive, Histograms, SamplingMode, SiteLive, Stack, Workspaces};
+use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspaces};
 
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
@@ -208,14 +208,15 @@ impl Analyzer {
                 .copied(),
         );
         self.last_histograms.clone_from(&s.histograms);
-        self.last_sampling = (!s.sites.is_empty() || s.sampling.mode != SamplingMode::Off)
-            .then_some(SamplingSummary {
+        self.last_sampling = (!s.sites.is_empty() || s.sampling.mode != SampleMode::Off).then_some(
+            SamplingSummary {
                 mode: s.sampling.mode,
-                mean_interval_bytes: s.sampling.mean_interval_bytes,
+                mean_interval_bytes: s.sampling.mode.mean_interval_bytes(),
                 live_sampled: s.sampling.live_sampled,
                 dropped_full: s.sampling.dropped_full,
                 stack_overflow: s.sampling.stack_overflow,
-            });
+            },
+        );
     }
 
     /// The report: the whole heap's verdict, every site's (with the

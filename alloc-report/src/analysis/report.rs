@@ -2,7 +2,7 @@
 //! points of the series, resource growth, distributions, the survivor
 //! profile for pprof and folded stacks). The renderers read these.
 
-use alloc_snapshot::{EpochLive, Histogram, Histograms, SamplingMode, Stack};
+use alloc_snapshot::{EpochLive, Histogram, Histograms, SampleMode, Stack};
 use serde::Serialize;
 
 use super::survivors::{CyclesSource, Live};
@@ -174,7 +174,7 @@ impl HistogramSummary {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SamplingSummary {
     /// The sampling mode.
-    pub mode: SamplingMode,
+    pub mode: SampleMode,
     /// Mean bytes between samples.
     pub mean_interval_bytes: u64,
     /// Live sampled blocks.

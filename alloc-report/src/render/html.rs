@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{histogram_rows, human_bytes, mode_name, shown_sites, young_old, HTML_SITES};
+use super::{histogram_rows, human_bytes, shown_sites, young_old, HTML_SITES};
 use crate::analysis::{Report, VerdictKind};
 
 fn escape(s: &str) -> String {
@@ -129,7 +129,7 @@ pub fn report_html(r: &Report) -> String {
             s,
             "<p>Call sites sampled ({}, mean interval {}): {} live samples; figures per \
              site are estimates.{}</p>",
-            mode_name(sm.mode),
+            sm.mode.name(),
             escape(&human_bytes(sm.mean_interval_bytes as f64)),
             sm.live_sampled,
             if sm.dropped_full > 0 {

@@ -42,15 +42,6 @@ pub fn human_bytes(b: f64) -> String {
     }
 }
 
-/// The sampling mode as the file format spells it.
-pub(crate) fn mode_name(m: alloc_snapshot::SamplingMode) -> &'static str {
-    match m {
-        alloc_snapshot::SamplingMode::Off => "off",
-        alloc_snapshot::SamplingMode::Interval => "interval",
-        alloc_snapshot::SamplingMode::All => "all",
-    }
-}
-
 /// How many sites the text report lists besides the leaks.
 pub const TEXT_SITES: usize = 30;
 /// How many sites the HTML report lists besides the leaks.

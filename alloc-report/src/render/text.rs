@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use alloc_snapshot::Snapshot;
 
-use super::{histogram_rows, human_bytes, memory, mode_name, shown_sites, young_old, TEXT_SITES};
+use super::{histogram_rows, human_bytes, memory, shown_sites, young_old, TEXT_SITES};
 use crate::analysis::{
     HistogramSummary, Report, SiteMatrix, SnapshotDiff, SurvivorMatrix, VerdictKind,
 };
@@ -79,7 +79,7 @@ pub fn report_text(r: &Report) -> String {
             out,
             "call sites with survivors: {} (sampling {}, mean interval {}; {} live samples){}",
             r.sites.len(),
-            mode_name(sm.mode),
+            sm.mode.name(),
             human_bytes(sm.mean_interval_bytes as f64),
             sm.live_sampled,
             if sm.dropped_full > 0 {

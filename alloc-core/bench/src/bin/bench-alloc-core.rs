@@ -2,6 +2,8 @@
 //! in its default configuration (the epoch is never advanced, so every block
 //! is born in the first epoch).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use alloc_core::{EpochAlloc, Jemalloc};

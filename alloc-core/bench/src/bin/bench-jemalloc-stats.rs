@@ -3,6 +3,8 @@
 //! (alloc-core asks for it). Compare with the plain `jemalloc` row to see
 //! what the statistics alone cost.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use tikv_jemallocator::Jemalloc;
