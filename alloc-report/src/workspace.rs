@@ -6,8 +6,9 @@
 //!
 //! A file's workspace root is the nearest directory above it whose
 //! `Cargo.toml` has a `[workspace]` table: what Cargo looks for. Files of
-//! registry crates and the standard library are not looked up (they have
-//! a short form of their own); a file whose sources are not on this
+//! dependencies (registry, git checkouts) and the standard library are not
+//! looked up ([`Workspaces::is_dependency`]: they have a short form of
+//! their own); a file whose sources are not on this
 //! machine, or not in a workspace, keeps the form found without a root.
 //! Each directory is looked at once per finder.
 //!
@@ -81,8 +82,7 @@ impl WorkspaceFinder {
 
     /// Walks up from `file`'s directory to the nearest workspace root.
     fn scan_file(&mut self, file: &str) {
-        if !file.starts_with('/') || file.contains("/registry/src/") || file.starts_with("/rustc/")
-        {
+        if !file.starts_with('/') || Workspaces::is_dependency(file) {
             return;
         }
         let mut walked: Vec<&str> = Vec::new();

@@ -76,13 +76,23 @@ impl Workspaces {
         self.roots.is_empty()
     }
 
-    /// The short form of `path` (see the [module docs](self)): a registry
-    /// crate's `crate-version/…` (even when the registry is inside a
-    /// workspace), else the path relative to the longest root it is under,
-    /// else [`short_path()`].
+    /// Whether `path` is a dependency's or the standard library's file (in
+    /// Cargo's registry or git checkouts, or under `/rustc/`), which is
+    /// never named relative to a workspace: the analyser looks up no root
+    /// for it.
+    #[must_use]
+    pub fn is_dependency(path: &str) -> bool {
+        path.contains(REGISTRY) || path.contains("/git/checkouts/") || path.starts_with("/rustc/")
+    }
+
+    /// The short form of `path` (see the [module docs](self)): a
+    /// dependency's form ([`Workspaces::is_dependency`]: a registry crate's
+    /// `crate-version/…`, even when the registry is inside a workspace),
+    /// else the path relative to the longest root it is under, else
+    /// [`short_path()`].
     #[must_use]
     pub fn short<'a>(&self, path: &'a str) -> &'a str {
-        if !path.contains(REGISTRY) {
+        if !Self::is_dependency(path) {
             for root in &self.roots {
                 if let Some(rest) = path.strip_prefix(root.as_str()) {
                     if let Some(rest) = rest.strip_prefix('/') {
@@ -170,6 +180,11 @@ mod tests {
             (
                 "/work/app/.cargo/registry/src/idx/tokio-1.0.0/src/a.rs",
                 "tokio-1.0.0/src/a.rs",
+            ),
+            // A git dependency checked out inside the workspace.
+            (
+                "/work/app/.cargo/git/checkouts/h-0a1b/4f5e6d7/src/h1.rs",
+                "4f5e6d7/src/h1.rs",
             ),
             // Elsewhere: the rules without a root.
             ("/home/u/lib/core/admin/src/x.rs", "admin/src/x.rs"),
