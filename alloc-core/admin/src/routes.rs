@@ -190,104 +190,110 @@ pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
     // Survivors of the snapshot on its own: every closed epoch (the
     // glossary of ARCHITECTURE.md).
     let (survivor_bytes, survivor_blocks) = s.live_born_before(s.epoch);
-    let mut out = String::with_capacity(2048);
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        );
-    };
-    metric(
-        "alloc_core_epoch",
-        "gauge",
-        "The current epoch (advanced by POST /epoch).",
-        u64::from(s.epoch),
-    );
-    metric(
-        "alloc_core_live_bytes",
-        "gauge",
-        "Bytes in live blocks of the program's heap (as requested).",
-        s.totals.live_bytes,
-    );
-    metric(
-        "alloc_core_live_blocks",
-        "gauge",
-        "Live blocks of the program's heap.",
-        s.totals.live_blocks,
-    );
-    metric(
-        "alloc_core_survivor_bytes",
-        "gauge",
-        "Survivors: live bytes born in any closed epoch since the start \
-         (alloc-report counts those born since a series' first snapshot).",
-        survivor_bytes,
-    );
-    metric(
-        "alloc_core_survivor_blocks",
-        "gauge",
-        "Survivors: live blocks born in any closed epoch since the start \
-         (alloc-report counts those born since a series' first snapshot).",
-        survivor_blocks,
-    );
-    metric(
-        "alloc_core_allocations_total",
-        "counter",
-        "Allocations since start.",
-        s.totals.allocs,
-    );
-    metric(
-        "alloc_core_frees_total",
-        "counter",
-        "Frees since start.",
-        s.totals.frees,
-    );
-    metric(
-        "alloc_core_reallocations_total",
-        "counter",
-        "Successful reallocations since start.",
-        s.totals.reallocs,
-    );
-    if let Some(rss) = s.rss_bytes {
-        metric(
+    let allocator = s.allocator.as_ref();
+    // (name, type, help, value); a metric without a value is left out.
+    let table: [(&str, &str, &str, Option<u64>); 14] = [
+        (
+            "alloc_core_epoch",
+            "gauge",
+            "The current epoch (advanced by POST /epoch).",
+            Some(u64::from(s.epoch)),
+        ),
+        (
+            "alloc_core_live_bytes",
+            "gauge",
+            "Bytes in live blocks of the program's heap (as requested).",
+            Some(s.totals.live_bytes),
+        ),
+        (
+            "alloc_core_live_blocks",
+            "gauge",
+            "Live blocks of the program's heap.",
+            Some(s.totals.live_blocks),
+        ),
+        (
+            "alloc_core_survivor_bytes",
+            "gauge",
+            "Survivors: live bytes born in any closed epoch since the \
+             start (alloc-report counts those born since a series' first \
+             snapshot).",
+            Some(survivor_bytes),
+        ),
+        (
+            "alloc_core_survivor_blocks",
+            "gauge",
+            "Survivors: live blocks born in any closed epoch since the \
+             start (alloc-report counts those born since a series' first \
+             snapshot).",
+            Some(survivor_blocks),
+        ),
+        (
+            "alloc_core_allocations_total",
+            "counter",
+            "Allocations since start.",
+            Some(s.totals.allocs),
+        ),
+        (
+            "alloc_core_frees_total",
+            "counter",
+            "Frees since start.",
+            Some(s.totals.frees),
+        ),
+        (
+            "alloc_core_reallocations_total",
+            "counter",
+            "Successful reallocations since start.",
+            Some(s.totals.reallocs),
+        ),
+        (
             "alloc_core_rss_bytes",
             "gauge",
             "Resident set size of the process.",
-            rss,
-        );
-    }
-    if let Some(a) = &s.allocator {
-        metric(
+            s.rss_bytes,
+        ),
+        (
             "alloc_core_allocator_allocated_bytes",
             "gauge",
-            "The inner allocator's allocated bytes (jemalloc stats.allocated).",
-            a.allocated,
-        );
-        metric(
+            "The inner allocator's allocated bytes (jemalloc \
+             stats.allocated).",
+            allocator.map(|a| a.allocated),
+        ),
+        (
             "alloc_core_allocator_resident_bytes",
             "gauge",
-            "The inner allocator's resident bytes (jemalloc stats.resident).",
-            a.resident,
-        );
-    }
-    metric(
-        "alloc_core_tool_live_bytes",
-        "gauge",
-        "Bytes in live blocks allocated by the tool itself (never the program's).",
-        s.tool.live_bytes,
-    );
-    metric(
-        "alloc_core_tool_metadata_bytes",
-        "gauge",
-        "Accounting metadata of the tool (counter slots, page-table leaves).",
-        s.tool.metadata_bytes,
-    );
-    if let Some(open) = open {
-        metric(
+            "The inner allocator's resident bytes (jemalloc \
+             stats.resident).",
+            allocator.map(|a| a.resident),
+        ),
+        (
+            "alloc_core_tool_live_bytes",
+            "gauge",
+            "Bytes in live blocks allocated by the tool itself (never the \
+             program's).",
+            Some(s.tool.live_bytes),
+        ),
+        (
+            "alloc_core_tool_metadata_bytes",
+            "gauge",
+            "Accounting metadata of the tool (counter slots, page-table \
+             leaves).",
+            Some(s.tool.metadata_bytes),
+        ),
+        (
             "alloc_core_open_connections",
             "gauge",
             "Connections the program holds state for.",
             open,
-        );
+        ),
+    ];
+    let mut out = String::with_capacity(2048);
+    for (name, kind, help, value) in table {
+        if let Some(value) = value {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        }
     }
     out
 }
