@@ -30,11 +30,27 @@
 //! feature (Miri, platforms without jemalloc), wrap [`System`] instead; any
 //! other allocator works by implementing [`Backend`].
 //!
-//! Features: `jemalloc-stats` (default) builds jemalloc with its statistics
-//! and reports `stats.allocated`, `stats.resident` and `stats.retained` in
-//! every snapshot; jemalloc's statistics alone cost 10-17% of allocation time
-//! (see `alloc-core/bench/README.md`). `jemalloc` alone offers jemalloc
-//! without them (snapshots then carry RSS only).
+//! Features: `jemalloc` (default) offers [`Jemalloc`] as the inner
+//! allocator. `jemalloc-stats` (opt-in) also builds jemalloc with its
+//! statistics and reports `stats.allocated`, `stats.resident` and
+//! `stats.retained` in every snapshot ([`Snapshot::allocator`]); jemalloc's
+//! statistics alone cost 5-15% of a small allocation
+//! (see `alloc-core/bench/README.md`), in every program of the build. Without
+//! them a snapshot still sets the allocator's retention apart from the live
+//! heap: `rss_bytes - totals.live_bytes - tool.live_bytes -
+//! tool.metadata_bytes` is what the allocator keeps (free pages,
+//! fragmentation) plus the process's code and stacks, and `alloc-report`
+//! shows it as "outside the heap":
+//!
+//! ```
+//! let s = alloc_core::snapshot();
+//! if let Some(rss) = s.rss_bytes {
+//!     let outside_heap = rss
+//!         .saturating_sub(s.totals.live_bytes)
+//!         .saturating_sub(s.tool.live_bytes + s.tool.metadata_bytes);
+//!     println!("live heap {} B, outside the heap {outside_heap} B", s.totals.live_bytes);
+//! }
+//! ```
 //!
 //! # Finding a leak
 //!

@@ -14,5 +14,5 @@ mod workloads;
 static GLOBAL: Jemalloc = Jemalloc;
 
 fn main() -> ExitCode {
-    workloads::child_main("jemalloc", |_| ())
+    workloads::child_main("jemalloc", workloads::SoakHooks::NONE, |_| ())
 }
