@@ -4,11 +4,8 @@
 
 use std::process::ExitCode;
 
+use plain_jemalloc::workloads;
 use tikv_jemallocator::Jemalloc;
-
-#[allow(dead_code)]
-#[path = "../../src/workloads.rs"]
-mod workloads;
 
 #[global_allocator]
 static GLOBAL: Jemalloc = Jemalloc;
