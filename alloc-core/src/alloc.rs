@@ -234,7 +234,7 @@ fn realloc_slow_account<A: Backend>(
                 r.size = new;
                 r.epoch = now;
                 r.weight = weight;
-                if crate::sampled::insert(r) {
+                if crate::sampled::insert(r) != crate::sampled::Inserted::No {
                     return now | SAMPLED;
                 }
             }

@@ -338,6 +338,7 @@
 
 mod alloc;
 mod backend;
+mod clock;
 mod counters;
 mod epoch;
 mod histogram;

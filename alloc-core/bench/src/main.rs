@@ -122,7 +122,8 @@ rounds, and writes the medians to target/alloc-bench/overhead.json.
 options:
   --rounds N          rounds (default 7; at least 1, below 5 is noisy)
   --scale F           multiply every workload's operation count (default 1.0)
-  --workloads a,b     among: single, mt2, xfree, server (default: all)
+  --workloads a,b     among: single, mt2, xfree, server, single-soak,
+                      server-soak (default: all)
   --allocators a,b    among: jemalloc, jemalloc-stats, system, alloc-core
                       (default: sampling every 1 MiB), alloc-core-nosample,
                       alloc-core-all (every allocation sampled), stats_alloc,
