@@ -528,10 +528,7 @@ impl<A: Backend> EpochAlloc<A> {
     ) {
         free_slow::<A>(slot, ptr as usize, tag, size);
         // SAFETY: the caller's contract.
-        unsafe {
-            self.inner
-                .dealloc_small(ptr, tag::small_total(size), align)
-        }
+        unsafe { self.inner.dealloc_small(ptr, tag::small_total(size), align) }
     }
 
     /// The inner allocator's realloc of a block it gave out with `old_total`

@@ -63,7 +63,9 @@ pub(crate) fn elapsed_ns(birth: u64, now: u64) -> u64 {
 #[cold]
 fn measure(now: u64) -> Option<u64> {
     let ns = crate::sampling::now_ns();
-    let dt = now.checked_sub(ANCHOR_TICKS.load(Relaxed)).filter(|&d| d > 0)?;
+    let dt = now
+        .checked_sub(ANCHOR_TICKS.load(Relaxed))
+        .filter(|&d| d > 0)?;
     let dns = ns.checked_sub(ANCHOR_NS.load(Relaxed))?;
     let f = ((u128::from(dns) << 32) / u128::from(dt)).min(u128::from(u64::MAX)) as u64;
     NS_PER_TICK.store(f, Relaxed);
@@ -139,7 +141,10 @@ mod tests {
         let _ = elapsed_ns(t0, t1);
         let got = elapsed_ns(t0, t1) as f64;
         let want = (n1 - n0) as f64;
-        assert!((got / want - 1.0).abs() < 0.05, "{got} ns by ticks, {want} ns");
+        assert!(
+            (got / want - 1.0).abs() < 0.05,
+            "{got} ns by ticks, {want} ns"
+        );
         assert_eq!(elapsed_ns(t1, t0), 0, "a reading before the birth is 0");
     }
 }

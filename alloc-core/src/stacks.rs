@@ -465,7 +465,11 @@ mod tests {
         assert_eq!(cache.intern(&a), ia, "a hit");
         let ib = cache.intern(&b);
         assert_ne!(ia, ib, "the same length, another frame: a miss");
-        assert_eq!(cache.intern(&a[..2]), intern(&a[..2]), "a prefix is another stack");
+        assert_eq!(
+            cache.intern(&a[..2]),
+            intern(&a[..2]),
+            "a prefix is another stack"
+        );
         assert_eq!(cache.intern(&a), ia);
         assert_eq!(intern(&b), ib, "the table agrees");
     }

@@ -115,10 +115,10 @@ impl Every {
     #[inline(always)]
     fn after(&self, i: u64) {
         let n = i + 1;
-        if n % self.advance == 0 {
+        if n.is_multiple_of(self.advance) {
             (self.hooks.advance_epoch)();
         }
-        if n % self.snapshot == 0 {
+        if n.is_multiple_of(self.snapshot) {
             (self.hooks.snapshot)();
         }
     }
