@@ -96,29 +96,56 @@ impl SoakHooks {
 }
 
 /// How often a loop calls the soak hooks: every `advance` and every
-/// `snapshot` operations (`u64::MAX`: never).
+/// `snapshot` operations, counted down (no division in the loop).
 #[derive(Clone, Copy)]
 struct Every {
+    /// False for the plain workloads: with [`Every::NEVER`] passed as a
+    /// constant, the loops inline [`Every::after`] to nothing.
+    on: bool,
     advance: u64,
     snapshot: u64,
+    to_advance: u64,
+    to_snapshot: u64,
     hooks: SoakHooks,
 }
 
 impl Every {
     const NEVER: Every = Every {
-        advance: u64::MAX,
-        snapshot: u64::MAX,
+        on: false,
+        advance: 0,
+        snapshot: 0,
+        to_advance: 0,
+        to_snapshot: 0,
         hooks: SoakHooks::NONE,
     };
 
-    /// Calls the hooks due after operation `i` (counted from 0).
+    /// The hooks every `advance` and every `snapshot` operations (both at
+    /// least 1).
+    fn soak(advance: u64, snapshot: u64, hooks: SoakHooks) -> Every {
+        Every {
+            on: true,
+            advance,
+            snapshot,
+            to_advance: advance,
+            to_snapshot: snapshot,
+            hooks,
+        }
+    }
+
+    /// Counts one operation and calls the hooks that are due.
     #[inline(always)]
-    fn after(&self, i: u64) {
-        let n = i + 1;
-        if n.is_multiple_of(self.advance) {
+    fn after(&mut self) {
+        if !self.on {
+            return;
+        }
+        self.to_advance -= 1;
+        if self.to_advance == 0 {
+            self.to_advance = self.advance;
             (self.hooks.advance_epoch)();
         }
-        if n.is_multiple_of(self.snapshot) {
+        self.to_snapshot -= 1;
+        if self.to_snapshot == 0 {
+            self.to_snapshot = self.snapshot;
             (self.hooks.snapshot)();
         }
     }
@@ -214,11 +241,7 @@ pub fn run(workload: Workload, ops: u64, hooks: SoakHooks) -> Outcome {
             single(ops, 0x9E37_79B9_7F4A_7C15, Every::NEVER)
         }
         Workload::SingleSoak => {
-            let every = Every {
-                advance: SINGLE_SOAK_ADVANCE,
-                snapshot: SINGLE_SOAK_SNAPSHOT,
-                hooks,
-            };
+            let every = Every::soak(SINGLE_SOAK_ADVANCE, SINGLE_SOAK_SNAPSHOT, hooks);
             start = Instant::now();
             single(ops, 0x9E37_79B9_7F4A_7C15, every)
         }
@@ -265,11 +288,7 @@ pub fn run(workload: Workload, ops: u64, hooks: SoakHooks) -> Outcome {
             server(ops, 0x2545_F491_4F6C_DD1D, Every::NEVER)
         }
         Workload::ServerSoak => {
-            let every = Every {
-                advance: SERVER_SOAK_ADVANCE,
-                snapshot: SERVER_SOAK_SNAPSHOT,
-                hooks,
-            };
+            let every = Every::soak(SERVER_SOAK_ADVANCE, SERVER_SOAK_SNAPSHOT, hooks);
             start = Instant::now();
             server(ops, 0x2545_F491_4F6C_DD1D, every)
         }
@@ -366,7 +385,7 @@ unsafe fn free_block(p: *mut u8, size: usize) -> u64 {
 /// `ops` alloc+free pairs with a window of [`WINDOW`] live blocks; calls
 /// the soak hooks `every` so often.
 #[inline(always)]
-fn single(ops: u64, seed: u64, every: Every) -> u64 {
+fn single(ops: u64, seed: u64, mut every: Every) -> u64 {
     let window = window_for(ops, WINDOW);
     let mut rng = XorShift::new(seed);
     let mut slots: Vec<(*mut u8, usize)> = vec![(std::ptr::null_mut(), 0); window];
@@ -384,7 +403,7 @@ fn single(ops: u64, seed: u64, every: Every) -> u64 {
         if j == window {
             j = 0;
         }
-        every.after(i);
+        every.after();
     }
     for (p, size) in slots {
         if !p.is_null() {
@@ -570,7 +589,7 @@ impl Connection {
 /// `ops` connections, [`SERVER_LIVE`] live: open one, close the oldest;
 /// calls the soak hooks `every` so often.
 #[inline(always)]
-fn server(ops: u64, seed: u64, every: Every) -> u64 {
+fn server(ops: u64, seed: u64, mut every: Every) -> u64 {
     let live = window_for(ops, SERVER_LIVE);
     let mut rng = XorShift::new(seed);
     let mut ring: VecDeque<Box<Connection>> = VecDeque::with_capacity(live + 1);
@@ -582,7 +601,7 @@ fn server(ops: u64, seed: u64, every: Every) -> u64 {
                 sum = sum.wrapping_add(old.digest());
             }
         }
-        every.after(id);
+        every.after();
     }
     for c in ring.drain(..) {
         sum = sum.wrapping_add(c.digest());
