@@ -165,7 +165,13 @@ fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
 #[inline(never)]
 fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) {
     let epoch = if tag & SAMPLED != 0 {
-        sampling::on_free(addr);
+        let own = if registry::owner_id(slot) != 0 {
+            // SAFETY: a pool slot that `current` returned is this thread's.
+            Some(unsafe { &*slot })
+        } else {
+            None
+        };
+        sampling::on_free(addr, own);
         tag & !SAMPLED
     } else {
         tag

@@ -103,6 +103,8 @@ pub(crate) struct Slot {
     pub(crate) sampled: AtomicU64,
     /// The owner's last sampled stack (see [`crate::stacks::LastStack`]).
     pub(crate) last_stack: crate::stacks::LastStack,
+    /// The owners' share of the sampling histograms.
+    pub(crate) hists: crate::histogram::Hists,
     pub(crate) ring: [Entry; WINDOW],
     pub(crate) coarse: [Counts; COARSE],
 }
@@ -236,6 +238,7 @@ impl Slot {
             scope_seq: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             last_stack: crate::stacks::LastStack::new(),
+            hists: crate::histogram::Hists::new(),
             ring: [const {
                 Entry {
                     epoch: AtomicU32::new(EPOCH),
@@ -363,6 +366,7 @@ impl Slot {
         }
         bump_u64(&into.reallocs, self.reallocs.swap(0, Relaxed));
         bump_u64(&into.sampled, self.sampled.swap(0, Relaxed));
+        self.hists.drain_into(&into.hists);
         into.end_write();
         self.end_write();
     }

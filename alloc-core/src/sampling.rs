@@ -36,7 +36,6 @@
 //! anybody else.
 
 use crate::counters::{Slot, SAMPLED};
-use crate::histogram::{ALLOC_SIZE, LIFETIME_EPOCHS, LIFETIME_NS};
 use crate::sampled::{self, Inserted, Record};
 use crate::stacks::{self, MAX_DEPTH};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
@@ -559,7 +558,9 @@ pub(crate) fn on_alloc(
     }
     crate::counters::bump_u64(&slot.sampled, 1);
     // `weight >= 1`: rounded without a call to libm's `round`.
-    ALLOC_SIZE.record(size as u64, (weight + 0.5) as u64);
+    slot.hists
+        .alloc_size
+        .record_owned(size as u64, (weight + 0.5) as u64);
     let next = match chance {
         Chance::Always if !scoped => kept,
         _ => draw(slot),
@@ -573,13 +574,23 @@ pub(crate) fn on_alloc(
 }
 
 /// Called when a block whose tag has [`SAMPLED`] is freed: drops its record
-/// and counts its lifetime.
-pub(crate) fn on_free(addr: usize) {
+/// and counts its lifetime, into `own` (the freeing thread's slot) or, for
+/// a thread without a slot of its own, into the shared histograms.
+pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
     if let Some(r) = sampled::remove(addr) {
-        let now_epoch = crate::epoch::epoch();
-        LIFETIME_EPOCHS.record(u64::from(now_epoch.saturating_sub(r.epoch)), 1);
-        let lifetime = crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks());
-        LIFETIME_NS.record(lifetime, 1);
+        let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
+        let ns = crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks());
+        match own {
+            Some(s) => {
+                s.hists.lifetime_epochs.record_owned(epochs, 1);
+                s.hists.lifetime_ns.record_owned(ns, 1);
+            }
+            None => {
+                let h = &crate::histogram::SHARED;
+                h.lifetime_epochs.record(epochs, 1);
+                h.lifetime_ns.record(ns, 1);
+            }
+        }
     }
 }
 

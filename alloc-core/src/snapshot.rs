@@ -140,6 +140,10 @@ pub fn snapshot() -> Snapshot {
     crate::policy::observe(epoch, &epochs);
     let (threads, slot_bytes) = registry::slot_usage();
     let (sampling, stacks, sites) = sampled_sites(sum.sampled);
+    let mut hist_sums = Box::new(histogram::Sums::new());
+    registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
+    histogram::SHARED.add_to(&mut hist_sums);
+    let [alloc_size, lifetime_epochs, lifetime_ns] = hist_sums.histograms();
     Snapshot {
         epoch,
         timestamp_unix_ns: unix_ns(),
@@ -165,9 +169,9 @@ pub fn snapshot() -> Snapshot {
         stacks,
         sites,
         histograms: Histograms {
-            alloc_size: histogram::ALLOC_SIZE.read(),
-            lifetime_epochs: histogram::LIFETIME_EPOCHS.read(),
-            lifetime_ns: histogram::LIFETIME_NS.read(),
+            alloc_size,
+            lifetime_epochs,
+            lifetime_ns,
         },
         modules,
     }
