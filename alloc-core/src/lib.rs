@@ -292,7 +292,8 @@
 //!   into ranges, 8 per doubling of the epoch number (epochs 512..=575,
 //!   576..=639, ...), so a range covers at most an eighth of its epochs'
 //!   magnitude. Totals are always exact. Each thread that allocates owns a
-//!   slot of about 14 KiB (returned when it exits; at most
+//!   slot of about 26 KiB (its counters, 14 KiB, and its share of the
+//!   sampling histograms; returned when it exits; at most
 //!   [`MAX_THREAD_SLOTS`] at once, further threads share one slot under a
 //!   lock); blocks of 4 KiB and more keep their tag in a page table of 4 bytes
 //!   per 4 KiB page of address space in use (1 MiB per GiB touched).

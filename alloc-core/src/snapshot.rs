@@ -3,7 +3,7 @@
 //! histograms.
 //!
 //! The cost is one pass over the slots of threads that ever allocated
-//! (about 14 KiB each) plus two small files read: microseconds, independent of
+//! (about 26 KiB each, the sampling histograms included) plus two small files read: microseconds, independent of
 //! the number of live blocks; with sampling on, plus one pass over the
 //! sampled-block table (a few milliseconds when it is full). The whole function runs in the tool's scope, so
 //! the `Snapshot` it returns (and everything it allocates on the way) is
