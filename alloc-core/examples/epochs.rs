@@ -2,6 +2,8 @@
 //!
 //! Run with `cargo run --release -p alloc-core --example epochs`.
 
+#![forbid(unsafe_code)]
+
 use alloc_core::{advance_epoch, snapshot, EpochAlloc, Jemalloc};
 
 #[global_allocator]

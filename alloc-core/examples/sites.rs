@@ -12,6 +12,8 @@
 //! relative error of about 1/sqrt(57) = 13% (one run printed 73.4 million
 //! from 70 samples). The exact total of all survivors is printed beside it.
 
+#![forbid(unsafe_code)]
+
 use alloc_core::{advance_epoch, snapshot, symbolize, EpochAlloc, Jemalloc};
 use std::sync::Mutex;
 
@@ -43,27 +45,16 @@ fn main() {
     println!(
         "sampling: {:?} every {} bytes; {} samples, {} live",
         snap.sampling.mode,
-        snap.sampling.mean_interval_bytes,
+        snap.sampling.mode.mean_interval_bytes(),
         snap.sampling.sampled,
         snap.sampling.live_sampled
     );
-    // Stacks that differ only outside the user's frame share a label: sum
-    // them per label.
-    let mut by_label: Vec<(String, f64, f64)> = Vec::new();
-    for (id, bytes, blocks) in snap.site_survivors(snap.epoch) {
-        let label = snap.stack(id).map_or("?".into(), |s| s.label());
-        match by_label.iter_mut().find(|e| e.0 == label) {
-            Some(e) => {
-                e.1 += bytes;
-                e.2 += blocks;
-            }
-            None => by_label.push((label, bytes, blocks)),
-        }
-    }
-    by_label.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // Survivors per call site (stacks that differ only outside the user's
+    // frame are one site), most bytes first.
+    let by_site = snap.site_survivors(snap.epoch);
     println!("{:>12} {:>11}  site", "est. bytes", "est. blocks");
-    for (label, bytes, blocks) in by_label.iter().take(5) {
-        println!("{bytes:>12.0} {blocks:>11.0}  {label}");
+    for site in by_site.iter().take(5) {
+        println!("{:>12.0} {:>11.0}  {}", site.bytes, site.blocks, site.site);
     }
     let true_bytes = 100 * cycles * 300;
     let (exact, _) = snap.live_born_before(snap.epoch);

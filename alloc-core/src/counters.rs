@@ -125,26 +125,15 @@ pub(crate) fn bump_u64(a: &AtomicU64, v: u64) {
 /// doubling (each covers at most 1/8 of its epochs' magnitude).
 #[inline]
 pub(crate) const fn bucket(epoch: u32) -> usize {
-    if epoch < 16 {
-        epoch as usize
-    } else {
-        let lg = 31 - epoch.leading_zeros(); // 4..=31
-        let sub = (epoch >> (lg - 3)) & 7;
-        16 + (lg as usize - 4) * 8 + sub as usize
-    }
+    crate::histogram::index(epoch as u64)
 }
 
 /// The epochs `first..=last` that bucket `i` covers (inverse of [`bucket`]).
 pub(crate) const fn bucket_range(i: usize) -> (u32, u32) {
-    if i < 16 {
-        (i as u32, i as u32)
-    } else {
-        let lg = ((i - 16) / 8 + 4) as u32;
-        let sub = ((i - 16) % 8) as u32;
-        let first = (1u32 << lg) | (sub << (lg - 3));
-        let last = first + ((1u32 << (lg - 3)) - 1);
-        (first, last)
-    }
+    // Below bucket 240 the range lies within `u32` (bucket 239 ends at
+    // `u32::MAX`), so the casts are exact.
+    let (first, last) = crate::histogram::range(i);
+    (first as u32, last as u32)
 }
 
 /// A plain copy of one `Counts`.

@@ -1,5 +1,5 @@
 //! Fixed log-linear histograms that the sampling path can record into
-//! without allocating: exact below 8, then 8 buckets per doubling (each
+//! without allocating: exact below 16, then 8 buckets per doubling (each
 //! bucket spans at most 1/8 of its values), 496 buckets over `u64`.
 //!
 //! Recording is done only for sampled blocks: into the recording thread's
@@ -84,8 +84,13 @@ impl Sums {
     }
 }
 
+/// The log-linear bucket of `v`: exact below 16, then 8 buckets per
+/// doubling (bucket `16 + (lg - 4) * 8 + the 3 bits after the top one`),
+/// each spanning at most 1/8 of its values. The one bucketing of the crate:
+/// these histograms and the counters' coarse epoch buckets
+/// (`counters::bucket`, the same function over `u32`) both use it.
 #[inline]
-fn index(v: u64) -> usize {
+pub(crate) const fn index(v: u64) -> usize {
     if v < 8 {
         v as usize
     } else {
@@ -95,7 +100,8 @@ fn index(v: u64) -> usize {
     }
 }
 
-fn range(i: usize) -> (u64, u64) {
+/// The values `low..=high` that bucket `i` holds (inverse of [`index`]).
+pub(crate) const fn range(i: usize) -> (u64, u64) {
     if i < 8 {
         (i as u64, i as u64)
     } else {

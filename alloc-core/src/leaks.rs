@@ -245,19 +245,24 @@ impl Survivors {
         self.blocks.iter().map(|b| b.size).sum()
     }
 
-    /// Survivors grouped by call site (the user frame's label): `(site,
-    /// bytes, blocks)`, most bytes first.
+    /// Survivors grouped by call site (`alloc_snapshot::site`: the user
+    /// frame's [`SiteKey`](alloc_snapshot::SiteKey), named by its label):
+    /// `(site, bytes, blocks)`, most bytes first.
     #[must_use]
     pub fn by_site(&self) -> Vec<(String, usize, usize)> {
+        let mut keys: Vec<alloc_snapshot::SiteKey<'_>> = Vec::new();
         let mut sites: Vec<(String, usize, usize)> = Vec::new();
         for b in &self.blocks {
-            let label = b.stack.label();
-            match sites.iter_mut().find(|s| s.0 == label) {
-                Some(s) => {
-                    s.1 += b.size;
-                    s.2 += 1;
+            let key = b.stack.site_key();
+            match keys.iter().position(|k| *k == key) {
+                Some(i) => {
+                    sites[i].1 += b.size;
+                    sites[i].2 += 1;
                 }
-                None => sites.push((label, b.size, 1)),
+                None => {
+                    keys.push(key);
+                    sites.push((key.label(), b.size, 1));
+                }
             }
         }
         sites.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -119,9 +119,9 @@
 //! // ... run cycles, advancing the epoch after each batch ...
 //! let mut snap = snapshot();
 //! symbolize(&mut snap);
-//! for (stack, bytes, blocks) in snap.site_survivors(snap.epoch) {
-//!     let label = snap.stack(stack).map(|s| s.label()).unwrap_or_default();
-//!     println!("{bytes:>10.0} bytes in {blocks:>6.0} blocks  {label}");
+//! // Survivors (every closed epoch) per call site, most bytes first.
+//! for site in snap.site_survivors(snap.epoch) {
+//!     println!("{:>10.0} bytes in {:>6.0} blocks  {}", site.bytes, site.blocks, site.site);
 //! }
 //! ```
 //!
@@ -355,6 +355,7 @@ mod sampling;
 mod snapshot;
 mod stacks;
 mod symbolize;
+mod sys;
 mod tag;
 
 pub use crate::alloc::EpochAlloc;
@@ -373,8 +374,8 @@ pub use crate::sampling::{
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
 pub use alloc_snapshot::{
-    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SamplingMode, SiteLive,
-    Snapshot, Stack, ToolUsage, Totals,
+    AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
+    SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
 };
 
 use core::sync::atomic::{AtomicPtr, Ordering::*};

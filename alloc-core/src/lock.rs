@@ -22,8 +22,7 @@ pub(crate) fn lock<T>(m: &'static SpinMutex<T>) -> SpinMutexGuard<'static, T> {
             spins += 1;
             core::hint::spin_loop();
         } else {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
+            crate::sys::yield_now();
         }
     }
 }

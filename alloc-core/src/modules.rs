@@ -23,6 +23,8 @@
 //! then wait for it.
 
 use crate::lock::lock;
+#[cfg(all(target_os = "linux", not(miri)))]
+use crate::sys::{LoadedObject, ProgramHeader, PF_R, PF_X, PT_LOAD, PT_NOTE};
 use alloc_snapshot::{AddrRange, Module};
 use spin::mutex::SpinMutex;
 
@@ -103,12 +105,7 @@ pub(crate) fn loaded() -> Vec<Module> {
 /// Fills `raw` from `dl_iterate_phdr`. Call with [`LOCK`] held.
 #[cfg(all(target_os = "linux", not(miri)))]
 fn iterate(raw: &mut Raw) {
-    // SAFETY: `collect` matches the callback type `dl_iterate_phdr` expects
-    // and treats `data` as the `Raw` passed here, which outlives the call
-    // and is not touched otherwise until it returns.
-    unsafe {
-        libc::dl_iterate_phdr(Some(collect), (raw as *mut Raw).cast());
-    }
+    crate::sys::for_each_loaded_object(&mut |object| collect(raw, object));
 }
 
 /// No modules where the platform has no `dl_iterate_phdr` (and under Miri,
@@ -116,52 +113,20 @@ fn iterate(raw: &mut Raw) {
 #[cfg(not(all(target_os = "linux", not(miri))))]
 fn iterate(_raw: &mut Raw) {}
 
-/// `dl_iterate_phdr`'s callback: copies one module into the `Raw` behind
-/// `data`, within the capacity reserved there. Never allocates, never
-/// unwinds.
-///
-/// # Safety
-///
-/// `info` must point to a valid `dl_phdr_info` whose program headers
-/// describe a mapped object (the loader guarantees it during the call), and
-/// `data` to a `Raw` not otherwise borrowed.
+/// `dl_iterate_phdr`'s callback: copies one module into `raw`, within the
+/// capacity reserved there; false (stop) when full. Never allocates, never
+/// panics.
 #[cfg(all(target_os = "linux", not(miri)))]
-unsafe extern "C" fn collect(
-    info: *mut libc::dl_phdr_info,
-    _size: libc::size_t,
-    data: *mut libc::c_void,
-) -> libc::c_int {
-    // SAFETY: the caller (the loader) passes a valid `info` for the call.
-    let Some(info) = (unsafe { info.as_ref() }) else {
-        return 0;
-    };
-    // SAFETY: `data` is the `Raw` of `iterate`, borrowed only here.
-    let Some(raw) = (unsafe { data.cast::<Raw>().as_mut() }) else {
-        return 0;
-    };
+fn collect(raw: &mut Raw, object: &LoadedObject<'_>) -> bool {
     if raw.modules.len() == raw.modules.capacity() {
-        return 1; // full: stop
+        return false; // full: stop
     }
-    let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-        &[]
-    } else {
-        // SAFETY: the loader's `dlpi_phdr` points to `dlpi_phnum` program
-        // headers of the mapped object, valid during the call.
-        unsafe { core::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
-    };
-    let name: &[u8] = if info.dlpi_name.is_null() {
-        &[]
-    } else {
-        // SAFETY: a non-null `dlpi_name` is a NUL-terminated string owned
-        // by the loader, valid during the call.
-        unsafe { core::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
-    };
+    let (name, base, phdrs) = (object.name, object.base, object.phdrs);
     let from = raw.paths.len();
     if raw.paths.capacity() - from < name.len() {
-        return 1; // no room for the path: stop
+        return false; // no room for the path: stop
     }
     raw.paths.extend_from_slice(name); // within capacity: no allocation
-    let base = info.dlpi_addr;
     let mut m = RawModule {
         base,
         ranges: [(0, 0); MAX_RANGES],
@@ -172,15 +137,15 @@ unsafe extern "C" fn collect(
     };
     for ph in phdrs {
         let start = base.wrapping_add(ph.p_vaddr);
-        if ph.p_type == libc::PT_LOAD
-            && ph.p_flags & libc::PF_X != 0
+        if ph.p_type == PT_LOAD
+            && ph.p_flags & PF_X != 0
             && ph.p_memsz > 0
             && m.n_ranges < MAX_RANGES
         {
             m.ranges[m.n_ranges] = (start, start.saturating_add(ph.p_memsz));
             m.n_ranges += 1;
         }
-        if ph.p_type == libc::PT_NOTE && m.build_id_len == 0 && readable(phdrs, base, start, ph) {
+        if ph.p_type == PT_NOTE && m.build_id_len == 0 && readable(phdrs, base, start, ph) {
             let (at, len) = (start as *const u8, ph.p_memsz as usize);
             // SAFETY: `readable` checked the note lies in a readable segment
             // of this object, which the loader's lock keeps loaded.
@@ -193,20 +158,20 @@ unsafe extern "C" fn collect(
         }
     }
     raw.modules.push(m); // within capacity: no allocation
-    0
+    true
 }
 
 /// Whether the segment `ph` (at `start` in memory) lies inside a readable
 /// `PT_LOAD` segment of the same object, so that its bytes are mapped.
 #[cfg(all(target_os = "linux", not(miri)))]
-fn readable(phdrs: &[libc::Elf64_Phdr], base: u64, start: u64, ph: &libc::Elf64_Phdr) -> bool {
+fn readable(phdrs: &[ProgramHeader], base: u64, start: u64, ph: &ProgramHeader) -> bool {
     let Some(end) = start.checked_add(ph.p_memsz) else {
         return false;
     };
     phdrs.iter().any(|l| {
         let l_start = base.wrapping_add(l.p_vaddr);
-        l.p_type == libc::PT_LOAD
-            && l.p_flags & libc::PF_R != 0
+        l.p_type == PT_LOAD
+            && l.p_flags & PF_R != 0
             && l_start <= start
             && l_start
                 .checked_add(l.p_memsz)

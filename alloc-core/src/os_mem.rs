@@ -4,10 +4,10 @@
 //!
 //! Under Miri, which has no `mmap`, the memory comes from `System` instead.
 
-use core::ptr::null_mut;
 #[cfg(miri)]
 use {
     core::alloc::{GlobalAlloc, Layout},
+    core::ptr::null_mut,
     std::alloc::System,
 };
 
@@ -15,23 +15,7 @@ use {
 /// refused.
 #[cfg(not(miri))]
 pub(crate) fn map_zeroed(bytes: usize) -> *mut u8 {
-    // SAFETY: an anonymous private mapping with no address hint has no
-    // preconditions; the result is checked for MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        null_mut()
-    } else {
-        p.cast()
-    }
+    crate::sys::map_anon(bytes)
 }
 
 /// Returns memory from [`map_zeroed`].
@@ -40,8 +24,8 @@ pub(crate) fn map_zeroed(bytes: usize) -> *mut u8 {
 /// `p` came from `map_zeroed(bytes)` and is not used afterwards.
 #[cfg(not(miri))]
 pub(crate) unsafe fn unmap(p: *mut u8, bytes: usize) {
-    // SAFETY: the caller passes a mapping of exactly this length.
-    unsafe { libc::munmap(p.cast(), bytes) };
+    // SAFETY: the caller's contract: a mapping of exactly this length.
+    unsafe { crate::sys::unmap(p, bytes) };
 }
 
 #[cfg(miri)]

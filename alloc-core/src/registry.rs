@@ -265,33 +265,25 @@ mod hooks {
     }
 
     fn create() -> bool {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: `key` is a valid out-pointer; `destructor` has the C ABI
-        // signature pthread expects. glibc keeps keys in a static array.
-        if unsafe { libc::pthread_key_create(&mut key, Some(destructor)) } != 0 {
+        let Some(key) = crate::sys::thread_key_create(destructor) else {
             return false;
-        }
+        };
         KEY.store(key as usize, Release);
+        // The three handlers only touch this crate's atomics and locks. A
+        // failure only means fork() is not guarded, which is reported
+        // nowhere; counting still works.
         #[cfg(not(miri))]
-        // SAFETY: the three handlers are `extern "C" fn()` that only touch
-        // this module's atomics and lock. A failure only means fork() is not
-        // guarded, which is reported nowhere; counting still works.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
+        crate::sys::at_fork(prepare, parent, child);
         true
     }
 
     /// Arranges for `retire(slot)` to run when this thread exits.
     pub(super) fn on_thread_exit(slot: *const Slot) -> bool {
-        let key = KEY.load(Acquire) as libc::pthread_key_t;
-        // SAFETY: `key` was created by `create`. glibc stores the first 32
-        // keys' values in the thread descriptor; later ones in a block from
-        // its own malloc, never from this allocator.
-        unsafe { libc::pthread_setspecific(key, slot.cast()) == 0 }
+        let key = KEY.load(Acquire) as crate::sys::ThreadKey;
+        crate::sys::thread_key_set(key, slot.cast())
     }
 
-    extern "C" fn destructor(value: *mut libc::c_void) {
+    extern "C" fn destructor(value: *mut core::ffi::c_void) {
         if !value.is_null() {
             retire(value.cast_const().cast());
         }

@@ -101,19 +101,8 @@ pub(crate) enum Chance {
 /// `512KiB`, `4k`, `1M`).
 pub const SAMPLE_ENV: &str = "ALLOC_CORE_SAMPLE";
 
-/// Whether and how often allocation call sites are sampled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SampleMode {
-    /// No call sites are recorded; allocations pay one subtraction.
-    Off,
-    /// About one sample per this many allocated bytes (at least 2), drawn
-    /// at random so that estimates are unbiased.
-    Interval(u64),
-    /// Every allocation is recorded, with its stack (for tests and short
-    /// soaks; each costs a stack capture and a record, about 0.2 µs with
-    /// frame pointers, a few microseconds with the unwinder).
-    All,
-}
+/// The one sampling-mode enum lives in `alloc-snapshot`, which records it.
+pub use alloc_snapshot::SampleMode;
 
 /// Encoded mode: 0 off, 1 all, `n >= 2` the mean interval; `UNSET` until
 /// the environment has been read.
@@ -324,19 +313,10 @@ fn init_from_env() -> u64 {
 
 #[cfg(not(miri))]
 fn from_env() -> Option<SampleMode> {
-    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks in
-    // glibc, and the returned string is only read here, at start-up.
-    let p = unsafe { libc::getenv(c"ALLOC_CORE_SAMPLE".as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: getenv returned a valid NUL-terminated string.
-    let bytes = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
-    let mode = parse(bytes);
+    let mode = crate::sys::env_var(c"ALLOC_CORE_SAMPLE", parse)?;
     if mode.is_none() {
         let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; sampling every 256 KiB\n";
-        // SAFETY: writes a static buffer to stderr; failure is ignored.
-        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+        crate::sys::write_stderr(msg);
     }
     mode
 }
@@ -348,19 +328,10 @@ fn from_env() -> Option<SampleMode> {
 
 #[cfg(not(miri))]
 fn env_seed() -> Option<u64> {
-    // SAFETY: a NUL-terminated name; getenv neither allocates nor locks in
-    // glibc, and the returned string is only read here, once.
-    let p = unsafe { libc::getenv(c"ALLOC_CORE_SEED".as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: getenv returned a valid NUL-terminated string.
-    let bytes = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
-    let seed = parse_seed(bytes);
+    let seed = crate::sys::env_var(c"ALLOC_CORE_SEED", parse_seed)?;
     if seed.is_none() {
         let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SEED: expected a number such as 42 or 0x2a; seeding from the clock\n";
-        // SAFETY: writes a static buffer to stderr; failure is ignored.
-        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+        crate::sys::write_stderr(msg);
     }
     seed
 }
@@ -371,6 +342,13 @@ fn env_seed() -> Option<u64> {
 }
 
 /// The next random 64-bit number of the slot's generator (xorshift64*).
+///
+/// The allocation path's own generator, not the workspace's `fastrand`
+/// (which tests and benchmarks use): its state is a field of the thread's
+/// slot (no thread-local of its own), seeded per stream from
+/// `ALLOC_CORE_SEED` so that a fixed seed samples the same blocks, and it
+/// never allocates or panics: code on the allocation path stays
+/// alloc-core's own, where those rules are checked.
 fn next_random(slot: &Slot) -> u64 {
     let mut x = slot.rng.load(Relaxed);
     if x == 0 {
@@ -403,15 +381,7 @@ fn seed(slot: &Slot) -> u64 {
 
 /// `CLOCK_MONOTONIC` in nanoseconds (a vDSO call: no allocation, no lock).
 pub(crate) fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    crate::sys::monotonic_ns()
 }
 
 /// The countdown that means "test the next allocation against a fresh

@@ -12,11 +12,11 @@
 use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WINDOW};
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
-use crate::sampling::{self, SampleMode};
+use crate::sampling;
 use crate::{histogram, sampled, stacks};
 use crate::{page_table, AllocatorStats};
 use alloc_snapshot::{
-    EpochLive, Histograms, Sampling, SamplingMode, SiteLive, Snapshot, Stack, ToolUsage, Totals,
+    EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
 use core::sync::atomic::Ordering::*;
 use std::collections::BTreeMap;
@@ -156,7 +156,7 @@ pub fn snapshot() -> Snapshot {
             reallocs: sum.reallocs,
         },
         epochs,
-        rss_bytes: rss_bytes(),
+        rss_bytes: crate::sys::resident_bytes(),
         allocator: crate::stats_reader()(),
         tool: ToolUsage {
             live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
@@ -203,14 +203,8 @@ fn sampled_sites(sampled_total: u64) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let mut ids: Vec<u32> = sites.iter().map(|s| s.stack).collect();
     ids.dedup();
     let stacks = ids.into_iter().map(stacks::unsymbolised).collect();
-    let (mode, mean_interval_bytes) = match sampling::sampling() {
-        SampleMode::Off => (SamplingMode::Off, 0),
-        SampleMode::All => (SamplingMode::All, 1),
-        SampleMode::Interval(n) => (SamplingMode::Interval, n),
-    };
     let info = Sampling {
-        mode,
-        mean_interval_bytes,
+        mode: sampling::sampling(),
         sampled: sampled_total,
         live_sampled: sampled::live(),
         dropped_full: sampled::DROPPED_FULL.load(Relaxed),
@@ -229,15 +223,6 @@ fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Resident set size from `/proc/self/statm` (second field, in pages).
-fn rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0)?)
 }
 
 /// Reads the inner allocator's statistics, if it has any.

@@ -270,45 +270,12 @@ mod fp {
 /// `malloc` and `fopen`, still never this allocator.)
 #[cfg(all(fp_walk, not(miri)))]
 fn stack_bounds(here: usize) -> Option<(usize, usize)> {
-    extern "C" {
-        static __libc_stack_end: *const core::ffi::c_void;
-    }
-    // SAFETY: glibc defines `__libc_stack_end` and sets it before any
-    // user code runs; it is only read.
-    let main_end = unsafe { __libc_stack_end }.addr();
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a valid out-pointer; a plain system call.
-    let limit = if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0
-        && lim.rlim_cur != libc::RLIM_INFINITY
-    {
-        (lim.rlim_cur as usize).min(1 << 32)
-    } else {
-        1 << 32
-    };
+    let main_end = crate::sys::main_stack_end();
+    let limit = crate::sys::stack_size_limit().map_or(1 << 32, |l| l.min(1 << 32));
     if here < main_end && main_end - here <= limit {
         return Some((main_end.saturating_sub(limit), main_end));
     }
-    let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
-    // SAFETY: `attr` is a valid out-pointer; on success it is initialised
-    // and destroyed below.
-    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    let mut addr = core::ptr::null_mut();
-    let mut size = 0;
-    // SAFETY: `attr` was initialised by `pthread_getattr_np`; the
-    // out-pointers are valid; `attr` is destroyed exactly once.
-    let ok = unsafe {
-        let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(attr.as_mut_ptr());
-        ok
-    };
-    let bottom = addr.addr();
-    let top = bottom.checked_add(size)?;
-    (ok && bottom < top).then_some((bottom, top))
+    crate::sys::thread_stack()
 }
 
 fn hash(frames: &[usize]) -> u64 {
@@ -646,11 +613,7 @@ mod tests {
         let h = core::ptr::addr_of!(*heap).addr();
         assert!(stack_bounds(h).is_none_or(|(b, t)| !(b <= h && h < t)));
         // An address just under `__libc_stack_end` is the main thread's.
-        extern "C" {
-            static __libc_stack_end: *const core::ffi::c_void;
-        }
-        // SAFETY: set by glibc at start-up, only read.
-        let end = unsafe { __libc_stack_end }.addr();
+        let end = crate::sys::main_stack_end();
         let (b, t) = stack_bounds(end - 64).expect("the main stack");
         assert_eq!(t, end);
         assert!(b < end - 64);

@@ -2,62 +2,39 @@
 //! `cargo run -p alloc-report --example sample_series -- DIR [leak|cache|warmup|ok]`,
 //! then `cargo run -p alloc-report -- report DIR`.
 
+#![forbid(unsafe_code)]
+
 use alloc_report::SeriesWriter;
-use alloc_snapshot::{AllocatorStats, EpochLive, Snapshot, ToolUsage, Totals};
+use alloc_snapshot::AllocatorStats;
+
+/// The synthetic snapshots of the tests: one home for both.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().unwrap_or_else(|| "target/sample-series".into());
     let kind = args.next().unwrap_or_else(|| "leak".into());
     let mut writer = SeriesWriter::create(std::path::Path::new(&dir))?;
-    for k in 0..40u32 {
-        // Bytes and blocks born in epoch `e` still live at epoch `k`.
-        let live = |e: u32| -> (u64, u64) {
-            match kind.as_str() {
-                "leak" => (320, 3),
-                "cache" if k - e <= 10 => (1024, 1),
-                "warmup" if e == 0 => (65536, 16),
-                _ => (0, 0),
-            }
-        };
-        let mut epochs: Vec<EpochLive> = (0..k)
-            .map(|e| (e, live(e)))
-            .filter(|&(_, (b, _))| b > 0)
-            .map(|(e, (b, n))| EpochLive {
-                first: e,
-                last: e,
-                live_bytes: b,
-                live_blocks: n,
-            })
-            .collect();
-        epochs.push(EpochLive {
-            first: k,
-            last: k,
-            live_bytes: 4096,
-            live_blocks: 4,
+    // Bytes and blocks born in epoch `e` still live at epoch `k`, plus 4
+    // KiB of in-flight work in the open epoch (`common::model`).
+    let series = common::model(40, |k, e| match kind.as_str() {
+        "leak" => (320, 3),
+        "cache" if k - e <= 10 => (1024, 1),
+        "warmup" if e == 0 => (65536, 16),
+        _ => (0, 0),
+    });
+    for (k, file) in (0u64..).zip(series) {
+        let mut snapshot = file.snapshot;
+        let live_bytes = snapshot.totals.live_bytes;
+        snapshot.rss_bytes = Some((16 << 20) + 2 * live_bytes);
+        snapshot.allocator = Some(AllocatorStats {
+            name: "jemalloc".into(),
+            allocated: live_bytes,
+            resident: (8 << 20) + live_bytes,
+            retained: 0,
         });
-        let live_bytes: u64 = epochs.iter().map(|e| e.live_bytes).sum();
-        let snapshot = Snapshot {
-            epoch: k,
-            timestamp_unix_ns: 0,
-            exact_window: 1024,
-            totals: Totals {
-                live_bytes,
-                live_blocks: epochs.iter().map(|e| e.live_blocks).sum(),
-                ..Totals::default()
-            },
-            epochs,
-            rss_bytes: Some((16 << 20) + 2 * live_bytes),
-            allocator: Some(AllocatorStats {
-                name: "jemalloc".into(),
-                allocated: live_bytes,
-                resident: (8 << 20) + live_bytes,
-                retained: 0,
-            }),
-            tool: ToolUsage::default(),
-            ..Snapshot::default()
-        };
-        writer.append(&snapshot, Some(u64::from(k) * 5))?;
+        writer.append(&snapshot, Some(k * 5))?;
     }
     println!("wrote 40 snapshots ({kind}) to {dir}");
     Ok(())

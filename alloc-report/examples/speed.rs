@@ -19,53 +19,40 @@
 //! `alloc-report/bench/results`). `SPEED_ONLY=typical|all_noisy|diff` runs
 //! one part and writes nothing (for profiling).
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use alloc_report::analysis::{diff, ClassifyOptions};
 use alloc_report::{render, Analyzer, SnapshotFile};
-use alloc_snapshot::{
-    EpochLive, Frame, Sampling, SamplingMode, SiteLive, Snapshot, Stack, ToolUsage, Totals,
-};
+use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
 
-/// splitmix64.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
+/// The synthetic snapshots and stacks of the tests: one home for both.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::mix;
 
-/// `n` stacks of 8 frames, ids 1..=n, each with its own user frame.
+/// `n` stacks of 8 frames, ids 1..=n, each with its own user frame
+/// (an allocator frame, the site, six callers).
 fn stacks(n: u32) -> Vec<Stack> {
+    const CALLERS: [&str; 6] = [
+        "server::caller_0",
+        "server::caller_1",
+        "server::caller_2",
+        "server::caller_3",
+        "server::caller_4",
+        "server::caller_5",
+    ];
     (1..=n)
         .map(|id| {
-            let base = 0x5555_0000_0000 + u64::from(id) * 0x100;
-            let mut frames = vec![Frame {
-                ip: base,
-                function: Some("alloc::alloc::alloc".into()),
-                file: Some("/rustc/library/alloc/src/alloc.rs".into()),
-                line: Some(94),
-            }];
-            frames.push(Frame {
-                ip: base + 8,
-                function: Some(format!("server::module_{}::handler_{id}", id % 97)),
-                file: Some(format!("src/module_{}.rs", id % 97)),
-                line: Some(10 + id % 500),
-            });
-            for d in 0..6u64 {
-                frames.push(Frame {
-                    ip: base + 16 + 8 * d,
-                    function: Some(format!("server::caller_{d}")),
-                    file: Some("src/main.rs".into()),
-                    line: Some(100 + d as u32),
-                });
-            }
-            Stack {
+            common::stack(
                 id,
-                frames,
-                user_frame: Some(1),
-            }
+                &format!("src/module_{}.rs", id % 97),
+                10 + id % 500,
+                &format!("server::module_{}::handler_{id}", id % 97),
+                &CALLERS,
+            )
         })
         .collect()
 }
@@ -173,25 +160,14 @@ fn fill(file: &mut SnapshotFile, k: u32, sites: u32, mix_kind: Mix) {
 }
 
 fn empty_file(stacks: Vec<Stack>) -> SnapshotFile {
-    SnapshotFile::new(Snapshot {
-        epoch: 0,
-        timestamp_unix_ns: 0,
-        exact_window: 256,
-        totals: Totals::default(),
-        epochs: Vec::new(),
-        rss_bytes: None,
-        allocator: None,
-        tool: ToolUsage::default(),
-        sampling: Sampling {
-            mode: SamplingMode::Interval,
-            mean_interval_bytes: 512 * 1024,
-            ..Sampling::default()
-        },
-        stacks,
-        sites: Vec::new(),
-        histograms: Default::default(),
-        modules: Vec::new(),
-    })
+    let mut s = common::snap(0, &[]);
+    s.exact_window = 256;
+    s.sampling = Sampling {
+        mode: SampleMode::Interval(512 * 1024),
+        ..Sampling::default()
+    };
+    s.stacks = stacks;
+    SnapshotFile::new(s)
 }
 
 struct AnalyseRun {

@@ -38,7 +38,7 @@
 //!
 //! # Analysis
 //!
-//! [`analysis`] holds pure functions: [`analysis::diff`] of two snapshots
+//! [`analysis`] holds pure functions: [`analysis::diff()`] of two snapshots
 //! (by birth epoch, and by call site and birth epoch), the
 //! [`analysis::survivor_matrix`] of a series (and
 //! [`analysis::site_survivor_matrix`] per site), and [`analyze`], which
@@ -119,6 +119,8 @@
 //! (`--format text|json|html|pprof|folded`) and `check` (exit status 1 on a
 //! leak, for CI), each symbolising raw stacks as it reads them
 //! (`--binary FILE` to name the file of a module). Run `alloc-report --help`.
+
+#![forbid(unsafe_code)]
 
 pub mod agreement;
 pub mod analysis;

@@ -3,6 +3,8 @@
 //! It uses the system allocator: it analyses files written by another
 //! process, and measuring itself would tell nothing.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -207,12 +209,13 @@ fn emit(bytes: &[u8]) -> Result<(), Fail> {
     }
 }
 
-/// Writes `bytes` to `out` (`-` is standard output).
+/// Writes `bytes` to `out` (`-` is standard output), atomically.
 fn write_out(out: &Path, bytes: &[u8]) -> Result<(), Fail> {
     if out == Path::new("-") {
         emit(bytes)
     } else {
-        std::fs::write(out, bytes).map_err(|e| Fail(format!("{}: {e}", out.display())))
+        alloc_report::format::write_atomic(out, bytes)
+            .map_err(|e| Fail(format!("{}: {e}", out.display())))
     }
 }
 

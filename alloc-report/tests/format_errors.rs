@@ -52,8 +52,7 @@ fn sample() -> SnapshotFile {
             samples: 1,
         },
     ];
-    s.sampling.mode = alloc_snapshot::SamplingMode::Interval;
-    s.sampling.mean_interval_bytes = 16384;
+    s.sampling.mode = alloc_snapshot::SampleMode::Interval(16384);
     s.sampling.live_sampled = 4;
     s.histograms.alloc_size = Histogram {
         buckets: vec![
@@ -152,12 +151,12 @@ fn truncation_at_every_byte_offset_is_an_error() {
 fn every_single_byte_flip_is_an_error() {
     let dir = temp_dir("flip");
     let bytes = encode(&sample());
-    let mut rng = Rng(42);
+    let mut rng = Rng::with_seed(42);
     let mut checksum_caught = 0;
     for at in 0..bytes.len() {
         for _ in 0..4 {
             let mut damaged = bytes.clone();
-            damaged[at] ^= 1 + rng.below(255) as u8;
+            damaged[at] ^= rng.u8(1..);
             if let Problem::Checksum { .. } = expect_error(&dir, "flip.json", &damaged) {
                 checksum_caught += 1;
             }

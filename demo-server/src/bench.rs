@@ -8,9 +8,9 @@
 //! alloc-core's opt-in `jemalloc-stats`, since Cargo unifies features); the
 //! only difference is the global allocator.
 
-use crate::demo::{serve_args, ServerProcess};
+use crate::demo::FreshSoak;
 use crate::patterns::{Pattern, Variant};
-use crate::soak::{self, SoakOptions};
+use crate::soak;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -49,30 +49,24 @@ pub fn run(o: &BenchOptions) -> Result<(), String> {
     let builds = [("jemalloc", plain), ("alloc-core", me)];
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut tool_max = 0u64;
+    // The servers' default configuration: whatever sampling alloc-core
+    // starts with, not the demo's.
+    let shape = FreshSoak {
+        cycles: o.cycles,
+        batch: o.batch,
+        concurrency: o.concurrency,
+        warmup: Some(o.batch),
+        progress: false,
+    };
     for round in 0..o.rounds {
         for i in 0..2 {
             // Alternate which build goes first.
             let i = if round % 2 == 0 { i } else { 1 - i };
             let (label, exe) = &builds[i];
-            // The default configuration: whatever sampling alloc-core
-            // starts with, not the demo's.
-            let server = ServerProcess::spawn(
-                exe,
-                serve_args(o.pattern, o.variant),
-                &[("ALLOC_CORE_SAMPLE", None)],
-            )?;
-            let mut s = SoakOptions::new(
-                server.server,
-                server.admin,
-                o.out.join(format!("round{round}-{label}")),
-            );
-            s.cycles = o.cycles;
-            s.batch = o.batch;
-            s.concurrency = o.concurrency;
-            s.warmup = o.batch;
-            s.progress = false;
-            let outcome = soak::run(&s).map_err(|e| format!("{label}, round {round}: {e}"))?;
-            drop(server);
+            let out = o.out.join(format!("round{round}-{label}"));
+            let outcome = shape
+                .run(exe, o.pattern, o.variant, out)
+                .map_err(|e| format!("{label}, round {round}: {e}"))?;
             let rate = outcome.cycles_per_second();
             if *label == "alloc-core" {
                 tool_max = tool_max.max(outcome.tool_memory.max);
@@ -102,11 +96,13 @@ pub fn run(o: &BenchOptions) -> Result<(), String> {
         "ratios": ratios, "median_jemalloc": jm, "median_alloc_core": am, "median_ratio": rm,
         "alloc_core_tool_bytes_max": tool_max,
     });
-    soak::write_atomic(
-        &o.out.join("throughput.json"),
-        (json.to_string() + "\n").as_bytes(),
-    )?;
-    soak::write_atomic(&o.out.join("throughput.txt"), t.as_bytes())
+    soak::write_files(
+        &o.out,
+        &[
+            ("throughput.json", (json.to_string() + "\n").as_bytes()),
+            ("throughput.txt", t.as_bytes()),
+        ],
+    )
 }
 
 fn median(v: &[f64]) -> f64 {

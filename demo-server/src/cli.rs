@@ -7,7 +7,6 @@ use crate::patterns::{Pattern, Variant};
 use crate::soak;
 use crate::ServeOptions;
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,27 +38,7 @@ enum Cmd {
         out: PathBuf,
     },
     /// Serve one pattern on loopback, with the admin endpoint.
-    Serve {
-        /// The leak pattern.
-        #[arg(long, value_enum)]
-        pattern: Pattern,
-        /// Leaky or fixed.
-        #[arg(long, value_enum, default_value_t = Variant::Leaky)]
-        variant: Variant,
-        /// The line-protocol address.
-        #[arg(long, default_value = "127.0.0.1:7070")]
-        addr: SocketAddr,
-        /// The admin endpoint's address.
-        #[arg(long, default_value_t = alloc_admin::DEFAULT_ADDR)]
-        admin: SocketAddr,
-        /// Allow a non-loopback admin address (it has no authentication).
-        #[arg(long)]
-        allow_remote_admin: bool,
-        /// Lower the descriptor limit to leave only N descriptors free once
-        /// listening (to test surviving accept errors).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-        spare_fds: Option<u64>,
-    },
+    Serve(ServeOptions),
     /// Soak any server that mounts the alloc-admin endpoint and write its
     /// series and report (the `alloc-soak` tool). Exit 0: no leak; 1: a
     /// leak; 2: an error.
@@ -93,17 +72,9 @@ enum Cmd {
 
 /// Parses the process's arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match alloc_soak::cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            // Help and version go to stdout with 0; errors to stderr with 2.
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if let Cmd::Demo { cycles, batch, .. } = &cli.command {
         if batch > cycles {
@@ -134,22 +105,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
             out,
         })
         .map(|_| ExitCode::SUCCESS),
-        Cmd::Serve {
-            pattern,
-            variant,
-            addr,
-            admin,
-            allow_remote_admin,
-            spare_fds,
-        } => crate::serve(&ServeOptions {
-            pattern,
-            variant,
-            addr,
-            admin,
-            allow_remote_admin,
-            spare_fds,
-        })
-        .map(|()| ExitCode::SUCCESS),
+        Cmd::Serve(options) => crate::serve(&options).map(|()| ExitCode::SUCCESS),
         Cmd::Soak(args) => {
             // An error is exit 2 here: 1 means a leak.
             let ran = args.options().and_then(|o| soak::run(&o).map(|r| (r, o)));

@@ -162,29 +162,69 @@ pub fn serve_args(pattern: Pattern, variant: Variant) -> Vec<String> {
     ]
 }
 
+/// One soak of a fresh server process, as `demo` and `bench` run it.
+#[derive(Clone, Debug)]
+pub(crate) struct FreshSoak {
+    /// Measured cycles.
+    pub(crate) cycles: u64,
+    /// Cycles per epoch.
+    pub(crate) batch: u64,
+    /// Cycles in flight.
+    pub(crate) concurrency: usize,
+    /// Warm-up cycles (`None`: the soak's default).
+    pub(crate) warmup: Option<u64>,
+    /// Whether to draw a progress bar.
+    pub(crate) progress: bool,
+}
+
+impl FreshSoak {
+    /// Soaks `pattern` (`variant`) in a fresh `exe serve` at the defaults
+    /// (`ALLOC_CORE_SAMPLE` removed from its environment, whatever this
+    /// process's says), writing into `out`; the server is stopped after.
+    pub(crate) fn run(
+        &self,
+        exe: &Path,
+        pattern: Pattern,
+        variant: Variant,
+        out: PathBuf,
+    ) -> Result<soak::SoakOutcome, String> {
+        let server = ServerProcess::spawn(
+            exe,
+            serve_args(pattern, variant),
+            &[("ALLOC_CORE_SAMPLE", None)],
+        )?;
+        let mut opts = SoakOptions::new(server.server, server.admin, out);
+        opts.cycles = self.cycles;
+        opts.batch = self.batch;
+        opts.concurrency = self.concurrency;
+        if let Some(w) = self.warmup {
+            opts.warmup = w;
+        }
+        opts.progress = self.progress;
+        soak::run(&opts)
+    }
+}
+
 /// Runs the demo; prints the table and writes the reports and the summary.
 pub fn run(o: &DemoOptions) -> Result<Summary, String> {
     std::fs::create_dir_all(&o.out)
         .map_err(|e| format!("cannot create {}: {e}", o.out.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let mut runs = Vec::new();
+    let shape = FreshSoak {
+        cycles: o.cycles,
+        batch: o.batch,
+        concurrency: o.concurrency,
+        warmup: None,
+        progress: true,
+    };
     for pattern in Pattern::ALL {
         for &variant in pattern.variants() {
             eprintln!("{pattern} ({variant}): {} cycles", o.cycles);
             let dir_name = format!("{pattern}-{variant}");
-            let server = ServerProcess::spawn(
-                &exe,
-                serve_args(pattern, variant),
-                // The defaults, whatever this process's environment says.
-                &[("ALLOC_CORE_SAMPLE", None)],
-            )?;
-            let mut opts = SoakOptions::new(server.server, server.admin, o.out.join(&dir_name));
-            opts.cycles = o.cycles;
-            opts.batch = o.batch;
-            opts.concurrency = o.concurrency;
-            opts.progress = true;
-            let outcome = soak::run(&opts).map_err(|e| format!("{pattern} ({variant}): {e}"))?;
-            drop(server);
+            let outcome = shape
+                .run(&exe, pattern, variant, o.out.join(&dir_name))
+                .map_err(|e| format!("{pattern} ({variant}): {e}"))?;
             let v = &outcome.verdict;
             runs.push(RunSummary {
                 pattern: pattern.name(),
@@ -204,8 +244,13 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
     let table = table(&summary);
     print!("{table}");
     let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
-    soak::write_atomic(&o.out.join("summary.json"), json.as_bytes())?;
-    soak::write_atomic(&o.out.join("report.txt"), table.as_bytes())?;
+    soak::write_files(
+        &o.out,
+        &[
+            ("summary.json", json.as_bytes()),
+            ("report.txt", table.as_bytes()),
+        ],
+    )?;
     println!(
         "\nreports under {}: summary.json, report.txt, <pattern>-<variant>/report.{{txt,json,html}} and series/",
         o.out.display()

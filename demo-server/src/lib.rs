@@ -32,6 +32,8 @@
 //! `alloc_core::EpochAlloc<Jemalloc>`, `src/bin/demo-server-jemalloc.rs`
 //! plain jemalloc.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 /// The soak tool (package `alloc-soak`), re-exported under its old paths.
 pub use alloc_soak::{admin_client, client, soak};
@@ -45,23 +47,31 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-/// How `serve` runs.
-#[derive(Clone, Debug)]
+/// How `serve` runs: also the `serve` command's arguments (their docs are
+/// its `--help`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct ServeOptions {
     /// The leak pattern.
+    #[arg(long, value_enum)]
     pub pattern: Pattern,
     /// Leaky or fixed.
+    #[arg(long, value_enum, default_value_t = Variant::Leaky)]
     pub variant: Variant,
     /// The line-protocol address.
+    #[arg(long, default_value = "127.0.0.1:7070")]
     pub addr: SocketAddr,
     /// The admin endpoint's address.
+    #[arg(long, default_value_t = alloc_admin::DEFAULT_ADDR)]
     pub admin: SocketAddr,
-    /// Allow a non-loopback admin address (with a warning).
+    /// Allow a non-loopback admin address (it has no authentication; a
+    /// warning is printed).
+    #[arg(long)]
     pub allow_remote_admin: bool,
-    /// Lower the descriptor limit so that only this many descriptors are
-    /// left once the server is listening (fault tests: fewer than the
-    /// clients). By default the limit is raised as far as the hard limit
-    /// allows, up to 65,536.
+    /// Lower the descriptor limit to leave only N descriptors free once
+    /// listening (to test surviving accept errors: fewer than the clients).
+    /// By default the limit is raised as far as the hard limit allows, up
+    /// to 65,536.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub spare_fds: Option<u64>,
 }
 

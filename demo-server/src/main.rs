@@ -2,6 +2,8 @@
 //! the throughput benchmark (see the library docs, `cargo doc -p
 //! demo-server`).
 
+#![forbid(unsafe_code)]
+
 // The server measures itself: alloc-core over jemalloc is its global
 // allocator. (`demo-server-jemalloc` is the same program over plain jemalloc,
 // for the benchmark's baseline.)

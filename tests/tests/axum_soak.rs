@@ -78,6 +78,20 @@ fn soak(addr: SocketAddr, name: &str, script: Script, hold: usize) -> soak::Soak
     // symboliser's) are the tool's, not the service's.
     let r = alloc_core::untracked(|| soak::run(&o)).expect("the soak ran");
     println!("axum_soak: {name}: {}", r.verdict_line());
+    // The report came from the snapshots as they arrived; the series the
+    // driver wrote beside it, read back as `alloc-report` reads it, is one
+    // file per snapshot and gives the same report.
+    alloc_core::untracked(|| {
+        let series = alloc_snapshot::read_series(&o.out).expect("the soak's series reads");
+        assert_eq!(series.len() as u64, o.cycles / o.batch + 1);
+        let again = alloc_report::analyze(&series, &Default::default());
+        let json = alloc_report::render::report_json;
+        assert_eq!(
+            json(&again),
+            json(&r.report),
+            "{name}: the series on disk says otherwise"
+        );
+    });
     r
 }
 

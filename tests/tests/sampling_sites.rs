@@ -32,7 +32,7 @@ fn every_allocation_is_exact() {
     advance_epoch();
     let needle = format!("sampling_sites.rs:{line} ");
     let s = symbolised();
-    assert_eq!(s.sampling.mode, alloc_core::SamplingMode::All);
+    assert_eq!(s.sampling.mode, alloc_core::SampleMode::All);
     let (bytes, blocks, samples) = site_live(&s, e, &needle);
     assert_eq!((bytes, blocks, samples), (33_300.0, 100.0, 100), "{needle}");
     let stack = s
@@ -161,7 +161,7 @@ fn off_records_nothing_new() {
     allocate_here(1000, 4000, &mut kept);
     let s = snapshot();
     assert_eq!(s.sampling.sampled, before);
-    assert_eq!(s.sampling.mode, alloc_core::SamplingMode::Off);
+    assert_eq!(s.sampling.mode, alloc_core::SampleMode::Off);
     untracked(|| drop(kept));
 }
 

@@ -11,6 +11,8 @@
 //! With `AXUM_SERVICE_LEAK=1` it keeps every greeted name in a global list
 //! (the seed's module-level list of connections): a leak to find.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Mutex;
 
 use alloc_admin::axum::CountingListener;

@@ -64,6 +64,8 @@
 //! address unless [`Admin::allow_non_loopback`] was set, and prints a warning
 //! to stderr when it is.
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "axum")]
 pub mod axum;
 mod connections;

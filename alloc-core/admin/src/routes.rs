@@ -187,6 +187,8 @@ fn printable(s: &str) -> String {
 
 /// The Prometheus text exposition of a snapshot.
 pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
+    // Survivors of the snapshot on its own: every closed epoch (the
+    // glossary of ARCHITECTURE.md).
     let (survivor_bytes, survivor_blocks) = s.live_born_before(s.epoch);
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
@@ -216,13 +218,15 @@ pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
     metric(
         "alloc_core_survivor_bytes",
         "gauge",
-        "Live bytes born in closed epochs (before the current epoch).",
+        "Survivors: live bytes born in any closed epoch since the start \
+         (alloc-report counts those born since a series' first snapshot).",
         survivor_bytes,
     );
     metric(
         "alloc_core_survivor_blocks",
         "gauge",
-        "Live blocks born in closed epochs (before the current epoch).",
+        "Survivors: live blocks born in any closed epoch since the start \
+         (alloc-report counts those born since a series' first snapshot).",
         survivor_blocks,
     );
     metric(

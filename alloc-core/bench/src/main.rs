@@ -6,6 +6,8 @@
 //! Run it as `cargo run --release -p alloc-bench -- overhead` from anywhere
 //! in the workspace; `alloc-bench overhead --help` lists the options.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -557,22 +559,6 @@ fn median_u64(v: &[u64]) -> u64 {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot rename {} to {}: {e}", tmp.display(), path.display())
-    })
-}
-
 /// The median over rounds of `xs[i] / base[i]`: each round runs every
 /// allocator back to back, so a machine that speeds up or slows down between
 /// rounds moves both sides of a pair alike, where a ratio of two medians
@@ -772,7 +758,8 @@ fn run(opts: Options) -> Result<(), String> {
     let mut json = serde_json::to_string_pretty(&report)
         .map_err(|e| format!("cannot serialise the report: {e}"))?;
     json.push('\n');
-    write_atomically(&out_path, json.as_bytes())?;
+    alloc_snapshot::file::write_atomic(&out_path, json.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
     print!(
         "{}",
         render_table(&report, &opts.workloads, &opts.allocators)

@@ -10,7 +10,7 @@
 //!
 //! Workloads (see `design.md`, "Figures measured"):
 //!
-//! - **single**: 10M alloc+free pairs of 8..=512 bytes (xorshift sizes), with a
+//! - **single**: 10M alloc+free pairs of 8..=512 bytes (sizes from a seeded generator), with a
 //!   window of 1000 live blocks: each allocation frees the block allocated
 //!   1000 allocations earlier.
 //! - **mt2**: `single` on two threads at once; the figure is wall time divided
@@ -314,22 +314,18 @@ fn window_for(ops: u64, nominal: usize) -> usize {
     nominal.min((ops / 2).max(1) as usize)
 }
 
-/// xorshift64: a cheap generator, deterministic per seed.
-struct XorShift(u64);
+/// The workloads' generator: `fastrand` (wyrand, a multiply and a xor per
+/// draw) seeded explicitly, so every child draws the same sizes.
+struct SizeRng(fastrand::Rng);
 
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed | 1)
+impl SizeRng {
+    fn new(seed: u64) -> SizeRng {
+        SizeRng(fastrand::Rng::with_seed(seed))
     }
 
     #[inline(always)]
     fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
+        self.0.u64(..)
     }
 
     /// A block size in `MIN_SIZE..=MAX_SIZE`, by multiply-shift (no division).
@@ -387,7 +383,7 @@ unsafe fn free_block(p: *mut u8, size: usize) -> u64 {
 #[inline(always)]
 fn single(ops: u64, seed: u64, mut every: Every) -> u64 {
     let window = window_for(ops, WINDOW);
-    let mut rng = XorShift::new(seed);
+    let mut rng = SizeRng::new(seed);
     let mut slots: Vec<(*mut u8, usize)> = vec![(std::ptr::null_mut(), 0); window];
     let mut sum = 0u64;
     let mut j = 0;
@@ -448,7 +444,7 @@ impl Ring {
 
     /// Allocates `ops` blocks and pushes them (called by one thread only).
     fn produce(&self, ops: u64, seed: u64) {
-        let mut rng = XorShift::new(seed);
+        let mut rng = SizeRng::new(seed);
         let mask = XFREE_RING - 1;
         let mut tail = 0usize;
         let mut head_seen = 0usize;
@@ -538,7 +534,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn open(id: u64, rng: &mut XorShift) -> Box<Connection> {
+    fn open(id: u64, rng: &mut SizeRng) -> Box<Connection> {
         let mut buffer = vec![0u8; SERVER_BUFFER];
         buffer[(id as usize) % SERVER_BUFFER] = id as u8;
         let r = rng.next();
@@ -591,7 +587,7 @@ impl Connection {
 #[inline(always)]
 fn server(ops: u64, seed: u64, mut every: Every) -> u64 {
     let live = window_for(ops, SERVER_LIVE);
-    let mut rng = XorShift::new(seed);
+    let mut rng = SizeRng::new(seed);
     let mut ring: VecDeque<Box<Connection>> = VecDeque::with_capacity(live + 1);
     let mut sum = 0u64;
     for id in 0..ops {

@@ -38,15 +38,23 @@
 //! is a [`ReadError`] naming the file and the problem; reading never panics
 //! and never returns part of a file or part of a series.
 //!
-//! Writing is atomic: the bytes go to a hidden temporary file in the same
-//! directory, which is fsynced and then renamed over the target, and the
-//! directory is fsynced. A reader sees the old file, the new file, or no
-//! file, never half of one.
+//! Writing is atomic ([`write_atomic`]): the bytes go to a hidden temporary
+//! file in the same directory, which is fsynced and then renamed over the
+//! target, and the directory is fsynced. A reader sees the old file, the new
+//! file, or no file, never half of one.
+//!
+//! # Where the I/O is
+//!
+//! [`encode`] and [`decode`] are pure: bytes in memory to and from a
+//! [`SnapshotFile`] (the admin endpoint serves [`encode`]'s bytes; the soak
+//! driver decodes them once and can write them as they came,
+//! [`SeriesWriter::append_bytes`]). The file system is touched in two
+//! submodules only: `series` (reading a file or a series directory, listing
+//! it, appending to it) and `atomic` ([`write_atomic`], the workspace's one
+//! atomic writer, which reports and benchmark results use too).
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::{
     AllocatorStats, EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
@@ -54,7 +62,15 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod atomic;
+mod series;
 mod validate;
+
+pub use atomic::write_atomic;
+pub use series::{
+    read_path, read_series, read_snapshot_file, series_files, write_snapshot_file, SeriesReader,
+    SeriesWriter, SOAK_SERIES,
+};
 
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
@@ -136,18 +152,12 @@ impl<'a> SnapshotV1<'a> {
     }
 }
 
-/// The snapshot as version 2 had it: without `modules`. Field order is the
-/// file order.
+/// The snapshot as version 2 had it: the version 1 fields, then the
+/// call-site fields, without `modules`. Field order is the file order.
 #[derive(Serialize)]
 struct SnapshotV2<'a> {
-    epoch: u32,
-    timestamp_unix_ns: u64,
-    exact_window: u32,
-    totals: &'a Totals,
-    epochs: &'a [EpochLive],
-    rss_bytes: Option<u64>,
-    allocator: &'a Option<AllocatorStats>,
-    tool: &'a ToolUsage,
+    #[serde(flatten)]
+    v1: SnapshotV1<'a>,
     sampling: &'a Sampling,
     stacks: &'a [Stack],
     sites: &'a [SiteLive],
@@ -157,14 +167,7 @@ struct SnapshotV2<'a> {
 impl<'a> SnapshotV2<'a> {
     fn of(s: &'a Snapshot) -> Self {
         SnapshotV2 {
-            epoch: s.epoch,
-            timestamp_unix_ns: s.timestamp_unix_ns,
-            exact_window: s.exact_window,
-            totals: &s.totals,
-            epochs: &s.epochs,
-            rss_bytes: s.rss_bytes,
-            allocator: &s.allocator,
-            tool: &s.tool,
+            v1: SnapshotV1::of(s),
             sampling: &s.sampling,
             stacks: &s.stacks,
             sites: &s.sites,
@@ -358,8 +361,13 @@ fn layout_value(
 /// as JSON; they are written as 0.
 #[must_use]
 pub fn encode(file: &SnapshotFile) -> Vec<u8> {
+    encode_parts(file.cycles, &file.snapshot)
+}
+
+/// [`encode`] of a file with `cycles` and `snapshot`, without building one.
+fn encode_parts(cycles: Option<u64>, snapshot: &Snapshot) -> Vec<u8> {
     let mut clean;
-    let mut snapshot = &file.snapshot;
+    let mut snapshot = snapshot;
     if snapshot
         .sites
         .iter()
@@ -376,11 +384,11 @@ pub fn encode(file: &SnapshotFile) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V3, file.cycles, snapshot);
+    let sum = body_checksum(Layout::V3, cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
-        cycles: file.cycles,
+        cycles,
         snapshot,
         checksum: &sum,
     };
@@ -538,223 +546,4 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
         cycles: env.cycles,
         snapshot: env.snapshot,
     })
-}
-
-/// Reads one snapshot file.
-pub fn read_snapshot_file(path: &Path) -> Result<SnapshotFile, ReadError> {
-    let err = |problem| ReadError {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let bytes = fs::read(path).map_err(|e| err(Problem::Io(e.to_string())))?;
-    decode(&bytes).map_err(err)
-}
-
-/// Whether `name` is a series file name: ASCII digits, then `.json`.
-fn is_series_name(name: &str) -> bool {
-    name.strip_suffix(".json")
-        .is_some_and(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The series files of `dir`, in name order (which is numeric order, since
-/// the writer zero-pads). Other names, including temporary files, are skipped.
-/// A directory without series files whose `series/` folder has them (a
-/// soak's output directory: `series/` beside `report.*`) gives those, so
-/// every reader of a series also accepts a soak's output directory.
-pub fn series_files(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
-    match series_files_in(dir) {
-        // A soak's output directory: its series is in `series/`.
-        Err(ReadError {
-            problem: Problem::EmptySeries,
-            ..
-        }) if dir.join(SOAK_SERIES).is_dir() => series_files_in(&dir.join(SOAK_SERIES)),
-        other => other,
-    }
-}
-
-/// The folder of a soak's output directory that holds its series.
-pub const SOAK_SERIES: &str = "series";
-
-fn series_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
-    let err = |problem| ReadError {
-        path: dir.to_path_buf(),
-        problem,
-    };
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| err(Problem::Io(e.to_string())))? {
-        let entry = entry.map_err(|e| err(Problem::Io(e.to_string())))?;
-        let name = entry.file_name();
-        if name.to_str().is_some_and(is_series_name) {
-            files.push(entry.path());
-        }
-    }
-    // Zero-padded names sort numerically; longer names (past 999999) after.
-    files.sort_by(|a, b| {
-        let (a, b) = (a.file_name(), b.file_name());
-        a.map(|n| n.len())
-            .cmp(&b.map(|n| n.len()))
-            .then_with(|| a.cmp(&b))
-    });
-    if files.is_empty() {
-        return Err(err(Problem::EmptySeries));
-    }
-    Ok(files)
-}
-
-/// Reads the files of a series directory one at a time, in order, checking
-/// that epochs and cycles never go backwards; a long series need not be
-/// held in memory. [`read_series`] collects it.
-#[derive(Debug)]
-pub struct SeriesReader {
-    files: std::vec::IntoIter<PathBuf>,
-    total: usize,
-    prev: Option<(u32, Option<u64>)>,
-    failed: bool,
-}
-
-impl SeriesReader {
-    /// Lists the series files of `dir` (an error if there are none).
-    pub fn open(dir: &Path) -> Result<Self, ReadError> {
-        let files = series_files(dir)?;
-        Ok(SeriesReader {
-            total: files.len(),
-            files: files.into_iter(),
-            prev: None,
-            failed: false,
-        })
-    }
-
-    /// How many files the series has in all.
-    #[must_use]
-    pub fn total(&self) -> usize {
-        self.total
-    }
-}
-
-impl Iterator for SeriesReader {
-    type Item = Result<SnapshotFile, ReadError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let path = self.files.next()?;
-        let result = read_snapshot_file(&path).and_then(|file| {
-            let order = |msg: String| ReadError {
-                path: path.clone(),
-                problem: Problem::OutOfOrder(msg),
-            };
-            if let Some((epoch, cycles)) = self.prev {
-                if file.snapshot.epoch < epoch {
-                    return Err(order(format!(
-                        "epoch {} is before the previous file's epoch {epoch}",
-                        file.snapshot.epoch
-                    )));
-                }
-                if let (Some(c), Some(p)) = (file.cycles, cycles) {
-                    if c < p {
-                        return Err(order(format!(
-                            "cycles {c} is fewer than the previous file's {p}"
-                        )));
-                    }
-                }
-            }
-            Ok(file)
-        });
-        match &result {
-            Ok(f) => self.prev = Some((f.snapshot.epoch, f.cycles)),
-            Err(_) => self.failed = true,
-        }
-        Some(result)
-    }
-}
-
-/// Reads a whole series directory. Any bad file fails the whole read.
-pub fn read_series(dir: &Path) -> Result<Vec<SnapshotFile>, ReadError> {
-    SeriesReader::open(dir)?.collect()
-}
-
-/// Reads a series directory, or a single file as a series of one.
-pub fn read_path(path: &Path) -> Result<Vec<SnapshotFile>, ReadError> {
-    if path.is_dir() {
-        read_series(path)
-    } else {
-        read_snapshot_file(path).map(|f| vec![f])
-    }
-}
-
-/// Writes `file` to `path` atomically (temporary file, fsync, rename, fsync
-/// of the directory).
-pub fn write_snapshot_file(path: &Path, file: &SnapshotFile) -> io::Result<()> {
-    let bytes = encode(file);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename durable. Not every platform can open a directory.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Appends snapshots to a series directory as `000000.json`, `000001.json`...
-#[derive(Debug)]
-pub struct SeriesWriter {
-    dir: PathBuf,
-    next: u64,
-}
-
-impl SeriesWriter {
-    /// Opens (creating if needed) a series directory; numbering continues
-    /// after the highest existing file.
-    pub fn create(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        let mut next = 0;
-        for entry in fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            if let Some(n) = name
-                .to_str()
-                .filter(|n| is_series_name(n))
-                .and_then(|n| n.trim_end_matches(".json").parse::<u64>().ok())
-            {
-                next = next.max(n + 1);
-            }
-        }
-        Ok(SeriesWriter {
-            dir: dir.to_path_buf(),
-            next,
-        })
-    }
-
-    /// Writes the next file of the series and returns its path.
-    pub fn append(&mut self, snapshot: &Snapshot, cycles: Option<u64>) -> io::Result<PathBuf> {
-        let path = self.dir.join(format!("{:06}.json", self.next));
-        let file = SnapshotFile {
-            cycles,
-            snapshot: snapshot.clone(),
-        };
-        write_snapshot_file(&path, &file)?;
-        self.next += 1;
-        Ok(path)
-    }
 }

@@ -1,7 +1,11 @@
 //! Plain data types of an epoch snapshot.
 //!
 //! It also owns the snapshot file format ([`mod@file`]): the collector's
-//! admin endpoint writes it and the analyser reads it.
+//! admin endpoint writes it and the analyser reads it. Its only I/O is that
+//! format's on disk: reading files and series directories, appending to a
+//! series, and [`file::write_atomic`], the one atomic file writer of the
+//! workspace. Everything else here (the types, [`file::encode`] and
+//! [`file::decode`], `pprof`) works on memory.
 //!
 //! This crate is the only thing the collector (`alloc-core`, which runs inside
 //! the measured program as its global allocator) and the analyser
@@ -15,20 +19,31 @@
 //!   jemalloc's `epoch` mallctl, which only refreshes jemalloc's statistics.
 //! - **block**: one live heap allocation.
 //! - **survivor**: a block born in an epoch that has closed and still live at
-//!   a snapshot.
+//!   a snapshot. With no other word, every closed epoch counts (what
+//!   `/metrics` and [`Snapshot::live_born_before`] report); a report over a
+//!   series counts the epochs closed since its first snapshot (see
+//!   `alloc_report::analysis::survivors`).
+//! - **site**: the frame a call stack is shown by; stacks with one
+//!   [`SiteKey`] are one site ([`mod@site`]).
+
+#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 
 pub mod file;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod sampling;
 pub mod short_path;
+pub mod site;
 pub mod trim;
 pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use sampling::{SampleMode, Sampling};
 pub use short_path::short_path;
+pub use site::{SiteKey, SiteSurvivors};
 
 /// The accounting state of one process at one instant.
 ///
@@ -117,59 +132,6 @@ impl Snapshot {
             Err(_) => self.stacks.iter().find(|s| s.id == id),
         }
     }
-
-    /// Estimated live bytes and blocks per stack born strictly before
-    /// `epoch` (the sampled survivors), as `(stack, bytes, blocks)` sorted
-    /// by stack id.
-    #[must_use]
-    pub fn site_survivors(&self, epoch: u32) -> Vec<(u32, f64, f64)> {
-        let mut out: Vec<(u32, f64, f64)> = Vec::new();
-        for s in self.sites.iter().filter(|s| s.epoch < epoch) {
-            match out.last_mut() {
-                Some(last) if last.0 == s.stack => {
-                    last.1 += s.bytes;
-                    last.2 += s.blocks;
-                }
-                _ => out.push((s.stack, s.bytes, s.blocks)),
-            }
-        }
-        out.sort_by_key(|e| e.0);
-        out
-    }
-}
-
-/// How a snapshot's sites were sampled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sampling {
-    /// The sampling mode in force when the snapshot was taken.
-    pub mode: SamplingMode,
-    /// The mean number of bytes between samples ([`SamplingMode::Interval`]);
-    /// 1 for [`SamplingMode::All`], 0 when off.
-    pub mean_interval_bytes: u64,
-    /// Blocks sampled since start.
-    pub sampled: u64,
-    /// Sampled blocks live now (the entries behind [`Snapshot::sites`]).
-    pub live_sampled: u64,
-    /// Samples dropped because the sampled-block table was full. Non-zero
-    /// means the site estimates are low.
-    pub dropped_full: u64,
-    /// Samples whose stack went to the overflow stack because the stack
-    /// table was full.
-    pub stack_overflow: u64,
-}
-
-/// Whether and how often allocations are sampled for call sites.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SamplingMode {
-    /// No call sites are recorded.
-    #[default]
-    Off,
-    /// A block is sampled about once every `mean_interval_bytes` allocated
-    /// bytes (a per-thread exponential countdown, so estimates are unbiased).
-    Interval,
-    /// Every allocation is recorded (for tests and short soaks).
-    All,
 }
 
 /// One captured call stack, innermost frame first.
@@ -210,16 +172,13 @@ impl Stack {
         }
     }
 
-    /// A one-line label for this stack: `file:line function` of its site
-    /// ([`Frame::label`], with the file's short form), or the raw address
-    /// when not symbolised.
+    /// A one-line label for this stack's site ([`SiteKey::label`]):
+    /// `file:line function` of its site frame, with the file's short form,
+    /// or the raw address when not symbolised. Stacks with one label are
+    /// one site ([`mod@site`]).
     #[must_use]
     pub fn label(&self) -> String {
-        match self.site() {
-            Some(f) => f.label(),
-            None if self.id == 0 => "[stack table full]".to_string(),
-            None => "[no frames]".to_string(),
-        }
+        self.site_key().label()
     }
 }
 
@@ -243,17 +202,7 @@ impl Frame {
     /// `tokio-1.54.1/src/runtime/task/mod.rs`.
     #[must_use]
     pub fn label(&self) -> String {
-        let place = match (&self.file, self.line) {
-            (Some(f), Some(l)) => Some(format!("{}:{l}", short_path(f))),
-            (Some(f), None) => Some(short_path(f).to_string()),
-            _ => None,
-        };
-        match (place, &self.function) {
-            (Some(p), Some(func)) => format!("{p} {func}"),
-            (Some(p), None) => p,
-            (None, Some(func)) => func.clone(),
-            (None, None) => format!("{:#x}", self.ip),
-        }
+        SiteKey::of_frame(self).label()
     }
 }
 
@@ -304,7 +253,7 @@ pub struct SiteLive {
     /// The birth epoch (exact: sampled blocks remember their own epoch).
     pub epoch: u32,
     /// Estimated live bytes: the sum over live sampled blocks of size times
-    /// sampling weight. Exact in [`SamplingMode::All`].
+    /// sampling weight. Exact in [`SampleMode::All`].
     pub bytes: f64,
     /// Estimated live blocks: the sum of the sampling weights.
     pub blocks: f64,

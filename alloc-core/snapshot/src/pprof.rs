@@ -310,7 +310,7 @@ pub fn heap(snapshot: &Snapshot) -> Profile {
     b.header(
         &[("inuse_objects", "count"), ("inuse_space", "bytes")],
         1,
-        snapshot.sampling.mean_interval_bytes,
+        snapshot.sampling.mode.mean_interval_bytes(),
         snapshot.timestamp_unix_ns,
         &format!(
             "alloc-core: live heap at epoch {}, by call stack and birth epoch (estimated from \

@@ -9,6 +9,17 @@ use std::time::Duration;
 /// The largest response accepted (a snapshot with many call sites).
 const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
 
+/// A snapshot as `/snapshot` served it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReceivedSnapshot {
+    /// The snapshot file the bytes hold.
+    pub file: SnapshotFile,
+    /// The bytes served: a snapshot file in the current format
+    /// (`alloc_snapshot::file::encode`), that `decode` accepted.
+    pub bytes: Vec<u8>,
+}
+
 /// The admin endpoint of one server.
 #[derive(Clone, Debug)]
 pub struct AdminClient {
@@ -98,14 +109,17 @@ impl AdminClient {
         self.number("POST", "/epoch", "epoch")
     }
 
-    /// A snapshot, with `cycles` written into it.
-    pub fn snapshot(&self, cycles: Option<u64>) -> Result<SnapshotFile, String> {
+    /// A snapshot, with `cycles` written into it: the bytes the endpoint
+    /// served (a whole snapshot file) and what they decode to, checked
+    /// once here.
+    pub fn snapshot(&self, cycles: Option<u64>) -> Result<ReceivedSnapshot, String> {
         let target = match cycles {
             Some(n) => format!("/snapshot?cycles={n}"),
             None => "/snapshot".to_string(),
         };
-        let body = self.ok("GET", &target)?;
-        decode(&body).map_err(|e| format!("admin {target}: {e}"))
+        let bytes = self.ok("GET", &target)?;
+        let file = decode(&bytes).map_err(|e| format!("admin {target}: {e}"))?;
+        Ok(ReceivedSnapshot { file, bytes })
     }
 
     /// Waits until the open connections equal `baseline`; fails after

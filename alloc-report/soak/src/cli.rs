@@ -29,9 +29,15 @@ pub struct SoakArgs {
     /// Cycles per epoch (one snapshot each).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
-    /// Cycles in flight at once.
+    /// Connections in flight at once (one cycle in flight on each).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub concurrency: u64,
+    /// Cycles one connection carries in a row (keep-alive): with --http, a
+    /// connection's requests but its last go without `Connection: close`;
+    /// with --send, each cycle's bytes follow the previous answer (needs
+    /// --until). A cycle is still one request; 1: a connection per cycle.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub requests_per_conn: u64,
     /// Unmeasured cycles before the first snapshot.
     #[arg(long, default_value_t = 100)]
     pub warmup: u64,
@@ -54,7 +60,7 @@ pub struct SoakArgs {
     #[arg(long, conflicts_with = "http")]
     pub send: Option<String>,
     /// With --send: a cycle is done when the answer ends with this (same
-    /// escapes); without it, when the server closes.
+    /// escapes, templated as --send); without it, when the server closes.
     #[arg(long, requires = "send")]
     pub until: Option<String>,
     /// HTTP/1.1: one request per cycle, `METHOD PATH` (the path templated:
@@ -80,6 +86,9 @@ impl SoakArgs {
         o.admin_prefix = self.admin_prefix.clone();
         if let Some(send) = &self.send {
             crate::template::validate(send)?;
+            if let Some(until) = &self.until {
+                crate::template::validate(until)?;
+            }
             o.script = Script::Custom {
                 request: unescape(send),
                 until: self.until.as_deref().map(unescape).unwrap_or_default(),
@@ -104,6 +113,7 @@ impl SoakArgs {
         o.cycles = self.cycles;
         o.batch = self.batch;
         o.concurrency = self.concurrency as usize;
+        o.requests_per_connection = self.requests_per_conn;
         o.warmup = self.warmup;
         o.hold = self.hold as usize;
         o.progress = !self.no_progress;
@@ -112,15 +122,36 @@ impl SoakArgs {
     }
 }
 
+/// Parses the process's arguments as `T`, for both commands: help and
+/// `--version` print to standard output and give `Err` of exit code 0; a
+/// usage error prints to standard error and gives `Err` of exit code 2.
+pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            std::process::ExitCode::from(2)
+        } else {
+            std::process::ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Prints the report, the throughput, the verdict line and the tool's
 /// memory, as both commands do.
 pub fn print_outcome(r: &SoakOutcome, out: &std::path::Path) {
     print!("{}", alloc_report::render::report_text(&r.report));
+    // Said when connections carried more than one cycle (keep-alive).
+    let on = match r.connections {
+        c if c == 0 || c == r.cycles => String::new(),
+        c => format!(" on {c} connections"),
+    };
     println!(
-        "\n{} cycles in {:.2} s ({:.0} cycles/s, snapshots included), {} failed and retried",
+        "\n{} cycles{on} in {:.2} s ({:.0} cycles/s, snapshots included; {:.0}/s in the batches), \
+         {} failed and retried",
         r.cycles,
         r.seconds,
         r.cycles_per_second(),
+        r.cycles_per_batch_second(),
         r.failed
     );
     println!("{}", r.verdict_line());

@@ -11,9 +11,25 @@
 //! see [`crate::template`]) and waits for the answer to end with a marker
 //! (or for the server to close); [`Script::Http`] sends one HTTP/1.1 request
 //! with `Connection: close` and checks for a 2xx status.
+//!
+//! A cycle is one request. By default each has a connection of its own;
+//! [`LoadClient::requests_per_connection`] (`--requests-per-conn N`) keeps
+//! a connection for up to `N` cycles in a row, as HTTP keep-alive does:
+//! a connection takes a block of `N` consecutive cycles (fewer for the last
+//! of a batch), so `count` cycles take `count / N` connections, rounded up.
+//! Each HTTP request but a connection's last goes without `Connection:
+//! close` and is done when its response is complete (`Content-Length`,
+//! chunked, or no body: `client/response.rs`); a raw TCP cycle is done when
+//! its answer ends with `until`. A connection is closed (RST) after its
+//! block, when the server says `Connection: close`, or when a cycle on it
+//! fails; the failed cycle and the rest of the block are retried on new
+//! connections, under new numbers.
+
+mod response;
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use response::Framing;
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -32,16 +48,19 @@ pub enum Script {
     #[default]
     Demo,
     /// Send `request`, then read until the answer ends with `until` (or,
-    /// when `until` is empty, until the server closes).
+    /// when `until` is empty, until the server closes). Both are templates.
     Custom {
-        /// Sent at once after connecting.
+        /// Sent at once after connecting (or after the connection's previous
+        /// answer).
         request: Vec<u8>,
         /// The end of a complete answer; empty: the server closes.
         until: Vec<u8>,
     },
-    /// One HTTP/1.1 request per cycle (`Connection: close`); the cycle is
-    /// done when the server closes, and correct when the status is 2xx.
-    /// `path` and `body` are templates.
+    /// One HTTP/1.1 request per cycle; the cycle is correct when the status
+    /// is 2xx. The last request of a connection says `Connection: close` and
+    /// is done when the server closes; the others (keep-alive, see
+    /// [`LoadClient::requests_per_connection`]) when their response is
+    /// complete. `path` and `body` are templates.
     Http {
         /// `GET`, `POST`, ...
         method: String,
@@ -84,8 +103,19 @@ impl std::fmt::Debug for Script {
 }
 
 impl Script {
-    /// The bytes cycle `n` sends to `addr`.
-    fn request(&self, n: u64, addr: SocketAddr) -> Vec<u8> {
+    /// Whether a connection can carry more than one cycle of this script.
+    #[must_use]
+    pub fn can_keep_alive(&self) -> bool {
+        match self {
+            Script::Http { .. } => true,
+            Script::Custom { until, .. } => !until.is_empty(),
+            Script::Demo | Script::Closure(_) => false,
+        }
+    }
+
+    /// The bytes cycle `n` sends to `host`; `last`: the connection's last
+    /// request (HTTP says `Connection: close`).
+    fn request(&self, n: u64, host: &str, last: bool) -> Vec<u8> {
         match self {
             Script::Demo => format!("set user u{n}\nget user\nquit\n").into_bytes(),
             Script::Closure(_) => Vec::new(),
@@ -103,8 +133,11 @@ impl Script {
                 req.push(b' ');
                 req.extend_from_slice(&path);
                 req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-                req.extend_from_slice(addr.to_string().as_bytes());
-                req.extend_from_slice(b"\r\nConnection: close\r\n");
+                req.extend_from_slice(host.as_bytes());
+                req.extend_from_slice(b"\r\n");
+                if last {
+                    req.extend_from_slice(b"Connection: close\r\n");
+                }
                 for h in headers {
                     req.extend_from_slice(h.as_bytes());
                     req.extend_from_slice(b"\r\n");
@@ -120,14 +153,47 @@ impl Script {
     }
 }
 
-/// One cycle in flight.
+/// One connection, and the cycle in flight on it.
 struct Slot {
     stream: TcpStream,
+    /// The cycle in flight.
     n: u64,
     request: Vec<u8>,
     written: usize,
     answer: Vec<u8>,
+    /// The cycle's `until` (raw TCP), templated.
+    until: Vec<u8>,
     connected: bool,
+    /// Cycles of this connection's block after the one in flight.
+    left: u64,
+    /// The cycle in flight is not the connection's last: HTTP sent no
+    /// `Connection: close`, and its response ends where its framing says.
+    keep: bool,
+}
+
+impl Slot {
+    /// Sets the connection up for cycle `n`: its last when no cycle of its
+    /// block is `left` after it.
+    fn begin(&mut self, script: &Script, host: &str, n: u64) {
+        let last = self.left == 0;
+        self.n = n;
+        self.request = script.request(n, host, last);
+        self.written = 0;
+        self.answer.clear();
+        self.until = match script {
+            Script::Custom { until, .. } => crate::template::render(until, n),
+            _ => Vec::new(),
+        };
+        self.keep = !last;
+    }
+}
+
+/// Where a cycle stands after [`drive`].
+enum Progress {
+    /// Waiting for the server.
+    Pending,
+    /// Done and correct; `reusable`: the connection can carry another.
+    Done { reusable: bool },
 }
 
 /// Counts of one [`LoadClient::run`].
@@ -138,11 +204,21 @@ pub struct CycleStats {
     /// Cycles that failed (connect error, reset, wrong answer) and were
     /// retried.
     pub failed: u64,
+    /// Connections opened (the closure's cycles open their own, uncounted:
+    /// 0).
+    pub connections: u64,
+    /// The first cycle number the run did not use (a retried cycle, and the
+    /// rest of a connection's block cut short, take new numbers): where the
+    /// next run's numbers start.
+    pub next: u64,
 }
 
 /// Runs cycles against one server address.
 pub struct LoadClient {
     addr: SocketAddr,
+    /// `addr` as the HTTP `Host` header.
+    host: String,
+    requests_per_connection: u64,
     poll: Poll,
     events: Events,
     slots: Slab<Slot>,
@@ -156,6 +232,8 @@ impl LoadClient {
     pub fn new(addr: SocketAddr, script: Script) -> io::Result<Self> {
         Ok(LoadClient {
             addr,
+            host: addr.to_string(),
+            requests_per_connection: 1,
             script,
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
@@ -164,9 +242,22 @@ impl LoadClient {
         })
     }
 
+    /// Lets a connection carry up to `n` cycles in a row (at least 1, the
+    /// default: a connection per cycle). A script that cannot keep a
+    /// connection ([`Script::can_keep_alive`]) stays at 1.
+    #[must_use]
+    pub fn requests_per_connection(mut self, n: u64) -> Self {
+        self.requests_per_connection = if self.script.can_keep_alive() {
+            n.max(1)
+        } else {
+            1
+        };
+        self
+    }
+
     /// Runs `count` successful cycles numbered from `first`, at most
-    /// `concurrency` at once; failed cycles are retried, up to `count + 100`
-    /// failures. Fails if that many fail or `timeout` passes.
+    /// `concurrency` connections at once; failed cycles are retried, up to
+    /// `count + 100` failures. Fails if that many fail or `timeout` passes.
     pub fn run(
         &mut self,
         first: u64,
@@ -182,12 +273,22 @@ impl LoadClient {
         let mut next = first;
         let mut started = 0u64;
         let max_failures = count + 100;
+        // Connections to close, and whether their cycle failed.
         let mut to_close: Vec<(usize, bool)> = Vec::with_capacity(concurrency.max(1));
         loop {
-            // Keep `concurrency` cycles in flight while some are still due.
+            // Keep `concurrency` connections busy while cycles are due.
             while self.slots.len() < concurrency.max(1) && started < count + stats.failed {
-                match self.start(next) {
-                    Ok(()) => {}
+                // A connection takes its cycles in one block, so `count`
+                // cycles take `count / N` connections, rounded up.
+                let block = self
+                    .requests_per_connection
+                    .min(count + stats.failed - started);
+                match self.start(next, block) {
+                    Ok(()) => {
+                        stats.connections += 1;
+                        next += block;
+                        started += block;
+                    }
                     Err(e) => {
                         stats.failed += 1;
                         self.note_failure(format!("connect: {e}"));
@@ -195,12 +296,13 @@ impl LoadClient {
                             return Err(self.give_up(stats));
                         }
                         std::thread::sleep(Duration::from_millis(1));
+                        next += 1;
+                        started += 1;
                     }
                 }
-                next += 1;
-                started += 1;
             }
             if self.slots.is_empty() && stats.completed >= count {
+                stats.next = next;
                 return Ok(stats);
             }
             let now = Instant::now();
@@ -227,24 +329,45 @@ impl LoadClient {
                 let Some(slot) = self.slots.get_mut(key) else {
                     continue;
                 };
-                match drive(slot, &self.script) {
-                    Ok(false) => {}
-                    Ok(true) => to_close.push((key, true)),
-                    Err(e) => {
-                        if self.first_failure.is_none() {
-                            self.first_failure = Some(format!("cycle {}: {e}", slot.n));
+                // A kept connection goes on to its next cycle at once (the
+                // socket is writable and no new event would say so).
+                let mut readable = event.is_readable() || event.is_read_closed();
+                loop {
+                    match drive(slot, &self.script, readable) {
+                        Ok(Progress::Pending) => break,
+                        Ok(Progress::Done { reusable }) => {
+                            stats.completed += 1;
+                            if reusable && slot.left > 0 {
+                                slot.left -= 1;
+                                slot.begin(&self.script, &self.host, slot.n + 1);
+                                // Drained to `WouldBlock`: the answer
+                                // comes with a new event.
+                                readable = false;
+                                continue;
+                            }
+                            // The server closes early: the rest of the
+                            // block is due again, on another connection.
+                            started -= slot.left;
+                            to_close.push((key, false));
                         }
-                        to_close.push((key, false));
+                        Err(e) => {
+                            if self.first_failure.is_none() {
+                                self.first_failure = Some(format!("cycle {}: {e}", slot.n));
+                            }
+                            // This cycle is retried (a failure makes one
+                            // more due); the rest of the block is due again.
+                            started -= slot.left;
+                            to_close.push((key, true));
+                        }
                     }
+                    break;
                 }
             }
-            for (key, ok) in to_close.drain(..) {
+            for (key, failed) in to_close.drain(..) {
                 // Closing the socket takes it out of the epoll set.
                 if let Some(slot) = self.slots.try_remove(key) {
                     reset(&slot.stream);
-                    if ok {
-                        stats.completed += 1;
-                    } else {
+                    if failed {
                         stats.failed += 1;
                         if stats.failed > max_failures {
                             self.close_all();
@@ -256,7 +379,8 @@ impl LoadClient {
         }
     }
 
-    fn start(&mut self, n: u64) -> io::Result<()> {
+    /// Connects for the `block` cycles numbered from `n` (at least 1).
+    fn start(&mut self, n: u64, block: u64) -> io::Result<()> {
         let mut stream = TcpStream::connect(self.addr)?;
         let entry = self.slots.vacant_entry();
         self.poll.registry().register(
@@ -264,15 +388,18 @@ impl LoadClient {
             Token(entry.key()),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let request = self.script.request(n, self.addr);
-        entry.insert(Slot {
+        let slot = entry.insert(Slot {
             stream,
             n,
-            request,
+            request: Vec::new(),
             written: 0,
             answer: Vec::with_capacity(64),
+            until: Vec::new(),
             connected: false,
+            left: block.max(1) - 1,
+            keep: false,
         });
+        slot.begin(&self.script, &self.host, n);
         Ok(())
     }
 
@@ -351,6 +478,8 @@ fn run_closure(
     let stats = CycleStats {
         completed: completed.load(Relaxed),
         failed: failed.load(Relaxed),
+        connections: 0,
+        next: next.load(Relaxed),
     };
     let why = first_failure
         .into_inner()
@@ -371,18 +500,20 @@ fn run_closure(
     Ok(stats)
 }
 
-/// Advances one cycle; `Ok(true)` when it is complete and correct.
-fn drive(slot: &mut Slot, script: &Script) -> Result<bool, String> {
+/// Advances the cycle in flight on `slot`; `readable`: its event said there
+/// is something to read.
+fn drive(slot: &mut Slot, script: &Script, readable: bool) -> Result<Progress, String> {
     if !slot.connected {
         if let Ok(Some(e)) | Err(e) = slot.stream.take_error() {
             return Err(format!("connect: {e}"));
         }
         match slot.stream.peer_addr() {
             Ok(_) => slot.connected = true,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Progress::Pending),
             Err(e) => return Err(format!("connect: {e}")),
         }
     }
+    let unsent = slot.written < slot.request.len();
     while slot.written < slot.request.len() {
         match slot.stream.write(&slot.request[slot.written..]) {
             Ok(0) => return Err("write returned 0".to_string()),
@@ -391,6 +522,12 @@ fn drive(slot: &mut Slot, script: &Script) -> Result<bool, String> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("write: {e}")),
         }
+    }
+    if unsent && !readable {
+        // The request has just gone out and nothing had come in: the
+        // answer (edge-triggered) brings an event of its own, so a read
+        // now would only find `WouldBlock`.
+        return Ok(Progress::Pending);
     }
     let mut buf = [0u8; 512];
     loop {
@@ -412,35 +549,56 @@ fn drive(slot: &mut Slot, script: &Script) -> Result<bool, String> {
 /// The longest answer a cycle reads.
 const MAX_ANSWER: usize = 1 << 20;
 
-/// Whether the answer is complete (`bye` received) and right.
-fn check(slot: &Slot, script: &Script, eof: bool) -> Result<bool, String> {
-    if let Script::Http { .. } = script {
-        if !eof {
-            return Ok(false);
-        }
-        return if slot.answer.starts_with(b"HTTP/1.1 2") || slot.answer.starts_with(b"HTTP/1.0 2") {
-            Ok(true)
+/// Whether the answer is complete and right.
+fn check(slot: &Slot, script: &Script, eof: bool) -> Result<Progress, String> {
+    const PENDING: Result<Progress, String> = Ok(Progress::Pending);
+    let done = |reusable| Ok(Progress::Done { reusable });
+    if let Script::Http { method, .. } = script {
+        let status = if slot.keep {
+            match response::frame(&slot.answer, method)? {
+                Framing::Complete { status, close, .. } => (status, !close && !eof),
+                Framing::UntilClose { status } if eof => (status, false),
+                Framing::Incomplete if eof => {
+                    return Err(format!(
+                        "the server closed the connection after {} bytes of a response",
+                        slot.answer.len()
+                    ))
+                }
+                Framing::UntilClose { .. } | Framing::Incomplete => return PENDING,
+            }
+        } else if !eof {
+            return PENDING;
+        } else if slot.answer.starts_with(b"HTTP/1.1 2") || slot.answer.starts_with(b"HTTP/1.0 2") {
+            (200, false)
         } else {
-            let head = slot
-                .answer
-                .split(|&b| b == b'\r')
-                .next()
-                .unwrap_or_default();
-            Err(format!(
-                "HTTP answer {:?}, not 2xx",
-                String::from_utf8_lossy(head)
-            ))
+            (0, false)
+        };
+        return match status {
+            (200..=299, reusable) => done(reusable),
+            _ => {
+                let head = slot
+                    .answer
+                    .split(|&b| b == b'\r')
+                    .next()
+                    .unwrap_or_default();
+                Err(format!(
+                    "HTTP answer {:?}, not 2xx",
+                    String::from_utf8_lossy(head)
+                ))
+            }
         };
     }
-    if let Script::Custom { until, .. } = script {
+    if let Script::Custom { .. } = script {
+        let until = &slot.until;
         return match (until.is_empty(), eof) {
-            (true, eof) => Ok(eof),
-            (false, _) if slot.answer.ends_with(until) => Ok(true),
+            (true, true) => done(false),
+            (true, false) => PENDING,
+            (false, _) if slot.answer.ends_with(until) => done(!eof),
             (false, true) => Err(format!(
                 "the server closed before {:?}",
                 String::from_utf8_lossy(until)
             )),
-            (false, false) => Ok(false),
+            (false, false) => PENDING,
         };
     }
     if !slot.answer.ends_with(b"bye\n") {
@@ -450,14 +608,14 @@ fn check(slot: &Slot, script: &Script, eof: bool) -> Result<bool, String> {
                 String::from_utf8_lossy(&slot.answer)
             ))
         } else {
-            Ok(false)
+            PENDING
         };
     }
     let text = String::from_utf8_lossy(&slot.answer);
     let lines: Vec<&str> = text.lines().collect();
     let value = format!("u{}", slot.n);
     match lines.as_slice() {
-        [hello, "ok", v, "bye"] if hello.starts_with("hello ") && *v == value => Ok(true),
+        [hello, "ok", v, "bye"] if hello.starts_with("hello ") && *v == value => done(false),
         _ => Err(format!("unexpected answer {text:?}")),
     }
 }

@@ -8,7 +8,11 @@
 //! the series and the report and gives the verdict. What a cycle does is a
 //! [`client::Script`]: the demo server's protocol, bytes of any TCP
 //! protocol, or one HTTP/1.1 request, each templated per cycle
-//! ([`template`]: `{cycle}`, `{key}`).
+//! ([`template`]: `{cycle}`, `{key}`). A cycle is one request; by default
+//! each has a connection of its own, and
+//! [`SoakOptions::requests_per_connection`](soak::SoakOptions::requests_per_connection)
+//! (`--requests-per-conn N`) lets a connection carry `N` in a row, as a
+//! keep-alive client does.
 //!
 //! As a library (a test soaking a service it started):
 //!

@@ -4,6 +4,8 @@
 //!
 //! The system allocator: the soak driver measures another process.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use alloc_soak::cli::{print_outcome, SoakArgs};
@@ -18,7 +20,8 @@ use clap::Parser;
     version,
     after_help = "Examples:
   alloc-soak --server 127.0.0.1:3000 --admin 127.0.0.1:3000 --admin-prefix /admin \\
-      --http 'GET /hello/u{cycle}' --cycles 20000 --batch 1000 --concurrency 32
+      --http 'GET /hello/u{cycle}' --cycles 20000 --batch 1000 --concurrency 32 \\
+      --requests-per-conn 10
   alloc-soak --server 127.0.0.1:7070 --admin 127.0.0.1:7171 \\
       --send 'set k{key} v{cycle}\\nquit\\n' --until 'bye\\n' --hold 100
   alloc-report report target/soak"
@@ -29,17 +32,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match alloc_soak::cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            // Help and version go to stdout with 0; errors to stderr with 2.
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     let outcome = cli
         .soak

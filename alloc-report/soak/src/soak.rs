@@ -13,22 +13,27 @@
 //!    epoch and takes the first snapshot.
 //! 3. Per batch: runs `batch` cycles at `concurrency` (each closed with
 //!    RST), waits for quiescence again, closes an epoch, and takes a
-//!    snapshot carrying the number of cycles done. The server sends raw
-//!    stacks; the driver symbolises them here, from the server's binaries on
-//!    disk (`alloc_report::Symbolizer`, debug information parsed once per
-//!    soak), and writes symbolised files, which stay readable after the
-//!    server is rebuilt.
-//! 4. Writes the series (`series/000000.json`, ...) and the report
-//!    (`report.txt`, `report.json`, `report.html`) under the output
-//!    directory.
+//!    snapshot carrying the number of cycles done.
+//! 4. Each snapshot goes one way: the endpoint serves a snapshot file's
+//!    bytes, the client decodes and checks them once
+//!    ([`AdminClient::snapshot`]), the file is written atomically as the
+//!    next file of the series (`series/000000.json`, ...), and the decoded
+//!    snapshot is pushed into an [`Analyzer`]. Raw stacks are symbolised
+//!    first, from the server's binaries on disk (`alloc_report::Symbolizer`,
+//!    debug information parsed once per soak), and the file then holds the
+//!    symbolised snapshot, so the series stays readable after the server is
+//!    rebuilt; a snapshot without stacks is written as the bytes served.
+//! 5. The report (`report.txt`, `report.json`, `report.html`, under the
+//!    output directory) is that analyser's: the series is never read back.
 
-use crate::admin_client::AdminClient;
+use crate::admin_client::{AdminClient, ReceivedSnapshot};
 use crate::client::{reset, LoadClient, Script};
-use alloc_report::{ClassifyOptions, Report, Symbolizer, Verdict};
+use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict};
+use alloc_snapshot::file::{encode, write_atomic, SOAK_SERIES};
 use alloc_snapshot::SeriesWriter;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,8 +54,12 @@ pub struct SoakOptions {
     pub cycles: u64,
     /// Cycles per epoch (and per snapshot).
     pub batch: u64,
-    /// Cycles in flight at once.
+    /// Connections in flight at once (one cycle in flight on each).
     pub concurrency: usize,
+    /// Cycles one connection may carry in a row (1: a connection per
+    /// cycle); more needs a script that can keep a connection
+    /// ([`Script::can_keep_alive`]: HTTP, or raw TCP with an `until`).
+    pub requests_per_connection: u64,
     /// Unmeasured cycles before the first snapshot.
     pub warmup: u64,
     /// Idle connections held open for the whole soak.
@@ -92,6 +101,7 @@ impl SoakOptions {
             cycles: 2000,
             batch: 100,
             concurrency: 16,
+            requests_per_connection: 1,
             warmup: 100,
             hold: 0,
             out,
@@ -130,9 +140,14 @@ pub struct SoakOutcome {
     pub cycles: u64,
     /// Cycles that failed and were retried.
     pub failed: u64,
+    /// Connections the measured cycles opened (0 for a closure's cycles).
+    pub connections: u64,
     /// Seconds from the first to the last snapshot (cycles, quiescence,
     /// epochs and snapshots).
     pub seconds: f64,
+    /// Of those, the seconds in the batches' cycles (quiescence waits,
+    /// epochs and snapshots left out).
+    pub batch_seconds: f64,
     /// The tool's memory in the server.
     pub tool_memory: ToolMemory,
     /// The server's RSS at the first and the last snapshot.
@@ -144,6 +159,13 @@ impl SoakOutcome {
     #[must_use]
     pub fn cycles_per_second(&self) -> f64 {
         self.cycles as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Measured cycles per second of the batches alone: the load the
+    /// client put on the server while it ran.
+    #[must_use]
+    pub fn cycles_per_batch_second(&self) -> f64 {
+        self.cycles as f64 / self.batch_seconds.max(1e-9)
     }
 
     /// Whether the whole heap leaks more than `threshold` bytes per cycle
@@ -194,6 +216,17 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
         return Err("cycles, batch and concurrency must be at least 1".to_string());
     }
+    if o.requests_per_connection == 0 {
+        return Err("requests per connection must be at least 1".to_string());
+    }
+    if o.requests_per_connection > 1 && !o.script.can_keep_alive() {
+        return Err(format!(
+            "{} requests per connection needs HTTP (--http) or raw TCP with an end marker \
+             (--send with --until); the demo protocol and answers that end when the server \
+             closes take one connection per cycle",
+            o.requests_per_connection
+        ));
+    }
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
     for b in &o.binaries {
@@ -203,9 +236,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let baseline = admin.open_connections()?;
     let held = hold_connections(o.server, o.hold, matches!(o.script, Script::Demo))?;
     let expected = baseline + o.hold as u64;
-    let mut client =
-        LoadClient::new(o.server, o.script.clone()).map_err(|e| format!("client: {e}"))?;
-    let mut failed = 0;
+    let mut client = LoadClient::new(o.server, o.script.clone())
+        .map_err(|e| format!("client: {e}"))?
+        .requests_per_connection(o.requests_per_connection);
+    let (mut failed, mut connections) = (0, 0);
     let mut next = 0u64;
     if o.warmup > 0 {
         // An unkept snapshot before each half: every epoch the policy
@@ -217,11 +251,11 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
             admin.snapshot(None)?;
             let s = client.run(next, n, o.concurrency, o.batch_timeout)?;
             failed += s.failed;
-            next += n;
+            next = s.next;
         }
     }
 
-    let series_dir = o.out.join("series");
+    let series_dir = o.out.join(SOAK_SERIES);
     // A fresh series: numbering must not continue an earlier run's files.
     match std::fs::remove_dir_all(&series_dir) {
         Ok(()) => {}
@@ -232,13 +266,19 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
     let mut tool = ToolMemory::default();
     let mut rss = (None, None);
+    let mut analyzer = Analyzer::new(&ClassifyOptions::default());
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let mut file = admin.snapshot(Some(done))?;
-        symbols
-            .symbolize(&mut file.snapshot)
-            .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
+        let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let bytes = if file.snapshot.stacks.is_empty() {
+            bytes
+        } else {
+            symbols
+                .symbolize(&mut file.snapshot)
+                .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
+            encode(&file)
+        };
         let t = &file.snapshot.tool;
         let used = t.live_bytes + t.metadata_bytes;
         if done == 0 {
@@ -249,17 +289,20 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         tool.max = tool.max.max(used);
         rss.1 = file.snapshot.rss_bytes;
         writer
-            .append(&file.snapshot, file.cycles)
-            .map(drop)
-            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))
+            .append_bytes(&bytes)
+            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))?;
+        analyzer.push(&file);
+        Ok(())
     };
 
     let bar = progress_bar(o.progress, o.cycles);
     let started = Instant::now();
     record(0)?;
     let mut done = 0u64;
+    let mut in_batches = Duration::ZERO;
     while done < o.cycles {
         let n = o.batch.min(o.cycles - done);
+        let batch_started = Instant::now();
         let s = std::thread::scope(|scope| {
             let hook = o.during_batch.as_ref().map(|h| {
                 let before = done;
@@ -272,8 +315,10 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
                 Some(Err(_)) => Err("the batch hook panicked".to_string()),
             }
         })?;
+        in_batches += batch_started.elapsed();
         failed += s.failed;
-        next += n;
+        connections += s.connections;
+        next = s.next;
         done += n;
         record(done)?;
         bar.inc(n);
@@ -285,8 +330,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     }
     drop(held);
 
-    let series = alloc_snapshot::read_series(&series_dir).map_err(|e| e.to_string())?;
-    let report = alloc_report::analyze(&series, &ClassifyOptions::default());
+    let report = analyzer.finish();
     write_reports(&o.out, &report)?;
     Ok(SoakOutcome {
         verdict: report.overall.clone(),
@@ -294,7 +338,9 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         report,
         cycles: done,
         failed,
+        connections,
         seconds,
+        batch_seconds: in_batches.as_secs_f64(),
         tool_memory: tool,
         rss,
     })
@@ -347,31 +393,23 @@ fn hold_connections(
 
 /// Writes `report.txt`, `report.json` and `report.html` into `dir`.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<(), String> {
-    write_atomic(
-        &dir.join("report.txt"),
-        alloc_report::render::report_text(report).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.json"),
-        alloc_report::render::report_json(report).as_bytes(),
-    )?;
-    write_atomic(
-        &dir.join("report.html"),
-        alloc_report::render::report_html(report).as_bytes(),
+    use alloc_report::render::{report_html, report_json, report_text};
+    write_files(
+        dir,
+        &[
+            ("report.txt", report_text(report).as_bytes()),
+            ("report.json", report_json(report).as_bytes()),
+            ("report.html", report_html(report).as_bytes()),
+        ],
     )
 }
 
-/// Writes a file through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Writes each `(name, bytes)` into `dir` (created if missing), each
+/// atomically ([`write_atomic`]); the error names the file.
+pub fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), String> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename to {}: {e}", path.display()))
+    Ok(())
 }

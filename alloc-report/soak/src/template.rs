@@ -46,7 +46,9 @@ pub fn validate(template: &str) -> Result<(), String> {
     }
 }
 
-/// splitmix64 of `n`.
+/// splitmix64 of `n`: a bijection of `u64`, so no two cycles share a key
+/// (why this is not the workspace's generator, `fastrand`, whose first draw
+/// from a seed is not proven one-to-one).
 fn key(n: u64) -> u64 {
     let mut x = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

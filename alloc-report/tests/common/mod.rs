@@ -1,4 +1,6 @@
-//! Builders of synthetic snapshots and series shared by the tests.
+//! Builders of synthetic snapshots, stacks and series: the one home for
+//! them, shared by the tests and the examples (`sample_series.rs` and
+//! `speed.rs` include this file).
 #![allow(dead_code)]
 
 use alloc_report::SnapshotFile;
@@ -88,21 +90,8 @@ pub(crate) fn model(n: u32, mut live: impl FnMut(u32, u32) -> (u64, u64)) -> Vec
         .collect()
 }
 
-/// A small deterministic pseudo-random generator (xorshift64*).
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+/// The tests' deterministic generator, seeded explicitly.
+pub(crate) use fastrand::Rng;
 
 /// A fresh empty temporary directory for one test.
 pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -113,7 +102,7 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-use alloc_snapshot::{Frame, Sampling, SamplingMode, SiteLive, Stack};
+use alloc_snapshot::{Frame, SampleMode, Sampling, SiteLive, Stack};
 
 /// A call stack: an allocator frame of `std`, the site frame (the user
 /// frame), then `callers`, each on its own address.
@@ -188,12 +177,9 @@ pub(crate) fn base_seed() -> u64 {
     parsed.unwrap_or_else(|_| panic!("ALLOC_CORE_SEED={v:?}: expected a number such as 42 or 0x2a"))
 }
 
-/// splitmix64: a well-mixed hash of `x`.
-pub(crate) fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// A well-mixed hash of `x`: the first draw of a generator seeded with it.
+pub(crate) fn mix(x: u64) -> u64 {
+    Rng::with_seed(x).u64(..)
 }
 
 /// A series of `n` snapshots (epochs `0..n`) of a program made of `sites`.
@@ -253,11 +239,10 @@ pub(crate) fn site_series(
             let mut snapshot = snap(k, &exact);
             snapshot.sampling = Sampling {
                 mode: if interval == 0 {
-                    SamplingMode::All
+                    SampleMode::All
                 } else {
-                    SamplingMode::Interval
+                    SampleMode::Interval(interval)
                 },
-                mean_interval_bytes: interval.max(1),
                 sampled: live_sampled,
                 live_sampled,
                 dropped_full: 0,

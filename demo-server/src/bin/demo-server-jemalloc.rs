@@ -3,6 +3,8 @@
 //! jemalloc; only the global allocator differs. alloc-core is linked (the
 //! admin endpoint calls it) but counts nothing, so its snapshots are empty.
 
+#![forbid(unsafe_code)]
+
 // Plain jemalloc, no epoch accounting.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

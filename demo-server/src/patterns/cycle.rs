@@ -11,9 +11,8 @@
 //! the `Arc<Connection>` (16 + 96 = 112 bytes), its 512-byte inbox, the
 //! `Arc<ConnectionHandler>` (16 + 56 = 72) and its 328-byte scratch buffer.
 
-use super::{append_bounded, ConnInfo, ConnectionState};
+use super::{ConnInfo, ConnectionState, Journal};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Bytes and blocks one connection leaks in the leaky variant.
@@ -28,8 +27,7 @@ pub struct Connection {
     id: u64,
     #[allow(dead_code)]
     peer: SocketAddr,
-    requests: AtomicU64,
-    inbox: Mutex<Vec<u8>>,
+    inbox: Journal,
     handler: Mutex<Option<Arc<ConnectionHandler>>>,
 }
 
@@ -44,8 +42,7 @@ enum Back {
 /// Handles a connection's requests; needs to reach the connection.
 pub struct ConnectionHandler {
     conn: Back,
-    replies: AtomicU64,
-    scratch: Mutex<Vec<u8>>,
+    scratch: Journal,
 }
 
 impl ConnectionHandler {
@@ -55,15 +52,9 @@ impl ConnectionHandler {
             Back::Weak(w) => w.upgrade(),
         };
         if let Some(conn) = conn {
-            conn.requests.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut inbox) = conn.inbox.lock() {
-                append_bounded(&mut inbox, command);
-            }
+            conn.inbox.record(&[command]);
         }
-        if let Ok(mut s) = self.scratch.lock() {
-            append_bounded(&mut s, command);
-        }
-        self.replies.fetch_add(1, Ordering::Relaxed);
+        self.scratch.record(&[command]);
     }
 }
 
@@ -85,8 +76,7 @@ pub(crate) fn open(leaky: bool, info: ConnInfo) -> Box<dyn ConnectionState> {
     let conn = Arc::new(Connection {
         id: info.id,
         peer: info.peer,
-        requests: AtomicU64::new(0),
-        inbox: Mutex::new(Vec::with_capacity(INBOX)),
+        inbox: Journal::new(Vec::with_capacity(INBOX)),
         handler: Mutex::new(None),
     });
     let back = if leaky {
@@ -96,8 +86,7 @@ pub(crate) fn open(leaky: bool, info: ConnInfo) -> Box<dyn ConnectionState> {
     };
     let handler = Arc::new(ConnectionHandler {
         conn: back,
-        replies: AtomicU64::new(0),
-        scratch: Mutex::new(Vec::with_capacity(SCRATCH)),
+        scratch: Journal::new(Vec::with_capacity(SCRATCH)),
     });
     if let Ok(mut h) = conn.handler.lock() {
         *h = Some(handler);

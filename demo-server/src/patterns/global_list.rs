@@ -13,9 +13,8 @@
 //! the epoch in which it grew, so each doubling of its capacity counts as
 //! survivors of that epoch (about 8 bytes per connection amortised).
 
-use super::{append_bounded, ConnInfo, ConnectionState};
+use super::{ConnInfo, ConnectionState, Journal};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -32,8 +31,7 @@ pub struct Tracked {
     peer: SocketAddr,
     #[allow(dead_code)]
     opened: Instant,
-    requests: AtomicU64,
-    history: Mutex<Vec<u8>>,
+    history: Journal,
 }
 
 /// Every connection ever opened (leaky) or currently open (fixed).
@@ -70,10 +68,7 @@ impl Drop for Registered {
 }
 
 fn touch(t: &Tracked, command: &str) {
-    t.requests.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut h) = t.history.lock() {
-        append_bounded(&mut h, command);
-    }
+    t.history.record(&[command]);
 }
 
 impl ConnectionState for Leaky {
@@ -95,8 +90,7 @@ pub(crate) fn open(leaky: bool, info: ConnInfo) -> Box<dyn ConnectionState> {
         id: info.id,
         peer: info.peer,
         opened: Instant::now(),
-        requests: AtomicU64::new(0),
-        history: Mutex::new(Vec::with_capacity(HISTORY)),
+        history: Journal::new(Vec::with_capacity(HISTORY)),
     });
     connections().push(Arc::clone(&tracked));
     if leaky {

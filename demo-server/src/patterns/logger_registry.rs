@@ -17,11 +17,10 @@
 //! keys (the seventh moves up into a 464-byte internal node, one per 49
 //! keys, and so on up). A soak measures 687.6 bytes and 4.17 blocks.
 
-use super::{append_bounded, ConnInfo, ConnectionState};
+use super::{ConnInfo, ConnectionState, Journal};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Bytes and blocks one connection leaks in the leaky variant: 624 bytes in
@@ -38,25 +37,19 @@ const LINE: usize = 496;
 pub struct Logger {
     #[allow(dead_code)] // what a logging framework would print
     name: String,
-    lines: AtomicU64,
-    last: Mutex<Vec<u8>>,
+    last: Journal,
 }
 
 impl Logger {
     fn new(name: String) -> Self {
         Logger {
             name,
-            lines: AtomicU64::new(0),
-            last: Mutex::new(Vec::with_capacity(LINE)),
+            last: Journal::new(Vec::with_capacity(LINE)),
         }
     }
 
     fn log(&self, prefix: &str, text: &str) {
-        self.lines.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.last.lock() {
-            append_bounded(&mut last, prefix);
-            append_bounded(&mut last, text);
-        }
+        self.last.record(&[prefix, text]);
     }
 }
 

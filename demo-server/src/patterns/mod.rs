@@ -27,6 +27,8 @@ pub mod none;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Which leak pattern the server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -158,6 +160,36 @@ pub(crate) fn open(pattern: Pattern, variant: Variant, info: ConnInfo) -> Box<dy
         Pattern::Cycle => cycle::open(leaky, info),
         Pattern::LoggerRegistry => logger_registry::open(leaky, info),
         Pattern::None => none::open(info),
+    }
+}
+
+/// What the patterns' per-connection objects keep of their requests: how
+/// many, and the latest in a buffer whose capacity is fixed when it is made
+/// ([`append_bounded`]).
+pub(crate) struct Journal {
+    count: AtomicU64,
+    latest: Mutex<Vec<u8>>,
+}
+
+impl Journal {
+    /// A journal over `buf`, which the caller allocates
+    /// (`Vec::with_capacity`) so that the block is born in the pattern's own
+    /// module, its call site.
+    pub(crate) fn new(buf: Vec<u8>) -> Self {
+        Journal {
+            count: AtomicU64::new(0),
+            latest: Mutex::new(buf),
+        }
+    }
+
+    /// Counts one entry and appends its `parts`, each on a line of its own.
+    pub(crate) fn record(&self, parts: &[&str]) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut buf) = self.latest.lock() {
+            for part in parts {
+                append_bounded(&mut buf, part);
+            }
+        }
     }
 }
 

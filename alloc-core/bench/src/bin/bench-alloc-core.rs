@@ -3,6 +3,8 @@
 //! epoch (every block is born in the first epoch); the `*-soak` ones advance
 //! it and take snapshots as a soak does.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use alloc_bench::workloads::SoakHooks;

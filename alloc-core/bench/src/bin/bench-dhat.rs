@@ -3,6 +3,8 @@
 //! down; the profile goes to `--out-dir` (the driver passes
 //! `target/alloc-bench/`), never to the current directory.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 #[global_allocator]

@@ -4,6 +4,8 @@
 //! what the statistics alone cost (alloc-core's opt-in `jemalloc-stats`
 //! feature turns them on for the whole build).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use tikv_jemallocator::Jemalloc;

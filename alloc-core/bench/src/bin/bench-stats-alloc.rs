@@ -1,6 +1,8 @@
 //! Child binary: the workloads under `stats_alloc::StatsAlloc` over
 //! tikv-jemallocator (the workspace's jemalloc, built with `stats`).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use stats_alloc::StatsAlloc;

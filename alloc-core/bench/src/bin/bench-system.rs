@@ -1,5 +1,7 @@
 //! Child binary: the workloads under the system allocator (glibc malloc).
 
+#![forbid(unsafe_code)]
+
 use std::alloc::System;
 use std::process::ExitCode;
 

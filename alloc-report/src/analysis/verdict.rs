@@ -1,0 +1,411 @@
+//! The verdict rules: a site's survivors over the series ([`SiteSeries`])
+//! in, a [`Verdict`] out ([`classify`]); the trend test, the rules that
+//! make a leak, a plateau or a warm-up, and the Benjamini–Hochberg
+//! false-discovery control that [`super::Analyzer`] applies across sites.
+
+use alloc_snapshot::Frame;
+use serde::Serialize;
+
+use super::site::ALL_SITES;
+use super::survivors::{cycles_axis, survivors, Live};
+use crate::format::SnapshotFile;
+use crate::growth::{Growth, GrowthKind};
+use crate::stats::{long_pair_slope, robust_slope, trend_test};
+
+/// The survivors of one site across a series: the classifier's input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteSeries {
+    /// Site name: the symbolised call site, or [`ALL_SITES`] for the whole
+    /// heap.
+    pub site: String,
+    /// Cycles at each snapshot.
+    pub cycles: Vec<u64>,
+    /// Epoch of each snapshot.
+    pub epochs: Vec<u32>,
+    /// Surviving bytes at each snapshot.
+    pub bytes: Vec<f64>,
+    /// Surviving blocks at each snapshot.
+    pub blocks: Vec<f64>,
+    /// The series' first epoch.
+    pub start_epoch: u32,
+    /// The last snapshot's epoch.
+    pub end_epoch: u32,
+    /// The distinct birth epochs with survivors at the last snapshot,
+    /// ascending (for a folded range, its first and last epochs).
+    pub birth_epochs: Vec<u32>,
+    /// Whether the figures are sampled estimates (a call site) rather than
+    /// exact counts (the whole heap).
+    pub estimated: bool,
+    /// Live sampled blocks behind the estimate at the last snapshot (0 for
+    /// exact counts).
+    pub samples: u64,
+    /// The site's frame, with the full source path that the label shortens
+    /// (`None` for the whole heap).
+    pub location: Option<Frame>,
+}
+
+impl SiteSeries {
+    /// The whole heap of `series` as one site, from the exact counters.
+    pub fn whole_heap(series: &[SnapshotFile]) -> Self {
+        let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
+        let end_epoch = series.last().map_or(start_epoch, |f| f.snapshot.epoch);
+        let birth_epochs = series.last().map_or_else(Vec::new, |f| {
+            f.snapshot
+                .epochs
+                .iter()
+                .filter(|e| e.last >= start_epoch && e.last < f.snapshot.epoch)
+                .filter(|e| e.live_bytes > 0 || e.live_blocks > 0)
+                .flat_map(|e| [e.first.max(start_epoch), e.last])
+                .collect::<Vec<u32>>()
+        });
+        let mut birth_epochs = birth_epochs;
+        birth_epochs.dedup();
+        let surv: Vec<Live> = series
+            .iter()
+            .map(|f| survivors(&f.snapshot, start_epoch))
+            .collect();
+        SiteSeries {
+            site: ALL_SITES.to_string(),
+            cycles: cycles_axis(series).0,
+            epochs: series.iter().map(|f| f.snapshot.epoch).collect(),
+            bytes: surv.iter().map(|l| l.bytes as f64).collect(),
+            blocks: surv.iter().map(|l| l.blocks as f64).collect(),
+            start_epoch,
+            end_epoch,
+            birth_epochs,
+            estimated: false,
+            samples: 0,
+            location: None,
+        }
+    }
+
+    /// The newest birth epoch with survivors at the last snapshot.
+    #[must_use]
+    pub fn newest_survivor_epoch(&self) -> Option<u32> {
+        self.birth_epochs.last().copied()
+    }
+}
+
+/// The verdict on one site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VerdictKind {
+    /// Survivors grow with the number of cycles.
+    Leak,
+    /// Survivors grew, then stopped: a cache or a pool.
+    Plateau,
+    /// Only blocks from the first epochs survive.
+    Warmup,
+    /// Nothing survives.
+    Ok,
+}
+
+impl VerdictKind {
+    /// The lower-case name used in output.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Leak => "leak",
+            VerdictKind::Plateau => "plateau",
+            VerdictKind::Warmup => "warmup",
+            VerdictKind::Ok => "ok",
+        }
+    }
+}
+
+/// The verdict on one site, with the figures behind it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The site: `file:line function` of the call site, or [`ALL_SITES`].
+    pub site: String,
+    /// leak, plateau, warmup or ok.
+    pub kind: VerdictKind,
+    /// Theil–Sen slope of survivor bytes per cycle over the window.
+    pub bytes_per_cycle: f64,
+    /// Theil–Sen slope of survivor blocks per cycle over the window.
+    pub blocks_per_cycle: f64,
+    /// 1 − p of the one-sided Mann–Kendall test (increasing survivor bytes)
+    /// over the window: the confidence that survivors grow.
+    pub confidence: f64,
+    /// Survivors at the last snapshot (estimates rounded, for a call site).
+    pub final_survivors: Live,
+    /// How many of the last snapshots the trend was measured over.
+    pub window: usize,
+    /// Whether the figures are sampled estimates (a call site).
+    pub estimated: bool,
+    /// Live sampled blocks behind the estimate at the last snapshot.
+    pub samples: u64,
+    /// One sentence on why.
+    pub reason: String,
+    /// For a leak: which kind of growth (new blocks that survive, or
+    /// existing blocks that grow; see [`crate::growth`]) and its bytes per
+    /// cycle.
+    pub growth: Option<Growth>,
+    /// The site's frame: function, line and the full source path (the
+    /// label shows its short form). Absent for the whole heap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Frame>,
+}
+
+/// Knobs of the classifier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClassifyOptions {
+    /// Significance level of the Mann–Kendall test for a leak (and the
+    /// false-discovery rate across the sites of a report).
+    pub alpha: f64,
+    /// The trend is measured over this last fraction of the snapshots...
+    pub window_fraction: f64,
+    /// ...but over at least this many (or all, if fewer).
+    pub min_window: usize,
+    /// Survivors all born within this first fraction of the run's epochs
+    /// (at least the first epoch) make a warm-up.
+    pub warmup_fraction: f64,
+    /// A leak needs survivors born in at least this many distinct epochs
+    /// inside the trend window.
+    pub min_leak_epochs: usize,
+}
+
+impl Default for ClassifyOptions {
+    fn default() -> Self {
+        ClassifyOptions {
+            alpha: 0.01,
+            window_fraction: 0.5,
+            min_window: 8,
+            warmup_fraction: 0.1,
+            min_leak_epochs: 3,
+        }
+    }
+}
+
+/// The window length used for `n` points.
+pub(crate) fn window_len(n: usize, opts: &ClassifyOptions) -> usize {
+    let frac = (n as f64 * opts.window_fraction).ceil() as usize;
+    frac.max(opts.min_window).min(n)
+}
+
+/// The trend statistics of one site over its window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Trend {
+    pub(crate) window: usize,
+    bytes_per_cycle: f64,
+    blocks_per_cycle: f64,
+    pub(crate) p_increasing: f64,
+    /// Distinct birth epochs of the last snapshot's survivors born inside
+    /// the window.
+    epochs_in_window: usize,
+    /// Whether some survivor at the last snapshot was born before the
+    /// middle of the window (old blocks are still held).
+    holds_old: bool,
+}
+
+impl Trend {
+    /// This trend, as measured over a window of `w` snapshots (a site
+    /// flat over the window is tested on its last value alone).
+    pub(crate) fn over_window(self, w: usize) -> Self {
+        Trend { window: w, ..self }
+    }
+}
+
+fn trend(site: &SiteSeries, opts: &ClassifyOptions) -> Trend {
+    trend_on(site, &site.cycles, &site.epochs, opts)
+}
+
+/// [`trend`] with the axes given apart (all sites of a report share them).
+pub(crate) fn trend_on(
+    site: &SiteSeries,
+    cycles: &[u64],
+    epochs: &[u32],
+    opts: &ClassifyOptions,
+) -> Trend {
+    let n = site.bytes.len().min(site.blocks.len()).min(cycles.len());
+    let w = window_len(n, opts);
+    let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
+    let window_start = epochs.get(n - w).copied().unwrap_or(site.start_epoch);
+    let mid = epochs
+        .get(n - w + w / 2)
+        .copied()
+        .unwrap_or(site.start_epoch);
+    trend_in_window(
+        site,
+        &site.bytes[n - w..n],
+        &site.blocks[n - w..n],
+        &x,
+        (window_start, mid),
+    )
+}
+
+/// The trend of `site` over a window: its survivors `yb` (bytes) and `yn`
+/// (blocks) at cycles `x`; `epochs` are the epochs at the window's start
+/// and middle.
+pub(crate) fn trend_in_window(
+    site: &SiteSeries,
+    yb: &[f64],
+    yn: &[f64],
+    x: &[f64],
+    (window_start, mid): (u32, u32),
+) -> Trend {
+    let w = x.len();
+    let epochs_in_window = site
+        .birth_epochs
+        .iter()
+        .filter(|&&e| e >= window_start)
+        .count();
+    let holds_old = site.birth_epochs.first().is_some_and(|&e| e < mid);
+    // Flat survivors (the common case for most sites) need no statistics.
+    let flat = |y: &[f64]| y.windows(2).all(|p| p[0] == p[1]);
+    if flat(yb) && flat(yn) {
+        return Trend {
+            window: w,
+            bytes_per_cycle: 0.0,
+            blocks_per_cycle: 0.0,
+            p_increasing: 1.0,
+            epochs_in_window,
+            holds_old,
+        };
+    }
+    // Exact counts: Theil–Sen. Sampled estimates rise in rare big steps:
+    // the median slope of long pairs (see `stats::long_pair_slope`).
+    let slope = if site.estimated {
+        long_pair_slope
+    } else {
+        robust_slope
+    };
+    Trend {
+        window: w,
+        bytes_per_cycle: slope(x, yb),
+        blocks_per_cycle: slope(x, yn),
+        p_increasing: trend_test(yb).p_increasing,
+        epochs_in_window,
+        holds_old,
+    }
+}
+
+/// The verdict from a site's trend; a leak needs `p < threshold` too.
+pub(crate) fn decide(
+    site: &SiteSeries,
+    t: &Trend,
+    threshold: f64,
+    opts: &ClassifyOptions,
+) -> Verdict {
+    let n = site.bytes.len().min(site.blocks.len());
+    let last_bytes = n.checked_sub(1).map_or(0.0, |i| site.bytes[i]);
+    let last_blocks = n.checked_sub(1).map_or(0.0, |i| site.blocks[i]);
+    let final_survivors = Live {
+        bytes: last_bytes.max(0.0).round() as u64,
+        blocks: last_blocks.max(0.0).round() as u64,
+    };
+    let span = site.end_epoch.saturating_sub(site.start_epoch);
+    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
+    let w = t.window;
+    let p = t.p_increasing;
+    let grows = p < opts.alpha && t.bytes_per_cycle > 0.0;
+    let mut caveat = String::new();
+    if grows && p > threshold {
+        caveat = format!(
+            "survivors rise (p = {p:.2e}) but not beyond what chance gives among this many \
+             sites (false-discovery control); "
+        );
+    } else if grows && t.epochs_in_window < opts.min_leak_epochs {
+        caveat = format!(
+            "survivors rise, but come from only {} birth epoch(s) inside the window; ",
+            t.epochs_in_window
+        );
+    } else if grows && !t.holds_old {
+        caveat = "survivors rise, but none born before the middle of the window is still \
+                  live (entries turn over, as in a cache); "
+            .to_string();
+    }
+    let (kind, reason) = if last_bytes <= 0.0 && last_blocks <= 0.0 {
+        (
+            VerdictKind::Ok,
+            "nothing born during the run is still live".to_string(),
+        )
+    } else if grows && caveat.is_empty() {
+        (
+            VerdictKind::Leak,
+            format!(
+                "survivors grow over the last {w} snapshots (Mann–Kendall p = {p:.2e}), \
+                 born in {} epochs of that window",
+                t.epochs_in_window
+            ),
+        )
+    } else if site
+        .newest_survivor_epoch()
+        .is_some_and(|e| e < site.start_epoch.saturating_add(warmup_epochs))
+    {
+        (
+            VerdictKind::Warmup,
+            format!(
+                "{caveat}all survivors were born in the first {warmup_epochs} epoch(s) of the run"
+            ),
+        )
+    } else if caveat.is_empty() {
+        (
+            VerdictKind::Plateau,
+            format!(
+                "survivors from later epochs, but no growth over the last {w} snapshots \
+                 (p = {p:.2})"
+            ),
+        )
+    } else {
+        (VerdictKind::Plateau, format!("{caveat}not called a leak"))
+    };
+    let reason = match kind {
+        VerdictKind::Ok => reason,
+        _ => crate::agreement::few_samples_caveat(site.estimated, site.samples) + &reason,
+    };
+    Verdict {
+        site: site.site.clone(),
+        kind,
+        bytes_per_cycle: t.bytes_per_cycle,
+        blocks_per_cycle: t.blocks_per_cycle,
+        confidence: crate::agreement::confidence(site.estimated, site.samples, p),
+        final_survivors,
+        window: w,
+        estimated: site.estimated,
+        samples: site.samples,
+        growth: (kind == VerdictKind::Leak).then_some(Growth {
+            kind: GrowthKind::NewBlocks,
+            bytes_per_cycle: t.bytes_per_cycle,
+        }),
+        reason,
+        location: site.location.clone(),
+    }
+}
+
+/// Classifies one site on its own.
+///
+/// - `ok`: nothing survives at the last snapshot;
+/// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
+///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
+///   the slope is positive, the survivors were born in at least
+///   `min_leak_epochs` distinct epochs inside that window, and some were
+///   born before its middle (the test assumes independent points; a
+///   cache whose entries turn over makes autocorrelated survivors that can
+///   look like a rise, but holds no old blocks);
+/// - `warmup`: otherwise, if every survivor was born in the first
+///   `warmup_fraction` of the run's epochs;
+/// - `plateau`: otherwise (survivors from later epochs, but not growing).
+///
+/// With fewer than 6 points in the window the test cannot reach 1%, so a
+/// short series is never called a leak. [`super::analyze`] classifies many sites
+/// together and adds a false-discovery control across them.
+#[must_use]
+pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
+    decide(site, &trend(site, opts), opts.alpha, opts)
+}
+
+/// The Benjamini–Hochberg threshold: the largest p-value `p_(k)` with
+/// `p_(k) <= k / m * alpha` (0 when none).
+pub(crate) fn benjamini_hochberg(p_values: &[f64], alpha: f64) -> f64 {
+    let mut p: Vec<f64> = p_values.to_vec();
+    p.sort_by(f64::total_cmp);
+    let m = p.len() as f64;
+    p.iter()
+        .enumerate()
+        .filter(|&(k, &pk)| pk <= (k + 1) as f64 / m * alpha)
+        .map(|(_, &pk)| pk)
+        .next_back()
+        .unwrap_or(0.0)
+}
