@@ -66,6 +66,26 @@ fn account_alloc<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
     }
 }
 
+/// The rest of a small allocation that [`Slot::try_alloc`] refused: counts
+/// it in [`alloc_slow`], writes its tag, returns `p`.
+///
+/// # Safety
+/// `p` is a fresh block of `small_total(size)` bytes, `size` of them the
+/// user's.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_small_slow<A: Backend>(
+    slot: *const Slot,
+    p: *mut u8,
+    epoch: u32,
+    size: usize,
+) -> *mut u8 {
+    let tag = alloc_slow::<A>(slot, p as usize, epoch, size, Chance::Countdown);
+    // SAFETY: the caller's contract: the trailer is inside the block.
+    unsafe { tag::write(p, tag::small_total(size), tag::Place::Trailer, tag) };
+    p
+}
+
 /// [`account_alloc`] for a block of at least
 /// [`sampling::ALWAYS_SAMPLED_MIN`] bytes, which may be always sampled.
 #[cold]
@@ -145,7 +165,13 @@ fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
 #[inline(never)]
 fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) {
     let epoch = if tag & SAMPLED != 0 {
-        sampling::on_free(addr);
+        let own = if registry::owner_id(slot) != 0 {
+            // SAFETY: a pool slot that `current` returned is this thread's.
+            Some(unsafe { &*slot })
+        } else {
+            None
+        };
+        sampling::on_free(addr, own);
         tag & !SAMPLED
     } else {
         tag
@@ -214,7 +240,7 @@ fn realloc_slow_account<A: Backend>(
                 r.size = new;
                 r.epoch = now;
                 r.weight = weight;
-                if crate::sampled::insert(r) {
+                if crate::sampled::insert(r) != crate::sampled::Inserted::No {
                     return now | SAMPLED;
                 }
             }
@@ -276,23 +302,51 @@ impl<A: Backend> EpochAlloc<A> {
     /// blocks take a straight path; the rest go through `place`.
     ///
     /// # Safety
-    /// As for `GlobalAlloc::alloc`; `get` must call the inner allocator's
-    /// `alloc` or `alloc_zeroed` with the layout it is given.
+    /// As for `GlobalAlloc::alloc`; `get_small` must call the inner
+    /// allocator's `alloc_small` or `alloc_small_zeroed` with the size and
+    /// alignment it is given, `get` its `alloc` or `alloc_zeroed` with the
+    /// layout it is given.
     #[inline(always)]
-    unsafe fn alloc_with(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+    unsafe fn alloc_with(
+        &self,
+        layout: Layout,
+        get_small: impl FnOnce(usize, usize) -> *mut u8,
+        get: impl FnOnce(Layout) -> *mut u8,
+    ) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         if tag::is_small(size, align) {
             let total = tag::small_total(size);
-            // SAFETY: `total <= 4096 + TAG` and `align <= 16`: a valid layout.
-            let p = get(unsafe { Layout::from_size_align_unchecked(total, align) });
+            // `total <= 4096 + TAG` and `align <= 16`: a valid layout.
+            let p = get_small(total, align);
             if p.is_null() {
                 return p;
             }
-            let tag = account_alloc::<A>(p, EPOCH.0.load(Relaxed), size);
-            // SAFETY: `p` is a fresh block of `total >= size + TAG` bytes.
-            unsafe { tag::write(p, total, tag::Place::Trailer, tag) };
-            return p;
+            // Only `p` and `size` live across the call above, and the slow
+            // path is a tail call: the fast path saves few registers.
+            let epoch = EPOCH.0.load(Relaxed);
+            let slot = registry::current();
+            // SAFETY: `current` only returns pointers to `static` slots.
+            if unsafe { &*slot }.try_alloc(epoch, size as i64) {
+                // SAFETY: `p` is a fresh block of `total >= size + TAG` bytes.
+                unsafe { tag::write(p, tag::small_total(size), tag::Place::Trailer, epoch) };
+                return p;
+            }
+            // SAFETY: `p` is a fresh small block of `size` user bytes.
+            return unsafe { alloc_small_slow::<A>(slot, p, epoch, size) };
         }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_other(layout, get) }
+    }
+
+    /// `alloc_with` for blocks that are not small: a function of its own
+    /// (a tail call), so that the small path's prologue saves only the
+    /// registers it needs.
+    ///
+    /// # Safety
+    /// As for `alloc_with`.
+    #[inline(never)]
+    unsafe fn alloc_other(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+        let (size, align) = (layout.size(), layout.align());
         let Some((total, at)) = self.place(size, align) else {
             return null_mut();
         };
@@ -322,29 +376,71 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwards the caller's contract; `alloc_with` calls the
-        // inner `alloc` with the layout it computes.
-        unsafe { self.alloc_with(layout, |l| self.inner.alloc(l)) }
+        // inner `alloc_small` or `alloc` with the layout it computes.
+        unsafe {
+            self.alloc_with(
+                layout,
+                |total, align| self.inner.alloc_small(total, align),
+                |l| self.inner.alloc(l),
+            )
+        }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`. The tag lies past the user's bytes, which
         // stay zero.
-        unsafe { self.alloc_with(layout, |l| self.inner.alloc_zeroed(l)) }
+        unsafe {
+            self.alloc_with(
+                layout,
+                |total, align| self.inner.alloc_small_zeroed(total, align),
+                |l| self.inner.alloc_zeroed(l),
+            )
+        }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let (size, align) = (layout.size(), layout.align());
-        let (total, at) = if tag::is_small(size, align) {
-            (tag::small_total(size), tag::Place::Trailer)
-        } else {
-            match self.place(size, align) {
-                Some(placed) => placed,
-                // Unreachable for a block this allocator returned: `alloc`
-                // would have refused the same layout.
-                None => return,
+        if tag::is_small(size, align) {
+            let total = tag::small_total(size);
+            // SAFETY: `alloc` wrote this small block's tag as a trailer.
+            let tag = unsafe { tag::read(ptr, total, tag::Place::Trailer) };
+            let slot = registry::current();
+            // SAFETY: `current` only returns pointers to `static` slots.
+            if unsafe { &*slot }.try_record(tag, -(size as i64), Op::Free) {
+                // SAFETY: `alloc_small` gave this block with `total` at `align`.
+                unsafe { self.inner.dealloc_small(ptr, total, align) };
+            } else {
+                // A tail call: nothing lives across it.
+                // SAFETY: as above.
+                unsafe { self.dealloc_small_slow(slot, ptr, tag, size, align) };
             }
+            return;
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.dealloc_other(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.realloc_with(ptr, layout, new_size) }
+    }
+}
+
+impl<A: Backend> EpochAlloc<A> {
+    /// `dealloc` of a block that is not small (see `alloc_other`).
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::dealloc`.
+    #[inline(never)]
+    unsafe fn dealloc_other(&self, ptr: *mut u8, layout: Layout) {
+        let (size, align) = (layout.size(), layout.align());
+        let Some((total, at)) = self.place(size, align) else {
+            // Unreachable for a block this allocator returned: `alloc`
+            // would have refused the same layout.
+            return;
         };
         // SAFETY: the caller passes a block from `alloc` with this layout,
         // whose tag `alloc` wrote at the same place.
@@ -358,8 +454,12 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
         }
     }
 
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    /// The body of `realloc`.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::realloc`.
+    #[inline(always)]
+    unsafe fn realloc_with(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
         let (Some((old_total, old_at)), Some((new_total, new_at))) = (
             self.place(layout.size(), align),
@@ -416,6 +516,27 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
 }
 
 impl<A: Backend> EpochAlloc<A> {
+    /// The free of a small block that [`Slot::try_record`] refused: counts
+    /// it in [`free_slow`] and gives it back.
+    ///
+    /// # Safety
+    /// `ptr` is a live small block of `size` user bytes at `align`, from
+    /// `alloc_small`, tagged `tag`, freed once.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_small_slow(
+        &self,
+        slot: *const Slot,
+        ptr: *mut u8,
+        tag: u32,
+        size: usize,
+        align: usize,
+    ) {
+        free_slow::<A>(slot, ptr as usize, tag, size);
+        // SAFETY: the caller's contract.
+        unsafe { self.inner.dealloc_small(ptr, tag::small_total(size), align) }
+    }
+
     /// The inner allocator's realloc of a block it gave out with `old_total`
     /// bytes at `align`, to `new_total` bytes.
     ///

@@ -1,7 +1,7 @@
 //! The inner allocators `EpochAlloc` can wrap, and what it needs to know of them.
 
 use alloc_snapshot::AllocatorStats;
-use core::alloc::GlobalAlloc;
+use core::alloc::{GlobalAlloc, Layout};
 pub use std::alloc::System;
 
 #[cfg(feature = "jemalloc")]
@@ -21,6 +21,42 @@ pub trait Backend: GlobalAlloc {
     #[inline(always)]
     fn size_class(&self, size: usize) -> usize {
         size
+    }
+
+    /// Allocates a block of `total` bytes at `align` (at most 16): the
+    /// allocation path's common case (a small block with its tag), where an
+    /// inner allocator can skip its own alignment checks. The default calls
+    /// `alloc`.
+    ///
+    /// # Safety
+    /// `total` is non-zero and `Layout::from_size_align(total, align)` is
+    /// valid, `align <= 16`.
+    #[inline(always)]
+    unsafe fn alloc_small(&self, total: usize, align: usize) -> *mut u8 {
+        // SAFETY: the caller passes a valid, non-zero layout.
+        unsafe { self.alloc(Layout::from_size_align_unchecked(total, align)) }
+    }
+
+    /// [`Backend::alloc_small`], zeroed. The default calls `alloc_zeroed`.
+    ///
+    /// # Safety
+    /// As for [`Backend::alloc_small`].
+    #[inline(always)]
+    unsafe fn alloc_small_zeroed(&self, total: usize, align: usize) -> *mut u8 {
+        // SAFETY: the caller passes a valid, non-zero layout.
+        unsafe { self.alloc_zeroed(Layout::from_size_align_unchecked(total, align)) }
+    }
+
+    /// Frees a block from [`Backend::alloc_small`] (or its zeroed form) with
+    /// the same `total` and `align`. The default calls `dealloc`.
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc_small` or `alloc_small_zeroed` of this
+    /// allocator with this `total` and `align`, and is freed once.
+    #[inline(always)]
+    unsafe fn dealloc_small(&self, ptr: *mut u8, total: usize, align: usize) {
+        // SAFETY: the caller's contract: the block's own layout.
+        unsafe { self.dealloc(ptr, Layout::from_size_align_unchecked(total, align)) }
     }
 
     /// Statistics to put into snapshots. Called outside the allocation path,
@@ -62,6 +98,45 @@ impl Backend for Jemalloc {
             jemalloc_size_class(size)
         } else {
             size
+        }
+    }
+
+    // jemalloc's `malloc` returns blocks aligned to 8 at least (16 from 16
+    // bytes on) and `sdallocx` with no flags frees them: at `align <= 8`
+    // the wrapper calls them directly, without tikv-jemallocator's choice
+    // between `malloc` and `mallocx` on every call.
+    #[inline(always)]
+    unsafe fn alloc_small(&self, total: usize, align: usize) -> *mut u8 {
+        if align <= 8 {
+            // SAFETY: `total` is non-zero (the caller's contract).
+            unsafe { tikv_jemalloc_sys::malloc(total).cast() }
+        } else {
+            // SAFETY: the caller passes a valid, non-zero layout.
+            unsafe { self.alloc(Layout::from_size_align_unchecked(total, align)) }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn alloc_small_zeroed(&self, total: usize, align: usize) -> *mut u8 {
+        if align <= 8 {
+            // SAFETY: as in `alloc_small`.
+            unsafe { tikv_jemalloc_sys::calloc(1, total).cast() }
+        } else {
+            // SAFETY: the caller passes a valid, non-zero layout.
+            unsafe { self.alloc_zeroed(Layout::from_size_align_unchecked(total, align)) }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dealloc_small(&self, ptr: *mut u8, total: usize, align: usize) {
+        if align <= 8 {
+            // SAFETY: `ptr` came from `malloc`/`calloc` of `total` bytes
+            // (`alloc_small` at the same `align`), so `total` is in its size
+            // class and no flags are needed.
+            unsafe { tikv_jemalloc_sys::sdallocx(ptr.cast(), total, 0) }
+        } else {
+            // SAFETY: the caller's contract: the block's own layout.
+            unsafe { self.dealloc(ptr, Layout::from_size_align_unchecked(total, align)) }
         }
     }
 

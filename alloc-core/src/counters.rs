@@ -99,6 +99,12 @@ pub(crate) struct Slot {
     /// Allocations recorded inside leak scopes by this slot's owners, ever:
     /// a scope collects the records numbered from its start on.
     pub(crate) scope_seq: AtomicU64,
+    /// Samples recorded by this slot's owners, ever.
+    pub(crate) sampled: AtomicU64,
+    /// The owner's last sampled stack (see [`crate::stacks::LastStack`]).
+    pub(crate) last_stack: crate::stacks::LastStack,
+    /// The owners' share of the sampling histograms.
+    pub(crate) hists: crate::histogram::Hists,
     pub(crate) ring: [Entry; WINDOW],
     pub(crate) coarse: [Counts; COARSE],
 }
@@ -111,7 +117,7 @@ pub(crate) fn bump(a: &AtomicI64, v: i64) {
 }
 
 #[inline(always)]
-fn bump_u64(a: &AtomicU64, v: u64) {
+pub(crate) fn bump_u64(a: &AtomicU64, v: u64) {
     a.store(a.load(Relaxed).wrapping_add(v), Relaxed);
 }
 
@@ -219,6 +225,9 @@ impl Slot {
             countdown: AtomicI64::new(0),
             rng: AtomicU64::new(0),
             scope_seq: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            last_stack: crate::stacks::LastStack::new(),
+            hists: crate::histogram::Hists::new(),
             ring: [const {
                 Entry {
                     epoch: AtomicU32::new(EPOCH),
@@ -345,6 +354,8 @@ impl Slot {
             d.add(c.take());
         }
         bump_u64(&into.reallocs, self.reallocs.swap(0, Relaxed));
+        bump_u64(&into.sampled, self.sampled.swap(0, Relaxed));
+        self.hists.drain_into(&into.hists);
         into.end_write();
         self.end_write();
     }
@@ -371,6 +382,7 @@ impl Slot {
                     *o = c.load();
                 }
                 out.reallocs = self.reallocs.load(Relaxed);
+                out.sampled = self.sampled.load(Relaxed);
                 fence(Acquire);
                 if self.seq.load(Relaxed) == s1 || tries > 1_000_000 {
                     return;
@@ -385,6 +397,7 @@ impl Slot {
 /// A plain copy of one slot, read by a snapshot.
 pub(crate) struct SlotCopy {
     pub(crate) reallocs: u64,
+    pub(crate) sampled: u64,
     pub(crate) ring: [(u32, Plain); WINDOW],
     pub(crate) coarse: [Plain; COARSE],
 }
@@ -398,6 +411,7 @@ impl SlotCopy {
         };
         SlotCopy {
             reallocs: 0,
+            sampled: 0,
             ring: [(0, Z); WINDOW],
             coarse: [Z; COARSE],
         }

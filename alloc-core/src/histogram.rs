@@ -2,24 +2,87 @@
 //! without allocating: exact below 16, then 8 buckets per doubling (each
 //! bucket spans at most 1/8 of its values), 496 buckets over `u64`.
 //!
-//! Recording is one relaxed `fetch_add`, done only for sampled blocks. A
-//! snapshot turns the counts into [`alloc_snapshot::Histogram`]s, which
+//! Recording is done only for sampled blocks: into the recording thread's
+//! own [`Hists`] (in its counter slot: a plain load and store, no
+//! read-modify-write instruction), or with a relaxed `fetch_add` into the
+//! process-wide ones when the thread has no slot of its own. A snapshot sums
+//! them and turns the counts into [`alloc_snapshot::Histogram`]s, which
 //! convert to `hdrhistogram` for quantiles.
 
 use alloc_snapshot::{Bucket, Histogram};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-const BUCKETS: usize = 8 + 61 * 8;
+pub(crate) const BUCKETS: usize = 8 + 61 * 8;
 
 /// One histogram of `u64` values.
 pub(crate) struct Hist([AtomicU64; BUCKETS]);
 
-/// Sizes of sampled allocations, weighted by their sampling weight.
-pub(crate) static ALLOC_SIZE: Hist = Hist::new();
-/// Lifetimes of freed sampled blocks in epochs.
-pub(crate) static LIFETIME_EPOCHS: Hist = Hist::new();
-/// Lifetimes of freed sampled blocks in nanoseconds.
-pub(crate) static LIFETIME_NS: Hist = Hist::new();
+/// The three histograms of a snapshot.
+pub(crate) struct Hists {
+    /// Sizes of sampled allocations, weighted by their sampling weight.
+    pub(crate) alloc_size: Hist,
+    /// Lifetimes of freed sampled blocks in epochs.
+    pub(crate) lifetime_epochs: Hist,
+    /// Lifetimes of freed sampled blocks in nanoseconds.
+    pub(crate) lifetime_ns: Hist,
+}
+
+/// Counts recorded by threads without a slot of their own (or freeing in
+/// the tool's scope), with `fetch_add`.
+pub(crate) static SHARED: Hists = Hists::new();
+
+impl Hists {
+    pub(crate) const fn new() -> Self {
+        Hists {
+            alloc_size: Hist::new(),
+            lifetime_epochs: Hist::new(),
+            lifetime_ns: Hist::new(),
+        }
+    }
+
+    fn each(&self) -> [&Hist; 3] {
+        [&self.alloc_size, &self.lifetime_epochs, &self.lifetime_ns]
+    }
+
+    /// Adds every count into `sum` (`Sums::new()`'s layout).
+    pub(crate) fn add_to(&self, sum: &mut Sums) {
+        for (h, s) in self.each().into_iter().zip(sum.0.iter_mut()) {
+            for (c, t) in h.0.iter().zip(s.iter_mut()) {
+                *t = t.wrapping_add(c.load(Relaxed));
+            }
+        }
+    }
+
+    /// Moves every count into `into` and zeroes `self`. The caller owns
+    /// both (as `Slot::drain_into`).
+    pub(crate) fn drain_into(&self, into: &Hists) {
+        for (h, d) in self.each().into_iter().zip(into.each()) {
+            for (c, t) in h.0.iter().zip(d.0.iter()) {
+                let v = c.swap(0, Relaxed);
+                if v != 0 {
+                    t.store(t.load(Relaxed).wrapping_add(v), Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Plain sums of [`Hists`] (boxed by the snapshot before it takes a lock).
+pub(crate) struct Sums(pub(crate) [[u64; BUCKETS]; 3]);
+
+impl Sums {
+    pub(crate) const fn new() -> Self {
+        Sums([[0; BUCKETS]; 3])
+    }
+
+    /// The sums as snapshot histograms: allocation sizes, lifetimes in
+    /// epochs, lifetimes in nanoseconds.
+    pub(crate) fn histograms(&self) -> [Histogram; 3] {
+        self.0
+            .each_ref()
+            .map(|counts| histogram_of(counts.iter().copied()))
+    }
+}
 
 /// The log-linear bucket of `v`: exact below 16, then 8 buckets per
 /// doubling (bucket `16 + (lg - 4) * 8 + the 3 bits after the top one`),
@@ -60,22 +123,32 @@ impl Hist {
         self.0[index(v)].fetch_add(n, Relaxed);
     }
 
+    /// [`Hist::record`] into a histogram that only the current thread
+    /// writes (its slot's): a plain load and store.
+    #[inline]
+    pub(crate) fn record_owned(&self, v: u64, n: u64) {
+        let c = &self.0[index(v)];
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
     /// The non-empty buckets now.
-    pub(crate) fn read(&self) -> Histogram {
-        Histogram {
-            buckets: self
-                .0
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| {
-                    let count = c.load(Relaxed);
-                    (count > 0).then(|| {
-                        let (low, high) = range(i);
-                        Bucket { low, high, count }
-                    })
-                })
-                .collect(),
-        }
+    #[cfg(test)]
+    fn read(&self) -> Histogram {
+        histogram_of(self.0.iter().map(|c| c.load(Relaxed)))
+    }
+}
+
+/// The non-empty buckets of `counts` (one per bucket, in order).
+fn histogram_of(counts: impl Iterator<Item = u64>) -> Histogram {
+    Histogram {
+        buckets: counts
+            .enumerate()
+            .filter(|&(_, count)| count > 0)
+            .map(|(i, count)| {
+                let (low, high) = range(i);
+                Bucket { low, high, count }
+            })
+            .collect(),
     }
 }
 

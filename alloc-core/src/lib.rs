@@ -30,11 +30,27 @@
 //! feature (Miri, platforms without jemalloc), wrap [`System`] instead; any
 //! other allocator works by implementing [`Backend`].
 //!
-//! Features: `jemalloc-stats` (default) builds jemalloc with its statistics
-//! and reports `stats.allocated`, `stats.resident` and `stats.retained` in
-//! every snapshot; jemalloc's statistics alone cost 10-17% of allocation time
-//! (see `alloc-core/bench/README.md`). `jemalloc` alone offers jemalloc
-//! without them (snapshots then carry RSS only).
+//! Features: `jemalloc` (default) offers [`Jemalloc`] as the inner
+//! allocator. `jemalloc-stats` (opt-in) also builds jemalloc with its
+//! statistics and reports `stats.allocated`, `stats.resident` and
+//! `stats.retained` in every snapshot ([`Snapshot::allocator`]); jemalloc's
+//! statistics alone cost 5-15% of a small allocation
+//! (see `alloc-core/bench/README.md`), in every program of the build. Without
+//! them a snapshot still sets the allocator's retention apart from the live
+//! heap: `rss_bytes - totals.live_bytes - tool.live_bytes -
+//! tool.metadata_bytes` is what the allocator keeps (free pages,
+//! fragmentation) plus the process's code and stacks, and `alloc-report`
+//! shows it as "outside the heap":
+//!
+//! ```
+//! let s = alloc_core::snapshot();
+//! if let Some(rss) = s.rss_bytes {
+//!     let outside_heap = rss
+//!         .saturating_sub(s.totals.live_bytes)
+//!         .saturating_sub(s.tool.live_bytes + s.tool.metadata_bytes);
+//!     println!("live heap {} B, outside the heap {outside_heap} B", s.totals.live_bytes);
+//! }
+//! ```
 //!
 //! # Finding a leak
 //!
@@ -276,7 +292,8 @@
 //!   into ranges, 8 per doubling of the epoch number (epochs 512..=575,
 //!   576..=639, ...), so a range covers at most an eighth of its epochs'
 //!   magnitude. Totals are always exact. Each thread that allocates owns a
-//!   slot of about 14 KiB (returned when it exits; at most
+//!   slot of about 26 KiB (its counters, 14 KiB, and its share of the
+//!   sampling histograms; returned when it exits; at most
 //!   [`MAX_THREAD_SLOTS`] at once, further threads share one slot under a
 //!   lock); blocks of 4 KiB and more keep their tag in a page table of 4 bytes
 //!   per 4 KiB page of address space in use (1 MiB per GiB touched).
@@ -322,6 +339,7 @@
 
 mod alloc;
 mod backend;
+mod clock;
 mod counters;
 mod epoch;
 mod histogram;

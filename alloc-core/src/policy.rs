@@ -103,7 +103,7 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
 
 /// Whether the sampled-block table is more than half full.
 pub(crate) fn table_half_full() -> bool {
-    crate::sampled::LIVE.load(Relaxed) >= crate::sampled::CAPACITY as u64 / 2
+    crate::sampled::live() >= crate::sampled::CAPACITY as u64 / 2
 }
 
 /// Dense capture stops now (from the allocation path, when the table

@@ -215,6 +215,20 @@ pub(crate) fn read_all(mut each: impl FnMut(&SlotCopy), scratch: &mut SlotCopy) 
     each(scratch);
 }
 
+/// Calls `each` with every owned slot and the shared slot, under the shared
+/// lock (so no slot is released meanwhile): for what a slot holds beyond
+/// its counts (the sampling histograms). `each` must not allocate.
+pub(crate) fn each_slot(mut each: impl FnMut(&Slot)) {
+    let _guard = lock_shared();
+    let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
+    for (slot, owned) in SLOTS[..high].iter().zip(&OWNED) {
+        if owned.load(Acquire) {
+            each(slot);
+        }
+    }
+    each(&SHARED);
+}
+
 /// Slots owned now, and bytes of slots ever touched.
 pub(crate) fn slot_usage() -> (usize, usize) {
     (

@@ -40,8 +40,8 @@ pub(crate) struct Record {
     pub(crate) addr: usize,
     /// The size the program asked for (updated by realloc).
     pub(crate) size: usize,
-    /// `CLOCK_MONOTONIC` at allocation, in nanoseconds.
-    pub(crate) birth_ns: u64,
+    /// [`crate::clock::ticks`] at allocation.
+    pub(crate) birth_ticks: u64,
     /// The leak-scope sequence number (meaningful when `owner != 0`).
     pub(crate) seq: u64,
     /// Birth epoch (without the sampled bit).
@@ -59,7 +59,7 @@ pub(crate) struct Record {
 const EMPTY: Record = Record {
     addr: 0,
     size: 0,
-    birth_ns: 0,
+    birth_ticks: 0,
     seq: 0,
     epoch: 0,
     stack: 0,
@@ -126,20 +126,51 @@ impl Shard {
     }
 }
 
+/// A shard and its number of records, alone on a cache line: threads
+/// recording into different shards do not share lines.
+#[repr(align(64))]
+struct Cell {
+    shard: SpinMutex<Shard>,
+    /// `shard.len`, readable without the lock (written under it, with a
+    /// plain store: no read-modify-write on the sampling path).
+    len: AtomicU64,
+}
+
 /// Empty shards: no memory until the first sample.
-static TABLE: [SpinMutex<Shard>; SHARDS] = [const {
-    SpinMutex::new(Shard {
-        len: 0,
-        cap: 0,
-        slots: core::ptr::null_mut(),
-    })
+static TABLE: [Cell; SHARDS] = [const {
+    Cell {
+        shard: SpinMutex::new(Shard {
+            len: 0,
+            cap: 0,
+            slots: core::ptr::null_mut(),
+        }),
+        len: AtomicU64::new(0),
+    }
 }; SHARDS];
 
 /// Bytes of records mapped now, over all shards (for `ToolUsage`).
 pub(crate) static MAPPED_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// Live records, over all shards.
-pub(crate) static LIVE: AtomicU64 = AtomicU64::new(0);
+/// Live records, over all shards (a sum of relaxed loads: off by the
+/// records being inserted or removed meanwhile).
+pub(crate) fn live() -> u64 {
+    TABLE.iter().map(|c| c.len.load(Relaxed)).sum()
+}
+
+/// A shard at least this full counts as half full (see [`Inserted`]).
+const HALF_FULL: usize = MAX_FILL / 2;
+
+/// What [`insert`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Inserted {
+    /// Recorded.
+    Yes,
+    /// Recorded, and its shard is now at least half full, as the whole
+    /// table is about to be (addresses hash evenly over the shards).
+    HalfFull,
+    /// Not recorded: the shard is full.
+    No,
+}
 /// Samples refused because their shard was full.
 pub(crate) static DROPPED_FULL: AtomicU64 = AtomicU64::new(0);
 
@@ -151,12 +182,13 @@ fn home(addr: usize) -> (usize, usize) {
     ((h >> 60) as usize & (SHARDS - 1), (h >> 32) as usize)
 }
 
-/// Adds `r` (keyed by `r.addr`, which must not be 0). False when its shard
-/// is full. A stale record at the same address (which cannot outlive its
-/// block, but costs nothing to tolerate) is replaced.
-pub(crate) fn insert(r: Record) -> bool {
+/// Adds `r` (keyed by `r.addr`, which must not be 0); see [`Inserted`]. A
+/// stale record at the same address (which cannot outlive its block, but
+/// costs nothing to tolerate) is replaced.
+pub(crate) fn insert(r: Record) -> Inserted {
     let (shard, h) = home(r.addr);
-    let mut s = lock(&TABLE[shard]);
+    let cell = &TABLE[shard];
+    let mut s = lock(&cell.shard);
     if s.len + 1 > s.cap / 2 && (s.cap < SHARD_SLOTS || s.len + 1 > MAX_FILL) {
         let before = s.cap;
         if s.grow() {
@@ -165,7 +197,7 @@ pub(crate) fn insert(r: Record) -> bool {
         } else if s.len >= s.cap / 8 * 7 {
             drop(s);
             DROPPED_FULL.fetch_add(1, Relaxed);
-            return false;
+            return Inserted::No;
         }
     }
     let mask = s.cap - 1;
@@ -174,7 +206,7 @@ pub(crate) fn insert(r: Record) -> bool {
     loop {
         if slots[i].addr == r.addr {
             slots[i] = r;
-            return true;
+            return Inserted::Yes;
         }
         if slots[i].addr == 0 {
             break;
@@ -183,15 +215,21 @@ pub(crate) fn insert(r: Record) -> bool {
     }
     slots[i] = r;
     s.len += 1;
+    let len = s.len;
+    cell.len.store(len as u64, Relaxed);
     drop(s);
-    LIVE.fetch_add(1, Relaxed);
-    true
+    if len >= HALF_FULL {
+        Inserted::HalfFull
+    } else {
+        Inserted::Yes
+    }
 }
 
 /// Takes the record of the block at `addr` out of the table, if it has one.
 pub(crate) fn remove(addr: usize) -> Option<Record> {
     let (shard, h) = home(addr);
-    let mut s = lock(&TABLE[shard]);
+    let cell = &TABLE[shard];
+    let mut s = lock(&cell.shard);
     if s.cap == 0 {
         return None;
     }
@@ -231,8 +269,8 @@ pub(crate) fn remove(addr: usize) -> Option<Record> {
     }
     slots[hole] = EMPTY;
     s.len -= 1;
+    cell.len.store(s.len as u64, Relaxed);
     drop(s);
-    LIVE.fetch_sub(1, Relaxed);
     Some(found)
 }
 
@@ -240,9 +278,9 @@ pub(crate) fn remove(addr: usize) -> Option<Record> {
 /// `out` is grown before each shard's lock is taken, so nothing is allocated
 /// while a lock is held. Call inside the tool's scope.
 pub(crate) fn collect(out: &mut Vec<Record>, keep: impl Fn(&Record) -> bool) {
-    for shard in &TABLE {
+    for cell in &TABLE {
         out.reserve(SHARD_SLOTS);
-        let mut s = lock(shard);
+        let mut s = lock(&cell.shard);
         out.extend(s.slots().iter().filter(|r| r.addr != 0 && keep(r)));
     }
 }
@@ -254,18 +292,18 @@ pub(crate) mod fork {
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
-        for shard in &TABLE {
-            core::mem::forget(lock(shard));
+        for cell in &TABLE {
+            core::mem::forget(lock(&cell.shard));
         }
     }
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn unlock_all() {
-        for shard in &TABLE {
+        for cell in &TABLE {
             // SAFETY: `lock_all` took every shard lock in this thread (the
             // forking thread, which is the only thread of a fork child) and
             // leaked the guards.
-            unsafe { shard.force_unlock() };
+            unsafe { cell.shard.force_unlock() };
         }
     }
 }
@@ -298,7 +336,7 @@ mod tests {
     fn insert_remove_round_trip_through_collisions() {
         let addrs = same_shard(0x7000_0000_0000, 3000);
         for &a in &addrs {
-            assert!(insert(rec(a)));
+            assert_ne!(insert(rec(a)), Inserted::No);
         }
         // Remove every other one, then check the rest are all still found.
         for &a in addrs.iter().step_by(2) {
@@ -322,7 +360,10 @@ mod tests {
             .unwrap();
         let addrs = same_shard(base, MAX_FILL + 10);
         let dropped = DROPPED_FULL.load(Relaxed);
-        let accepted = addrs.iter().filter(|&&a| insert(rec(a))).count();
+        let accepted = addrs
+            .iter()
+            .filter(|&&a| insert(rec(a)) != Inserted::No)
+            .count();
         // Other tests may hold a few records in this shard.
         assert!(accepted <= MAX_FILL && accepted + 10 + 64 >= MAX_FILL);
         assert!(DROPPED_FULL.load(Relaxed) >= dropped + 10);

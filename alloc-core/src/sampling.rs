@@ -36,8 +36,7 @@
 //! anybody else.
 
 use crate::counters::{Slot, SAMPLED};
-use crate::histogram::{ALLOC_SIZE, LIFETIME_EPOCHS, LIFETIME_NS};
-use crate::sampled::{self, Record};
+use crate::sampled::{self, Inserted, Record};
 use crate::stacks::{self, MAX_DEPTH};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 
@@ -131,9 +130,6 @@ static STREAMS: AtomicU64 = AtomicU64::new(0);
 const SEED_UNREAD: u8 = 0;
 const SEED_CLOCK: u8 = 1;
 const SEED_FIXED: u8 = 2;
-
-/// Samples taken since start.
-pub(crate) static SAMPLED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 fn encode(mode: SampleMode) -> u64 {
     match mode {
@@ -483,12 +479,6 @@ pub(crate) fn on_alloc(
         slot.countdown.store(OFF_RECHECK, Relaxed);
         return epoch;
     }
-    if mean == 1 && !scoped && crate::policy::dense() && crate::policy::table_half_full() {
-        // Dense capture fills the table between snapshots: stop here rather
-        // than at the next snapshot, so that later samples are not dropped.
-        crate::policy::pause_dense();
-        return on_alloc(slot, owner, (addr, epoch, size), chance);
-    }
     let mut kept = slot.countdown.load(Relaxed);
     if is_redraw(kept) && !scoped && mean >= 2 {
         // After a reset or every-allocation capture: this allocation was
@@ -513,7 +503,7 @@ pub(crate) fn on_alloc(
     };
     let mut frames = [0usize; MAX_DEPTH];
     let n = stacks::capture(&mut frames);
-    let stack = stacks::intern(&frames[..n]);
+    let stack = slot.last_stack.intern(&frames[..n]);
     let seq = if scoped {
         let s = slot.scope_seq.load(Relaxed);
         slot.scope_seq.store(s + 1, Relaxed);
@@ -521,24 +511,32 @@ pub(crate) fn on_alloc(
     } else {
         0
     };
-    let recorded = sampled::insert(Record {
+    let inserted = sampled::insert(Record {
         addr,
         size,
-        birth_ns: now_ns(),
+        birth_ticks: crate::clock::ticks(),
         seq,
         epoch,
         stack,
         weight: weight as f32,
         owner: if scoped { owner } else { 0 },
     });
-    SAMPLED_TOTAL.fetch_add(1, Relaxed);
-    ALLOC_SIZE.record(size as u64, weight.round() as u64);
+    if inserted == Inserted::HalfFull && mean == 1 && !scoped && crate::policy::dense() {
+        // Dense capture fills the table between snapshots: stop here rather
+        // than at the next snapshot, so that later samples are not dropped.
+        crate::policy::pause_dense();
+    }
+    crate::counters::bump_u64(&slot.sampled, 1);
+    // `weight >= 1`: rounded without a call to libm's `round`.
+    slot.hists
+        .alloc_size
+        .record_owned(size as u64, (weight + 0.5) as u64);
     let next = match chance {
         Chance::Always if !scoped => kept,
         _ => draw(slot),
     };
     slot.countdown.store(next, Relaxed);
-    if recorded {
+    if inserted != Inserted::No {
         epoch | SAMPLED
     } else {
         epoch
@@ -546,12 +544,23 @@ pub(crate) fn on_alloc(
 }
 
 /// Called when a block whose tag has [`SAMPLED`] is freed: drops its record
-/// and counts its lifetime.
-pub(crate) fn on_free(addr: usize) {
+/// and counts its lifetime, into `own` (the freeing thread's slot) or, for
+/// a thread without a slot of its own, into the shared histograms.
+pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
     if let Some(r) = sampled::remove(addr) {
-        let now_epoch = crate::epoch::epoch();
-        LIFETIME_EPOCHS.record(u64::from(now_epoch.saturating_sub(r.epoch)), 1);
-        LIFETIME_NS.record(now_ns().saturating_sub(r.birth_ns), 1);
+        let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
+        let ns = crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks());
+        match own {
+            Some(s) => {
+                s.hists.lifetime_epochs.record_owned(epochs, 1);
+                s.hists.lifetime_ns.record_owned(ns, 1);
+            }
+            None => {
+                let h = &crate::histogram::SHARED;
+                h.lifetime_epochs.record(epochs, 1);
+                h.lifetime_ns.record(ns, 1);
+            }
+        }
     }
 }
 

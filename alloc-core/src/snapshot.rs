@@ -3,7 +3,7 @@
 //! histograms.
 //!
 //! The cost is one pass over the slots of threads that ever allocated
-//! (about 14 KiB each) plus two small files read: microseconds, independent of
+//! (about 26 KiB each, the sampling histograms included) plus two small files read: microseconds, independent of
 //! the number of live blocks; with sampling on, plus one pass over the
 //! sampled-block table (a few milliseconds when it is full). The whole function runs in the tool's scope, so
 //! the `Snapshot` it returns (and everything it allocates on the way) is
@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
     reallocs: u64,
+    sampled: u64,
     exact: [(u32, Plain); WINDOW],
     coarse: [Plain; COARSE],
 }
@@ -50,6 +51,7 @@ impl Sum {
 
     fn add_slot(&mut self, s: &SlotCopy) {
         self.reallocs = self.reallocs.wrapping_add(s.reallocs);
+        self.sampled = self.sampled.wrapping_add(s.sampled);
         for &(epoch, v) in &s.ring {
             if !v.is_zero() {
                 self.add_exact(epoch, v);
@@ -73,6 +75,7 @@ pub fn snapshot() -> Snapshot {
     let modules = crate::modules::loaded();
     let mut sum = Box::new(Sum {
         reallocs: 0,
+        sampled: 0,
         exact: [(NEVER, Plain::default()); WINDOW],
         coarse: [Plain::default(); COARSE],
     });
@@ -136,7 +139,11 @@ pub fn snapshot() -> Snapshot {
     });
     crate::policy::observe(epoch, &epochs);
     let (threads, slot_bytes) = registry::slot_usage();
-    let (sampling, stacks, sites) = sampled_sites();
+    let (sampling, stacks, sites) = sampled_sites(sum.sampled);
+    let mut hist_sums = Box::new(histogram::Sums::new());
+    registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
+    histogram::SHARED.add_to(&mut hist_sums);
+    let [alloc_size, lifetime_epochs, lifetime_ns] = hist_sums.histograms();
     Snapshot {
         epoch,
         timestamp_unix_ns: unix_ns(),
@@ -162,9 +169,9 @@ pub fn snapshot() -> Snapshot {
         stacks,
         sites,
         histograms: Histograms {
-            alloc_size: histogram::ALLOC_SIZE.read(),
-            lifetime_epochs: histogram::LIFETIME_EPOCHS.read(),
-            lifetime_ns: histogram::LIFETIME_NS.read(),
+            alloc_size,
+            lifetime_epochs,
+            lifetime_ns,
         },
         modules,
     }
@@ -172,8 +179,9 @@ pub fn snapshot() -> Snapshot {
 
 /// The sampled blocks live now, summed per stack and birth epoch, and the
 /// stacks they refer to (raw instruction pointers; see
-/// [`crate::symbolize`]). Runs in the tool's scope.
-fn sampled_sites() -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
+/// [`crate::symbolize`]), with `sampled_total` samples taken so far (the
+/// slots' sum). Runs in the tool's scope.
+fn sampled_sites(sampled_total: u64) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let mut records = Vec::new();
     sampled::collect(&mut records, |_| true);
     let mut by_site: BTreeMap<(u32, u32), SiteLive> = BTreeMap::new();
@@ -197,8 +205,8 @@ fn sampled_sites() -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let stacks = ids.into_iter().map(stacks::unsymbolised).collect();
     let info = Sampling {
         mode: sampling::sampling(),
-        sampled: sampling::SAMPLED_TOTAL.load(Relaxed),
-        live_sampled: sampled::LIVE.load(Relaxed),
+        sampled: sampled_total,
+        live_sampled: sampled::live(),
         dropped_full: sampled::DROPPED_FULL.load(Relaxed),
         stack_overflow: stacks::OVERFLOW.load(Relaxed),
     };

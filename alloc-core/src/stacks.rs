@@ -38,7 +38,7 @@
 //! stays valid for the life of the process.
 
 use crate::lock::lock;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use spin::mutex::SpinMutex;
 
 /// Frames captured per stack at most (innermost first, the tool's own
@@ -313,6 +313,53 @@ pub(crate) fn intern(frames: &[usize]) -> u32 {
     0
 }
 
+/// The last stack one thread interned and its id, kept in the thread's
+/// counter slot ([`crate::counters::Slot`]): an allocation site in a loop
+/// samples the same stack again and again, and finding it here costs a
+/// comparison of the frames, with no hash, no lock and no table probe.
+/// Written and read by the slot's owner only (relaxed loads and stores);
+/// valid for whichever thread owns the slot next, since ids never change.
+pub(crate) struct LastStack {
+    /// The id, 0 when nothing is cached (the overflow stack never is).
+    id: AtomicU32,
+    len: AtomicU32,
+    frames: [AtomicUsize; MAX_DEPTH],
+}
+
+impl LastStack {
+    pub(crate) const fn new() -> Self {
+        LastStack {
+            id: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            frames: [const { AtomicUsize::new(0) }; MAX_DEPTH],
+        }
+    }
+
+    /// [`intern`], through this cache. Owner only.
+    pub(crate) fn intern(&self, frames: &[usize]) -> u32 {
+        let frames = &frames[..frames.len().min(MAX_DEPTH)];
+        let id = self.id.load(Relaxed);
+        if id != 0
+            && self.len.load(Relaxed) as usize == frames.len()
+            && frames
+                .iter()
+                .zip(&self.frames)
+                .all(|(&f, c)| c.load(Relaxed) == f)
+        {
+            return id;
+        }
+        let id = intern(frames);
+        if id != 0 {
+            for (&f, c) in frames.iter().zip(&self.frames) {
+                c.store(f, Relaxed);
+            }
+            self.len.store(frames.len() as u32, Relaxed);
+        }
+        self.id.store(id, Relaxed);
+        id
+    }
+}
+
 /// Copies the frames of stack `id` into `out`; returns how many (0 for the
 /// overflow stack or an unknown id).
 pub(crate) fn frames(id: u32, out: &mut [usize; MAX_DEPTH]) -> usize {
@@ -375,6 +422,24 @@ pub(crate) mod fork {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_stack_cache_gives_the_tables_ids() {
+        let cache = LastStack::new();
+        let a = [0x5100usize, 0x5200, 0x5300];
+        let b = [0x5100usize, 0x5200, 0x5301];
+        let ia = cache.intern(&a);
+        assert_eq!(cache.intern(&a), ia, "a hit");
+        let ib = cache.intern(&b);
+        assert_ne!(ia, ib, "the same length, another frame: a miss");
+        assert_eq!(
+            cache.intern(&a[..2]),
+            intern(&a[..2]),
+            "a prefix is another stack"
+        );
+        assert_eq!(cache.intern(&a), ia);
+        assert_eq!(intern(&b), ib, "the table agrees");
+    }
 
     #[test]
     fn interning_deduplicates_and_round_trips() {

@@ -269,6 +269,7 @@ fn rss_is_shown_with_the_tool_apart() {
         "{text}"
     );
     assert!(text.contains("    without the tool  0 B/cycle"), "{text}");
+    assert!(text.contains("    outside the heap"), "{text}");
     // The note blames the allocator only for growth that is not the tool's.
     assert!(!text.contains("note: RSS"), "{text}");
     let html = render::report_html(&r);

@@ -3,9 +3,10 @@
 //! and once over plain jemalloc (`demo-server-jemalloc`), in interleaved
 //! rounds, as cycles per second and their ratio.
 //!
-//! Both builds link the same jemalloc (tikv-jemallocator with the
-//! statistics feature alloc-core enables, since Cargo unifies features in a
-//! workspace); the only difference is the global allocator.
+//! Both builds link the same jemalloc (tikv-jemallocator as the workspace
+//! builds it: without statistics unless something in the build turns on
+//! alloc-core's opt-in `jemalloc-stats`, since Cargo unifies features); the
+//! only difference is the global allocator.
 
 use crate::demo::FreshSoak;
 use crate::patterns::{Pattern, Variant};

@@ -25,7 +25,7 @@ const MIN_GOOD_ROUNDS: u32 = 5;
 fn dhat_divisor(w: Workload) -> f64 {
     match w {
         // 200k connections / 10 = 20k, still twice the 10k live window.
-        Workload::Server => 10.0,
+        Workload::Server | Workload::ServerSoak => 10.0,
         _ => 50.0,
     }
 }
@@ -39,6 +39,10 @@ struct Allocator {
     plain: bool,
     /// Environment of the child (alloc-core's sampling mode).
     env: &'static [(&'static str, &'static str)],
+    /// Cargo features of `alloc-bench` its binary is built with, in a build
+    /// of its own (features unify across a build, so `jemalloc-stats` would
+    /// otherwise compile jemalloc's statistics into every child).
+    features: &'static str,
     /// Runs fewer operations (see [`dhat_divisor`]): a stack capture per
     /// allocation makes the full count take minutes.
     scaled_down: bool,
@@ -50,6 +54,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-jemalloc-plain",
         plain: true,
         env: &[],
+        features: "",
         scaled_down: false,
     },
     Allocator {
@@ -57,6 +62,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-jemalloc-stats",
         plain: false,
         env: &[],
+        features: "jemalloc-stats",
         scaled_down: false,
     },
     Allocator {
@@ -64,6 +70,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-system",
         plain: false,
         env: &[],
+        features: "",
         scaled_down: false,
     },
     Allocator {
@@ -71,6 +78,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-alloc-core",
         plain: false,
         env: &[],
+        features: "",
         scaled_down: false,
     },
     Allocator {
@@ -78,6 +86,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-alloc-core",
         plain: false,
         env: &[("ALLOC_CORE_SAMPLE", "off")],
+        features: "",
         scaled_down: false,
     },
     Allocator {
@@ -85,6 +94,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-alloc-core",
         plain: false,
         env: &[("ALLOC_CORE_SAMPLE", "all")],
+        features: "",
         scaled_down: true,
     },
     Allocator {
@@ -92,6 +102,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-stats-alloc",
         plain: false,
         env: &[],
+        features: "",
         scaled_down: false,
     },
     Allocator {
@@ -99,6 +110,7 @@ const ALLOCATORS: [Allocator; 8] = [
         bin: "bench-dhat",
         plain: false,
         env: &[],
+        features: "",
         scaled_down: true,
     },
 ];
@@ -112,7 +124,8 @@ rounds, and writes the medians to target/alloc-bench/overhead.json.
 options:
   --rounds N          rounds (default 7; at least 1, below 5 is noisy)
   --scale F           multiply every workload's operation count (default 1.0)
-  --workloads a,b     among: single, mt2, xfree, server (default: all)
+  --workloads a,b     among: single, mt2, xfree, server, single-soak,
+                      server-soak (default: all)
   --allocators a,b    among: jemalloc, jemalloc-stats, system, alloc-core
                       (default: sampling every 1 MiB), alloc-core-nosample,
                       alloc-core-all (every allocation sampled), stats_alloc,
@@ -387,11 +400,46 @@ fn child_binaries(
                 })
                 .collect(),
             None => {
+                // Binaries with features of their own first, each copied
+                // out of the way: the plain build below puts its own binary
+                // of the same name in the same place.
+                let mut found = HashMap::new();
+                for a in workspace.iter().filter(|a| !a.features.is_empty()) {
+                    let args: Vec<OsString> = [
+                        "--release",
+                        "-p",
+                        "alloc-bench",
+                        "--bin",
+                        a.bin,
+                        "--features",
+                        a.features,
+                    ]
+                    .iter()
+                    .map(OsString::from)
+                    .collect();
+                    let built = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
+                    let exe = built
+                        .get(a.bin)
+                        .ok_or_else(|| format!("cargo built no binary {}", a.bin))?;
+                    let target = target.ok_or("no target directory for a feature build")?;
+                    let dir = target.join("alloc-bench").join(a.features);
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    let to = dir.join(exe.file_name().unwrap_or(a.bin.as_ref()));
+                    std::fs::copy(exe, &to).map_err(|e| {
+                        format!("cannot copy {} to {}: {e}", exe.display(), to.display())
+                    })?;
+                    found.insert(a.bin.to_string(), to);
+                }
                 let args: Vec<OsString> = ["--release", "-p", "alloc-bench", "--bins"]
                     .iter()
                     .map(OsString::from)
                     .collect();
-                cargo_build(root, &args.iter().collect::<Vec<_>>())?
+                let plain = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
+                for (bin, exe) in plain {
+                    found.entry(bin).or_insert(exe);
+                }
+                found
             }
         };
         for a in workspace {
@@ -550,7 +598,7 @@ fn render_table(report: &Report, workloads: &[Workload], allocators: &[Allocator
         report.rounds, report.scale
     );
     let header = |s: &mut String| {
-        let _ = write!(s, "{:<16}", "allocator");
+        let _ = write!(s, "{:<20}", "allocator");
         for w in workloads {
             let _ = write!(s, " {:>18}", w.name());
         }
@@ -558,7 +606,7 @@ fn render_table(report: &Report, workloads: &[Workload], allocators: &[Allocator
     };
     header(&mut s);
     for a in allocators {
-        let _ = write!(s, "{:<16}", a.name);
+        let _ = write!(s, "{:<20}", a.name);
         for &w in workloads {
             let text = cell(w, a)
                 .map(|r| format!("{:.1} {}", r.ns_per_op, fmt_ratio(r.ns_per_op_ratio)))
@@ -570,7 +618,7 @@ fn render_table(report: &Report, workloads: &[Workload], allocators: &[Allocator
     let _ = writeln!(s, "\npeak RSS MiB (ratio to {base})");
     header(&mut s);
     for a in allocators {
-        let _ = write!(s, "{:<16}", a.name);
+        let _ = write!(s, "{:<20}", a.name);
         for &w in workloads {
             let text = cell(w, a)
                 .map(|r| {
@@ -599,7 +647,11 @@ fn run(opts: Options) -> Result<(), String> {
         );
     }
     let root = workspace_root();
-    let needs_target = opts.out.is_none() || opts.allocators.iter().any(|a| a.plain);
+    let needs_target = opts.out.is_none()
+        || opts
+            .allocators
+            .iter()
+            .any(|a| a.plain || (!a.features.is_empty() && opts.bin_dir.is_none()));
     let target = if needs_target {
         Some(target_dir(&root)?)
     } else {
@@ -637,7 +689,7 @@ fn run(opts: Options) -> Result<(), String> {
                 let report = run_child(exe, a, w, scale, &out_dir)?;
                 done += 1;
                 eprintln!(
-                    "[{done:>3}/{total}] round {round}/{}  {:<7} {:<15} {:>10.1} ns/op {:>9} KiB  ops {:>9}  ({:.1} s)",
+                    "[{done:>3}/{total}] round {round}/{}  {:<11} {:<19} {:>10.1} ns/op {:>9} KiB  ops {:>9}  ({:.1} s)",
                     opts.rounds,
                     w.name(),
                     a.name,

@@ -23,6 +23,14 @@
 //!   oldest); a connection is a boxed struct with a zeroed 4 KiB buffer, a
 //!   peer `String`, an 8-entry `HashMap` with `String` keys and 1-4 messages
 //!   (small `String`s and `Vec<u8>`s). The figure is ns per connection.
+//! - **single-soak**, **server-soak**: `single` and `server` as a soak runs
+//!   them: the epoch advances every [`SINGLE_SOAK_ADVANCE`] pairs
+//!   ([`SERVER_SOAK_ADVANCE`] connections) and a snapshot is taken every
+//!   [`SINGLE_SOAK_SNAPSHOT`] pairs ([`SERVER_SOAK_SNAPSHOT`] connections),
+//!   through the child's [`SoakHooks`] (no-ops for allocators other than
+//!   alloc-core). Frees then meet blocks born in older epochs, each new
+//!   epoch's first allocation takes over a ring entry, and the snapshots and
+//!   the default capture policy's decisions are part of the time.
 //!
 //! Every block is written after allocation and read before it is freed, and
 //! pointers pass through [`std::hint::black_box`], so LLVM cannot delete a
@@ -57,6 +65,92 @@ pub const SERVER_LIVE: usize = 10_000;
 /// Bytes of the zeroed buffer of a `server` connection.
 pub const SERVER_BUFFER: usize = 4096;
 
+/// `single-soak`: pairs per epoch.
+pub const SINGLE_SOAK_ADVANCE: u64 = 1_000;
+/// `single-soak`: pairs per snapshot.
+pub const SINGLE_SOAK_SNAPSHOT: u64 = 100_000;
+/// `server-soak`: connections per epoch.
+pub const SERVER_SOAK_ADVANCE: u64 = 100;
+/// `server-soak`: connections per snapshot.
+pub const SERVER_SOAK_SNAPSHOT: u64 = 10_000;
+
+/// What a soak does between cycles, for the `*-soak` workloads. A child
+/// over alloc-core passes `advance_epoch` and a function that takes (and
+/// drops) a snapshot; other allocators have nothing to do.
+#[derive(Clone, Copy, Debug)]
+pub struct SoakHooks {
+    /// Closes the current epoch.
+    pub advance_epoch: fn(),
+    /// Takes a snapshot.
+    pub snapshot: fn(),
+}
+
+fn nothing() {}
+
+impl SoakHooks {
+    /// For allocators without epochs.
+    pub const NONE: SoakHooks = SoakHooks {
+        advance_epoch: nothing,
+        snapshot: nothing,
+    };
+}
+
+/// How often a loop calls the soak hooks: every `advance` and every
+/// `snapshot` operations, counted down (no division in the loop).
+#[derive(Clone, Copy)]
+struct Every {
+    /// False for the plain workloads: with [`Every::NEVER`] passed as a
+    /// constant, the loops inline [`Every::after`] to nothing.
+    on: bool,
+    advance: u64,
+    snapshot: u64,
+    to_advance: u64,
+    to_snapshot: u64,
+    hooks: SoakHooks,
+}
+
+impl Every {
+    const NEVER: Every = Every {
+        on: false,
+        advance: 0,
+        snapshot: 0,
+        to_advance: 0,
+        to_snapshot: 0,
+        hooks: SoakHooks::NONE,
+    };
+
+    /// The hooks every `advance` and every `snapshot` operations (both at
+    /// least 1).
+    fn soak(advance: u64, snapshot: u64, hooks: SoakHooks) -> Every {
+        Every {
+            on: true,
+            advance,
+            snapshot,
+            to_advance: advance,
+            to_snapshot: snapshot,
+            hooks,
+        }
+    }
+
+    /// Counts one operation and calls the hooks that are due.
+    #[inline(always)]
+    fn after(&mut self) {
+        if !self.on {
+            return;
+        }
+        self.to_advance -= 1;
+        if self.to_advance == 0 {
+            self.to_advance = self.advance;
+            (self.hooks.advance_epoch)();
+        }
+        self.to_snapshot -= 1;
+        if self.to_snapshot == 0 {
+            self.to_snapshot = self.snapshot;
+            (self.hooks.snapshot)();
+        }
+    }
+}
+
 /// One workload of the benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Workload {
@@ -68,15 +162,21 @@ pub enum Workload {
     Xfree,
     /// Simulated server connections, 10k live.
     Server,
+    /// `Single` with the epoch advancing and snapshots, as in a soak.
+    SingleSoak,
+    /// `Server` with the epoch advancing and snapshots, as in a soak.
+    ServerSoak,
 }
 
 impl Workload {
     /// Every workload, in the order of the report.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Single,
         Workload::Mt2,
         Workload::Xfree,
         Workload::Server,
+        Workload::SingleSoak,
+        Workload::ServerSoak,
     ];
 
     /// The name used on the command line and in the JSON.
@@ -86,6 +186,8 @@ impl Workload {
             Workload::Mt2 => "mt2",
             Workload::Xfree => "xfree",
             Workload::Server => "server",
+            Workload::SingleSoak => "single-soak",
+            Workload::ServerSoak => "server-soak",
         }
     }
 
@@ -97,8 +199,10 @@ impl Workload {
     /// Operations at scale 1: alloc+free pairs, or connections for `server`.
     pub fn base_ops(self) -> u64 {
         match self {
-            Workload::Single | Workload::Mt2 | Workload::Xfree => SMALL_PAIRS,
-            Workload::Server => SERVER_CONNECTIONS,
+            Workload::Single | Workload::Mt2 | Workload::Xfree | Workload::SingleSoak => {
+                SMALL_PAIRS
+            }
+            Workload::Server | Workload::ServerSoak => SERVER_CONNECTIONS,
         }
     }
 
@@ -126,14 +230,20 @@ impl Outcome {
     }
 }
 
-/// Runs `workload` for `ops` operations and times it.
-pub fn run(workload: Workload, ops: u64) -> Outcome {
+/// Runs `workload` for `ops` operations and times it; the `*-soak`
+/// workloads call `hooks`.
+pub fn run(workload: Workload, ops: u64, hooks: SoakHooks) -> Outcome {
     let ops = ops.max(1);
     let start;
     let checksum = match workload {
         Workload::Single => {
             start = Instant::now();
-            single(ops, 0x9E37_79B9_7F4A_7C15)
+            single(ops, 0x9E37_79B9_7F4A_7C15, Every::NEVER)
+        }
+        Workload::SingleSoak => {
+            let every = Every::soak(SINGLE_SOAK_ADVANCE, SINGLE_SOAK_SNAPSHOT, hooks);
+            start = Instant::now();
+            single(ops, 0x9E37_79B9_7F4A_7C15, every)
         }
         Workload::Mt2 => {
             let barrier = Barrier::new(3);
@@ -142,11 +252,11 @@ pub fn run(workload: Workload, ops: u64) -> Outcome {
             std::thread::scope(|s| {
                 let a = s.spawn(|| {
                     barrier.wait();
-                    single(ops, 0x9E37_79B9_7F4A_7C15)
+                    single(ops, 0x9E37_79B9_7F4A_7C15, Every::NEVER)
                 });
                 let b = s.spawn(|| {
                     barrier.wait();
-                    single(ops, 0xD1B5_4A32_D192_ED03)
+                    single(ops, 0xD1B5_4A32_D192_ED03, Every::NEVER)
                 });
                 barrier.wait();
                 started = Some(Instant::now());
@@ -175,7 +285,12 @@ pub fn run(workload: Workload, ops: u64) -> Outcome {
         }
         Workload::Server => {
             start = Instant::now();
-            server(ops, 0x2545_F491_4F6C_DD1D)
+            server(ops, 0x2545_F491_4F6C_DD1D, Every::NEVER)
+        }
+        Workload::ServerSoak => {
+            let every = Every::soak(SERVER_SOAK_ADVANCE, SERVER_SOAK_SNAPSHOT, hooks);
+            start = Instant::now();
+            server(ops, 0x2545_F491_4F6C_DD1D, every)
         }
     };
     let elapsed_ns = start.elapsed().as_nanos() as u64;
@@ -263,8 +378,10 @@ unsafe fn free_block(p: *mut u8, size: usize) -> u64 {
     }
 }
 
-/// `ops` alloc+free pairs with a window of [`WINDOW`] live blocks.
-fn single(ops: u64, seed: u64) -> u64 {
+/// `ops` alloc+free pairs with a window of [`WINDOW`] live blocks; calls
+/// the soak hooks `every` so often.
+#[inline(always)]
+fn single(ops: u64, seed: u64, mut every: Every) -> u64 {
     let window = window_for(ops, WINDOW);
     let mut rng = SizeRng::new(seed);
     let mut slots: Vec<(*mut u8, usize)> = vec![(std::ptr::null_mut(), 0); window];
@@ -282,6 +399,7 @@ fn single(ops: u64, seed: u64) -> u64 {
         if j == window {
             j = 0;
         }
+        every.after();
     }
     for (p, size) in slots {
         if !p.is_null() {
@@ -464,8 +582,10 @@ impl Connection {
     }
 }
 
-/// `ops` connections, [`SERVER_LIVE`] live: open one, close the oldest.
-fn server(ops: u64, seed: u64) -> u64 {
+/// `ops` connections, [`SERVER_LIVE`] live: open one, close the oldest;
+/// calls the soak hooks `every` so often.
+#[inline(always)]
+fn server(ops: u64, seed: u64, mut every: Every) -> u64 {
     let live = window_for(ops, SERVER_LIVE);
     let mut rng = SizeRng::new(seed);
     let mut ring: VecDeque<Box<Connection>> = VecDeque::with_capacity(live + 1);
@@ -477,6 +597,7 @@ fn server(ops: u64, seed: u64) -> u64 {
                 sum = sum.wrapping_add(old.digest());
             }
         }
+        every.after();
     }
     for c in ring.drain(..) {
         sum = sum.wrapping_add(c.digest());
@@ -520,7 +641,10 @@ pub fn parse_child_args<I: IntoIterator<Item = String>>(args: I) -> Result<Child
             "--workload" => {
                 let v = value("--workload")?;
                 workload = Some(Workload::from_name(&v).ok_or_else(|| {
-                    format!("unknown workload {v:?} (expected single, mt2, xfree or server)")
+                    format!(
+                        "unknown workload {v:?} (expected single, mt2, xfree, server, \
+                         single-soak or server-soak)"
+                    )
                 })?);
             }
             "--scale" => {
@@ -544,20 +668,28 @@ pub fn parse_child_args<I: IntoIterator<Item = String>>(args: I) -> Result<Child
 }
 
 /// The `main` of a child binary: parses its arguments, calls `setup` (whose
-/// result lives until after the JSON line is printed), runs the workload and
+/// result lives until after the JSON line is printed), runs the workload
+/// (the `*-soak` ones with `hooks`) and
 /// prints one JSON line on stdout:
 /// `{"workload":..,"allocator":..,"ns_per_op":..,"peak_rss_kib":..,"ops":..,"checksum":..}`.
-pub fn child_main<G>(allocator: &str, setup: impl FnOnce(&ChildArgs) -> G) -> ExitCode {
+pub fn child_main<G>(
+    allocator: &str,
+    hooks: SoakHooks,
+    setup: impl FnOnce(&ChildArgs) -> G,
+) -> ExitCode {
     let args = match parse_child_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bench child ({allocator}): {e}");
-            eprintln!("usage: --workload single|mt2|xfree|server --scale F [--out-dir DIR]");
+            eprintln!(
+                "usage: --workload single|mt2|xfree|server|single-soak|server-soak --scale F \
+                 [--out-dir DIR]"
+            );
             return ExitCode::from(2);
         }
     };
     let guard = setup(&args);
-    let outcome = run(args.workload, args.workload.ops_at(args.scale));
+    let outcome = run(args.workload, args.workload.ops_at(args.scale), hooks);
     let rss = peak_rss_kib();
     let line = format!(
         "{{\"workload\":\"{}\",\"allocator\":\"{}\",\"ns_per_op\":{:.4},\"peak_rss_kib\":{},\"ops\":{},\"checksum\":{}}}",

@@ -11,7 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const DRIVER: &str = env!("CARGO_BIN_EXE_alloc-bench");
-const WORKLOADS: [&str; 4] = ["single", "mt2", "xfree", "server"];
+const WORKLOADS: [&str; 6] = [
+    "single",
+    "mt2",
+    "xfree",
+    "server",
+    "single-soak",
+    "server-soak",
+];
 
 /// The directory holding the child binaries cargo built for this test run.
 fn bin_dir() -> PathBuf {
@@ -90,7 +97,11 @@ fn overhead_at_tiny_scale_reports_every_workload_and_allocator() {
     assert!(res.status.success(), "driver failed\n{stderr}\n{stdout}");
     // One progress line per child run, a warning about the single round.
     assert!(stderr.contains("below 5"), "{stderr}");
-    assert_eq!(stderr.matches("ns/op").count(), 4 * 7, "{stderr}");
+    assert_eq!(
+        stderr.matches("ns/op").count(),
+        WORKLOADS.len() * 7,
+        "{stderr}"
+    );
     assert!(stdout.contains("ratio to jemalloc-stats"), "{stdout}");
     assert_rows(
         &out,

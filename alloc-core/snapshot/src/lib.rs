@@ -377,7 +377,7 @@ pub struct ToolUsage {
     /// Live blocks allocated by the tool.
     pub live_blocks: u64,
     /// Accounting metadata in use, in bytes: the per-thread counter slots
-    /// ever claimed (about 14 KiB each, reused as threads come and go) plus
+    /// ever claimed (about 26 KiB each, reused as threads come and go) plus
     /// the page-table leaves mapped for large blocks' tags (1 MiB of address
     /// space each, one per GiB the heap reaches; only the pages where tags
     /// are written become resident), plus the sampling tables in use (the

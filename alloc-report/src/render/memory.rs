@@ -1,7 +1,10 @@
 //! The process's memory in the text report: growth per cycle of the heap,
 //! RSS and the allocator, with the tool's own memory (its heap blocks and
 //! metadata, which RSS includes) set apart, so that a reader does not take
-//! the tool's memory for the program's.
+//! the tool's memory for the program's. What is outside the heap (RSS
+//! without the tool, minus the live heap: the allocator's retention plus
+//! code and stacks) is shown whether or not the snapshots carry the
+//! allocator's own statistics (alloc-core's opt-in `jemalloc-stats`).
 
 use std::fmt::Write as _;
 
@@ -12,6 +15,12 @@ use crate::analysis::Report;
 /// the last snapshot.
 pub(super) fn growth_text(out: &mut String, r: &Report) {
     let g = &r.growth;
+    // RSS without the tool minus the live heap: what the allocator retains
+    // (free pages it keeps, fragmentation, size-class rounding) plus the
+    // process's other memory (code, stacks). Needs no allocator statistics.
+    let outside_heap = g
+        .rss_without_tool_bytes_per_cycle
+        .map(|rss| rss - g.live_heap_bytes_per_cycle);
     let per = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{}/cycle", human_bytes(v)));
     let _ = writeln!(out, "growth over the last part of the run:");
     let rows = [
@@ -19,6 +28,7 @@ pub(super) fn growth_text(out: &mut String, r: &Report) {
         ("process RSS", g.rss_bytes_per_cycle),
         ("  without the tool", g.rss_without_tool_bytes_per_cycle),
         ("  the tool's own", Some(g.tool_bytes_per_cycle)),
+        ("  outside the heap", outside_heap),
         ("allocator resident", g.allocator_resident_bytes_per_cycle),
     ];
     for (name, v) in rows {
@@ -28,12 +38,16 @@ pub(super) fn growth_text(out: &mut String, r: &Report) {
         let tool = human_bytes(last.tool_bytes as f64);
         match last.rss_bytes {
             Some(rss) => {
+                let program = rss.saturating_sub(last.tool_bytes);
                 let _ = writeln!(
                     out,
                     "memory at the last snapshot: RSS {}, of which the tool's own {tool} \
-                     (the program: {})",
+                     (the program: {}); live heap {}, outside the heap {} (what the allocator \
+                     retains, and code and stacks)",
                     human_bytes(rss as f64),
-                    human_bytes(rss.saturating_sub(last.tool_bytes) as f64)
+                    human_bytes(program as f64),
+                    human_bytes(last.live_bytes as f64),
+                    human_bytes(program.saturating_sub(last.live_bytes) as f64)
                 );
             }
             None => {

@@ -4,15 +4,12 @@
 
 use std::process::ExitCode;
 
+use plain_jemalloc::workloads;
 use tikv_jemallocator::Jemalloc;
-
-#[allow(dead_code)]
-#[path = "../../src/workloads.rs"]
-mod workloads;
 
 #[global_allocator]
 static GLOBAL: Jemalloc = Jemalloc;
 
 fn main() -> ExitCode {
-    workloads::child_main("jemalloc", |_| ())
+    workloads::child_main("jemalloc", workloads::SoakHooks::NONE, |_| ())
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 static GLOBAL: dhat::Alloc = dhat::Alloc;
 
 fn main() -> ExitCode {
-    alloc_bench::workloads::child_main("dhat", |args| {
+    alloc_bench::workloads::child_main("dhat", alloc_bench::workloads::SoakHooks::NONE, |args| {
         let dir = args.out_dir.clone().unwrap_or_else(std::env::temp_dir);
         let file = dir.join(format!("dhat-heap-{}.json", args.workload.name()));
         dhat::Profiler::builder().file_name(file).build()

@@ -1,7 +1,8 @@
-//! Child binary: the workloads under tikv-jemallocator as built in this
-//! workspace, where Cargo's feature unification turns on jemalloc `stats`
-//! (alloc-core asks for it). Compare with the plain `jemalloc` row to see
-//! what the statistics alone cost.
+//! Child binary: the workloads under tikv-jemallocator with jemalloc's
+//! statistics compiled in. The driver builds this binary alone with the
+//! `jemalloc-stats` feature; compare with the plain `jemalloc` row to see
+//! what the statistics alone cost (alloc-core's opt-in `jemalloc-stats`
+//! feature turns them on for the whole build).
 
 #![forbid(unsafe_code)]
 
@@ -13,5 +14,9 @@ use tikv_jemallocator::Jemalloc;
 static GLOBAL: Jemalloc = Jemalloc;
 
 fn main() -> ExitCode {
-    alloc_bench::workloads::child_main("jemalloc-stats", |_| ())
+    alloc_bench::workloads::child_main(
+        "jemalloc-stats",
+        alloc_bench::workloads::SoakHooks::NONE,
+        |_| (),
+    )
 }

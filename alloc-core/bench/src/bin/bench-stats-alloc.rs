@@ -12,5 +12,9 @@ use tikv_jemallocator::Jemalloc;
 static GLOBAL: StatsAlloc<Jemalloc> = StatsAlloc::new(Jemalloc);
 
 fn main() -> ExitCode {
-    alloc_bench::workloads::child_main("stats_alloc", |_| ())
+    alloc_bench::workloads::child_main(
+        "stats_alloc",
+        alloc_bench::workloads::SoakHooks::NONE,
+        |_| (),
+    )
 }

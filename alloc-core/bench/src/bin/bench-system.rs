@@ -9,5 +9,5 @@ use std::process::ExitCode;
 static GLOBAL: System = System;
 
 fn main() -> ExitCode {
-    alloc_bench::workloads::child_main("system", |_| ())
+    alloc_bench::workloads::child_main("system", alloc_bench::workloads::SoakHooks::NONE, |_| ())
 }
