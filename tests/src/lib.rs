@@ -33,7 +33,8 @@
 //!   with exact totals, a million advances with bounded snapshot and metadata.
 //! - `tool_allocations.rs`: snapshots and `untracked` allocations are the
 //!   tool's, never the user's.
-//! - `jemalloc_stats.rs`: RSS and jemalloc statistics in the snapshot; the
+//! - `jemalloc_stats.rs` (feature `jemalloc-stats`, run by `.ci/run`): RSS
+//!   and jemalloc statistics in the snapshot; the
 //!   cost of a snapshot does not depend on the number of live blocks.
 //! - `sampling_sites.rs`: sampled call sites name this file and line; exact
 //!   figures when every allocation is sampled, estimates within 5 standard
