@@ -77,6 +77,7 @@ impl Backend for System {}
 /// quanta and 4 KiB pages: 8, then multiples of 16 up to 128, then four
 /// classes per doubling. The `size_classes_match_nallocx` test checks it
 /// against jemalloc itself; an error would cost memory, not correctness.
+#[cfg(any(feature = "jemalloc", test))]
 #[inline(always)]
 pub(crate) const fn jemalloc_size_class(size: usize) -> usize {
     if size <= 8 {
@@ -109,7 +110,7 @@ impl Backend for Jemalloc {
     unsafe fn alloc_small(&self, total: usize, align: usize) -> *mut u8 {
         if align <= 8 {
             // SAFETY: `total` is non-zero (the caller's contract).
-            unsafe { tikv_jemalloc_sys::malloc(total).cast() }
+            unsafe { crate::sys::je_malloc(total) }
         } else {
             // SAFETY: the caller passes a valid, non-zero layout.
             unsafe { self.alloc(Layout::from_size_align_unchecked(total, align)) }
@@ -120,7 +121,7 @@ impl Backend for Jemalloc {
     unsafe fn alloc_small_zeroed(&self, total: usize, align: usize) -> *mut u8 {
         if align <= 8 {
             // SAFETY: as in `alloc_small`.
-            unsafe { tikv_jemalloc_sys::calloc(1, total).cast() }
+            unsafe { crate::sys::je_calloc(total) }
         } else {
             // SAFETY: the caller passes a valid, non-zero layout.
             unsafe { self.alloc_zeroed(Layout::from_size_align_unchecked(total, align)) }
@@ -133,7 +134,7 @@ impl Backend for Jemalloc {
             // SAFETY: `ptr` came from `malloc`/`calloc` of `total` bytes
             // (`alloc_small` at the same `align`), so `total` is in its size
             // class and no flags are needed.
-            unsafe { tikv_jemalloc_sys::sdallocx(ptr.cast(), total, 0) }
+            unsafe { crate::sys::je_sdallocx(ptr, total) }
         } else {
             // SAFETY: the caller's contract: the block's own layout.
             unsafe { self.dealloc(ptr, Layout::from_size_align_unchecked(total, align)) }
@@ -165,9 +166,7 @@ mod tests {
         // their tag in the page table): the backend's answer must be
         // jemalloc's own.
         for size in 1..crate::tag::LARGE {
-            // SAFETY: nallocx only computes a size; flags 0 is the default
-            // alignment.
-            let real = unsafe { tikv_jemalloc_sys::nallocx(size, 0) };
+            let real = crate::sys::je_size_class(size);
             assert_eq!(Jemalloc.size_class(size), real, "size {size}");
         }
     }

@@ -306,3 +306,56 @@ pub(crate) fn for_each_loaded_object<F: FnMut(&LoadedObject<'_>) -> bool>(f: &mu
         libc::dl_iterate_phdr(Some(visit::<F>), (f as *mut F).cast());
     }
 }
+
+// ------------------------------------------------------------- jemalloc
+
+// jemalloc's C API, which the `Jemalloc` backend calls directly for small
+// blocks at alignments up to 8 (tikv-jemallocator picks between `malloc` and
+// `mallocx` on every call). These run on the allocation path: each is one
+// call into jemalloc, inlined into its caller.
+
+/// `malloc(size)`: a block of at least `size` bytes aligned to 8 (16 from
+/// 16 bytes on), or null.
+///
+/// # Safety
+/// `size` is non-zero.
+#[cfg(feature = "jemalloc")]
+#[inline(always)]
+pub(crate) unsafe fn je_malloc(size: usize) -> *mut u8 {
+    // SAFETY: the caller's contract; `malloc` has no other precondition.
+    unsafe { tikv_jemalloc_sys::malloc(size).cast() }
+}
+
+/// `calloc(1, size)`: as [`je_malloc`], zeroed.
+///
+/// # Safety
+/// `size` is non-zero.
+#[cfg(feature = "jemalloc")]
+#[inline(always)]
+pub(crate) unsafe fn je_calloc(size: usize) -> *mut u8 {
+    // SAFETY: the caller's contract; `calloc` has no other precondition.
+    unsafe { tikv_jemalloc_sys::calloc(1, size).cast() }
+}
+
+/// `sdallocx(ptr, size, 0)`: frees a block of [`je_malloc`]/[`je_calloc`]
+/// with the size it was asked for.
+///
+/// # Safety
+/// `ptr` came from `je_malloc(size)` or `je_calloc(size)` with this `size`
+/// and is not used afterwards.
+#[cfg(feature = "jemalloc")]
+#[inline(always)]
+pub(crate) unsafe fn je_sdallocx(ptr: *mut u8, size: usize) {
+    // SAFETY: the caller's contract: a live block of this size class, no
+    // flags needed at the default alignment.
+    unsafe { tikv_jemalloc_sys::sdallocx(ptr.cast(), size, 0) }
+}
+
+/// `nallocx(size, 0)`: the size class jemalloc would give `size` bytes at
+/// the default alignment (0 if it cannot). Allocates nothing.
+#[cfg(all(test, feature = "jemalloc"))]
+pub(crate) fn je_size_class(size: usize) -> usize {
+    // SAFETY: `nallocx` only computes a size; flags 0 is the default
+    // alignment.
+    unsafe { tikv_jemalloc_sys::nallocx(size, 0) }
+}
