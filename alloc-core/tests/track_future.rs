@@ -23,6 +23,10 @@ static GLOBAL: EpochAlloc<alloc_core::Jemalloc> = EpochAlloc::new(alloc_core::Je
 static KEPT: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
 
 const STEPS: usize = 400;
+/// Steps a future may take beyond [`STEPS`] while it has been polled on one
+/// worker only: on a busy machine one worker can pick up every wake-up for a
+/// while, and the tests need the future to have hopped.
+const MAX_STEPS: usize = 50 * STEPS;
 const LEAK_SIZE: usize = 1000;
 /// What a concurrent, untracked task keeps: never the tracked future's.
 const OTHER_SIZE: usize = 777;
@@ -98,15 +102,17 @@ impl Future for Hop<'_> {
     }
 }
 
-/// One simulated connection per step: a buffer and a reply, dropped before
-/// the next step, except that `leak_every` (if set) keeps one buffer in
+/// One simulated connection per step ([`STEPS`] of them, more up to
+/// [`MAX_STEPS`] until a second worker has polled it): a buffer and a
+/// reply, dropped before the next step, except that `leak_every` (if set) keeps one buffer in
 /// [`KEPT`] every so many steps and at the first step on each worker. Its
 /// output holds no heap memory.
 async fn serve(leak_every: Option<usize>, hop: Arc<Hopper>) -> Served {
     let mut threads = HashSet::new();
     let mut kept_threads = HashSet::new();
     let mut served = Served::default();
-    for step in 0..STEPS {
+    let mut step = 0;
+    while step < STEPS || (threads.len() < 2 && step < MAX_STEPS) {
         let me = std::thread::current().id();
         let new_worker = threads.insert(me);
         let (buffer, line) = (vec![step as u8; LEAK_SIZE].into_boxed_slice(), line!());
@@ -126,6 +132,7 @@ async fn serve(leak_every: Option<usize>, hop: Arc<Hopper>) -> Served {
             sent: false,
         }
         .await;
+        step += 1;
     }
     served.threads = threads.len();
     served.kept_threads = kept_threads.len();
@@ -151,7 +158,9 @@ fn run(leak_every: Option<usize>) -> (Served, alloc_core::Survivors) {
     let hop = Hopper::start();
     let out = rt.block_on(async {
         tokio::spawn(serve(None, Arc::clone(&hop))).await.unwrap();
-        KEPT.lock().unwrap().reserve(4 * STEPS);
+        // Room for every block either task may keep, so that `KEPT` never
+        // grows inside the tracked future.
+        KEPT.lock().unwrap().reserve(MAX_STEPS + STEPS);
         let other = tokio::spawn(other_task());
         let tracked = tokio::spawn(track_future(serve(leak_every, Arc::clone(&hop))));
         other.await.unwrap();
