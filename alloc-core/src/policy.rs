@@ -101,9 +101,10 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     set_dense(room && quiet < 2 && (survivors > 0 || dense()));
 }
 
-/// Whether the sampled-block table is more than half full.
+/// Whether the sampled-block table holds the records at which dense
+/// capture stops ([`crate::sampled::DENSE_LIMIT`]).
 pub(crate) fn table_half_full() -> bool {
-    crate::sampled::live() >= crate::sampled::CAPACITY as u64 / 2
+    crate::sampled::live() >= crate::sampled::DENSE_LIMIT as u64
 }
 
 /// Dense capture stops now (from the allocation path, when the table
