@@ -153,7 +153,7 @@
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
 //!   takes no snapshots) pays only the interval. Dense capture pauses while the
-//!   sampled-block table is more than half full. Setting a mode turns the
+//!   sampled-block table holds 57,344 records (a quarter of its capacity). Setting a mode turns the
 //!   policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the

@@ -14,7 +14,7 @@
 //!   (Interval(DEFAULT_INTERVAL))                        (every allocation,
 //!          ◄──────────────────────────────────────────   weight 1)
 //!             none live at two snapshots in a row,
-//!             or the sampled-block table half full
+//!             or the sampled-block table at its dense limit
 //! ```
 //!
 //! A program that never takes a snapshot (or whose epochs hold nothing once
@@ -33,7 +33,8 @@
 //! rather than sampled for certain. (A thread that misses the reset, racing
 //! with it, keeps its old countdown until it runs out: at most one block
 //! per thread and switch is weighed under the other mode.) Dense capture
-//! stops while the sampled-block table is more than half full, so a very
+//! stops while the sampled-block table holds [`crate::sampled::DENSE_LIMIT`]
+//! records (a quarter of its capacity, within 6 MiB), so a very
 //! long leaky soak keeps sampling (sparsely) instead of dropping samples.
 
 use crate::counters::NEVER;
