@@ -153,7 +153,7 @@
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
 //!   takes no snapshots) pays only the interval. Dense capture pauses while the
-//!   sampled-block table is more than half full. Setting a mode turns the
+//!   sampled-block table holds 57,344 records (a quarter of its capacity). Setting a mode turns the
 //!   policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
@@ -175,8 +175,9 @@
 //! - **Bounded memory.** At most [`MAX_STACKS`] distinct stacks (further
 //!   ones are counted under the overflow stack, id 0) and
 //!   [`MAX_SAMPLED_BLOCKS`] live sampled blocks (further samples are
-//!   dropped and counted); together at most about 8.3 MiB, mapped as they
-//!   fill. [`Snapshot::sampling`] reports both overflows.
+//!   dropped and counted); together at most about 14.3 MiB, mapped as
+//!   they fill, and about 8.3 MiB at the defaults, whose dense capture
+//!   stops at half that many records. [`Snapshot::sampling`] reports both overflows.
 //! - **Safety on the allocation path.** Stacks are captured by the checked
 //!   frame-pointer walk (no lock, no allocation; a thread's stack bounds are
 //!   found once, at its first sample: glibc's `__libc_stack_end` for the
@@ -384,7 +385,9 @@ use core::sync::atomic::{AtomicPtr, Ordering::*};
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 
 /// Live sampled blocks the sampled-block table holds at most (16 shards of
-/// 8192 records of 48 bytes, each filled to 7/8: 6 MiB of address space).
+/// 16384 records of 48 bytes, each filled to 7/8: 12 MiB of address space,
+/// mapped as the records come; the default policy's dense capture stops at
+/// 57,344 records, within 6 MiB).
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

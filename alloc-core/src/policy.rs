@@ -14,7 +14,7 @@
 //!   (Interval(DEFAULT_INTERVAL))                        (every allocation,
 //!          ◄──────────────────────────────────────────   weight 1)
 //!             none live at two snapshots in a row,
-//!             or the sampled-block table half full
+//!             or the sampled-block table at its dense limit
 //! ```
 //!
 //! A program that never takes a snapshot (or whose epochs hold nothing once
@@ -33,7 +33,8 @@
 //! rather than sampled for certain. (A thread that misses the reset, racing
 //! with it, keeps its old countdown until it runs out: at most one block
 //! per thread and switch is weighed under the other mode.) Dense capture
-//! stops while the sampled-block table is more than half full, so a very
+//! stops while the sampled-block table holds [`crate::sampled::DENSE_LIMIT`]
+//! records (a quarter of its capacity, within 6 MiB), so a very
 //! long leaky soak keeps sampling (sparsely) instead of dropping samples.
 
 use crate::counters::NEVER;
@@ -101,9 +102,10 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     set_dense(room && quiet < 2 && (survivors > 0 || dense()));
 }
 
-/// Whether the sampled-block table is more than half full.
+/// Whether the sampled-block table holds the records at which dense
+/// capture stops ([`crate::sampled::DENSE_LIMIT`]).
 pub(crate) fn table_half_full() -> bool {
-    crate::sampled::live() >= crate::sampled::CAPACITY as u64 / 2
+    crate::sampled::live() >= crate::sampled::DENSE_LIMIT as u64
 }
 
 /// Dense capture stops now (from the allocation path, when the table

@@ -15,8 +15,18 @@
 //! to 7/8. So the table's memory
 //! follows the number of live sampled blocks (about 100 bytes each at
 //! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
-//! 6 MiB, however many blocks are sampled; past that a sample is dropped
+//! 12 MiB, however many blocks are sampled; past that a sample is dropped
 //! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
+//!
+//! The default policy's dense capture stops at [`DENSE_LIMIT`] records
+//! (3,584 a shard, which shards of 8,192 slots hold at under half full), so
+//! at the defaults the table stays within 6 MiB; only an explicit
+//! every-allocation mode (or a dense interval) fills it further. The
+//! bound was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
+//! `server` in every-allocation mode holds about 135,000 live blocks,
+//! beyond the 114,688 records that allowed, so its shards sat at 7/8 full,
+//! where linear probing's runs are long (a remove scanned about 400
+//! instructions of run), and samples were dropped.
 
 use crate::lock::lock;
 use crate::os_mem;
@@ -26,7 +36,7 @@ use spin::mutex::SpinMutex;
 /// Number of independently locked shards (a power of two).
 pub(crate) const SHARDS: usize = 16;
 /// Records per shard (a power of two).
-pub(crate) const SHARD_SLOTS: usize = 8192;
+pub(crate) const SHARD_SLOTS: usize = 16384;
 /// A shard refuses new records beyond this many.
 const MAX_FILL: usize = SHARD_SLOTS / 8 * 7;
 /// Live sampled blocks the table holds at most.
@@ -157,16 +167,21 @@ pub(crate) fn live() -> u64 {
     TABLE.iter().map(|c| c.len.load(Relaxed)).sum()
 }
 
-/// A shard at least this full counts as half full (see [`Inserted`]).
-const HALF_FULL: usize = MAX_FILL / 2;
+/// A shard with at least this many records counts as half full for the
+/// default policy (see [`Inserted`]): half of 7/8 of 8,192 slots.
+const HALF_FULL: usize = 3584;
+/// Live records at which the default policy stops dense capture
+/// ([`crate::policy`]): every shard [`HALF_FULL`].
+pub(crate) const DENSE_LIMIT: usize = SHARDS * HALF_FULL;
 
 /// What [`insert`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Inserted {
     /// Recorded.
     Yes,
-    /// Recorded, and its shard is now at least half full, as the whole
-    /// table is about to be (addresses hash evenly over the shards).
+    /// Recorded, and its shard now holds at least [`HALF_FULL`] records,
+    /// as the whole table is about to (addresses hash evenly over the
+    /// shards): the default policy's cue to stop dense capture.
     HalfFull,
     /// Not recorded: the shard is full.
     No,

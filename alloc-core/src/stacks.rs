@@ -192,9 +192,8 @@ pub(crate) unsafe fn walk(
         }
         buf[n] = ret;
         n += 1;
-        if next != 0 && next <= fp {
-            return (n, false);
-        }
+        // A next record at or below this one fails `lo <= fp` at the top
+        // of the loop (a null one ends the walk cleanly there).
         lo = fp + 16;
         fp = next;
     }
