@@ -164,19 +164,21 @@ fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
 #[cold]
 #[inline(never)]
 fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) {
-    let epoch = if tag & SAMPLED != 0 {
-        let own = if registry::owner_id(slot) != 0 {
-            // SAFETY: a pool slot that `current` returned is this thread's.
-            Some(unsafe { &*slot })
-        } else {
-            None
-        };
-        sampling::on_free(addr, own);
-        tag & !SAMPLED
+    if tag & SAMPLED == 0 {
+        return account_slow::<A>(slot, tag, -(size as i64), Op::Free);
+    }
+    // The record's slot is fetched while the free is counted; the record
+    // goes before the block returns to the inner allocator, which may give
+    // the address to another thread that samples it.
+    crate::sampled::prefetch(addr);
+    account_slow::<A>(slot, tag & !SAMPLED, -(size as i64), Op::Free);
+    let own = if registry::owner_id(slot) != 0 {
+        // SAFETY: a pool slot that `current` returned is this thread's.
+        Some(unsafe { &*slot })
     } else {
-        tag
+        None
     };
-    account_slow::<A>(slot, epoch, -(size as i64), Op::Free);
+    sampling::on_free(addr, own);
 }
 
 /// Counts a realloc of a user block from `old` to `new` bytes, tagged

@@ -30,7 +30,7 @@
 
 use crate::lock::lock;
 use crate::os_mem;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use spin::mutex::SpinMutex;
 
 /// Number of independently locked shards (a power of two).
@@ -144,6 +144,12 @@ struct Cell {
     /// `shard.len`, readable without the lock (written under it, with a
     /// plain store: no read-modify-write on the sampling path).
     len: AtomicU64,
+    /// `shard.slots` and `shard.cap - 1` (0 before the first mapping),
+    /// written under the lock when the shard grows and read without it
+    /// by [`prefetch`] only, which may see one without the other: a
+    /// prefetch of a wrong address is harmless.
+    slots_hint: AtomicUsize,
+    mask_hint: AtomicUsize,
 }
 
 /// Empty shards: no memory until the first sample.
@@ -155,6 +161,8 @@ static TABLE: [Cell; SHARDS] = [const {
             slots: core::ptr::null_mut(),
         }),
         len: AtomicU64::new(0),
+        slots_hint: AtomicUsize::new(0),
+        mask_hint: AtomicUsize::new(0),
     }
 }; SHARDS];
 
@@ -197,6 +205,43 @@ fn home(addr: usize) -> (usize, usize) {
     ((h >> 60) as usize & (SHARDS - 1), (h >> 32) as usize)
 }
 
+/// Starts fetching the cache line where the record of the block at `addr`
+/// is looked for first, so that the miss (the table is larger than the
+/// caches when many blocks are recorded) overlaps with the work done
+/// before [`insert`] or [`remove`]: the stack capture, the counting of a
+/// free. Reads no record and takes no lock.
+#[inline(always)]
+pub(crate) fn prefetch(addr: usize) {
+    let (shard, h) = home(addr);
+    let cell = &TABLE[shard];
+    let mask = cell.mask_hint.load(Relaxed);
+    if mask != 0 {
+        let at = cell.slots_hint.load(Relaxed) + (h & mask) * size_of::<Record>();
+        prefetch_line(at);
+    }
+}
+
+/// Asks the CPU to bring the cache line at `addr` in: no effect the
+/// program can see, and no fault whatever the address.
+#[inline(always)]
+fn prefetch_line(addr: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch (SSE, in x86-64's baseline) reads nothing the
+    // program sees and never faults, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(core::ptr::without_provenance(addr));
+    }
+    #[cfg(all(target_arch = "aarch64", not(miri)))]
+    // SAFETY: as above: `prfm` is a hint that never faults.
+    unsafe {
+        core::arch::asm!("prfm pldl1keep, [{}]", in(reg) addr, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    let _ = addr;
+}
+
 /// Adds `r` (keyed by `r.addr`, which must not be 0); see [`Inserted`]. A
 /// stale record at the same address (which cannot outlive its block, but
 /// costs nothing to tolerate) is replaced.
@@ -209,6 +254,8 @@ pub(crate) fn insert(r: Record) -> Inserted {
         if s.grow() {
             let added = (s.cap - before) * size_of::<Record>();
             MAPPED_BYTES.fetch_add(added as u64, Relaxed);
+            cell.slots_hint.store(s.slots.addr(), Relaxed);
+            cell.mask_hint.store(s.cap - 1, Relaxed);
         } else if s.len >= s.cap / 8 * 7 {
             drop(s);
             DROPPED_FULL.fetch_add(1, Relaxed);

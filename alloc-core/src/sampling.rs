@@ -37,7 +37,6 @@
 
 use crate::counters::{Slot, SAMPLED};
 use crate::sampled::{self, Inserted, Record};
-use crate::stacks::{self, MAX_DEPTH};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 
 /// The default mean sampling interval in bytes: 256 KiB, the sparse half
@@ -493,6 +492,8 @@ pub(crate) fn on_alloc(
             return epoch;
         }
     }
+    // The record's slot is fetched while the stack is walked.
+    sampled::prefetch(addr);
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
     slot.countdown.store(i64::MAX, Relaxed);
@@ -501,9 +502,7 @@ pub(crate) fn on_alloc(
     } else {
         weight_of(size, mean)
     };
-    let mut frames = [0usize; MAX_DEPTH];
-    let n = stacks::capture(&mut frames);
-    let stack = slot.last_stack.intern(&frames[..n]);
+    let stack = slot.last_stack.capture();
     let seq = if scoped {
         let s = slot.scope_seq.load(Relaxed);
         slot.scope_seq.store(s + 1, Relaxed);
