@@ -31,15 +31,17 @@
 //!
 //! **The table** holds at most [`MAX_STACKS`] distinct stacks in `.bss`
 //! (about 2.1 MiB of address space, resident only where written), keyed by
-//! a hash of the frames, open addressing, behind one spin lock held for a
-//! bounded probe (at most [`MAX_PROBE`] entries) and never while unwinding.
+//! a hash of the frames, open addressing, probed (at most [`MAX_PROBE`]
+//! entries) without a lock: an entry is filled once and never changes, so
+//! only filling one takes the table's spin lock (held for that probe and
+//! copy, never while unwinding).
 //! A stack that finds no place within its probe goes to the overflow stack,
 //! id 0, and is counted in [`OVERFLOW`]. Entries are never removed, so an id
 //! stays valid for the life of the process.
 
 use crate::lock::lock;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use spin::mutex::SpinMutex;
 
 /// Frames captured per stack at most (innermost first, the tool's own
@@ -55,27 +57,37 @@ pub(crate) const MAX_STACKS: usize = 64;
 const MAX_PROBE: usize = 64;
 
 struct Entry {
-    /// Hash of the frames; 0 marks an empty entry.
-    hash: u64,
-    len: u32,
-    frames: [usize; MAX_DEPTH],
+    /// Hash of the frames; 0 while the entry is empty. Stored once (with
+    /// `Release`, after `len` and `frames`, under [`FILL`]): an entry whose
+    /// hash a reader sees (with `Acquire`) never changes again.
+    hash: AtomicU64,
+    len: AtomicU32,
+    frames: [AtomicUsize; MAX_DEPTH],
 }
 
-struct Table {
-    used: usize,
-    entries: [Entry; MAX_STACKS],
+impl Entry {
+    /// Whether this filled entry holds exactly `frames`.
+    fn holds(&self, frames: &[usize]) -> bool {
+        self.len.load(Relaxed) as usize == frames.len()
+            && frames
+                .iter()
+                .zip(&self.frames)
+                .all(|(&f, e)| e.load(Relaxed) == f)
+    }
 }
 
-static TABLE: SpinMutex<Table> = SpinMutex::new(Table {
-    used: 0,
-    entries: [const {
-        Entry {
-            hash: 0,
-            len: 0,
-            frames: [0; MAX_DEPTH],
-        }
-    }; MAX_STACKS],
-});
+/// The entries, all zero (empty) at start: in `.bss`.
+static TABLE: [Entry; MAX_STACKS] = [const {
+    Entry {
+        hash: AtomicU64::new(0),
+        len: AtomicU32::new(0),
+        frames: [const { AtomicUsize::new(0) }; MAX_DEPTH],
+    }
+}; MAX_STACKS];
+
+/// Held to fill an entry (never to look one up); the number of entries
+/// filled.
+static FILL: SpinMutex<usize> = SpinMutex::new(0);
 
 /// Samples whose stack went to the overflow stack.
 pub(crate) static OVERFLOW: AtomicU64 = AtomicU64::new(0);
@@ -323,39 +335,80 @@ fn stack_bounds(here: usize) -> Option<(usize, usize)> {
     crate::sys::thread_stack()
 }
 
+/// The table's hash of `frames`: a rotate and an exclusive or per frame
+/// (one cycle each, where a multiply per frame made a chain of dependent
+/// multiplies), then splitmix64's finaliser to spread the bits over the
+/// index. Never 0 (the empty entry's mark).
 fn hash(frames: &[usize]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ frames.len() as u64;
+    let mut h = frames.len() as u64;
     for &f in frames {
-        h = (h ^ f as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        h ^= h >> 29;
+        h = h.rotate_left(5) ^ f as u64;
     }
-    h | 1
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (h ^ (h >> 31)) | 1
+}
+
+/// Where the probe for `frames` (hash `h`) ended.
+enum Probe {
+    /// An entry holds them.
+    Found(usize),
+    /// They are not in the table; this empty entry is where they go.
+    Empty(usize),
+    /// Not in the table, and no empty entry within [`MAX_PROBE`].
+    Full,
+}
+
+/// Looks `frames` up without a lock: filled entries never change, and an
+/// entry being filled meanwhile reads as empty until it is complete.
+fn probe(h: u64, frames: &[usize]) -> Probe {
+    let mut i = (h as usize) & (MAX_STACKS - 1);
+    for _ in 0..MAX_PROBE {
+        let e = &TABLE[i];
+        match e.hash.load(Acquire) {
+            0 => return Probe::Empty(i),
+            eh if eh == h && e.holds(frames) => return Probe::Found(i),
+            _ => i = (i + 1) & (MAX_STACKS - 1),
+        }
+    }
+    Probe::Full
 }
 
 /// The id of `frames` in the table (inserting them if new), from 1 up; 0
-/// when the table has no room for them.
+/// when the table has no room for them. A stack already in the table is
+/// found without a lock; a new one is added under [`FILL`].
 pub(crate) fn intern(frames: &[usize]) -> u32 {
     let frames = &frames[..frames.len().min(MAX_DEPTH)];
     let h = hash(frames);
-    let mut t = lock(&TABLE);
-    let mut i = (h as usize) & (MAX_STACKS - 1);
-    for _ in 0..MAX_PROBE {
-        let e = &mut t.entries[i];
-        if e.hash == 0 {
-            e.hash = h;
-            e.len = frames.len() as u32;
-            e.frames[..frames.len()].copy_from_slice(frames);
-            t.used += 1;
-            return i as u32 + 1;
+    let found = match probe(h, frames) {
+        Probe::Empty(_) => {
+            let mut filled = lock(&FILL);
+            // Again under the lock: another thread may have added entries.
+            match probe(h, frames) {
+                Probe::Empty(i) => {
+                    let e = &TABLE[i];
+                    for (&f, slot) in frames.iter().zip(&e.frames) {
+                        slot.store(f, Relaxed);
+                    }
+                    e.len.store(frames.len() as u32, Relaxed);
+                    e.hash.store(h, Release);
+                    *filled += 1;
+                    Some(i)
+                }
+                Probe::Found(i) => Some(i),
+                Probe::Full => None,
+            }
         }
-        if e.hash == h && &e.frames[..e.len as usize] == frames {
-            return i as u32 + 1;
+        Probe::Found(i) => Some(i),
+        Probe::Full => None,
+    };
+    match found {
+        Some(i) => i as u32 + 1,
+        None => {
+            OVERFLOW.fetch_add(1, Relaxed);
+            0
         }
-        i = (i + 1) & (MAX_STACKS - 1);
     }
-    drop(t);
-    OVERFLOW.fetch_add(1, Relaxed);
-    0
 }
 
 /// The last stack one thread interned and its id, kept in the thread's
@@ -419,13 +472,16 @@ impl LastStack {
 /// Copies the frames of stack `id` into `out`; returns how many (0 for the
 /// overflow stack or an unknown id).
 pub(crate) fn frames(id: u32, out: &mut [usize; MAX_DEPTH]) -> usize {
-    let Some(i) = (id as usize).checked_sub(1).filter(|&i| i < MAX_STACKS) else {
+    let Some(e) = (id as usize).checked_sub(1).and_then(|i| TABLE.get(i)) else {
         return 0;
     };
-    let t = lock(&TABLE);
-    let e = &t.entries[i];
-    let n = e.len as usize;
-    out[..n].copy_from_slice(&e.frames[..n]);
+    if e.hash.load(Acquire) == 0 {
+        return 0;
+    }
+    let n = e.len.load(Relaxed) as usize;
+    for (o, f) in out.iter_mut().zip(&e.frames[..n]) {
+        *o = f.load(Relaxed);
+    }
     n
 }
 
@@ -451,7 +507,7 @@ pub(crate) fn unsymbolised(id: u32) -> alloc_snapshot::Stack {
 
 /// Distinct stacks in the table.
 pub(crate) fn used() -> usize {
-    lock(&TABLE).used
+    *lock(&FILL)
 }
 
 /// Bytes one table entry takes.
@@ -464,14 +520,14 @@ pub(crate) mod fork {
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
-        core::mem::forget(lock(&TABLE));
+        core::mem::forget(lock(&FILL));
     }
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn unlock_all() {
         // SAFETY: `lock_all` took the lock in this thread (the forking
         // thread, the only thread of a fork child) and leaked the guard.
-        unsafe { TABLE.force_unlock() };
+        unsafe { FILL.force_unlock() };
     }
 }
 
