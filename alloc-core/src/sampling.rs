@@ -532,6 +532,9 @@ pub(crate) fn on_alloc(
         .record_owned(size as u64, (weight + 0.5) as u64);
     let next = match chance {
         Chance::Always if !scoped => kept,
+        // Every allocation recorded: the next one takes the slow path and
+        // looks at the mode again (`draw_under` would say the same).
+        _ if mean == 1 => REDRAW,
         _ => draw(slot),
     };
     slot.countdown.store(next, Relaxed);
