@@ -217,7 +217,11 @@ pub(crate) fn prefetch(addr: usize) {
     let mask = cell.mask_hint.load(Relaxed);
     if mask != 0 {
         let at = cell.slots_hint.load(Relaxed) + (h & mask) * size_of::<Record>();
+        // The record (which may straddle two lines) and the next record's
+        // key, which a removal reads: at most two lines, holding the first
+        // and the last of those bytes.
         prefetch_line(at);
+        prefetch_line(at + size_of::<Record>() + size_of::<usize>() - 1);
     }
 }
 
