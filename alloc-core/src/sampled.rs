@@ -14,7 +14,7 @@
 //! probe is most of a sample's cost), up to [`SHARD_SLOTS`], which fills
 //! to 7/8. So the table's memory
 //! follows the number of live sampled blocks (about 100 bytes each at
-//! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
+//! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Packed>()` =
 //! 12 MiB, however many blocks are sampled; past that a sample is dropped
 //! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
 //!
@@ -30,8 +30,11 @@
 
 use crate::lock::lock;
 use crate::os_mem;
+use packed::Packed;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use spin::mutex::SpinMutex;
+
+mod packed;
 
 /// Number of independently locked shards (a power of two).
 pub(crate) const SHARDS: usize = 16;
@@ -50,7 +53,9 @@ pub(crate) struct Record {
     pub(crate) addr: usize,
     /// The size the program asked for (updated by realloc).
     pub(crate) size: usize,
-    /// [`crate::clock::ticks`] at allocation.
+    /// [`crate::clock::ticks`] at allocation; 0 for a block recorded in a
+    /// leak scope (`owner != 0`), whose stored record keeps `seq` there
+    /// ([`packed`]).
     pub(crate) birth_ticks: u64,
     /// The leak-scope sequence number (meaningful when `owner != 0`).
     pub(crate) seq: u64,
@@ -66,22 +71,11 @@ pub(crate) struct Record {
     pub(crate) owner: u32,
 }
 
-const EMPTY: Record = Record {
-    addr: 0,
-    size: 0,
-    birth_ticks: 0,
-    seq: 0,
-    epoch: 0,
-    stack: 0,
-    weight: 0.0,
-    owner: 0,
-};
-
 pub(crate) struct Shard {
     len: usize,
     /// Slots mapped at `slots` (0, or a power of two up to SHARD_SLOTS).
     cap: usize,
-    slots: *mut Record,
+    slots: *mut Packed,
 }
 
 // SAFETY: `slots` is owned memory only touched under the shard's lock.
@@ -91,7 +85,7 @@ unsafe impl Send for Shard {}
 const MIN_SLOTS: usize = 64;
 
 impl Shard {
-    fn slots(&mut self) -> &mut [Record] {
+    fn slots(&mut self) -> &mut [Packed] {
         if self.cap == 0 {
             return &mut [];
         }
@@ -111,7 +105,7 @@ impl Shard {
         if new_cap > SHARD_SLOTS {
             return false;
         }
-        let p = os_mem::map_zeroed(new_cap * size_of::<Record>()).cast::<Record>();
+        let p = os_mem::map_zeroed(new_cap * size_of::<Packed>()).cast::<Packed>();
         if p.is_null() {
             return false;
         }
@@ -128,7 +122,7 @@ impl Shard {
         if self.cap != 0 {
             // SAFETY: the old slots came from `map_zeroed` with this size;
             // nothing refers to them any more.
-            unsafe { os_mem::unmap(self.slots.cast(), self.cap * size_of::<Record>()) };
+            unsafe { os_mem::unmap(self.slots.cast(), self.cap * size_of::<Packed>()) };
         }
         self.slots = p;
         self.cap = new_cap;
@@ -194,7 +188,8 @@ pub(crate) enum Inserted {
     /// Not recorded: the shard is full.
     No,
 }
-/// Samples refused because their shard was full.
+/// Samples refused because their shard was full (or, which no real block
+/// can be, too large to record: [`packed`]).
 pub(crate) static DROPPED_FULL: AtomicU64 = AtomicU64::new(0);
 
 /// The shard of an address and its hash within the shard (masked by the
@@ -216,12 +211,12 @@ pub(crate) fn prefetch(addr: usize) {
     let cell = &TABLE[shard];
     let mask = cell.mask_hint.load(Relaxed);
     if mask != 0 {
-        let at = cell.slots_hint.load(Relaxed) + (h & mask) * size_of::<Record>();
+        let at = cell.slots_hint.load(Relaxed) + (h & mask) * size_of::<Packed>();
         // The record (which may straddle two lines) and the next record's
         // key, which a removal reads: at most two lines, holding the first
         // and the last of those bytes.
         prefetch_line(at);
-        prefetch_line(at + size_of::<Record>() + size_of::<usize>() - 1);
+        prefetch_line(at + size_of::<Packed>() + size_of::<usize>() - 1);
     }
 }
 
@@ -250,13 +245,17 @@ fn prefetch_line(addr: usize) {
 /// stale record at the same address (which cannot outlive its block, but
 /// costs nothing to tolerate) is replaced.
 pub(crate) fn insert(r: Record) -> Inserted {
+    let Some(r) = Packed::of(&r) else {
+        DROPPED_FULL.fetch_add(1, Relaxed);
+        return Inserted::No;
+    };
     let (shard, h) = home(r.addr);
     let cell = &TABLE[shard];
     let mut s = lock(&cell.shard);
     if s.len + 1 > s.cap / 2 && (s.cap < SHARD_SLOTS || s.len + 1 > MAX_FILL) {
         let before = s.cap;
         if s.grow() {
-            let added = (s.cap - before) * size_of::<Record>();
+            let added = (s.cap - before) * size_of::<Packed>();
             MAPPED_BYTES.fetch_add(added as u64, Relaxed);
             cell.slots_hint.store(s.slots.addr(), Relaxed);
             cell.mask_hint.store(s.cap - 1, Relaxed);
@@ -312,7 +311,7 @@ pub(crate) fn remove(addr: usize) -> Option<Record> {
         }
         i = (i + 1) & mask;
     }
-    let found = slots[i];
+    let found = slots[i].record();
     // Backward-shift deletion: pull later records of the probe run into the
     // hole when their home is at or before it, so lookups never need
     // tombstones.
@@ -333,7 +332,7 @@ pub(crate) fn remove(addr: usize) -> Option<Record> {
             hole = j;
         }
     }
-    slots[hole] = EMPTY;
+    slots[hole] = Packed::EMPTY;
     s.len -= 1;
     cell.len.store(s.len as u64, Relaxed);
     drop(s);
@@ -347,7 +346,13 @@ pub(crate) fn collect(out: &mut Vec<Record>, keep: impl Fn(&Record) -> bool) {
     for cell in &TABLE {
         out.reserve(SHARD_SLOTS);
         let mut s = lock(&cell.shard);
-        out.extend(s.slots().iter().filter(|r| r.addr != 0 && keep(r)));
+        out.extend(
+            s.slots()
+                .iter()
+                .filter(|p| p.addr != 0)
+                .map(Packed::record)
+                .filter(|r| keep(r)),
+        );
     }
 }
 
@@ -382,7 +387,12 @@ mod tests {
         Record {
             addr,
             size: addr % 1000 + 1,
-            ..EMPTY
+            birth_ticks: 0,
+            seq: 0,
+            epoch: 0,
+            stack: 0,
+            weight: 0.0,
+            owner: 0,
         }
     }
 

@@ -549,17 +549,23 @@ pub(crate) fn on_alloc(
 /// and counts its lifetime, into `own` (the freeing thread's slot) or, for
 /// a thread without a slot of its own, into the shared histograms.
 pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
-    if let Some(r) = sampled::remove(addr) {
-        let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
-        let ns = crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks());
-        match own {
-            Some(s) => {
-                s.hists.lifetime_epochs.record_owned(epochs, 1);
+    let Some(r) = sampled::remove(addr) else {
+        return;
+    };
+    let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
+    // A leak scope's record keeps no birth time (`sampled::Record`).
+    let ns = (r.owner == 0).then(|| crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks()));
+    match own {
+        Some(s) => {
+            s.hists.lifetime_epochs.record_owned(epochs, 1);
+            if let Some(ns) = ns {
                 s.hists.lifetime_ns.record_owned(ns, 1);
             }
-            None => {
-                let h = &crate::histogram::SHARED;
-                h.lifetime_epochs.record(epochs, 1);
+        }
+        None => {
+            let h = &crate::histogram::SHARED;
+            h.lifetime_epochs.record(epochs, 1);
+            if let Some(ns) = ns {
                 h.lifetime_ns.record(ns, 1);
             }
         }
