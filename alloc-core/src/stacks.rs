@@ -411,59 +411,53 @@ pub(crate) fn intern(frames: &[usize]) -> u32 {
     }
 }
 
-/// The last stack one thread interned and its id, kept in the thread's
+/// The id of the last stack one thread interned, kept in the thread's
 /// counter slot ([`crate::counters::Slot`]): an allocation site in a loop
-/// samples the same stack again and again, and finding it here costs a
-/// comparison of the frames, with no hash, no lock and no table probe.
-/// Written and read by the slot's owner only (relaxed loads and stores);
+/// samples the same stack again and again, and the walk compares its
+/// frames with that stack's entry in the table (filled entries never
+/// change) as it goes, so finding it costs no hash, no probe and no second
+/// pass over the frames. Written and read by the slot's owner only;
 /// valid for whichever thread owns the slot next, since ids never change.
 pub(crate) struct LastStack {
     /// The id, 0 when nothing is cached (the overflow stack never is).
     id: AtomicU32,
-    len: AtomicU32,
-    frames: [AtomicUsize; MAX_DEPTH],
 }
 
 impl LastStack {
     pub(crate) const fn new() -> Self {
         LastStack {
             id: AtomicU32::new(0),
-            len: AtomicU32::new(0),
-            frames: [const { AtomicUsize::new(0) }; MAX_DEPTH],
         }
     }
 
     /// Captures the current call stack and returns its id ([`intern`]),
-    /// through this cache: the frames are compared with the last stack's
-    /// while they are walked. Owner only.
+    /// through this cache. Owner only.
     #[inline]
     pub(crate) fn capture(&self) -> u32 {
-        let mut cap = Capture::new(&self.frames);
-        capture(&mut cap);
-        self.intern_captured(&cap)
+        self.through(|cap| capture(cap))
     }
 
     /// [`intern`], through this cache. Owner only.
     #[cfg(test)]
     fn intern(&self, frames: &[usize]) -> u32 {
-        let mut cap = Capture::new(&self.frames);
-        frames.iter().take(MAX_DEPTH).all(|&f| cap.push(f));
-        self.intern_captured(&cap)
+        self.through(|cap| {
+            frames.iter().take(MAX_DEPTH).all(|&f| cap.push(f));
+        })
     }
 
-    fn intern_captured(&self, cap: &Capture<'_>) -> u32 {
+    /// The id of the frames `fill` puts into a capture that compares them
+    /// with the last stack's.
+    #[inline(always)]
+    fn through(&self, fill: impl FnOnce(&mut Capture<'static>)) -> u32 {
         let id = self.id.load(Relaxed);
-        if id != 0 && cap.is_like(self.len.load(Relaxed) as usize) {
+        // Any entry when there is no last stack (`id` 0 is never a hit).
+        let last = &TABLE[(id as usize).wrapping_sub(1).min(MAX_STACKS - 1)];
+        let mut cap = Capture::new(&last.frames);
+        fill(&mut cap);
+        if id != 0 && cap.is_like(last.len.load(Relaxed) as usize) {
             return id;
         }
-        let frames = cap.frames();
-        let id = intern(frames);
-        if id != 0 {
-            for (&f, c) in frames.iter().zip(&self.frames) {
-                c.store(f, Relaxed);
-            }
-            self.len.store(frames.len() as u32, Relaxed);
-        }
+        let id = intern(cap.frames());
         self.id.store(id, Relaxed);
         id
     }
