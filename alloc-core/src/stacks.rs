@@ -411,22 +411,33 @@ pub(crate) fn intern(frames: &[usize]) -> u32 {
     }
 }
 
-/// The id of the last stack one thread interned, kept in the thread's
-/// counter slot ([`crate::counters::Slot`]): an allocation site in a loop
-/// samples the same stack again and again, and the walk compares its
-/// frames with that stack's entry in the table (filled entries never
-/// change) as it goes, so finding it costs no hash, no probe and no second
-/// pass over the frames. Written and read by the slot's owner only;
+/// Stacks a thread samples repeat in patterns, kept in the thread's
+/// counter slot ([`crate::counters::Slot`]) to guess the next one: an
+/// allocation site in a loop samples the same stack again and again, and a
+/// request's handler allocates at the same sites in the same order each
+/// time. The guess is the stack that followed the last one the time before
+/// (the last one itself, for a site in a loop); the walk compares its
+/// frames with the guess's entry in the table (filled entries never
+/// change) as it goes, so a right guess costs no hash, no probe and no
+/// second pass over the frames. Written and read by the slot's owner only;
 /// valid for whichever thread owns the slot next, since ids never change.
 pub(crate) struct LastStack {
-    /// The id, 0 when nothing is cached (the overflow stack never is).
+    /// The id of the last stack, 0 when there is none (the overflow stack
+    /// never is one).
     id: AtomicU32,
+    /// `next[id % NEXT]`: the stack that followed stack `id` last time (0
+    /// for none; ids that share an index share a guess).
+    next: [AtomicU32; NEXT],
 }
+
+/// Guesses kept per thread (a power of two): 256 bytes in each slot.
+const NEXT: usize = 64;
 
 impl LastStack {
     pub(crate) const fn new() -> Self {
         LastStack {
             id: AtomicU32::new(0),
+            next: [const { AtomicU32::new(0) }; NEXT],
         }
     }
 
@@ -446,18 +457,23 @@ impl LastStack {
     }
 
     /// The id of the frames `fill` puts into a capture that compares them
-    /// with the last stack's.
+    /// with the guess's.
     #[inline(always)]
     fn through(&self, fill: impl FnOnce(&mut Capture<'static>)) -> u32 {
-        let id = self.id.load(Relaxed);
-        // Any entry when there is no last stack (`id` 0 is never a hit).
-        let last = &TABLE[(id as usize).wrapping_sub(1).min(MAX_STACKS - 1)];
-        let mut cap = Capture::new(&last.frames);
+        let last = self.id.load(Relaxed);
+        let follows = &self.next[last as usize % NEXT];
+        let guess = follows.load(Relaxed);
+        // Any entry when there is no guess (`guess` 0 is never right).
+        let entry = &TABLE[(guess as usize).wrapping_sub(1).min(MAX_STACKS - 1)];
+        let mut cap = Capture::new(&entry.frames);
         fill(&mut cap);
-        if id != 0 && cap.is_like(last.len.load(Relaxed) as usize) {
-            return id;
-        }
-        let id = intern(cap.frames());
+        let id = if guess != 0 && cap.is_like(entry.len.load(Relaxed) as usize) {
+            guess
+        } else {
+            let id = intern(cap.frames());
+            follows.store(id, Relaxed);
+            id
+        };
         self.id.store(id, Relaxed);
         id
     }
