@@ -101,7 +101,8 @@ pub(crate) struct Slot {
     pub(crate) scope_seq: AtomicU64,
     /// Samples recorded by this slot's owners, ever.
     pub(crate) sampled: AtomicU64,
-    /// The owner's last sampled stack (see [`crate::stacks::LastStack`]).
+    /// The owner's last sampled stack and its guesses of the next (see
+    /// [`crate::stacks::LastStack`]).
     pub(crate) last_stack: crate::stacks::LastStack,
     /// The owners' share of the sampling histograms.
     pub(crate) hists: crate::histogram::Hists,

@@ -385,9 +385,9 @@ use core::sync::atomic::{AtomicPtr, Ordering::*};
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 
 /// Live sampled blocks the sampled-block table holds at most (16 shards of
-/// 16384 records of 48 bytes, each filled to 7/8: 12 MiB of address space,
+/// 16384 records of 32 bytes, each filled to 7/8: 8 MiB of address space,
 /// mapped as the records come; the default policy's dense capture stops at
-/// 57,344 records, within 6 MiB).
+/// 57,344 records, within 4 MiB).
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

@@ -34,7 +34,7 @@
 //! with it, keeps its old countdown until it runs out: at most one block
 //! per thread and switch is weighed under the other mode.) Dense capture
 //! stops while the sampled-block table holds [`crate::sampled::DENSE_LIMIT`]
-//! records (a quarter of its capacity, within 6 MiB), so a very
+//! records (a quarter of its capacity, within 4 MiB), so a very
 //! long leaky soak keeps sampling (sparsely) instead of dropping samples.
 
 use crate::counters::NEVER;

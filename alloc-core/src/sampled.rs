@@ -13,14 +13,15 @@
 //! whenever it is half full (short probes: with every allocation recorded a
 //! probe is most of a sample's cost), up to [`SHARD_SLOTS`], which fills
 //! to 7/8. So the table's memory
-//! follows the number of live sampled blocks (about 100 bytes each at
-//! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Packed>()` =
-//! 12 MiB, however many blocks are sampled; past that a sample is dropped
-//! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
+//! follows the number of live sampled blocks (about 64 bytes each at
+//! worst: a record is stored in 32 bytes, [`packed`]) and never exceeds
+//! `SHARDS * SHARD_SLOTS * 32` = 8 MiB, however many blocks are sampled;
+//! past that a sample is dropped (counted in [`DROPPED_FULL`]) and its
+//! block stays unsampled.
 //!
 //! The default policy's dense capture stops at [`DENSE_LIMIT`] records
 //! (3,584 a shard, which shards of 8,192 slots hold at under half full), so
-//! at the defaults the table stays within 6 MiB; only an explicit
+//! at the defaults the table stays within 4 MiB; only an explicit
 //! every-allocation mode (or a dense interval) fills it further. The
 //! bound was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
 //! `server` in every-allocation mode holds about 135,000 live blocks,
@@ -30,8 +31,8 @@
 
 use crate::lock::lock;
 use crate::os_mem;
-use packed::Packed;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use packed::Packed;
 use spin::mutex::SpinMutex;
 
 mod packed;

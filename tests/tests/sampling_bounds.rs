@@ -81,8 +81,8 @@ fn metadata_bound(s: &Snapshot) -> u64 {
     let slots = 16 * 1024 * (s.tool.threads + 2);
     let page_table = 4 << 20;
     let stacks = MAX_STACKS as u64 * (16 + 8 * MAX_STACK_DEPTH as u64);
-    // 16 shards of at most 16,384 records of 48 bytes (12 MiB).
-    let records = 16 * 16384 * 48;
+    // 16 shards of at most 16,384 records of 32 bytes (8 MiB).
+    let records = 16 * 16384 * 32;
     slots + page_table + stacks + records
 }
 
