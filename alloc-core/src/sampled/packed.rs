@@ -70,8 +70,9 @@ impl Packed {
         let size_stack = size | (u64::from(r.stack) & STACK_MASK) << SIZE_BITS;
         Some(if r.owner != 0 {
             // Blocks recorded in a scope weigh 1 (`sampling::on_alloc`;
-            // a resize inside the scope keeps the record as it is).
-            debug_assert!(r.weight == 1.0);
+            // a resize inside the scope keeps the record as it is), so the
+            // weight is not kept. (No assertion: the allocation path never
+            // panics.)
             Packed {
                 addr: r.addr,
                 ticks_or_seq: r.seq,
