@@ -293,6 +293,26 @@ pub(crate) fn insert(r: Record) -> Inserted {
 
 /// Takes the record of the block at `addr` out of the table, if it has one.
 pub(crate) fn remove(addr: usize) -> Option<Record> {
+    remove_with(addr, Packed::record)
+}
+
+/// What the free of a sampled block needs of its record.
+pub(crate) struct Freed {
+    /// Birth epoch.
+    pub(crate) epoch: u32,
+    /// Birth time, `None` for a block recorded in a leak scope ([`packed`]).
+    pub(crate) birth_ticks: Option<u64>,
+}
+
+/// [`remove`] for a free: only the fields it needs are read out.
+pub(crate) fn remove_freed(addr: usize) -> Option<Freed> {
+    remove_with(addr, Packed::freed)
+}
+
+/// Takes the record of the block at `addr` out of the table, if it has one,
+/// and returns what `read` makes of it.
+#[inline(always)]
+fn remove_with<T>(addr: usize, read: impl FnOnce(&Packed) -> T) -> Option<T> {
     let (shard, h) = home(addr);
     let cell = &TABLE[shard];
     let mut s = lock(&cell.shard);
@@ -312,7 +332,7 @@ pub(crate) fn remove(addr: usize) -> Option<Record> {
         }
         i = (i + 1) & mask;
     }
-    let found = slots[i].record();
+    let found = read(&slots[i]);
     // Backward-shift deletion: pull later records of the probe run into the
     // hole when their home is at or before it, so lookups never need
     // tombstones.

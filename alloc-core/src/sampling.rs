@@ -549,12 +549,14 @@ pub(crate) fn on_alloc(
 /// and counts its lifetime, into `own` (the freeing thread's slot) or, for
 /// a thread without a slot of its own, into the shared histograms.
 pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
-    let Some(r) = sampled::remove(addr) else {
+    let Some(r) = sampled::remove_freed(addr) else {
         return;
     };
     let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
     // A leak scope's record keeps no birth time (`sampled::Record`).
-    let ns = (r.owner == 0).then(|| crate::clock::elapsed_ns(r.birth_ticks, crate::clock::ticks()));
+    let ns = r
+        .birth_ticks
+        .map(|birth| crate::clock::elapsed_ns(birth, crate::clock::ticks()));
     match own {
         Some(s) => {
             s.hists.lifetime_epochs.record_owned(epochs, 1);

@@ -91,6 +91,14 @@ impl Packed {
         })
     }
 
+    /// What a free needs of the record stored.
+    pub(super) fn freed(&self) -> super::Freed {
+        super::Freed {
+            epoch: self.epoch,
+            birth_ticks: (self.size_stack & SCOPED == 0).then_some(self.ticks_or_seq),
+        }
+    }
+
     /// The record stored. A leak scope's record has no birth time
     /// (`birth_ticks` 0; see [`Record::birth_ticks`]).
     pub(super) fn record(&self) -> Record {
@@ -143,6 +151,15 @@ mod tests {
             ..record(0)
         };
         assert_eq!(Packed::of(&small).unwrap().record(), small);
+    }
+
+    #[test]
+    fn a_free_reads_the_epoch_and_the_birth_time_outside_scopes_only() {
+        let p = Packed::of(&record(0)).unwrap();
+        let f = p.freed();
+        assert_eq!((f.epoch, f.birth_ticks), (0x7fff_fffe, Some(u64::MAX - 7)));
+        let f = Packed::of(&record(3)).unwrap().freed();
+        assert_eq!((f.epoch, f.birth_ticks), (0x7fff_fffe, None));
     }
 
     #[test]
