@@ -30,7 +30,8 @@
 //! function of the epoch, so an allocation and its free always meet in the
 //! same bucket, whichever thread does either.
 
-use core::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+use core::ptr::null_mut;
+use core::sync::atomic::{fence, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 
 /// Number of recent epochs each slot keeps exact (a power of two).
 pub(crate) const WINDOW: usize = 256;
@@ -87,6 +88,9 @@ pub(crate) struct Entry {
 /// The counters of one thread (or of the shared fallback).
 #[repr(C, align(64))]
 pub(crate) struct Slot {
+    /// First, so an entry's address is the slot's plus the index scaled,
+    /// with no constant offset to add on the fast path.
+    pub(crate) ring: [Entry; WINDOW],
     pub(crate) seq: AtomicU32,
     /// Leak scopes open on the owner thread (see [`crate::leaks`]).
     pub(crate) scope_depth: AtomicU32,
@@ -94,6 +98,15 @@ pub(crate) struct Slot {
     /// Bytes still to allocate before the next sample; the allocation that
     /// takes it below zero goes to the slow path (see [`crate::sampling`]).
     pub(crate) countdown: AtomicI64,
+    /// The owner's current epoch, as a cache of its ring entry: while it is
+    /// not [`NEVER`], [`Slot::cur`] points to the counts of the ring entry
+    /// that holds this epoch. Set by the owner's slow path
+    /// ([`Slot::make_current`]), cleared before that entry changes hands
+    /// (a fold or a drain). Read only by the owner, so the fast path tests
+    /// one field at a fixed offset instead of indexing the ring.
+    cur_epoch: AtomicU32,
+    /// See [`Slot::cur_epoch`]; null until first set.
+    cur: AtomicPtr<Counts>,
     /// State of the owner's random number generator (sampling intervals).
     pub(crate) rng: AtomicU64,
     /// Allocations recorded inside leak scopes by this slot's owners, ever:
@@ -105,8 +118,13 @@ pub(crate) struct Slot {
     pub(crate) last_stack: crate::stacks::LastStack,
     /// The owners' share of the sampling histograms.
     pub(crate) hists: crate::histogram::Hists,
-    pub(crate) ring: [Entry; WINDOW],
     pub(crate) coarse: [Counts; COARSE],
+}
+
+/// `c` as the pointer [`Slot::cur`] holds (never written through: the
+/// counts are atomics).
+fn ptr_of(c: &Counts) -> *mut Counts {
+    (c as *const Counts).cast_mut()
 }
 
 /// Adds `v` to an atomic that only the current thread writes: a plain load
@@ -219,21 +237,23 @@ impl Slot {
 
     const fn with_ring_epoch<const EPOCH: u32>() -> Self {
         Slot {
-            seq: AtomicU32::new(0),
-            scope_depth: AtomicU32::new(0),
-            reallocs: AtomicU64::new(0),
-            countdown: AtomicI64::new(0),
-            rng: AtomicU64::new(0),
-            scope_seq: AtomicU64::new(0),
-            sampled: AtomicU64::new(0),
-            last_stack: crate::stacks::LastStack::new(),
-            hists: crate::histogram::Hists::new(),
             ring: [const {
                 Entry {
                     epoch: AtomicU32::new(EPOCH),
                     counts: Counts::new(),
                 }
             }; WINDOW],
+            seq: AtomicU32::new(0),
+            scope_depth: AtomicU32::new(0),
+            reallocs: AtomicU64::new(0),
+            countdown: AtomicI64::new(0),
+            cur_epoch: AtomicU32::new(NEVER),
+            cur: AtomicPtr::new(null_mut()),
+            rng: AtomicU64::new(0),
+            scope_seq: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            last_stack: crate::stacks::LastStack::new(),
+            hists: crate::histogram::Hists::new(),
             coarse: [const { Counts::new() }; COARSE],
         }
     }
@@ -254,39 +274,89 @@ impl Slot {
         }
     }
 
+    /// The counts of `epoch` if it is the owner's cached current epoch
+    /// ([`Slot::cur_epoch`]). Owner only.
+    #[inline(always)]
+    fn current(&self, epoch: u32) -> Option<&Counts> {
+        // Owner only: program order alone orders this with `make_current`
+        // and `forget_current` (allocating in a signal handler is not
+        // async-signal-safe in the first place).
+        if self.cur_epoch.load(Relaxed) == epoch {
+            // SAFETY: `cur_epoch` is not `NEVER` (no tag or epoch equals
+            // it), so `make_current` set `cur` to the counts of this
+            // slot's ring entry holding `epoch` before publishing it, and
+            // `forget_current` clears it before that entry changes hands.
+            // Slots are statics (or boxed in tests): the entry stays put.
+            Some(unsafe { &*self.cur.load(Relaxed) })
+        } else {
+            None
+        }
+    }
+
+    /// Caches the ring entry of `epoch` as the owner's current one, if the
+    /// ring holds it. Owner only; called by the slow path after counting.
+    pub(crate) fn make_current(&self, epoch: u32) {
+        let e = &self.ring[epoch as usize & (WINDOW - 1)];
+        if e.epoch.load(Relaxed) == epoch && epoch != NEVER {
+            self.cur.store(ptr_of(&e.counts), Relaxed);
+            self.cur_epoch.store(epoch, Relaxed);
+        }
+    }
+
+    /// Clears the current-epoch cache if it names `epoch`, before its ring
+    /// entry changes hands.
+    fn forget_current(&self, epoch: u32) {
+        if self.cur_epoch.load(Relaxed) == epoch {
+            self.cur_epoch.store(NEVER, Relaxed);
+        }
+    }
+
+    /// The fast path of a free: counts it if the block's epoch is the
+    /// owner's current one or its ring entry holds it; returns false
+    /// (nothing counted) otherwise. Owner only.
+    #[inline(always)]
+    pub(crate) fn try_free(&self, epoch: u32, bytes: i64) -> bool {
+        if let Some(c) = self.current(epoch) {
+            c.count(bytes, Op::Free);
+            return true;
+        }
+        self.try_record(epoch, bytes, Op::Free)
+    }
+
     /// The fast path of a realloc inside the block's epoch: takes
     /// `new_size` off the sampling countdown (a realloc is a sampling
-    /// opportunity for the new size) and counts `delta` bytes if the ring
-    /// entry holds `epoch` and the countdown has not run out. Returns false
-    /// (nothing counted, countdown already taken) otherwise. Owner only.
+    /// opportunity for the new size) and counts `delta` bytes if `epoch` is
+    /// the owner's current epoch and the countdown has not run out. Returns
+    /// false (nothing counted, countdown already taken) otherwise. Owner
+    /// only.
     #[inline(always)]
     pub(crate) fn try_realloc(&self, epoch: u32, delta: i64, new_size: i64) -> bool {
         let left = self.countdown.load(Relaxed).wrapping_sub(new_size);
         self.countdown.store(left, Relaxed);
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
-            e.counts.count(delta, Op::Realloc);
-            bump_u64(&self.reallocs, 1);
-            true
-        } else {
-            false
+        match self.current(epoch) {
+            Some(c) if left >= 0 => {
+                c.count(delta, Op::Realloc);
+                bump_u64(&self.reallocs, 1);
+                true
+            }
+            _ => false,
         }
     }
 
     /// The fast path of an allocation: takes `bytes` off the sampling
-    /// countdown and counts the block if its ring entry holds `epoch` and the
-    /// countdown has not run out. Returns false (nothing counted, countdown
-    /// already taken) otherwise. Owner only.
+    /// countdown and counts the block if `epoch` is the owner's current
+    /// epoch and the countdown has not run out. Returns false (nothing
+    /// counted, countdown already taken) otherwise. Owner only.
     #[inline(always)]
     pub(crate) fn try_alloc(&self, epoch: u32, bytes: i64) -> bool {
         let left = self.countdown.load(Relaxed).wrapping_sub(bytes);
         self.countdown.store(left, Relaxed);
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
-            e.counts.count(bytes, Op::Alloc);
-            true
-        } else {
-            false
+        match self.current(epoch) {
+            Some(c) if left >= 0 => {
+                c.count(bytes, Op::Alloc);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -313,6 +383,7 @@ impl Slot {
         } else if held < epoch {
             // The entry holds an epoch at least WINDOW older: fold it into
             // its coarse bucket and take the entry over.
+            self.forget_current(held);
             self.begin_write();
             let old = e.counts.take();
             if !old.is_zero() {
@@ -341,6 +412,7 @@ impl Slot {
     /// Moves all of `self`'s counts into `into` and zeroes `self`. The caller
     /// owns both (the dying thread owns `self`; the shared lock owns `into`).
     pub(crate) fn drain_into(&self, into: &Slot) {
+        self.cur_epoch.store(NEVER, Relaxed);
         self.begin_write();
         into.begin_write();
         for e in &self.ring {
@@ -485,6 +557,37 @@ mod tests {
         c.ring.iter().for_each(|e| all.add(e.1));
         c.coarse.iter().for_each(|e| all.add(*e));
         assert_eq!((all.allocs, all.frees), (3, 2));
+    }
+
+    #[test]
+    fn the_current_epoch_cache_follows_the_ring() {
+        let s = Box::new(Slot::new());
+        s.countdown.store(1 << 40, Relaxed);
+        assert!(
+            !s.try_alloc(5, 10),
+            "nothing is cached before the slow path"
+        );
+        s.record(5, 10, Op::Alloc);
+        s.make_current(5);
+        assert!(s.try_alloc(5, 20));
+        assert!(s.try_free(5, -20));
+        assert!(!s.try_alloc(6, 1), "another epoch takes the slow path");
+        assert_eq!(totals(&s), (10, 1));
+        // Epoch 5 + WINDOW takes epoch 5's entry over: the cache must go,
+        // while a free of epoch 5 still lands in its coarse bucket.
+        let later = 5 + WINDOW as u32;
+        s.record(later, 1, Op::Alloc);
+        assert!(!s.try_alloc(5, 1));
+        assert!(!s.try_free(5, -10));
+        s.record(5, -10, Op::Free);
+        assert_eq!(totals(&s), (1, 1));
+        s.make_current(later);
+        assert!(s.try_alloc(later, 2));
+        let into = Box::new(Slot::new());
+        s.drain_into(&into);
+        assert!(!s.try_alloc(later, 1), "a drained slot caches nothing");
+        assert!(!s.try_free(later, -1));
+        assert_eq!(totals(&into), (3, 2));
     }
 
     #[test]
