@@ -30,8 +30,7 @@
 //! function of the epoch, so an allocation and its free always meet in the
 //! same bucket, whichever thread does either.
 
-use core::ptr::null_mut;
-use core::sync::atomic::{fence, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 
 /// Number of recent epochs each slot keeps exact (a power of two).
 pub(crate) const WINDOW: usize = 256;
@@ -98,15 +97,16 @@ pub(crate) struct Slot {
     /// Bytes still to allocate before the next sample; the allocation that
     /// takes it below zero goes to the slow path (see [`crate::sampling`]).
     pub(crate) countdown: AtomicI64,
-    /// The owner's current epoch, as a cache of its ring entry: while it is
-    /// not [`NEVER`], [`Slot::cur`] points to the counts of the ring entry
-    /// that holds this epoch. Set by the owner's slow path
-    /// ([`Slot::make_current`]), cleared before that entry changes hands
-    /// (a fold or a drain). Read only by the owner, so the fast path tests
-    /// one field at a fixed offset instead of indexing the ring.
+    /// The owner's current epoch, a cache of its ring entry: unless it is
+    /// [`NEVER`], the ring entry [`Slot::cur_at`] bytes into the ring holds
+    /// this epoch. Set by the owner's slow path ([`Slot::make_current`]),
+    /// cleared before that entry changes hands (a fold or a drain), read
+    /// only by the owner: the fast path tests one field at a fixed offset
+    /// instead of indexing the ring. A fresh slot's zeros are consistent
+    /// (ring entry 0 holds epoch 0), so the pool stays in `.bss`.
     cur_epoch: AtomicU32,
-    /// See [`Slot::cur_epoch`]; null until first set.
-    cur: AtomicPtr<Counts>,
+    /// See [`Slot::cur_epoch`]: a multiple of `size_of::<Entry>()`.
+    cur_at: AtomicU32,
     /// State of the owner's random number generator (sampling intervals).
     pub(crate) rng: AtomicU64,
     /// Allocations recorded inside leak scopes by this slot's owners, ever:
@@ -119,12 +119,6 @@ pub(crate) struct Slot {
     /// The owners' share of the sampling histograms.
     pub(crate) hists: crate::histogram::Hists,
     pub(crate) coarse: [Counts; COARSE],
-}
-
-/// `c` as the pointer [`Slot::cur`] holds (never written through: the
-/// counts are atomics).
-fn ptr_of(c: &Counts) -> *mut Counts {
-    (c as *const Counts).cast_mut()
 }
 
 /// Adds `v` to an atomic that only the current thread writes: a plain load
@@ -225,6 +219,9 @@ impl Counts {
 
 impl Slot {
     /// An all-zero slot (lives in `.bss`; pages are touched only when used).
+    /// Keep every field's initial value zero: one non-zero field moves the
+    /// whole pool of [`crate::registry::MAX_THREAD_SLOTS`] slots (26 MiB)
+    /// into `.data`, into the binary's file.
     pub(crate) const fn new() -> Self {
         Self::with_ring_epoch::<0>()
     }
@@ -247,8 +244,8 @@ impl Slot {
             scope_depth: AtomicU32::new(0),
             reallocs: AtomicU64::new(0),
             countdown: AtomicI64::new(0),
-            cur_epoch: AtomicU32::new(NEVER),
-            cur: AtomicPtr::new(null_mut()),
+            cur_epoch: AtomicU32::new(EPOCH),
+            cur_at: AtomicU32::new(0),
             rng: AtomicU64::new(0),
             scope_seq: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
@@ -282,12 +279,13 @@ impl Slot {
         // and `forget_current` (allocating in a signal handler is not
         // async-signal-safe in the first place).
         if self.cur_epoch.load(Relaxed) == epoch {
-            // SAFETY: `cur_epoch` is not `NEVER` (no tag or epoch equals
-            // it), so `make_current` set `cur` to the counts of this
-            // slot's ring entry holding `epoch` before publishing it, and
-            // `forget_current` clears it before that entry changes hands.
-            // Slots are statics (or boxed in tests): the entry stays put.
-            Some(unsafe { &*self.cur.load(Relaxed) })
+            let at = self.cur_at.load(Relaxed) as usize;
+            // SAFETY: `at` is `i * size_of::<Entry>()` for some `i < WINDOW`
+            // (`make_current` writes nothing else, and 0 is entry 0), so
+            // the pointer is to a whole entry of this slot's ring, which
+            // lives as long as `self`.
+            let e = unsafe { &*self.ring.as_ptr().cast::<u8>().add(at).cast::<Entry>() };
+            Some(&e.counts)
         } else {
             None
         }
@@ -296,9 +294,10 @@ impl Slot {
     /// Caches the ring entry of `epoch` as the owner's current one, if the
     /// ring holds it. Owner only; called by the slow path after counting.
     pub(crate) fn make_current(&self, epoch: u32) {
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if e.epoch.load(Relaxed) == epoch && epoch != NEVER {
-            self.cur.store(ptr_of(&e.counts), Relaxed);
+        let i = epoch as usize & (WINDOW - 1);
+        if self.ring[i].epoch.load(Relaxed) == epoch && epoch != NEVER {
+            // `i * 32 < 8192`: the cast is exact.
+            self.cur_at.store((i * size_of::<Entry>()) as u32, Relaxed);
             self.cur_epoch.store(epoch, Relaxed);
         }
     }
@@ -317,7 +316,11 @@ impl Slot {
     #[inline(always)]
     pub(crate) fn try_free(&self, epoch: u32, bytes: i64) -> bool {
         if let Some(c) = self.current(epoch) {
-            c.count(bytes, Op::Free);
+            // The block count first, the other order from `Counts::count`
+            // (which the ring path below uses): with the two tails alike,
+            // LLVM merged them behind an extra add and jump.
+            bump_u64(&c.frees, 1);
+            bump(&c.bytes, bytes);
             return true;
         }
         self.try_record(epoch, bytes, Op::Free)
