@@ -9,10 +9,14 @@
 //! Layout of one slot:
 //!
 //! ```text
-//! seq         even: stable; odd: the owner is moving counts (a fold)
-//! reallocs    successful reallocations counted here
 //! ring[256]   (epoch, bytes, allocs, frees), 32 bytes, one cache line each:
 //!             the entry for epoch e is ring[e % 256]
+//! seq         even: stable; odd: the owner is moving counts (a fold)
+//! reallocs    successful reallocations counted here
+//! countdown   bytes to the next sample
+//! cur_epoch,  the owner's current epoch and its ring entry's offset: the
+//! cur_at      fast path's one test (see `Slot::cur_epoch`)
+//! ...         sampling state and histograms
 //! coarse[256] (bytes, allocs, frees): bucket(e) for epochs the ring no longer holds
 //! ```
 //!
