@@ -358,6 +358,7 @@ mod stacks;
 mod symbolize;
 mod sys;
 mod tag;
+mod tool_memory;
 
 pub use crate::alloc::EpochAlloc;
 #[cfg(feature = "jemalloc")]
@@ -374,6 +375,7 @@ pub use crate::sampling::{
 };
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
+pub use crate::tool_memory::{tool_metadata, ToolMetadata};
 pub use alloc_snapshot::{
     AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
     SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
