@@ -15,13 +15,21 @@
 //! to 7/8. So the table's memory
 //! follows the number of live sampled blocks (about 100 bytes each at
 //! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
-//! 12 MiB, however many blocks are sampled; past that a sample is dropped
+//! 12 MiB (6 MiB at the defaults, below), however many blocks are sampled; past that a sample is dropped
 //! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
 //!
-//! The default policy's dense capture stops at [`DENSE_LIMIT`] records
-//! (3,584 a shard, which shards of 8,192 slots hold at under half full), so
-//! at the defaults the table stays within 6 MiB; only an explicit
-//! every-allocation mode (or a dense interval) fills it further. The
+//! **At the defaults** (while [`crate::policy`] decides) the table is
+//! bounded in bytes, [`DEFAULT_TABLE_BYTES`] (6 MiB): a shard grows to
+//! [`DEFAULT_SHARD_SLOTS`] (8,192 slots of 48-byte records) at most. The
+//! policy's dense capture stops at [`DENSE_LIMIT`] records (3,584 a shard,
+//! which such a shard holds at under half full); the sparse samples taken
+//! after that fill the shards on towards 7/8 (about 57,000 more records, a
+//! sample per 256 KiB the program leaks) without mapping more, and only
+//! then are dropped. A 1,000,000-cycle soak of the leaky demo server ends
+//! at about 61,000 records, so the table stays at 6 MiB; without the bound
+//! a shard that reached half full doubled to 16,384 slots (12 MiB in all in
+//! a long enough soak). An explicit mode (every allocation, or an
+//! interval) lifts the bound to [`SHARD_SLOTS`]. The
 //! bound was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
 //! `server` in every-allocation mode holds about 135,000 live blocks,
 //! beyond the 114,688 records that allowed, so its shards sat at 7/8 full,
@@ -89,6 +97,30 @@ unsafe impl Send for Shard {}
 
 /// Slots of a shard's first mapping.
 const MIN_SLOTS: usize = 64;
+
+/// The sampled-block table's bound at the defaults, in bytes of records.
+pub(crate) const DEFAULT_TABLE_BYTES: usize = 6 << 20;
+/// Slots a shard grows to at the defaults: the largest power of two whose
+/// records, over all shards, fit in [`DEFAULT_TABLE_BYTES`].
+pub(crate) const DEFAULT_SHARD_SLOTS: usize = {
+    let fit = DEFAULT_TABLE_BYTES / SHARDS / size_of::<Record>();
+    let pow2 = 1 << (usize::BITS - 1 - fit.leading_zeros());
+    if pow2 < SHARD_SLOTS {
+        pow2
+    } else {
+        SHARD_SLOTS
+    }
+};
+
+/// Slots a shard may grow to now: [`DEFAULT_SHARD_SLOTS`] while the default
+/// policy decides, [`SHARD_SLOTS`] once a mode was set.
+fn slot_limit() -> usize {
+    if crate::policy::auto() {
+        DEFAULT_SHARD_SLOTS
+    } else {
+        SHARD_SLOTS
+    }
+}
 
 impl Shard {
     fn slots(&mut self) -> &mut [Record] {
@@ -168,8 +200,10 @@ pub(crate) fn live() -> u64 {
 }
 
 /// A shard with at least this many records counts as half full for the
-/// default policy (see [`Inserted`]): half of 7/8 of 8,192 slots.
-const HALF_FULL: usize = 3584;
+/// default policy (see [`Inserted`]): half of 7/8 of
+/// [`DEFAULT_SHARD_SLOTS`] (3,584 of 8,192), so that a shard stops dense
+/// capture before it would double.
+const HALF_FULL: usize = DEFAULT_SHARD_SLOTS / 16 * 7;
 /// Live records at which the default policy stops dense capture
 /// ([`crate::policy`]): every shard [`HALF_FULL`].
 pub(crate) const DENSE_LIMIT: usize = SHARDS * HALF_FULL;
@@ -203,10 +237,11 @@ fn home(addr: usize) -> (usize, usize) {
 pub(crate) fn insert(r: Record) -> Inserted {
     let (shard, h) = home(r.addr);
     let cell = &TABLE[shard];
+    let limit = slot_limit();
     let mut s = lock(&cell.shard);
-    if s.len + 1 > s.cap / 2 && (s.cap < SHARD_SLOTS || s.len + 1 > MAX_FILL) {
+    if s.len + 1 > s.cap / 2 && (s.cap < limit || s.len + 1 > s.cap / 8 * 7) {
         let before = s.cap;
-        if s.grow() {
+        if s.cap < limit && s.grow() {
             let added = (s.cap - before) * size_of::<Record>();
             MAPPED_BYTES.fetch_add(added as u64, Relaxed);
         } else if s.len >= s.cap / 8 * 7 {
@@ -373,14 +408,22 @@ mod tests {
             .step_by(16)
             .find(|&a| home(a).0 != home(0x7000_0000_0000).0)
             .unwrap();
-        let addrs = same_shard(base, MAX_FILL + 10);
+        // The defaults' bound (no test here sets a mode).
+        let fill = DEFAULT_SHARD_SLOTS / 8 * 7;
+        assert_eq!(slot_limit(), DEFAULT_SHARD_SLOTS);
+        let addrs = same_shard(base, fill + 10);
         let dropped = DROPPED_FULL.load(Relaxed);
         let accepted = addrs
             .iter()
             .filter(|&&a| insert(rec(a)) != Inserted::No)
             .count();
         // Other tests may hold a few records in this shard.
-        assert!(accepted <= MAX_FILL && accepted + 10 + 64 >= MAX_FILL);
+        assert!(accepted <= fill && accepted + 10 + 64 >= fill);
+        assert_eq!(
+            lock(&TABLE[home(base).0].shard).cap,
+            DEFAULT_SHARD_SLOTS,
+            "a full shard at the defaults maps no more than its bound"
+        );
         assert!(DROPPED_FULL.load(Relaxed) >= dropped + 10);
         for &a in &addrs {
             remove(a);

@@ -70,3 +70,30 @@ fn stack_table_bytes() -> usize {
     }
     stacks::used() * stacks::ENTRY_BYTES
 }
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::os_mem;
+
+    #[test]
+    fn residency_counts_the_pages_written_not_the_mapping() {
+        let page = crate::sys::page_size().unwrap() as usize;
+        let len = 64 * page;
+        let p = os_mem::map_zeroed(len);
+        assert!(!p.is_null());
+        assert_eq!(crate::sys::resident_in(p, len), Some(0));
+        // SAFETY: `p` maps `len` bytes of ours; pages 3 and 40 are inside.
+        unsafe {
+            p.add(3 * page + 17).write(1);
+            p.add(40 * page).write(1);
+        }
+        assert_eq!(crate::sys::resident_in(p, len), Some(2 * page));
+        // A range that starts and ends inside pages counts them whole.
+        // SAFETY: inside the mapping.
+        let inner = unsafe { p.add(3 * page + 100) };
+        assert_eq!(crate::sys::resident_in(inner, 10), Some(page));
+        // SAFETY: mapped above with this length, not used afterwards.
+        unsafe { os_mem::unmap(p, len) };
+    }
+}
