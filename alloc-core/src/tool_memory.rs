@@ -73,7 +73,6 @@ fn stack_table_bytes() -> usize {
 
 #[cfg(all(test, not(miri)))]
 mod tests {
-    use super::*;
     use crate::os_mem;
 
     #[test]
