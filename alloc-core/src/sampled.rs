@@ -11,30 +11,34 @@
 //! but `mmap`/`munmap`). A shard starts empty and takes memory from the
 //! operating system ([`crate::os_mem`]) as it fills: 64 records, doubling
 //! whenever it is half full (short probes: with every allocation recorded a
-//! probe is most of a sample's cost), up to [`SHARD_SLOTS`], which fills
-//! to 7/8. So the table's memory
-//! follows the number of live sampled blocks (about 100 bytes each at
-//! worst) and never exceeds `SHARDS * SHARD_SLOTS * size_of::<Record>()` =
-//! 12 MiB (6 MiB at the defaults, below), however many blocks are sampled; past that a sample is dropped
-//! (counted in [`DROPPED_FULL`]) and its block stays unsampled.
+//! probe is most of a sample's cost), up to a bound, which fills to 7/8.
+//! So the table's memory follows the number of live sampled blocks (about
+//! 100 bytes each at worst), within a bound however many blocks are
+//! sampled; past it a sample is dropped (counted in [`DROPPED_FULL`]) and
+//! its block stays unsampled. The bound:
 //!
-//! **At the defaults** (while [`crate::policy`] decides) the table is
-//! bounded in bytes, [`DEFAULT_TABLE_BYTES`] (6 MiB): a shard grows to
-//! [`DEFAULT_SHARD_SLOTS`] (8,192 slots of 48-byte records) at most. The
-//! policy's dense capture stops at [`DENSE_LIMIT`] records (3,584 a shard,
-//! which such a shard holds at under half full); the sparse samples taken
-//! after that fill the shards on towards 7/8 (about 57,000 more records, a
-//! sample per 256 KiB the program leaks) without mapping more, and only
-//! then are dropped. A 1,000,000-cycle soak of the leaky demo server ends
-//! at about 61,000 records, so the table stays at 6 MiB; without the bound
-//! a shard that reached half full doubled to 16,384 slots (12 MiB in all in
-//! a long enough soak). An explicit mode (every allocation, or an
-//! interval) lifts the bound to [`SHARD_SLOTS`]. The
-//! bound was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
-//! `server` in every-allocation mode holds about 135,000 live blocks,
-//! beyond the 114,688 records that allowed, so its shards sat at 7/8 full,
-//! where linear probing's runs are long (a remove scanned about 400
-//! instructions of run), and samples were dropped.
+//! - **At the defaults** (while [`crate::policy`] decides), in bytes:
+//!   [`DEFAULT_TABLE_BYTES`], 6 MiB, so a shard grows to
+//!   [`DEFAULT_SHARD_SLOTS`] (8,192 slots of 48-byte records). The policy's
+//!   dense capture stops at [`DENSE_LIMIT`] records (3,584 a shard, under
+//!   half of that, so no shard doubles during dense capture); the sparse
+//!   samples taken after it (one per 256 KiB the program leaks) fill the
+//!   shards on towards 7/8 without mapping more. A 1,000,000-cycle soak of
+//!   the leaky demo server ends at about 61,300 records (3,830 a shard on
+//!   average, near the 4,096 at which a shard used to double to 16,384
+//!   slots, on the way to 12 MiB in a longer soak).
+//! - **With a mode set** (every allocation, or an interval):
+//!   [`SHARD_SLOTS`] a shard, `SHARDS * SHARD_SLOTS * size_of::<Record>()`
+//!   = 12 MiB. It was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
+//!   `server` in every-allocation mode holds about 135,000 live blocks,
+//!   beyond the 114,688 records that allowed, so its shards sat at 7/8
+//!   full, where linear probing's runs are long (a remove scanned about 400
+//!   instructions of run), and samples were dropped.
+//!
+//! The 6 MiB is what naming leaks at the defaults needs: the leak cases of
+//! `tests/tests/leak_cases.rs` (two blocks a cycle over 20,000 cycles) lose
+//! their 10% accuracy with half the dense limit (17.7 B/cycle for 40 at
+//! 28,672 records, measured 2026-12-02).
 
 use crate::lock::lock;
 use crate::os_mem;
@@ -45,9 +49,10 @@ use spin::mutex::SpinMutex;
 pub(crate) const SHARDS: usize = 16;
 /// Records per shard (a power of two).
 pub(crate) const SHARD_SLOTS: usize = 16384;
-/// A shard refuses new records beyond this many.
+/// A shard refuses new records beyond this many (with a mode set; 7/8 of
+/// [`DEFAULT_SHARD_SLOTS`] at the defaults).
 const MAX_FILL: usize = SHARD_SLOTS / 8 * 7;
-/// Live sampled blocks the table holds at most.
+/// Live sampled blocks the table holds at most (with a mode set).
 pub(crate) const CAPACITY: usize = SHARDS * MAX_FILL;
 
 /// What is remembered about one sampled block.

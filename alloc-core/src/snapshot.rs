@@ -13,8 +13,8 @@ use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WIND
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
 use crate::sampling;
-use crate::{histogram, sampled, stacks};
 use crate::AllocatorStats;
+use crate::{histogram, sampled, stacks};
 use alloc_snapshot::{
     EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };

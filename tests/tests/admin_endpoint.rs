@@ -160,7 +160,12 @@ fn metrics_are_prometheus_text() {
     let names: Vec<&str> = parts.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         names,
-        ["counter_slots", "page_table", "stack_table", "sampled_table"],
+        [
+            "counter_slots",
+            "page_table",
+            "stack_table",
+            "sampled_table"
+        ],
         "{text}"
     );
     let value_of = |prefix: &str| {
