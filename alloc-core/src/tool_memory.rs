@@ -41,7 +41,7 @@ impl ToolMetadata {
 }
 
 /// The tool's metadata now, by part. A few system calls (`mincore`, one
-/// per page-table leaf and per megabyte of the stack table); [`crate::snapshot`]
+/// per page-table leaf and per megabyte of the stack table); [`crate::snapshot()`]
 /// takes it too.
 ///
 /// ```
