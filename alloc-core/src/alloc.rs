@@ -19,7 +19,7 @@ use crate::sampled::Record;
 use crate::sampling::{self, Chance};
 use crate::tag::{self, place};
 use core::alloc::{GlobalAlloc, Layout};
-use core::ptr::{self, null_mut};
+use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// A global allocator that tags every block with its birth epoch and keeps
@@ -142,6 +142,7 @@ fn alloc_slow<A: Backend>(
     // SAFETY: `slot` is a static slot owned by this thread.
     let s = unsafe { &*slot };
     s.record(epoch, size as i64, Op::Alloc);
+    s.make_current(epoch);
     if chance == Chance::Always || s.countdown.load(Relaxed) < 0 {
         sampling::on_alloc(s, registry::owner_id(slot), (addr, epoch, size), chance)
     } else {
@@ -154,7 +155,7 @@ fn alloc_slow<A: Backend>(
 fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
     let slot = registry::current();
     // SAFETY: `current` only returns pointers to `static` slots.
-    if !unsafe { &*slot }.try_record(tag, -(size as i64), Op::Free) {
+    if !unsafe { &*slot }.try_free(tag, -(size as i64)) {
         free_slow::<A>(slot, addr as usize, tag, size);
     }
 }
@@ -296,12 +297,12 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
 
 impl<A: Backend> EpochAlloc<A> {
     #[inline(always)]
-    fn place(&self, size: usize, align: usize) -> Option<(usize, tag::Place)> {
+    fn place(&self, size: usize, align: usize) -> (usize, tag::Place) {
         place(size, align, |s| self.inner.size_class(s))
     }
 
-    /// Shared body of `alloc` and `alloc_zeroed`. Small default-aligned
-    /// blocks take a straight path; the rest go through `place`.
+    /// Shared body of `alloc` and `alloc_zeroed`. Small blocks (any
+    /// alignment) take a straight path; the rest go through `place`.
     ///
     /// # Safety
     /// As for `GlobalAlloc::alloc`; `get_small` must call the inner
@@ -316,9 +317,9 @@ impl<A: Backend> EpochAlloc<A> {
         get: impl FnOnce(Layout) -> *mut u8,
     ) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
-        if tag::is_small(size, align) {
+        if tag::is_small(size) {
             let total = tag::small_total(size);
-            // `total <= 4096 + TAG` and `align <= 16`: a valid layout.
+            // `total <= 4096 + TAG`: a valid layout at `align` (see `place`).
             let p = get_small(total, align);
             if p.is_null() {
                 return p;
@@ -349,9 +350,7 @@ impl<A: Backend> EpochAlloc<A> {
     #[inline(never)]
     unsafe fn alloc_other(&self, layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
-        let Some((total, at)) = self.place(size, align) else {
-            return null_mut();
-        };
+        let (total, at) = self.place(size, align);
         // SAFETY: `place` returns `total >= size` with `total` rounded up to
         // the (power-of-two) alignment still within `isize::MAX`.
         let p = get(unsafe { Layout::from_size_align_unchecked(total, align) });
@@ -404,13 +403,13 @@ unsafe impl<A: Backend> GlobalAlloc for EpochAlloc<A> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let (size, align) = (layout.size(), layout.align());
-        if tag::is_small(size, align) {
+        if tag::is_small(size) {
             let total = tag::small_total(size);
             // SAFETY: `alloc` wrote this small block's tag as a trailer.
             let tag = unsafe { tag::read(ptr, total, tag::Place::Trailer) };
             let slot = registry::current();
             // SAFETY: `current` only returns pointers to `static` slots.
-            if unsafe { &*slot }.try_record(tag, -(size as i64), Op::Free) {
+            if unsafe { &*slot }.try_free(tag, -(size as i64)) {
                 // SAFETY: `alloc_small` gave this block with `total` at `align`.
                 unsafe { self.inner.dealloc_small(ptr, total, align) };
             } else {
@@ -439,11 +438,7 @@ impl<A: Backend> EpochAlloc<A> {
     #[inline(never)]
     unsafe fn dealloc_other(&self, ptr: *mut u8, layout: Layout) {
         let (size, align) = (layout.size(), layout.align());
-        let Some((total, at)) = self.place(size, align) else {
-            // Unreachable for a block this allocator returned: `alloc`
-            // would have refused the same layout.
-            return;
-        };
+        let (total, at) = self.place(size, align);
         // SAFETY: the caller passes a block from `alloc` with this layout,
         // whose tag `alloc` wrote at the same place.
         let tag = unsafe { tag::read(ptr, total, at) };
@@ -463,12 +458,8 @@ impl<A: Backend> EpochAlloc<A> {
     #[inline(always)]
     unsafe fn realloc_with(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
-        let (Some((old_total, old_at)), Some((new_total, new_at))) = (
-            self.place(layout.size(), align),
-            self.place(new_size, align),
-        ) else {
-            return null_mut();
-        };
+        let (old_total, old_at) = self.place(layout.size(), align);
+        let (new_total, new_at) = self.place(new_size, align);
         // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
         let tag = unsafe { tag::read(ptr, old_total, old_at) };
         let now = EPOCH.0.load(Relaxed);
@@ -518,7 +509,7 @@ impl<A: Backend> EpochAlloc<A> {
 }
 
 impl<A: Backend> EpochAlloc<A> {
-    /// The free of a small block that [`Slot::try_record`] refused: counts
+    /// The free of a small block that [`Slot::try_free`] refused: counts
     /// it in [`free_slow`] and gives it back.
     ///
     /// # Safety

@@ -23,14 +23,14 @@ pub trait Backend: GlobalAlloc {
         size
     }
 
-    /// Allocates a block of `total` bytes at `align` (at most 16): the
+    /// Allocates a block of `total` bytes (at most 4100) at `align`: the
     /// allocation path's common case (a small block with its tag), where an
-    /// inner allocator can skip its own alignment checks. The default calls
-    /// `alloc`.
+    /// inner allocator can skip its own checks for the usual alignments.
+    /// The default calls `alloc`.
     ///
     /// # Safety
     /// `total` is non-zero and `Layout::from_size_align(total, align)` is
-    /// valid, `align <= 16`.
+    /// valid.
     #[inline(always)]
     unsafe fn alloc_small(&self, total: usize, align: usize) -> *mut u8 {
         // SAFETY: the caller passes a valid, non-zero layout.

@@ -9,10 +9,14 @@
 //! Layout of one slot:
 //!
 //! ```text
-//! seq         even: stable; odd: the owner is moving counts (a fold)
-//! reallocs    successful reallocations counted here
 //! ring[256]   (epoch, bytes, allocs, frees), 32 bytes, one cache line each:
 //!             the entry for epoch e is ring[e % 256]
+//! seq         even: stable; odd: the owner is moving counts (a fold)
+//! reallocs    successful reallocations counted here
+//! countdown   bytes to the next sample
+//! cur_epoch,  the owner's current epoch and its ring entry's offset: the
+//! cur_at      fast path's one test (see `Slot::cur_epoch`)
+//! ...         sampling state and histograms
 //! coarse[256] (bytes, allocs, frees): bucket(e) for epochs the ring no longer holds
 //! ```
 //!
@@ -87,6 +91,9 @@ pub(crate) struct Entry {
 /// The counters of one thread (or of the shared fallback).
 #[repr(C, align(64))]
 pub(crate) struct Slot {
+    /// First, so an entry's address is the slot's plus the index scaled,
+    /// with no constant offset to add on the fast path.
+    pub(crate) ring: [Entry; WINDOW],
     pub(crate) seq: AtomicU32,
     /// Leak scopes open on the owner thread (see [`crate::leaks`]).
     pub(crate) scope_depth: AtomicU32,
@@ -94,6 +101,16 @@ pub(crate) struct Slot {
     /// Bytes still to allocate before the next sample; the allocation that
     /// takes it below zero goes to the slow path (see [`crate::sampling`]).
     pub(crate) countdown: AtomicI64,
+    /// The owner's current epoch, a cache of its ring entry: unless it is
+    /// [`NEVER`], the ring entry [`Slot::cur_at`] bytes into the ring holds
+    /// this epoch. Set by the owner's slow path ([`Slot::make_current`]),
+    /// cleared before that entry changes hands (a fold or a drain), read
+    /// only by the owner: the fast path tests one field at a fixed offset
+    /// instead of indexing the ring. A fresh slot's zeros are consistent
+    /// (ring entry 0 holds epoch 0), so the pool stays in `.bss`.
+    cur_epoch: AtomicU32,
+    /// See [`Slot::cur_epoch`]: a multiple of `size_of::<Entry>()`.
+    cur_at: AtomicU32,
     /// State of the owner's random number generator (sampling intervals).
     pub(crate) rng: AtomicU64,
     /// Allocations recorded inside leak scopes by this slot's owners, ever:
@@ -106,7 +123,6 @@ pub(crate) struct Slot {
     pub(crate) last_stack: crate::stacks::LastStack,
     /// The owners' share of the sampling histograms.
     pub(crate) hists: crate::histogram::Hists,
-    pub(crate) ring: [Entry; WINDOW],
     pub(crate) coarse: [Counts; COARSE],
 }
 
@@ -208,6 +224,9 @@ impl Counts {
 
 impl Slot {
     /// An all-zero slot (lives in `.bss`; pages are touched only when used).
+    /// Keep every field's initial value zero: one non-zero field moves the
+    /// whole pool of [`crate::registry::MAX_THREAD_SLOTS`] slots (26 MiB)
+    /// into `.data`, into the binary's file.
     pub(crate) const fn new() -> Self {
         Self::with_ring_epoch::<0>()
     }
@@ -220,21 +239,23 @@ impl Slot {
 
     const fn with_ring_epoch<const EPOCH: u32>() -> Self {
         Slot {
-            seq: AtomicU32::new(0),
-            scope_depth: AtomicU32::new(0),
-            reallocs: AtomicU64::new(0),
-            countdown: AtomicI64::new(0),
-            rng: AtomicU64::new(0),
-            scope_seq: AtomicU64::new(0),
-            sampled: AtomicU64::new(0),
-            last_stack: crate::stacks::LastStack::new(),
-            hists: crate::histogram::Hists::new(),
             ring: [const {
                 Entry {
                     epoch: AtomicU32::new(EPOCH),
                     counts: Counts::new(),
                 }
             }; WINDOW],
+            seq: AtomicU32::new(0),
+            scope_depth: AtomicU32::new(0),
+            reallocs: AtomicU64::new(0),
+            countdown: AtomicI64::new(0),
+            cur_epoch: AtomicU32::new(EPOCH),
+            cur_at: AtomicU32::new(0),
+            rng: AtomicU64::new(0),
+            scope_seq: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            last_stack: crate::stacks::LastStack::new(),
+            hists: crate::histogram::Hists::new(),
             coarse: [const { Counts::new() }; COARSE],
         }
     }
@@ -255,39 +276,95 @@ impl Slot {
         }
     }
 
+    /// The counts of `epoch` if it is the owner's cached current epoch
+    /// ([`Slot::cur_epoch`]). Owner only.
+    #[inline(always)]
+    fn current(&self, epoch: u32) -> Option<&Counts> {
+        // Owner only: program order alone orders this with `make_current`
+        // and `forget_current` (allocating in a signal handler is not
+        // async-signal-safe in the first place).
+        if self.cur_epoch.load(Relaxed) == epoch {
+            let at = self.cur_at.load(Relaxed) as usize;
+            // SAFETY: `at` is `i * size_of::<Entry>()` for some `i < WINDOW`
+            // (`make_current` writes nothing else, and 0 is entry 0), so
+            // the pointer is to a whole entry of this slot's ring, which
+            // lives as long as `self`.
+            let e = unsafe { &*self.ring.as_ptr().cast::<u8>().add(at).cast::<Entry>() };
+            Some(&e.counts)
+        } else {
+            None
+        }
+    }
+
+    /// Caches the ring entry of `epoch` as the owner's current one, if the
+    /// ring holds it. Owner only; called by the slow path after counting.
+    pub(crate) fn make_current(&self, epoch: u32) {
+        let i = epoch as usize & (WINDOW - 1);
+        if self.ring[i].epoch.load(Relaxed) == epoch && epoch != NEVER {
+            // `i * 32 < 8192`: the cast is exact.
+            self.cur_at.store((i * size_of::<Entry>()) as u32, Relaxed);
+            self.cur_epoch.store(epoch, Relaxed);
+        }
+    }
+
+    /// Clears the current-epoch cache if it names `epoch`, before its ring
+    /// entry changes hands.
+    fn forget_current(&self, epoch: u32) {
+        if self.cur_epoch.load(Relaxed) == epoch {
+            self.cur_epoch.store(NEVER, Relaxed);
+        }
+    }
+
+    /// The fast path of a free: counts it if the block's epoch is the
+    /// owner's current one or its ring entry holds it; returns false
+    /// (nothing counted) otherwise. Owner only.
+    #[inline(always)]
+    pub(crate) fn try_free(&self, epoch: u32, bytes: i64) -> bool {
+        if let Some(c) = self.current(epoch) {
+            // The block count first, the other order from `Counts::count`
+            // (which the ring path below uses): with the two tails alike,
+            // LLVM merged them behind an extra add and jump.
+            bump_u64(&c.frees, 1);
+            bump(&c.bytes, bytes);
+            return true;
+        }
+        self.try_record(epoch, bytes, Op::Free)
+    }
+
     /// The fast path of a realloc inside the block's epoch: takes
     /// `new_size` off the sampling countdown (a realloc is a sampling
-    /// opportunity for the new size) and counts `delta` bytes if the ring
-    /// entry holds `epoch` and the countdown has not run out. Returns false
-    /// (nothing counted, countdown already taken) otherwise. Owner only.
+    /// opportunity for the new size) and counts `delta` bytes if `epoch` is
+    /// the owner's current epoch and the countdown has not run out. Returns
+    /// false (nothing counted, countdown already taken) otherwise. Owner
+    /// only.
     #[inline(always)]
     pub(crate) fn try_realloc(&self, epoch: u32, delta: i64, new_size: i64) -> bool {
         let left = self.countdown.load(Relaxed).wrapping_sub(new_size);
         self.countdown.store(left, Relaxed);
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
-            e.counts.count(delta, Op::Realloc);
-            bump_u64(&self.reallocs, 1);
-            true
-        } else {
-            false
+        match self.current(epoch) {
+            Some(c) if left >= 0 => {
+                c.count(delta, Op::Realloc);
+                bump_u64(&self.reallocs, 1);
+                true
+            }
+            _ => false,
         }
     }
 
     /// The fast path of an allocation: takes `bytes` off the sampling
-    /// countdown and counts the block if its ring entry holds `epoch` and the
-    /// countdown has not run out. Returns false (nothing counted, countdown
-    /// already taken) otherwise. Owner only.
+    /// countdown and counts the block if `epoch` is the owner's current
+    /// epoch and the countdown has not run out. Returns false (nothing
+    /// counted, countdown already taken) otherwise. Owner only.
     #[inline(always)]
     pub(crate) fn try_alloc(&self, epoch: u32, bytes: i64) -> bool {
         let left = self.countdown.load(Relaxed).wrapping_sub(bytes);
         self.countdown.store(left, Relaxed);
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if (e.epoch.load(Relaxed) == epoch) & (left >= 0) {
-            e.counts.count(bytes, Op::Alloc);
-            true
-        } else {
-            false
+        match self.current(epoch) {
+            Some(c) if left >= 0 => {
+                c.count(bytes, Op::Alloc);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -314,6 +391,7 @@ impl Slot {
         } else if held < epoch {
             // The entry holds an epoch at least WINDOW older: fold it into
             // its coarse bucket and take the entry over.
+            self.forget_current(held);
             self.begin_write();
             let old = e.counts.take();
             if !old.is_zero() {
@@ -342,6 +420,7 @@ impl Slot {
     /// Moves all of `self`'s counts into `into` and zeroes `self`. The caller
     /// owns both (the dying thread owns `self`; the shared lock owns `into`).
     pub(crate) fn drain_into(&self, into: &Slot) {
+        self.cur_epoch.store(NEVER, Relaxed);
         self.begin_write();
         into.begin_write();
         for e in &self.ring {
@@ -486,6 +565,37 @@ mod tests {
         c.ring.iter().for_each(|e| all.add(e.1));
         c.coarse.iter().for_each(|e| all.add(*e));
         assert_eq!((all.allocs, all.frees), (3, 2));
+    }
+
+    #[test]
+    fn the_current_epoch_cache_follows_the_ring() {
+        let s = Box::new(Slot::new());
+        s.countdown.store(1 << 40, Relaxed);
+        assert!(
+            !s.try_alloc(5, 10),
+            "nothing is cached before the slow path"
+        );
+        s.record(5, 10, Op::Alloc);
+        s.make_current(5);
+        assert!(s.try_alloc(5, 20));
+        assert!(s.try_free(5, -20));
+        assert!(!s.try_alloc(6, 1), "another epoch takes the slow path");
+        assert_eq!(totals(&s), (10, 1));
+        // Epoch 5 + WINDOW takes epoch 5's entry over: the cache must go,
+        // while a free of epoch 5 still lands in its coarse bucket.
+        let later = 5 + WINDOW as u32;
+        s.record(later, 1, Op::Alloc);
+        assert!(!s.try_alloc(5, 1));
+        assert!(!s.try_free(5, -10));
+        s.record(5, -10, Op::Free);
+        assert_eq!(totals(&s), (1, 1));
+        s.make_current(later);
+        assert!(s.try_alloc(later, 2));
+        let into = Box::new(Slot::new());
+        s.drain_into(&into);
+        assert!(!s.try_alloc(later, 1), "a drained slot caches nothing");
+        assert!(!s.try_free(later, -1));
+        assert_eq!(totals(&into), (3, 2));
     }
 
     #[test]

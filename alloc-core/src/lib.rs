@@ -153,8 +153,9 @@
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
 //!   takes no snapshots) pays only the interval. Dense capture pauses while the
-//!   sampled-block table holds 57,344 records (a quarter of its capacity). Setting a mode turns the
-//!   policy off. `ARCHITECTURE.md` has the design and the figures.
+//!   sampled-block table holds 57,344 records (3,584 a shard, under half of
+//!   the 8,192 slots a shard maps at the defaults: 4 MiB of records in all).
+//!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled). A block of 1/16 of the
@@ -175,9 +176,15 @@
 //! - **Bounded memory.** At most [`MAX_STACKS`] distinct stacks (further
 //!   ones are counted under the overflow stack, id 0) and
 //!   [`MAX_SAMPLED_BLOCKS`] live sampled blocks (further samples are
-//!   dropped and counted); together at most about 14.3 MiB, mapped as
-//!   they fill, and about 8.3 MiB at the defaults, whose dense capture
-//!   stops at half that many records. [`Snapshot::sampling`] reports both overflows.
+//!   dropped and counted); together at most about 10.1 MiB, mapped or
+//!   touched as they fill, and 6.1 MiB at the defaults, whose record
+//!   table stops at 4 MiB (half the records, 32 bytes each). A leaky demo
+//!   server soaked for 1,000,000 cycles ended at 6.4 MiB of tool memory
+//!   when records took 48 bytes, nearly all of it the record table
+//!   (`demo-server/results/2026-12-02-soak-1m.txt`); the same records
+//!   take two thirds of that now.
+//!   [`Snapshot::sampling`] reports both overflows; [`tool_metadata`] says
+//!   what the tool's memory is made of.
 //! - **Safety on the allocation path.** Stacks are captured by the checked
 //!   frame-pointer walk (no lock, no allocation; a thread's stack bounds are
 //!   found once, at its first sample: glibc's `__libc_stack_end` for the
@@ -358,6 +365,7 @@ mod stacks;
 mod symbolize;
 mod sys;
 mod tag;
+mod tool_memory;
 
 pub use crate::alloc::EpochAlloc;
 #[cfg(feature = "jemalloc")]
@@ -374,6 +382,7 @@ pub use crate::sampling::{
 };
 pub use crate::snapshot::snapshot;
 pub use crate::symbolize::{release_symbol_cache, symbolize};
+pub use crate::tool_memory::{tool_metadata, ToolMetadata};
 pub use alloc_snapshot::{
     AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
     SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
@@ -384,10 +393,11 @@ use core::sync::atomic::{AtomicPtr, Ordering::*};
 /// How many of the most recent epochs a snapshot reports one by one.
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 
-/// Live sampled blocks the sampled-block table holds at most (16 shards of
-/// 16384 records of 32 bytes, each filled to 7/8: 8 MiB of address space,
-/// mapped as the records come; the default policy's dense capture stops at
-/// 57,344 records, within 4 MiB).
+/// Live sampled blocks the sampled-block table holds at most once a mode is
+/// set (16 shards of 16384 records of 32 bytes, each filled to 7/8: 8 MiB
+/// of address space, mapped as the records come). At the defaults it holds
+/// half as many (shards of 8,192 records, 4 MiB), and the policy's dense
+/// capture stops at 57,344 records.
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

@@ -40,6 +40,10 @@ struct Leaf([AtomicU32; LEAF_LEN]);
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(null_mut()) }; ROOT_LEN];
 static FALLBACK: Leaf = Leaf([const { AtomicU32::new(0) }; LEAF_LEN]);
 static LEAVES: AtomicUsize = AtomicUsize::new(0);
+/// The first leaves mapped, in order, so that [`leaf_resident_bytes`] can
+/// ask which of their pages are resident without scanning the root.
+const LISTED: usize = 64;
+static LISTED_LEAVES: [AtomicPtr<Leaf>; LISTED] = [const { AtomicPtr::new(null_mut()) }; LISTED];
 
 #[inline(always)]
 fn split(addr: usize) -> (usize, usize) {
@@ -84,7 +88,10 @@ fn new_leaf(cell: &'static AtomicPtr<Leaf>) -> &'static Leaf {
     }
     match cell.compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
         Ok(_) => {
-            LEAVES.fetch_add(1, Relaxed);
+            let n = LEAVES.fetch_add(1, Relaxed);
+            if let Some(listed) = LISTED_LEAVES.get(n) {
+                listed.store(fresh, Release);
+            }
             // SAFETY: `fresh` is zeroed, page-aligned memory the size of a
             // Leaf (all atomics, valid when zero), never freed from now on.
             unsafe { &*fresh }
@@ -112,9 +119,29 @@ pub(crate) fn get(addr: usize) -> u32 {
     leaf(r, false).0[i].load(Relaxed)
 }
 
-/// Bytes of leaves allocated so far (the root and the fallback are static).
-pub(crate) fn leaf_bytes() -> usize {
-    LEAVES.load(Relaxed) * size_of::<Leaf>()
+/// Resident bytes of the leaves mapped so far (the root and the fallback
+/// are static): the pages where tags were written, usually a few per leaf.
+/// A leaf whose residency cannot be asked (past the first [`LISTED`], or
+/// under Miri) counts whole.
+pub(crate) fn leaf_resident_bytes() -> usize {
+    let leaves = LEAVES.load(Relaxed);
+    let listed = LISTED_LEAVES[..leaves.min(LISTED)]
+        .iter()
+        .map(|l| resident(l.load(Acquire)))
+        .sum::<usize>();
+    listed + leaves.saturating_sub(LISTED) * size_of::<Leaf>()
+}
+
+/// Resident bytes of one leaf (all of it when that cannot be asked).
+fn resident(leaf: *const Leaf) -> usize {
+    #[cfg(not(miri))]
+    if !leaf.is_null() {
+        if let Some(bytes) = crate::sys::resident_in(leaf.cast(), size_of::<Leaf>()) {
+            return bytes;
+        }
+    }
+    let _ = leaf;
+    size_of::<Leaf>()
 }
 
 #[cfg(test)]

@@ -11,23 +11,36 @@
 //! but `mmap`/`munmap`). A shard starts empty and takes memory from the
 //! operating system ([`crate::os_mem`]) as it fills: 64 records, doubling
 //! whenever it is half full (short probes: with every allocation recorded a
-//! probe is most of a sample's cost), up to [`SHARD_SLOTS`], which fills
-//! to 7/8. So the table's memory
-//! follows the number of live sampled blocks (about 64 bytes each at
-//! worst: a record is stored in 32 bytes, [`packed`]) and never exceeds
-//! `SHARDS * SHARD_SLOTS * 32` = 8 MiB, however many blocks are sampled;
-//! past that a sample is dropped (counted in [`DROPPED_FULL`]) and its
-//! block stays unsampled.
+//! probe is most of a sample's cost), up to a bound, which fills to 7/8.
+//! So the table's memory follows the number of live sampled blocks (about
+//! 64 bytes each at worst: a record is stored in 32 bytes, [`packed`]),
+//! within a bound however many blocks are sampled; past it a sample is
+//! dropped (counted in [`DROPPED_FULL`]) and its block stays unsampled. The
+//! bound:
 //!
-//! The default policy's dense capture stops at [`DENSE_LIMIT`] records
-//! (3,584 a shard, which shards of 8,192 slots hold at under half full), so
-//! at the defaults the table stays within 4 MiB; only an explicit
-//! every-allocation mode (or a dense interval) fills it further. The
-//! bound was 8,192 slots a shard until 2026-12-01: `alloc-bench`'s
-//! `server` in every-allocation mode holds about 135,000 live blocks,
-//! beyond the 114,688 records that allowed, so its shards sat at 7/8 full,
-//! where linear probing's runs are long (a remove scanned about 400
-//! instructions of run), and samples were dropped.
+//! - **At the defaults** (while [`crate::policy`] decides), in bytes:
+//!   [`DEFAULT_TABLE_BYTES`], 6 MiB, so a shard grows to
+//!   [`DEFAULT_SHARD_SLOTS`] (8,192 slots of 32-byte records: 4 MiB in
+//!   all, the largest power of two within the bound). The policy's
+//!   dense capture stops at [`DENSE_LIMIT`] records (3,584 a shard, under
+//!   half of that, so no shard doubles during dense capture); the sparse
+//!   samples taken after it (one per 256 KiB the program leaks) fill the
+//!   shards on towards 7/8 without mapping more. A 1,000,000-cycle soak of
+//!   the leaky demo server ends at about 61,300 records (3,830 a shard on
+//!   average, near the 4,096 at which a shard used to double to 16,384
+//!   slots, on the way to 12 MiB of 48-byte records in a longer soak).
+//! - **With a mode set** (every allocation, or an interval):
+//!   [`SHARD_SLOTS`] a shard, `SHARDS * SHARD_SLOTS * 32` = 8 MiB. It was
+//!   8,192 slots a shard until 2026-12-01: `alloc-bench`'s `server` in
+//!   every-allocation mode holds about 135,000 live blocks, beyond the
+//!   114,688 records that allowed, so its shards sat at 7/8 full, where
+//!   linear probing's runs are long (a remove scanned about 400
+//!   instructions of run), and samples were dropped.
+//!
+//! The bound at the defaults is what naming leaks at the defaults needs: the
+//! leak cases of `tests/tests/leak_cases.rs` (two blocks a cycle over 20,000
+//! cycles) lose their 10% accuracy with half the dense limit (17.7 B/cycle
+//! for 40 at 28,672 records, measured 2026-12-02).
 
 use crate::lock::lock;
 use crate::os_mem;
@@ -41,9 +54,10 @@ mod packed;
 pub(crate) const SHARDS: usize = 16;
 /// Records per shard (a power of two).
 pub(crate) const SHARD_SLOTS: usize = 16384;
-/// A shard refuses new records beyond this many.
+/// A shard refuses new records beyond this many (with a mode set; 7/8 of
+/// [`DEFAULT_SHARD_SLOTS`] at the defaults).
 const MAX_FILL: usize = SHARD_SLOTS / 8 * 7;
-/// Live sampled blocks the table holds at most.
+/// Live sampled blocks the table holds at most (with a mode set).
 pub(crate) const CAPACITY: usize = SHARDS * MAX_FILL;
 
 /// What is remembered about one sampled block.
@@ -84,6 +98,30 @@ unsafe impl Send for Shard {}
 
 /// Slots of a shard's first mapping.
 const MIN_SLOTS: usize = 64;
+
+/// The sampled-block table's bound at the defaults, in bytes of records.
+pub(crate) const DEFAULT_TABLE_BYTES: usize = 6 << 20;
+/// Slots a shard grows to at the defaults: the largest power of two whose
+/// records, over all shards, fit in [`DEFAULT_TABLE_BYTES`].
+pub(crate) const DEFAULT_SHARD_SLOTS: usize = {
+    let fit = DEFAULT_TABLE_BYTES / SHARDS / size_of::<Packed>();
+    let pow2 = 1 << (usize::BITS - 1 - fit.leading_zeros());
+    if pow2 < SHARD_SLOTS {
+        pow2
+    } else {
+        SHARD_SLOTS
+    }
+};
+
+/// Slots a shard may grow to now: [`DEFAULT_SHARD_SLOTS`] while the default
+/// policy decides, [`SHARD_SLOTS`] once a mode was set.
+fn slot_limit() -> usize {
+    if crate::policy::auto() {
+        DEFAULT_SHARD_SLOTS
+    } else {
+        SHARD_SLOTS
+    }
+}
 
 impl Shard {
     fn slots(&mut self) -> &mut [Packed] {
@@ -171,8 +209,10 @@ pub(crate) fn live() -> u64 {
 }
 
 /// A shard with at least this many records counts as half full for the
-/// default policy (see [`Inserted`]): half of 7/8 of 8,192 slots.
-const HALF_FULL: usize = 3584;
+/// default policy (see [`Inserted`]): half of 7/8 of
+/// [`DEFAULT_SHARD_SLOTS`] (3,584 of 8,192), so that a shard stops dense
+/// capture before it would double.
+const HALF_FULL: usize = DEFAULT_SHARD_SLOTS / 16 * 7;
 /// Live records at which the default policy stops dense capture
 /// ([`crate::policy`]): every shard [`HALF_FULL`].
 pub(crate) const DENSE_LIMIT: usize = SHARDS * HALF_FULL;
@@ -252,10 +292,11 @@ pub(crate) fn insert(r: Record) -> Inserted {
     };
     let (shard, h) = home(r.addr);
     let cell = &TABLE[shard];
+    let limit = slot_limit();
     let mut s = lock(&cell.shard);
-    if s.len + 1 > s.cap / 2 && (s.cap < SHARD_SLOTS || s.len + 1 > MAX_FILL) {
+    if s.len + 1 > s.cap / 2 && (s.cap < limit || s.len + 1 > s.cap / 8 * 7) {
         let before = s.cap;
-        if s.grow() {
+        if s.cap < limit && s.grow() {
             let added = (s.cap - before) * size_of::<Packed>();
             MAPPED_BYTES.fetch_add(added as u64, Relaxed);
             cell.slots_hint.store(s.slots.addr(), Relaxed);
@@ -455,14 +496,22 @@ mod tests {
             .step_by(16)
             .find(|&a| home(a).0 != home(0x7000_0000_0000).0)
             .unwrap();
-        let addrs = same_shard(base, MAX_FILL + 10);
+        // The defaults' bound (no test here sets a mode).
+        let fill = DEFAULT_SHARD_SLOTS / 8 * 7;
+        assert_eq!(slot_limit(), DEFAULT_SHARD_SLOTS);
+        let addrs = same_shard(base, fill + 10);
         let dropped = DROPPED_FULL.load(Relaxed);
         let accepted = addrs
             .iter()
             .filter(|&&a| insert(rec(a)) != Inserted::No)
             .count();
         // Other tests may hold a few records in this shard.
-        assert!(accepted <= MAX_FILL && accepted + 10 + 64 >= MAX_FILL);
+        assert!(accepted <= fill && accepted + 10 + 64 >= fill);
+        assert_eq!(
+            lock(&TABLE[home(base).0].shard).cap,
+            DEFAULT_SHARD_SLOTS,
+            "a full shard at the defaults maps no more than its bound"
+        );
         assert!(DROPPED_FULL.load(Relaxed) >= dropped + 10);
         for &a in &addrs {
             remove(a);

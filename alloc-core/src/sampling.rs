@@ -312,9 +312,12 @@ fn init_from_env() -> u64 {
 
 #[cfg(not(miri))]
 fn from_env() -> Option<SampleMode> {
-    let mode = crate::sys::env_var(c"ALLOC_CORE_SAMPLE", parse)?;
+    // Set but empty (`ALLOC_CORE_SAMPLE= cmd`) means the defaults, quietly.
+    let mode = crate::sys::env_var(c"ALLOC_CORE_SAMPLE", |v| {
+        (!v.trim_ascii().is_empty()).then(|| parse(v))
+    })??;
     if mode.is_none() {
-        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; sampling every 256 KiB\n";
+        let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; using the default policy\n";
         crate::sys::write_stderr(msg);
     }
     mode

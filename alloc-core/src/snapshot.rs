@@ -13,8 +13,8 @@ use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WIND
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
 use crate::sampling;
+use crate::AllocatorStats;
 use crate::{histogram, sampled, stacks};
-use crate::{page_table, AllocatorStats};
 use alloc_snapshot::{
     EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
@@ -138,7 +138,7 @@ pub fn snapshot() -> Snapshot {
         (b + e.live_bytes, n + e.live_blocks)
     });
     crate::policy::observe(epoch, &epochs);
-    let (threads, slot_bytes) = registry::slot_usage();
+    let (threads, _) = registry::slot_usage();
     let (sampling, stacks, sites) = sampled_sites(sum.sampled);
     let mut hist_sums = Box::new(histogram::Sums::new());
     registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
@@ -161,8 +161,7 @@ pub fn snapshot() -> Snapshot {
         tool: ToolUsage {
             live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
             live_blocks: clamp(TOOL_BLOCKS.load(Relaxed)),
-            metadata_bytes: (slot_bytes + page_table::leaf_bytes() + sampling_metadata_bytes())
-                as u64,
+            metadata_bytes: crate::tool_memory::tool_metadata().total(),
             threads: threads as u64,
         },
         sampling,
@@ -211,12 +210,6 @@ fn sampled_sites(sampled_total: u64) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
         stack_overflow: stacks::OVERFLOW.load(Relaxed),
     };
     (info, stacks, sites)
-}
-
-/// Bytes of sampling metadata in use: stacks interned and the record
-/// tables mapped.
-fn sampling_metadata_bytes() -> usize {
-    stacks::used() * stacks::ENTRY_BYTES + sampled::MAPPED_BYTES.load(Relaxed) as usize
 }
 
 fn unix_ns() -> u64 {

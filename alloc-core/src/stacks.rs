@@ -523,6 +523,13 @@ pub(crate) fn used() -> usize {
 /// Bytes one table entry takes.
 pub(crate) const ENTRY_BYTES: usize = size_of::<Entry>();
 
+/// Where the table lies (`.bss`, resident only where entries were written)
+/// and its size, for [`crate::tool_memory`].
+#[cfg_attr(miri, allow(dead_code))]
+pub(crate) fn table_memory() -> (*const u8, usize) {
+    (core::ptr::addr_of!(TABLE).cast(), size_of_val(&TABLE))
+}
+
 /// Fork support: the table lock, taken before `fork()` and released in both
 /// processes after it.
 pub(crate) mod fork {

@@ -55,6 +55,36 @@ pub(crate) unsafe fn unmap(p: *mut u8, bytes: usize) {
     unsafe { libc::munmap(p.cast(), bytes) };
 }
 
+/// Bytes of the pages overlapping `[start, start + len)` that are resident
+/// (`mincore`), or `None` if part of the range is not mapped or the page
+/// size is unknown. For the tool's own tables (see `crate::tool_memory`),
+/// never the allocation path: no allocation (a 256-byte buffer on the
+/// stack, one call per 256 pages), no lock. A page mapped by a read alone
+/// (the shared zero page) counts as resident, so this errs high.
+#[cfg(not(miri))]
+pub(crate) fn resident_in(start: *const u8, len: usize) -> Option<usize> {
+    let page = usize::try_from(page_size()?).ok()?;
+    let mut at = start as usize & !(page - 1);
+    let end = (start as usize)
+        .checked_add(len)?
+        .checked_next_multiple_of(page)?;
+    let mut pages = [0u8; 256];
+    let mut resident = 0;
+    while at < end {
+        let n = ((end - at) / page).min(pages.len());
+        // SAFETY: `pages` has room for the `n` bytes mincore writes (one per
+        // page of the `n * page` bytes asked about); mincore only reads the
+        // page tables and fails (ENOMEM) where the range is not mapped.
+        let rc = unsafe { libc::mincore(at as *mut c_void, n * page, pages.as_mut_ptr()) };
+        if rc != 0 {
+            return None;
+        }
+        resident += pages[..n].iter().filter(|&&b| b & 1 != 0).count() * page;
+        at += n * page;
+    }
+    Some(resident)
+}
+
 // ------------------------------------------------------ time, scheduling
 
 /// `CLOCK_MONOTONIC` in nanoseconds (a vDSO call: no allocation, no lock).

@@ -4,7 +4,7 @@
 //! and `realloc` from nothing but the pointer and the layout, and it should
 //! cost no memory:
 //!
-//! - **Trailer right after the data.** A small block (under 4 KiB, default
+//! - **Trailer right after the data.** A small block (under 4 KiB, at any
 //!   alignment) is requested as its size rounded up to 4, plus 4, and the tag
 //!   goes into those last 4 bytes, next to the data the program last wrote.
 //!   Most sizes are smaller than their size class (a 100-byte request gets a
@@ -41,25 +41,33 @@ pub(crate) enum Place {
 
 /// The size to request from the inner allocator for a user block of `size`
 /// bytes at `align`, and where its tag lives. `class` is the inner
-/// allocator's size class for a default-aligned request. `None` when the
-/// grown size would not be a valid `Layout`.
+/// allocator's size class for a default-aligned request.
+///
+/// The result is a valid layout size at `align` whenever `(size, align)` is
+/// a valid, non-zero `Layout`: a small block grows to at most 4100 bytes,
+/// and a non-zero size at an alignment above 2^62 is not a valid `Layout`,
+/// so rounding 4100 up to `align` stays within `isize::MAX`; larger blocks
+/// keep their size or take their (default-aligned) size class below 16 KiB.
 #[inline(always)]
 pub(crate) fn place(
     size: usize,
     align: usize,
     class: impl FnOnce(usize) -> usize,
-) -> Option<(usize, Place)> {
-    if is_small(size, align) {
-        return Some((small_total(size), Place::Trailer));
+) -> (usize, Place) {
+    if is_small(size) {
+        return (small_total(size), Place::Trailer);
     }
     place_other(size, align, class)
 }
 
-/// The common case: a block under 4 KiB at the default alignment, whose tag
-/// is a trailer at `small_total - TAG`.
+/// The common case: a block under 4 KiB, whose tag is a trailer at
+/// `small_total - TAG`. Alignment does not matter: the inner allocator
+/// aligns the block, and the trailer's offset depends on the size alone,
+/// so the allocation path tests one number (the backend's `alloc_small`
+/// sees the alignment and picks its own entry point).
 #[inline(always)]
-pub(crate) fn is_small(size: usize, align: usize) -> bool {
-    size < SIDE_MIN && align <= MIN_ALIGN
+pub(crate) fn is_small(size: usize) -> bool {
+    size < SIDE_MIN
 }
 
 /// The size to request for a small block: its size rounded up to 4, plus
@@ -70,32 +78,16 @@ pub(crate) const fn small_total(size: usize) -> usize {
     ((size + 3) & !3) + TAG
 }
 
-/// `place` for blocks of 4 KiB and more, and over-aligned blocks.
+/// `place` for blocks of 4 KiB and more.
 #[inline]
-fn place_other(
-    size: usize,
-    align: usize,
-    class: impl FnOnce(usize) -> usize,
-) -> Option<(usize, Place)> {
-    if size >= LARGE {
-        return Some((size, Place::Side));
-    }
-    if align <= MIN_ALIGN {
+fn place_other(size: usize, align: usize, class: impl FnOnce(usize) -> usize) -> (usize, Place) {
+    if size < LARGE && align <= MIN_ALIGN {
         let c = class(size);
         if c >= size + TAG && c < LARGE {
-            return Some((c, Place::Trailer));
+            return (c, Place::Trailer);
         }
     }
-    if size >= SIDE_MIN {
-        return Some((size, Place::Side));
-    }
-    // size < SIDE_MIN and align <= isize::MAX: the sum cannot overflow, and a
-    // Layout of that size is valid when rounding up to `align` fits isize.
-    let total = size + TAG;
-    if total > isize::MAX as usize - (align - 1) {
-        return None;
-    }
-    Some((total, Place::Trailer))
+    (size, Place::Side)
 }
 
 /// Writes the tag of a block just allocated (or reallocated) at `ptr`.
@@ -139,17 +131,17 @@ mod tests {
 
     #[test]
     fn small_tags_follow_the_data_rounded_to_four() {
-        assert_eq!(place(100, 8, jemalloc_like), Some((104, Place::Trailer)));
-        assert_eq!(place(1, 1, jemalloc_like), Some((8, Place::Trailer)));
-        assert_eq!(place(62, 8, jemalloc_like), Some((68, Place::Trailer)));
-        assert_eq!(place(4095, 16, jemalloc_like), Some((4100, Place::Trailer)));
-        assert_eq!(place(5000, 8, jemalloc_like), Some((5120, Place::Trailer)));
+        assert_eq!(place(100, 8, jemalloc_like), (104, Place::Trailer));
+        assert_eq!(place(1, 1, jemalloc_like), (8, Place::Trailer));
+        assert_eq!(place(62, 8, jemalloc_like), (68, Place::Trailer));
+        assert_eq!(place(4095, 16, jemalloc_like), (4100, Place::Trailer));
+        assert_eq!(place(5000, 8, jemalloc_like), (5120, Place::Trailer));
     }
 
     #[test]
     fn a_small_tag_changes_the_class_only_without_slack() {
         for size in 1..SIDE_MIN {
-            let (total, _) = place(size, 8, jemalloc_like).unwrap();
+            let (total, _) = place(size, 8, jemalloc_like);
             assert!(
                 total - TAG >= size,
                 "size {size}: the tag overlaps the data"
@@ -165,30 +157,27 @@ mod tests {
 
     #[test]
     fn page_sized_and_large_blocks_use_the_page_table() {
-        assert_eq!(place(4096, 16, jemalloc_like), Some((4096, Place::Side)));
-        assert_eq!(place(8192, 16, jemalloc_like), Some((8192, Place::Side)));
-        assert_eq!(place(16384, 16, jemalloc_like), Some((16384, Place::Side)));
-        assert_eq!(
-            place(100_000, 16, jemalloc_like),
-            Some((100_000, Place::Side))
-        );
-        assert_eq!(place(4096, 4096, jemalloc_like), Some((4096, Place::Side)));
+        assert_eq!(place(4096, 16, jemalloc_like), (4096, Place::Side));
+        assert_eq!(place(8192, 16, jemalloc_like), (8192, Place::Side));
+        assert_eq!(place(16384, 16, jemalloc_like), (16384, Place::Side));
+        assert_eq!(place(100_000, 16, jemalloc_like), (100_000, Place::Side));
+        assert_eq!(place(4096, 4096, jemalloc_like), (4096, Place::Side));
     }
 
     #[test]
     fn over_aligned_small_blocks_grow_by_a_tag() {
-        assert_eq!(place(64, 64, jemalloc_like), Some((68, Place::Trailer)));
-        assert_eq!(place(100, 32, jemalloc_like), Some((104, Place::Trailer)));
+        assert_eq!(place(64, 64, jemalloc_like), (68, Place::Trailer));
+        assert_eq!(place(100, 32, jemalloc_like), (104, Place::Trailer));
     }
 
     #[test]
     fn huge_sizes_and_alignments_stay_valid_layouts() {
         let max = isize::MAX as usize;
-        assert_eq!(place(max, 1, jemalloc_like), Some((max, Place::Side)));
+        assert_eq!(place(max, 1, jemalloc_like), (max, Place::Side));
         let align = 1usize << 62;
         let size = max - (align - 1);
-        assert_eq!(place(size, align, jemalloc_like), Some((size, Place::Side)));
-        assert_eq!(place(10, align, |s| s), Some((14, Place::Trailer)));
+        assert_eq!(place(size, align, jemalloc_like), (size, Place::Side));
+        assert_eq!(place(10, align, |s| s), (16, Place::Trailer));
     }
 
     #[test]

@@ -115,7 +115,9 @@ fn metrics_are_prometheus_text() {
     assert_eq!(s, 200);
     let mut helped = Vec::new();
     let mut typed = Vec::new();
-    let mut samples = Vec::new();
+    let mut samples: Vec<String> = Vec::new();
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             helped.push(rest.split(' ').next().unwrap().to_string());
@@ -124,17 +126,58 @@ fn metrics_are_prometheus_text() {
             typed.push(w.next().unwrap().to_string());
             assert!(matches!(w.next(), Some("gauge" | "counter")), "{line}");
         } else {
-            let (name, value) = line.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            // `name` or `name{label="value"}`: one family, several samples.
+            let (name, labels) = match name.split_once('{') {
+                Some((n, rest)) => (n, Some(rest)),
+                None => (name, None),
+            };
             assert!(
                 name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
                 "{line}"
             );
-            value.parse::<f64>().unwrap_or_else(|_| panic!("{line:?}"));
-            samples.push(name.to_string());
+            if let Some(labels) = labels {
+                let (label, value) = labels
+                    .strip_suffix("\"}")
+                    .and_then(|l| l.split_once("=\""))
+                    .unwrap_or_else(|| panic!("{line:?}"));
+                assert!(label.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+                assert!(value.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+                parts.push((value.to_string(), line.to_string()));
+            }
+            let v = value.parse::<f64>().unwrap_or_else(|_| panic!("{line:?}"));
+            values.push((line.to_string(), v));
+            if samples.last().map(String::as_str) != Some(name) || labels.is_none() {
+                samples.push(name.to_string());
+            }
         }
     }
-    assert_eq!(helped, samples, "one HELP per sample");
-    assert_eq!(typed, samples, "one TYPE per sample");
+    assert_eq!(helped, samples, "one HELP per metric");
+    assert_eq!(typed, samples, "one TYPE per metric");
+    // The tool's metadata by part: every part, in order; the counter slots
+    // (this thread's at least) within the whole. The parts are read a moment
+    // after the snapshot, so their sum need not match it to the byte.
+    let names: Vec<&str> = parts.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "counter_slots",
+            "page_table",
+            "stack_table",
+            "sampled_table"
+        ],
+        "{text}"
+    );
+    let value_of = |prefix: &str| {
+        values
+            .iter()
+            .find(|(l, _)| l.starts_with(prefix))
+            .map(|&(_, v)| v)
+            .unwrap_or_else(|| panic!("{prefix} missing:\n{text}"))
+    };
+    let whole = value_of("alloc_core_tool_metadata_bytes ");
+    let slots = value_of("alloc_core_tool_metadata_part_bytes{part=\"counter_slots\"}");
+    assert!(slots > 0.0 && slots <= whole, "{text}");
     for want in [
         "alloc_core_live_bytes",
         "alloc_core_survivor_bytes",

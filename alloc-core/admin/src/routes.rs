@@ -66,6 +66,7 @@ pub(crate) fn route(req: &Request, state: &State) -> Response {
             let snap = alloc_core::snapshot();
             let open = state.open_connections.as_ref().map(|c| c());
             let mut text = metrics(&snap, open);
+            tool_metadata_parts(&mut text, &alloc_core::tool_metadata());
             if let Some(extra) = &state.extra_metrics {
                 extra(&mut text);
             }
@@ -185,6 +186,26 @@ fn printable(s: &str) -> String {
     s.chars().take(200).flat_map(char::escape_default).collect()
 }
 
+/// The tool's metadata by part, as one labelled gauge (its parts are read
+/// a moment after the snapshot, so their sum can differ slightly from
+/// `alloc_core_tool_metadata_bytes`).
+pub(crate) fn tool_metadata_parts(out: &mut String, parts: &alloc_core::ToolMetadata) {
+    let name = "alloc_core_tool_metadata_part_bytes";
+    let _ = write!(
+        out,
+        "# HELP {name} The tool's accounting metadata by part (resident bytes).\n\
+         # TYPE {name} gauge\n"
+    );
+    for (part, bytes) in [
+        ("counter_slots", parts.counter_slots),
+        ("page_table", parts.page_table),
+        ("stack_table", parts.stack_table),
+        ("sampled_table", parts.sampled_table),
+    ] {
+        let _ = writeln!(out, "{name}{{part=\"{part}\"}} {bytes}");
+    }
+}
+
 /// The Prometheus text exposition of a snapshot.
 pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
     // Survivors of the snapshot on its own: every closed epoch (the
@@ -276,7 +297,8 @@ pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
             "alloc_core_tool_metadata_bytes",
             "gauge",
             "Accounting metadata of the tool (counter slots, page-table \
-             leaves).",
+             leaves, stack table, sampled-block table; by part in \
+             alloc_core_tool_metadata_part_bytes).",
             Some(s.tool.metadata_bytes),
         ),
         (

@@ -378,10 +378,12 @@ pub struct ToolUsage {
     pub live_blocks: u64,
     /// Accounting metadata in use, in bytes: the per-thread counter slots
     /// ever claimed (about 26 KiB each, reused as threads come and go) plus
-    /// the page-table leaves mapped for large blocks' tags (1 MiB of address
-    /// space each, one per GiB the heap reaches; only the pages where tags
-    /// are written become resident), plus the sampling tables in use (the
-    /// stacks interned and the sampled-block records mapped).
+    /// the resident pages of the page-table leaves for large blocks' tags
+    /// (1 MiB of address space each, one per GiB the heap reaches, resident
+    /// only where tags are written) and of the stack table, plus the
+    /// sampled-block records mapped. `alloc_core::tool_metadata` gives the
+    /// parts (until 2026-12-02 the leaves counted whole and the stack table
+    /// by entries in use).
     pub metadata_bytes: u64,
     /// Threads that currently own a counter slot.
     pub threads: u64,
