@@ -30,14 +30,19 @@
 //! Nothing is symbolised here.
 //!
 //! **The table** holds at most [`MAX_STACKS`] distinct stacks in `.bss`
-//! (about 2.1 MiB of address space, resident only where written), keyed by
-//! a hash of the frames, open addressing, probed (at most [`MAX_PROBE`]
-//! entries) without a lock: an entry is filled once and never changes, so
-//! only filling one takes the table's spin lock (held for that probe and
-//! copy, never while unwinding).
-//! A stack that finds no place within its probe goes to the overflow stack,
-//! id 0, and is counted in [`OVERFLOW`]. Entries are never removed, so an id
-//! stays valid for the life of the process.
+//! (about 2.1 MiB of address space), in the order they were first seen:
+//! stack `id` is entry `id - 1`, so the entries in use are one run at the
+//! start and only their pages become resident (272 bytes a stack, where
+//! entries placed by hash had touched a page of their own each). An index
+//! of `2 * MAX_STACKS` ids (64 KiB), open addressing by a hash of the
+//! frames, finds them; it is probed (at most [`MAX_PROBE`] slots) without a
+//! lock: an entry is written once before its id is published in the index
+//! and never changes, so only adding a stack takes the table's spin lock
+//! (held for that probe and copy, never while unwinding).
+//! A stack that finds no place (the table full, or no empty index slot
+//! within the probe) goes to the overflow stack, id 0, and is counted in
+//! [`OVERFLOW`]. Entries are never removed, so an id stays valid for the
+//! life of the process.
 
 use crate::lock::lock;
 use core::mem::MaybeUninit;
@@ -53,13 +58,16 @@ pub(crate) const MAX_STACKS: usize = 8192;
 /// Distinct stacks the table holds at most (Miri is slow with large statics).
 #[cfg(miri)]
 pub(crate) const MAX_STACKS: usize = 64;
-/// Entries probed before a stack is sent to the overflow stack.
+/// Index slots probed before a stack is sent to the overflow stack.
 const MAX_PROBE: usize = 64;
+/// Slots of the index (a power of two): at most half of them hold an id.
+const INDEX_LEN: usize = 2 * MAX_STACKS;
 
 struct Entry {
-    /// Hash of the frames; 0 while the entry is empty. Stored once (with
-    /// `Release`, after `len` and `frames`, under [`FILL`]): an entry whose
-    /// hash a reader sees (with `Acquire`) never changes again.
+    /// Hash of the frames; 0 while the entry is empty. Written once, with
+    /// `len` and `frames`, under [`FILL`], before the entry's id is
+    /// published in [`INDEX`] (with `Release`): an entry whose id a reader
+    /// found there (with `Acquire`) is complete and never changes again.
     hash: AtomicU64,
     len: AtomicU32,
     frames: [AtomicUsize; MAX_DEPTH],
@@ -76,7 +84,8 @@ impl Entry {
     }
 }
 
-/// The entries, all zero (empty) at start: in `.bss`.
+/// The entries, stack `id` at `id - 1`; all zero (empty) at start: in
+/// `.bss`.
 static TABLE: [Entry; MAX_STACKS] = [const {
     Entry {
         hash: AtomicU64::new(0),
@@ -85,8 +94,12 @@ static TABLE: [Entry; MAX_STACKS] = [const {
     }
 }; MAX_STACKS];
 
+/// Ids by a hash of their frames (open addressing, linear probing); 0
+/// marks an empty slot.
+static INDEX: [AtomicU32; INDEX_LEN] = [const { AtomicU32::new(0) }; INDEX_LEN];
+
 /// Held to fill an entry (never to look one up); the number of entries
-/// filled.
+/// filled, which is also the next entry to fill.
 static FILL: SpinMutex<usize> = SpinMutex::new(0);
 
 /// Samples whose stack went to the overflow stack.
@@ -351,25 +364,30 @@ fn hash(frames: &[usize]) -> u64 {
 
 /// Where the probe for `frames` (hash `h`) ended.
 enum Probe {
-    /// An entry holds them.
-    Found(usize),
-    /// They are not in the table; this empty entry is where they go.
+    /// The stack with this id holds them.
+    Found(u32),
+    /// They are not in the table; this empty index slot is where their id
+    /// goes.
     Empty(usize),
-    /// Not in the table, and no empty entry within [`MAX_PROBE`].
+    /// Not in the table, and no empty index slot within [`MAX_PROBE`].
     Full,
 }
 
 /// Looks `frames` up without a lock: filled entries never change, and an
-/// entry being filled meanwhile reads as empty until it is complete.
+/// entry being filled meanwhile is not in the index until it is complete.
 fn probe(h: u64, frames: &[usize]) -> Probe {
-    let mut i = (h as usize) & (MAX_STACKS - 1);
+    let mut i = (h as usize) & (INDEX_LEN - 1);
     for _ in 0..MAX_PROBE {
-        let e = &TABLE[i];
-        match e.hash.load(Acquire) {
-            0 => return Probe::Empty(i),
-            eh if eh == h && e.holds(frames) => return Probe::Found(i),
-            _ => i = (i + 1) & (MAX_STACKS - 1),
+        let id = INDEX[i].load(Acquire);
+        if id == 0 {
+            return Probe::Empty(i);
         }
+        // `id - 1 < MAX_STACKS`: only `intern` publishes ids, of entries.
+        let e = &TABLE[id as usize - 1];
+        if e.hash.load(Relaxed) == h && e.holds(frames) {
+            return Probe::Found(id);
+        }
+        i = (i + 1) & (INDEX_LEN - 1);
     }
     Probe::Full
 }
@@ -385,30 +403,30 @@ pub(crate) fn intern(frames: &[usize]) -> u32 {
             let mut filled = lock(&FILL);
             // Again under the lock: another thread may have added entries.
             match probe(h, frames) {
-                Probe::Empty(i) => {
-                    let e = &TABLE[i];
+                Probe::Empty(i) if *filled < MAX_STACKS => {
+                    let e = &TABLE[*filled];
                     for (&f, slot) in frames.iter().zip(&e.frames) {
                         slot.store(f, Relaxed);
                     }
                     e.len.store(frames.len() as u32, Relaxed);
-                    e.hash.store(h, Release);
+                    e.hash.store(h, Relaxed);
                     *filled += 1;
-                    Some(i)
+                    // `filled <= MAX_STACKS`: the cast is exact.
+                    let id = *filled as u32;
+                    INDEX[i].store(id, Release);
+                    Some(id)
                 }
-                Probe::Found(i) => Some(i),
-                Probe::Full => None,
+                Probe::Found(id) => Some(id),
+                Probe::Empty(_) | Probe::Full => None,
             }
         }
-        Probe::Found(i) => Some(i),
+        Probe::Found(id) => Some(id),
         Probe::Full => None,
     };
-    match found {
-        Some(i) => i as u32 + 1,
-        None => {
-            OVERFLOW.fetch_add(1, Relaxed);
-            0
-        }
-    }
+    found.unwrap_or_else(|| {
+        OVERFLOW.fetch_add(1, Relaxed);
+        0
+    })
 }
 
 /// Stacks a thread samples repeat in patterns, kept in the thread's
@@ -523,11 +541,14 @@ pub(crate) fn used() -> usize {
 /// Bytes one table entry takes.
 pub(crate) const ENTRY_BYTES: usize = size_of::<Entry>();
 
-/// Where the table lies (`.bss`, resident only where entries were written)
-/// and its size, for [`crate::tool_memory`].
+/// Where the table and its index lie (`.bss`, resident only where written)
+/// and their sizes, for [`crate::tool_memory`].
 #[cfg_attr(miri, allow(dead_code))]
-pub(crate) fn table_memory() -> (*const u8, usize) {
-    (core::ptr::addr_of!(TABLE).cast(), size_of_val(&TABLE))
+pub(crate) fn table_memory() -> [(*const u8, usize); 2] {
+    [
+        (core::ptr::addr_of!(TABLE).cast(), size_of_val(&TABLE)),
+        (core::ptr::addr_of!(INDEX).cast(), size_of_val(&INDEX)),
+    ]
 }
 
 /// Fork support: the table lock, taken before `fork()` and released in both
@@ -551,6 +572,21 @@ pub(crate) mod fork {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_stacks_take_the_next_entries() {
+        let before = used() as u32;
+        let ids: Vec<u32> = (0..5usize)
+            .map(|k| intern(&[0x7a00_0000 + k, 0x7b00_0000, 0x7c00_0000]))
+            .collect();
+        // Filled in order, one entry each: the entries in use are one run
+        // at the start of the table (other tests may intern meanwhile).
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids[0] > before && ids[4] as usize <= used(), "{ids:?}");
+        let mut buf = [0usize; MAX_DEPTH];
+        assert_eq!(frames(ids[3], &mut buf), 3);
+        assert_eq!(buf[..3], [0x7a00_0003, 0x7b00_0000, 0x7c00_0000]);
+    }
 
     #[test]
     fn the_last_stack_cache_gives_the_tables_ids() {

@@ -61,14 +61,18 @@ pub fn tool_metadata() -> ToolMetadata {
 /// Resident bytes of the stack table; where residency cannot be asked
 /// (Miri), the entries in use.
 fn stack_table_bytes() -> usize {
+    let in_use = stacks::used() * stacks::ENTRY_BYTES;
     #[cfg(not(miri))]
     {
-        let (start, len) = stacks::table_memory();
-        if let Some(bytes) = crate::sys::resident_in(start, len) {
-            return bytes;
-        }
+        stacks::table_memory()
+            .iter()
+            .try_fold(0, |sum, &(start, len)| {
+                Some(sum + crate::sys::resident_in(start, len)?)
+            })
+            .unwrap_or(in_use)
     }
-    stacks::used() * stacks::ENTRY_BYTES
+    #[cfg(miri)]
+    in_use
 }
 
 #[cfg(all(test, not(miri)))]
