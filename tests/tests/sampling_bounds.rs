@@ -78,9 +78,12 @@ ways!(
 /// threads in use, page-table leaves, and both sampling tables at their
 /// maximum.
 fn metadata_bound(s: &Snapshot) -> u64 {
-    let slots = 16 * 1024 * (s.tool.threads + 2);
+    // A counter slot is about 26 KiB (the ring, the coarse buckets and the
+    // sampling histograms).
+    let slots = 32 * 1024 * (s.tool.threads + 2);
     let page_table = 4 << 20;
-    let stacks = MAX_STACKS as u64 * (16 + 8 * MAX_STACK_DEPTH as u64);
+    // The entries, and the index of ids (two 4-byte slots per entry).
+    let stacks = MAX_STACKS as u64 * (16 + 8 * MAX_STACK_DEPTH as u64 + 8);
     // 16 shards of at most 16,384 records of 32 bytes (8 MiB).
     let records = 16 * 16384 * 32;
     slots + page_table + stacks + records
