@@ -6,8 +6,9 @@
 //! place the tag (arithmetic on the layout), call the inner allocator, read
 //! the epoch (a relaxed load), read the thread's slot pointer (a `const`
 //! thread-local), take the size off the sampling countdown (allocations
-//! only), compare one ring entry, and update the counters that only this
-//! thread writes (plain loads and stores). Everything else (samples, sampled
+//! only), compare the epoch (or a free's tag) with the slot's cached current
+//! epoch, and update the counters that only this thread writes (plain loads
+//! and stores). Everything else (samples, sampled
 //! frees, the tool's scope, first use of a thread, old epochs) is in
 //! [`alloc_slow`], [`free_slow`] and [`account_slow`], marked cold.
 
