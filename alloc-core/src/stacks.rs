@@ -382,8 +382,11 @@ fn probe(h: u64, frames: &[usize]) -> Probe {
         if id == 0 {
             return Probe::Empty(i);
         }
-        // `id - 1 < MAX_STACKS`: only `intern` publishes ids, of entries.
-        let e = &TABLE[id as usize - 1];
+        // Only `intern` publishes ids, of entries (`id - 1 < MAX_STACKS`):
+        // `get` cannot miss, and keeps a panic off the allocation path.
+        let Some(e) = TABLE.get(id as usize - 1) else {
+            return Probe::Full;
+        };
         if e.hash.load(Relaxed) == h && e.holds(frames) {
             return Probe::Found(id);
         }
