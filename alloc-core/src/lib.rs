@@ -176,13 +176,13 @@
 //! - **Bounded memory.** At most [`MAX_STACKS`] distinct stacks (further
 //!   ones are counted under the overflow stack, id 0) and
 //!   [`MAX_SAMPLED_BLOCKS`] live sampled blocks (further samples are
-//!   dropped and counted); together at most about 10.1 MiB, mapped or
-//!   touched as they fill, and 6.1 MiB at the defaults, whose record
-//!   table stops at 4 MiB (half the records, 32 bytes each). A leaky demo
-//!   server soaked for 1,000,000 cycles ended at 6.4 MiB of tool memory
-//!   when records took 48 bytes, nearly all of it the record table
-//!   (`demo-server/results/2026-12-02-soak-1m.txt`); the same records
-//!   take two thirds of that now.
+//!   dropped and counted); together at most about 10.3 MiB (the stack
+//!   table with its index 2.2 MiB, the records 8 MiB), mapped or touched as
+//!   they fill, and 6.3 MiB at the defaults, whose record table stops at
+//!   4 MiB (half the records, 32 bytes each). A leaky demo server soaked
+//!   for 1,000,000 cycles at the defaults ended at 4.41 MiB of tool memory,
+//!   4 MiB of it the record table
+//!   (`demo-server/results/2026-12-02-soak-1m.txt`).
 //!   [`Snapshot::sampling`] reports both overflows; [`tool_metadata`] says
 //!   what the tool's memory is made of.
 //! - **Safety on the allocation path.** Stacks are captured by the checked

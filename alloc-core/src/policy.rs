@@ -41,8 +41,8 @@
 //! its sparse samples fill the shards on towards 7/8 (about 57,000 more
 //! records, one per 256 KiB leaked) without mapping more. In a
 //! 1,000,000-cycle soak of the leaky demo server the tool's memory ended at
-//! 6.4 MiB when records were 48 bytes, the table's 6 MiB nearly all of it
-//! (4 MiB now). Half that limit would lose leaks of two blocks a cycle in a
+//! 4.41 MiB, the table's 4 MiB nearly all of it (6.4 MiB when records were
+//! 48 bytes). Half that limit would lose leaks of two blocks a cycle in a
 //! 20,000-cycle soak (see `crate::sampled`).
 
 use crate::counters::NEVER;
