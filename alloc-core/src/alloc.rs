@@ -651,6 +651,8 @@ mod tests {
                 let p = unsafe { A.alloc_zeroed(l) };
                 assert!(!p.is_null());
                 assert_eq!(p as usize % align, 0);
+                // Per-epoch checks need every tag in an entry of its own.
+                assert!(!crate::page_table::beyond_root(p as usize), "{p:p}");
                 // SAFETY: `p` holds `size` zeroed bytes.
                 assert!(unsafe { core::slice::from_raw_parts(p, size) }
                     .iter()
