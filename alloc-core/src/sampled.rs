@@ -266,12 +266,11 @@ pub(crate) fn prefetch(addr: usize) {
 #[inline(always)]
 fn prefetch_line(addr: usize) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch (SSE, in x86-64's baseline) reads nothing the
-    // program sees and never faults, whatever the address.
-    #[allow(unused_unsafe)]
+    // SAFETY: `prefetchw` is a hint that reads nothing the program sees and
+    // never faults, whatever the address (on CPUs without it, the opcode is
+    // a no-op).
     unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(core::ptr::without_provenance(addr));
+        core::arch::asm!("prefetchw [{}]", in(reg) addr, options(nostack, readonly, preserves_flags));
     }
     #[cfg(all(target_arch = "aarch64", not(miri)))]
     // SAFETY: as above: `prfm` is a hint that never faults.
