@@ -284,11 +284,10 @@ impl Slot {
         // and `forget_current` (allocating in a signal handler is not
         // async-signal-safe in the first place).
         if self.cur_epoch.load(Relaxed) == epoch {
+            // `make_current` stores only `i * size_of::<Entry>()`, `i <
+            // WINDOW` (and a fresh slot's 0 is entry 0).
             let at = self.cur_at.load(Relaxed) as usize;
-            // SAFETY: `at` is `i * size_of::<Entry>()` for some `i < WINDOW`
-            // (`make_current` writes nothing else, and 0 is entry 0), so
-            // the pointer is to a whole entry of this slot's ring, which
-            // lives as long as `self`.
+            // SAFETY: `at` is a whole entry's offset in this slot's ring.
             let e = unsafe { &*self.ring.as_ptr().cast::<u8>().add(at).cast::<Entry>() };
             Some(&e.counts)
         } else {

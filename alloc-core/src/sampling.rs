@@ -312,10 +312,7 @@ fn init_from_env() -> u64 {
 
 #[cfg(not(miri))]
 fn from_env() -> Option<SampleMode> {
-    // Set but empty (`ALLOC_CORE_SAMPLE= cmd`) means the defaults, quietly.
-    let mode = crate::sys::env_var(c"ALLOC_CORE_SAMPLE", |v| {
-        (!v.trim_ascii().is_empty()).then(|| parse(v))
-    })??;
+    let mode = crate::sys::env_var(c"ALLOC_CORE_SAMPLE", parse_env)??;
     if mode.is_none() {
         let msg: &[u8] = b"alloc-core: ignoring ALLOC_CORE_SAMPLE: expected off, all or a byte count such as 512KiB; using the default policy\n";
         crate::sys::write_stderr(msg);
@@ -326,6 +323,14 @@ fn from_env() -> Option<SampleMode> {
 #[cfg(miri)]
 fn from_env() -> Option<SampleMode> {
     None
+}
+
+/// `ALLOC_CORE_SAMPLE`'s value: `None` when it is empty or blank (set but
+/// empty, `ALLOC_CORE_SAMPLE= cmd`, means the defaults, quietly), else what
+/// [`parse`] makes of it (`Some(None)`: not a mode, warned about).
+#[cfg_attr(miri, allow(dead_code))]
+fn parse_env(v: &[u8]) -> Option<Option<SampleMode>> {
+    (!v.trim_ascii().is_empty()).then(|| parse(v))
 }
 
 #[cfg(not(miri))]
@@ -603,6 +608,14 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{:?}", core::str::from_utf8(bad));
         }
+    }
+
+    #[test]
+    fn an_empty_variable_means_the_defaults_and_a_bad_one_is_reported() {
+        assert_eq!(parse_env(b""), None);
+        assert_eq!(parse_env(b"  "), None);
+        assert_eq!(parse_env(b"fast"), Some(None));
+        assert_eq!(parse_env(b"all"), Some(Some(SampleMode::All)));
     }
 
     #[test]
