@@ -54,8 +54,9 @@ impl<A> EpochAlloc<A> {
 
 /// Counts a new block of `size` bytes at `addr` for birth epoch `epoch` in
 /// the current thread's slot and takes it off the sampling countdown;
-/// returns the tag the block carries (`epoch`, with [`SAMPLED`] if it was
-/// sampled, or the tool's tag inside the tool's scope).
+/// returns the tag the block carries (`epoch`; its record's id with
+/// [`SAMPLED`] if it was sampled, [`crate::sampled::tag`]; or the tool's
+/// tag inside the tool's scope).
 #[inline(always)]
 fn account_alloc<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
     let slot = registry::current();
@@ -161,26 +162,30 @@ fn account_free<A: Backend>(addr: *mut u8, tag: u32, size: usize) {
     }
 }
 
-/// A free of a sampled block, a tool block, or one whose epoch this
-/// thread's ring does not hold.
+/// Counts the free of a sampled block, a tool block, or one whose epoch
+/// this thread's ring does not hold, at `addr` (which may have gone back to
+/// the inner allocator already).
 #[cold]
 #[inline(never)]
 fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) {
     if tag & SAMPLED == 0 {
         return account_slow::<A>(slot, tag, -(size as i64), Op::Free);
     }
-    // The record's slot is fetched while the free is counted; the record
-    // goes before the block returns to the inner allocator, which may give
-    // the address to another thread that samples it.
-    crate::sampled::prefetch(addr);
-    account_slow::<A>(slot, tag & !SAMPLED, -(size as i64), Op::Free);
+    // The tag names the record, which holds the birth epoch. (The block
+    // may be back in the inner allocator already, and even given to
+    // another thread: `addr` only checks that the record is this block's.)
+    crate::sampled::prefetch(crate::sampled::id_of(tag));
     let own = if registry::owner_id(slot) != 0 {
         // SAFETY: a pool slot that `current` returned is this thread's.
         Some(unsafe { &*slot })
     } else {
         None
     };
-    sampling::on_free(addr, own);
+    // No record cannot happen (the table's invariant); then there is no
+    // birth epoch to count the free in.
+    if let Some(birth) = sampling::on_free(tag, addr, own) {
+        account_slow::<A>(slot, birth, -(size as i64), Op::Free);
+    }
 }
 
 /// Counts a realloc of a user block from `old` to `new` bytes, tagged
@@ -244,8 +249,8 @@ fn realloc_slow_account<A: Backend>(
                 r.size = new;
                 r.epoch = now;
                 r.weight = weight;
-                if crate::sampled::insert(r) != crate::sampled::Inserted::No {
-                    return now | SAMPLED;
+                if let Some(id) = crate::sampled::insert(r).id() {
+                    return crate::sampled::tag(id);
                 }
             }
         }
@@ -473,7 +478,7 @@ impl<A: Backend> EpochAlloc<A> {
                     layout,
                     new_size,
                     (tag, now),
-                    old_total,
+                    (old_total, old_at),
                     (new_total, new_at),
                 )
             };
@@ -510,8 +515,8 @@ impl<A: Backend> EpochAlloc<A> {
 }
 
 impl<A: Backend> EpochAlloc<A> {
-    /// The free of a small block that [`Slot::try_free`] refused: counts
-    /// it in [`free_slow`] and gives it back.
+    /// The free of a small block that [`Slot::try_free`] refused: gives
+    /// it back and counts it in [`free_slow`].
     ///
     /// # Safety
     /// `ptr` is a live small block of `size` user bytes at `align`, from
@@ -526,9 +531,17 @@ impl<A: Backend> EpochAlloc<A> {
         size: usize,
         align: usize,
     ) {
-        free_slow::<A>(slot, ptr as usize, tag, size);
+        if tag & SAMPLED != 0 {
+            // The record's line comes in while the block goes back.
+            crate::sampled::prefetch(crate::sampled::id_of(tag));
+        }
+        // The block goes back first: nothing below reads it, and its
+        // record is found by the id in `tag`, so another thread given the
+        // same address meanwhile (and sampling it) makes a record of its
+        // own under another id.
         // SAFETY: the caller's contract.
-        unsafe { self.inner.dealloc_small(ptr, tag::small_total(size), align) }
+        unsafe { self.inner.dealloc_small(ptr, tag::small_total(size), align) };
+        free_slow::<A>(slot, ptr as usize, tag, size);
     }
 
     /// The inner allocator's realloc of a block it gave out with `old_total`
@@ -563,8 +576,8 @@ impl<A: Backend> EpochAlloc<A> {
     /// sample); [`realloc_slow_account`] decides what follows.
     ///
     /// # Safety
-    /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old_total`
-    /// its inner size, `new` the placement of `new_size`.
+    /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old` the
+    /// placement of its size, `new` the placement of `new_size`.
     #[cold]
     #[inline(never)]
     unsafe fn realloc_slow(
@@ -573,25 +586,39 @@ impl<A: Backend> EpochAlloc<A> {
         layout: Layout,
         new_size: usize,
         (tag, now): (u32, u32),
-        old_total: usize,
+        (old_total, old_at): (usize, tag::Place),
         (new_total, new_at): (usize, tag::Place),
     ) -> *mut u8 {
-        let record = if tag & SAMPLED != 0 {
-            crate::sampled::remove(ptr as usize)
+        let sampled = tag & SAMPLED != 0;
+        let record = if sampled {
+            crate::sampled::remove(crate::sampled::id_of(tag), ptr as usize)
         } else {
             None
         };
         // SAFETY: as in `realloc`.
         let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
         if p.is_null() {
-            // The old block is untouched; so is its record (if the table
-            // has no room for it again, its free finds none, which is fine).
+            // The old block is untouched; its record goes back, under a new
+            // id (or, if the table has no room for it now, the block is no
+            // longer sampled), and its tag says so.
             if let Some(r) = record {
-                crate::sampled::insert(r);
+                let tag = crate::sampled::insert(r)
+                    .id()
+                    .map_or(r.epoch, crate::sampled::tag);
+                // SAFETY: `ptr` is still the caller's live block of
+                // `old_total` bytes, its tag at `old_at`.
+                unsafe { tag::write(ptr, old_total, old_at, tag) };
             }
             return p;
         }
-        let birth = tag & !SAMPLED;
+        let birth = match record {
+            Some(ref r) => r.epoch,
+            // A sampled tag without its record cannot happen (the table's
+            // invariant); counted as born now rather than in an epoch
+            // made up from the tag.
+            None if sampled => now,
+            None => tag,
+        };
         let new_tag = if birth == TOOL_EPOCH {
             count_tool(new_size as i64 - layout.size() as i64, 0);
             TOOL_EPOCH

@@ -45,10 +45,11 @@ pub(crate) const COARSE: usize = 256;
 pub(crate) const MAX_EPOCH: u32 = 0x7fff_fffd;
 /// Tag of blocks the tool allocated for itself (snapshots, `untracked`).
 pub(crate) const TOOL_EPOCH: u32 = 0x7fff_fffe;
-/// The tag bit of a block that was sampled (it has an entry in
-/// [`crate::sampled`]). No ring entry ever holds an epoch with this bit, so
-/// freeing or resizing a sampled block always takes the slow path, and an
-/// unsampled block is known to be unsampled without a table look-up.
+/// The tag bit of a block that was sampled: the rest of its tag is the id
+/// of its record in [`crate::sampled`] (which keeps the birth epoch), not
+/// an epoch. No ring entry ever holds an epoch with this bit, so freeing or
+/// resizing a sampled block always takes the slow path, and an unsampled
+/// block is known to be unsampled without a table look-up.
 pub(crate) const SAMPLED: u32 = 0x8000_0000;
 /// Ring epoch of the special slots, which no tag ever equals, so every
 /// access to a special slot takes the slow path.

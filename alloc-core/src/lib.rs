@@ -154,11 +154,12 @@
 //!   snapshots during its warm-up), and a program that does not leak (or
 //!   takes no snapshots) pays only the interval. Dense capture pauses while the
 //!   sampled-block table holds 57,344 records (3,584 a shard, under half of
-//!   the 8,192 slots a shard maps at the defaults: 4 MiB of records in all).
+//!   the 8,192 slots a shard may use at the defaults: 4 MiB of records in all).
 //!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
-//!   block's tag says whether it was sampled). A block of 1/16 of the
+//!   block's tag says whether it was sampled; a sampled block's tag names
+//!   its record, so its free goes straight to it). A block of 1/16 of the
 //!   interval or more pays a stack capture every time (see below): little
 //!   next to the page faults of touching it. A sample costs a stack walk
 //!   and a record: about 0.1-0.2 µs with frame pointers
@@ -191,7 +192,7 @@
 //!   main thread, `pthread_getattr_np` for others) or with the system
 //!   unwinder (`_Unwind_Backtrace`; with glibc 2.35+ and GCC 12's
 //!   `libgcc_s` it takes no lock) into a buffer on the stack; the tables'
-//!   spin locks are held for a bounded probe and never while unwinding, and
+//!   spin locks are held for a few loads and stores and never while unwinding, and
 //!   are held across `fork()` by the atfork handlers.
 //! - **In-process symbolisation keeps the parsed debug information** after
 //!   its first call (about a second), as the tool's memory: roughly the size
@@ -394,10 +395,10 @@ use core::sync::atomic::{AtomicPtr, Ordering::*};
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 
 /// Live sampled blocks the sampled-block table holds at most once a mode is
-/// set (16 shards of 16384 records of 32 bytes, each filled to 7/8: 8 MiB
-/// of address space, mapped as the records come). At the defaults it holds
-/// half as many (shards of 8,192 records, 4 MiB), and the policy's dense
-/// capture stops at 57,344 records.
+/// set (16 shards of 16384 records of 32 bytes: 8 MiB of address space,
+/// written as the records come). At the defaults it holds half as many
+/// (shards of 8,192 records, 4 MiB), and the policy's dense capture stops
+/// at 57,344 records.
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

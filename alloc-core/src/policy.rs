@@ -35,11 +35,11 @@
 //! per thread and switch is weighed under the other mode.) Dense capture
 //! stops while the sampled-block table holds [`crate::sampled::DENSE_LIMIT`]
 //! records (57,344: 3,584 a shard, under half of the 8,192 slots a shard
-//! maps at the defaults, 4 MiB of 32-byte records, so the table stays
-//! within its bound, [`crate::sampled::DEFAULT_TABLE_BYTES`]). A very long
-//! leaky soak thus keeps sampling (sparsely) instead of dropping samples:
-//! its sparse samples fill the shards on towards 7/8 (about 57,000 more
-//! records, one per 256 KiB leaked) without mapping more. In a
+//! may use at the defaults, [`crate::sampled::DEFAULT_SHARD_SLOTS`], 4 MiB
+//! of 32-byte records in all). A very long leaky soak thus keeps sampling
+//! (sparsely) instead of dropping samples: its sparse samples fill the
+//! shards on towards their bound (about 73,700 more records, one per
+//! 256 KiB leaked). In a
 //! 1,000,000-cycle soak of the leaky demo server the tool's memory ended at
 //! 4.41 MiB, the table's 4 MiB nearly all of it (6.4 MiB when records were
 //! 48 bytes). Half that limit would lose leaks of two blocks a cycle in a

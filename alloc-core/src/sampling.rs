@@ -31,11 +31,13 @@
 //! weighted by the inverse of its chance under that rule.
 //!
 //! A sample captures the raw call stack ([`crate::stacks`]), interns it, and
-//! records the block in [`crate::sampled`]; the block's tag gets the
-//! [`SAMPLED`] bit so its free finds the record without a look-up for
-//! anybody else.
+//! records the block in [`crate::sampled`]; the block's tag becomes the
+//! record's id with the [`SAMPLED`] bit, so its free goes straight to the
+//! record, and every other free knows it has none.
 
-use crate::counters::{Slot, SAMPLED};
+use crate::counters::Slot;
+#[cfg(doc)]
+use crate::counters::SAMPLED;
 use crate::sampled::{self, Inserted, Record};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 
@@ -501,7 +503,7 @@ pub(crate) fn on_alloc(
         }
     }
     // The record's slot is fetched while the stack is walked.
-    sampled::prefetch(addr);
+    sampled::prefetch_next(addr);
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
     slot.countdown.store(i64::MAX, Relaxed);
@@ -528,7 +530,7 @@ pub(crate) fn on_alloc(
         weight: weight as f32,
         owner: if scoped { owner } else { 0 },
     });
-    if inserted == Inserted::HalfFull && mean == 1 && !scoped && crate::policy::dense() {
+    if matches!(inserted, Inserted::HalfFull(_)) && mean == 1 && !scoped && crate::policy::dense() {
         // Dense capture fills the table between snapshots: stop here rather
         // than at the next snapshot, so that later samples are not dropped.
         crate::policy::pause_dense();
@@ -546,20 +548,19 @@ pub(crate) fn on_alloc(
         _ => draw(slot),
     };
     slot.countdown.store(next, Relaxed);
-    if inserted != Inserted::No {
-        epoch | SAMPLED
-    } else {
-        epoch
+    match inserted.id() {
+        Some(id) => sampled::tag(id),
+        None => epoch,
     }
 }
 
-/// Called when a block whose tag has [`SAMPLED`] is freed: drops its record
-/// and counts its lifetime, into `own` (the freeing thread's slot) or, for
-/// a thread without a slot of its own, into the shared histograms.
-pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
-    let Some(r) = sampled::remove_freed(addr) else {
-        return;
-    };
+/// Called when the block at `addr`, whose tag `tag` has [`SAMPLED`], is
+/// freed: drops its record, counts its lifetime into `own` (the freeing
+/// thread's slot) or, for a thread without a slot of its own, into the
+/// shared histograms, and returns its birth epoch (`None` if the tag names
+/// no record of this block, which the table's invariant rules out).
+pub(crate) fn on_free(tag: u32, addr: usize, own: Option<&Slot>) -> Option<u32> {
+    let r = sampled::remove_freed(sampled::id_of(tag), addr)?;
     let epochs = u64::from(crate::epoch::epoch().saturating_sub(r.epoch));
     // A leak scope's record keeps no birth time (`sampled::Record`).
     let ns = r
@@ -580,6 +581,7 @@ pub(crate) fn on_free(addr: usize, own: Option<&Slot>) {
             }
         }
     }
+    Some(r.epoch)
 }
 
 #[cfg(test)]

@@ -103,10 +103,14 @@ fn main() {
     // realloc of real blocks (small ones with a trailer tag, large ones with
     // a side tag; born in an earlier epoch) to huge sizes.
     let mut reallocs = 0;
+    let mut samples_kept = 0;
     for align in [1usize, 8, 16, 64, 4096, 65536] {
         for size in [1usize, 24, 100, 4096, 100_000, 3 << 20] {
             let layout = Layout::from_size_align(size, align).unwrap();
             let born = advance_epoch();
+            // Whether the block is sampled for certain, under the mode the
+            // default policy is in now (only snapshots change it).
+            let always = alloc_core::always_sampled_from().is_some_and(|t| size as u64 >= t);
             // SAFETY: `layout` has a non-zero size.
             let p = unsafe { GLOBAL.alloc(layout) };
             assert!(!p.is_null(), "alloc({layout:?}) failed");
@@ -139,6 +143,19 @@ fn main() {
                 Some((size as u64, 1)),
                 "block {layout:?} after failed reallocs"
             );
+            // A block sampled for certain (64 KiB and more in the sparse
+            // phase, any block in the dense one) is still sampled, whole, in
+            // its birth epoch: a failed realloc put its record back and
+            // retagged the block with it.
+            let sampled: (f64, u64) = s
+                .sites
+                .iter()
+                .filter(|l| l.epoch == born)
+                .fold((0.0, 0), |(b, n), l| (b + l.bytes, n + l.samples));
+            if always {
+                assert_eq!(sampled, (size as f64, 1), "block {layout:?}: its sample");
+                samples_kept += 1;
+            }
             // And it can still be resized and freed normally.
             // SAFETY: `p` is live with `layout`; 2 * size is a valid size.
             let q = unsafe { GLOBAL.realloc(p, layout, 2 * size) };
@@ -154,8 +171,14 @@ fn main() {
     }
     say!(
         "huge_layouts: {} alloc + {} alloc_zeroed near isize::MAX and {reallocs} reallocs to \
-         near isize::MAX: all null, no counter changed, old blocks intact",
+         near isize::MAX: all null, no counter changed, old blocks intact, \
+         {samples_kept} sampled blocks still sampled",
         layouts.len(),
         layouts.len()
+    );
+    // The 100 KB and 3 MiB blocks at least, at every alignment.
+    assert!(
+        samples_kept >= 12,
+        "only {samples_kept} sampled blocks checked"
     );
 }

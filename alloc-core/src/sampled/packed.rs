@@ -35,7 +35,8 @@ const _: () = assert!(size_of::<Packed>() == 32);
 pub(super) struct Packed {
     /// The block's address; 0 marks an empty slot.
     pub(super) addr: usize,
-    /// The birth time ([`Record::birth_ticks`]) of a block recorded outside
+    /// In an empty slot, the free list's link ([`Packed::vacant`]).
+    /// Otherwise the birth time ([`Record::birth_ticks`]) of a block recorded outside
     /// leak scopes; the scope's sequence number ([`Record::seq`]) of one
     /// recorded in a scope.
     ticks_or_seq: u64,
@@ -58,6 +59,20 @@ impl Packed {
         epoch: 0,
         weight_or_owner: 0,
     };
+
+    /// An empty slot on the free list, before the slot whose index + 1 is
+    /// `next` (0: the end of the list).
+    pub(super) fn vacant(next: usize) -> Packed {
+        Packed {
+            ticks_or_seq: next as u64,
+            ..Packed::EMPTY
+        }
+    }
+
+    /// The link of an empty slot ([`Packed::vacant`]).
+    pub(super) fn next_vacant(&self) -> usize {
+        self.ticks_or_seq as usize
+    }
 
     /// `r` as stored, or `None` if its size does not fit.
     pub(super) fn of(r: &Record) -> Option<Packed> {
