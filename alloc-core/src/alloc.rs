@@ -192,7 +192,7 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
 /// `birth`, at `addr` in the current epoch `now`, and decides whether the
 /// new incarnation is sampled; returns its tag. `charged` says whether the
 /// fast path already took `new` off `slot`'s countdown; `record` is the
-/// block's sample record, taken out of the table before the inner realloc.
+/// block's sample record, taken out of the table after the inner realloc.
 ///
 /// A realloc in a later epoch than `birth` moves the block: its old size
 /// leaves `birth` and its new size joins `now` ([`Op::MoveOut`],
@@ -478,7 +478,7 @@ impl<A: Backend> EpochAlloc<A> {
                     layout,
                     new_size,
                     (tag, now),
-                    (old_total, old_at),
+                    old_total,
                     (new_total, new_at),
                 )
             };
@@ -571,13 +571,14 @@ impl<A: Backend> EpochAlloc<A> {
 
     /// `realloc` of a block that is sampled, the tool's, born in another
     /// epoch than `now`, or resized to a size that may be always sampled. A
-    /// sampled block's record leaves the table before the inner realloc
-    /// frees the old address (which another thread may then be given and
-    /// sample); [`realloc_slow_account`] decides what follows.
+    /// sampled block's record leaves the table after the inner realloc
+    /// succeeds (found by the id in its tag: another thread given the old
+    /// address meanwhile, and sampling it, makes a record of its own under
+    /// another id); [`realloc_slow_account`] decides what follows.
     ///
     /// # Safety
-    /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old` the
-    /// placement of its size, `new` the placement of `new_size`.
+    /// As for `GlobalAlloc::realloc`; `tag` is the block's tag, `old_total`
+    /// its inner size, `new` the placement of `new_size`.
     #[cold]
     #[inline(never)]
     unsafe fn realloc_slow(
@@ -586,31 +587,26 @@ impl<A: Backend> EpochAlloc<A> {
         layout: Layout,
         new_size: usize,
         (tag, now): (u32, u32),
-        (old_total, old_at): (usize, tag::Place),
+        old_total: usize,
         (new_total, new_at): (usize, tag::Place),
     ) -> *mut u8 {
         let sampled = tag & SAMPLED != 0;
+        if sampled {
+            // The record's line comes in during the inner realloc.
+            crate::sampled::prefetch(crate::sampled::id_of(tag));
+        }
+        // SAFETY: as in `realloc`.
+        let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
+        if p.is_null() {
+            // The old block, its tag, its record and the counters are
+            // untouched.
+            return p;
+        }
         let record = if sampled {
             crate::sampled::remove(crate::sampled::id_of(tag), ptr as usize)
         } else {
             None
         };
-        // SAFETY: as in `realloc`.
-        let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
-        if p.is_null() {
-            // The old block is untouched; its record goes back, under a new
-            // id (or, if the table has no room for it now, the block is no
-            // longer sampled), and its tag says so.
-            if let Some(r) = record {
-                let tag = crate::sampled::insert(r)
-                    .id()
-                    .map_or(r.epoch, crate::sampled::tag);
-                // SAFETY: `ptr` is still the caller's live block of
-                // `old_total` bytes, its tag at `old_at`.
-                unsafe { tag::write(ptr, old_total, old_at, tag) };
-            }
-            return p;
-        }
         let birth = match record {
             Some(ref r) => r.epoch,
             // A sampled tag without its record cannot happen (the table's

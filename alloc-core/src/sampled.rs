@@ -9,9 +9,13 @@
 //!
 //! **Invariant.** A tag that names a record id exists only while that
 //! record holds its block's address: [`insert`] returns the id the tag is
-//! made from, and only the block's own free or resize [`remove`]s it (and,
-//! if the resize fails, inserts it again and rewrites the tag). The exact
-//! counters rest on it, since a sampled block's birth epoch is in its record.
+//! made from, and only the block's own free, or a resize of it that
+//! succeeded, [`remove`]s it (a failed resize leaves block, tag and record
+//! as they were). The exact counters rest on it, since a sampled block's
+//! birth epoch is in its record. Removal may come after the inner
+//! allocator has the block back: another thread given the address
+//! meanwhile, and sampling it, gets a record under another id, and
+//! [`remove`] checks the address.
 //!
 //! The table is [`SHARDS`] slabs of records, each behind its own spin lock
 //! (held for a few loads and stores; no allocation, and no call out but one

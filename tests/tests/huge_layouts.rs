@@ -145,8 +145,8 @@ fn main() {
             );
             // A block sampled for certain (64 KiB and more in the sparse
             // phase, any block in the dense one) is still sampled, whole, in
-            // its birth epoch: a failed realloc put its record back and
-            // retagged the block with it.
+            // its birth epoch: a failed realloc leaves its record and its
+            // tag (which names the record) alone.
             let sampled: (f64, u64) = s
                 .sites
                 .iter()
