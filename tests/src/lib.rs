@@ -20,7 +20,8 @@
 //!   exact counts in the birth epoch, and in the current epoch after a
 //!   realloc moved the block there.
 //! - `huge_layouts.rs`: layouts near `isize::MAX` (alloc, alloc_zeroed,
-//!   realloc) return null without panicking and leave every counter as it was.
+//!   realloc) return null without panicking and leave every counter as it
+//!   was, and a sampled block's sample where it was.
 //! - `thread_churn.rs`: 10,000 short-lived threads whose `thread_local!`
 //!   destructors allocate, free and leak a known amount; the destructors'
 //!   epoch holds exactly the leaks, a concurrent snapshot loop never hangs,

@@ -1,7 +1,8 @@
 //! Layouts near `isize::MAX` (the largest a `Layout` allows) through
 //! `alloc`, `alloc_zeroed` and `realloc`: the allocator returns null, does not
-//! panic or abort, leaves the block of a failed realloc intact, and changes
-//! no counter (totals, per-epoch entries, operation counts).
+//! panic or abort, leaves the block of a failed realloc intact (and, for a
+//! sampled block, its sample), and changes no counter (totals, per-epoch
+//! entries, operation counts).
 //!
 //! Every request here needs at least 2^62 bytes of address space, which no
 //! machine has, so the results do not depend on the overcommit policy.
