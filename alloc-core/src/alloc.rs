@@ -174,7 +174,6 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
     // The tag names the record, which holds the birth epoch. (The block
     // may be back in the inner allocator already, and even given to
     // another thread: `addr` only checks that the record is this block's.)
-    crate::sampled::prefetch(crate::sampled::id_of(tag));
     let own = if registry::owner_id(slot) != 0 {
         // SAFETY: a pool slot that `current` returned is this thread's.
         Some(unsafe { &*slot })

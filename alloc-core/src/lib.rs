@@ -181,8 +181,8 @@
 //!   table with its index 2.2 MiB, the records 8 MiB), mapped or touched as
 //!   they fill, and 6.3 MiB at the defaults, whose record table stops at
 //!   4 MiB (half the records, 32 bytes each). A leaky demo server soaked
-//!   for 1,000,000 cycles at the defaults ended at 2.35 MiB of tool memory,
-//!   1.90 MiB of it the record table's 61,284 records
+//!   for 1,000,000 cycles at the defaults ended at 2.34 MiB of tool memory,
+//!   1.90 MiB of it the record table's 61,302 records
 //!   (`demo-server/results/2026-12-02-soak-1m.txt`).
 //!   [`Snapshot::sampling`] reports both overflows; [`tool_metadata`] says
 //!   what the tool's memory is made of.

@@ -31,10 +31,10 @@
 //! and its block stays unsampled. The bound:
 //!
 //! - **At the defaults** (while [`crate::policy`] decides):
-//!   [`DEFAULT_SHARD_SLOTS`] a shard (8,192; 4 MiB of records in all). The policy's dense capture stops at
-//!   [`DENSE_LIMIT`] records (3,584 a shard); the sparse samples taken after
-//!   it (one per 256 KiB the program leaks) fill the shards on towards their
-//!   bound. A 1,000,000-cycle soak of the leaky demo server ends at about
+//!   [`DEFAULT_SHARD_SLOTS`] a shard (8,192; 4 MiB of records in all).
+//!   The policy's dense capture stops at [`DENSE_LIMIT`] records (3,584 a
+//!   shard); the sparse samples taken after it (one per 256 KiB the program
+//!   leaks) fill the shards on towards their bound. A 1,000,000-cycle soak of the leaky demo server ends at about
 //!   61,300 records, 1.9 MiB.
 //! - **With a mode set** (every allocation, or an interval):
 //!   [`SHARD_SLOTS`] a shard, `SHARDS * SHARD_SLOTS * 32` = 8 MiB.
@@ -68,6 +68,8 @@ const SLOT_BITS: u32 = 14;
 pub(crate) const SHARD_SLOTS: usize = 1 << SLOT_BITS;
 /// Live sampled blocks the table holds at most (with a mode set).
 pub(crate) const CAPACITY: usize = SHARDS * SHARD_SLOTS;
+/// Bytes a stored record takes ([`packed`]).
+pub(crate) const RECORD_BYTES: usize = size_of::<Packed>();
 
 // Ids fit below the tag's SAMPLED bit.
 const _: () = assert!((CAPACITY as u64) < SAMPLED as u64);
@@ -149,9 +151,6 @@ fn slot_limit() -> usize {
     }
 }
 
-/// Bytes [`MAPPED_BYTES`] counts at a time: a page of records.
-const PAGE: usize = 4096;
-
 impl Shard {
     /// The slots used so far.
     fn used(&mut self) -> &mut [Packed] {
@@ -177,7 +176,7 @@ impl Shard {
         }
         if self.slots.is_null() {
             // Address space only: pages become resident as slots are used.
-            let p = os_mem::map_zeroed(SHARD_SLOTS * size_of::<Packed>());
+            let p = os_mem::map_zeroed(SHARD_SLOTS * RECORD_BYTES);
             if p.is_null() {
                 return None;
             }
@@ -185,9 +184,6 @@ impl Shard {
         }
         let i = self.high;
         self.high += 1;
-        if (i * size_of::<Packed>()).is_multiple_of(PAGE) {
-            MAPPED_BYTES.fetch_add(PAGE as u64, Relaxed);
-        }
         Some(i)
     }
 }
@@ -223,10 +219,19 @@ static TABLE: [Cell; SHARDS] = [const {
     }
 }; SHARDS];
 
-/// Bytes of the pages of records used so far, over all shards (for
-/// `ToolUsage`): a shard's slots from 0 to its high-water mark, in 4 KiB
-/// pages.
-pub(crate) static MAPPED_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Each shard's mapping of records (start, bytes), for
+/// [`crate::tool_memory`] to count its resident pages (the slots written
+/// so far); shards without a record yet have none.
+pub(crate) fn mappings() -> impl Iterator<Item = (*const u8, usize)> {
+    TABLE
+        .iter()
+        .map(|c| c.slots_hint.load(Relaxed))
+        .filter(|&start| start != 0)
+        .map(|start| {
+            let start: *const u8 = core::ptr::without_provenance(start);
+            (start, SHARD_SLOTS * RECORD_BYTES)
+        })
+}
 
 /// Live records, over all shards (a sum of relaxed loads: off by the
 /// records being inserted or removed meanwhile).
@@ -296,7 +301,7 @@ pub(crate) fn prefetch(id: u32) {
     let (shard, i) = split(id);
     let base = TABLE[shard].slots_hint.load(Relaxed);
     if base != 0 {
-        prefetch_line(base + i * size_of::<Packed>());
+        prefetch_line(base + i * RECORD_BYTES);
     }
 }
 
@@ -326,7 +331,7 @@ fn prefetch_line(addr: usize) {
 fn next_slot(s: &Shard) -> usize {
     match s.free {
         0 => 0,
-        head => s.slots.addr() + (head - 1) * size_of::<Packed>(),
+        head => s.slots.addr() + (head - 1) * RECORD_BYTES,
     }
 }
 
@@ -564,6 +569,17 @@ mod tests {
             "a full shard at the defaults uses no more than its bound"
         );
         assert!(DROPPED_FULL.load(Relaxed) >= dropped + 10);
+        // Its written slots are resident, as the tool's memory counts them
+        // (more only where the system backs the mapping with huge pages).
+        #[cfg(not(miri))]
+        {
+            let base_of_shard = TABLE[shard_of(base)].slots_hint.load(Relaxed);
+            let (start, len) = mappings()
+                .find(|&(start, _)| start.addr() == base_of_shard)
+                .expect("the shard's mapping");
+            let resident = crate::sys::resident_in(start, len).expect("mincore");
+            assert!(resident >= DEFAULT_SHARD_SLOTS * RECORD_BYTES, "{resident}");
+        }
         for (a, id) in ids {
             assert!(remove(id, a).is_some());
         }

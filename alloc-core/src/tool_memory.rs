@@ -16,7 +16,6 @@
 //!   as the shards fill.
 
 use crate::{page_table, registry, sampled, stacks};
-use core::sync::atomic::Ordering::Relaxed;
 
 /// The tool's metadata by part, in bytes (see [`tool_metadata`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,7 +28,8 @@ pub struct ToolMetadata {
     pub page_table: u64,
     /// Resident pages of the table of interned call stacks.
     pub stack_table: u64,
-    /// Records mapped for the sampled-block table.
+    /// Resident pages of the sampled-block table (the slots its shards
+    /// have written).
     pub sampled_table: u64,
 }
 
@@ -54,25 +54,39 @@ pub fn tool_metadata() -> ToolMetadata {
         counter_slots: slot_bytes as u64,
         page_table: page_table::leaf_resident_bytes() as u64,
         stack_table: stack_table_bytes() as u64,
-        sampled_table: sampled::MAPPED_BYTES.load(Relaxed),
+        sampled_table: resident_or(
+            sampled::mappings(),
+            sampled::live() as usize * sampled::RECORD_BYTES,
+        ) as u64,
     }
 }
 
 /// Resident bytes of the stack table; where residency cannot be asked
 /// (Miri), the entries in use.
 fn stack_table_bytes() -> usize {
-    let in_use = stacks::used() * stacks::ENTRY_BYTES;
+    resident_or(
+        stacks::table_memory().into_iter(),
+        stacks::used() * stacks::ENTRY_BYTES,
+    )
+}
+
+/// Resident bytes of `regions` (start, length); `in_use` where residency
+/// cannot be asked (Miri, or a failed `mincore`).
+fn resident_or(regions: impl Iterator<Item = (*const u8, usize)>, in_use: usize) -> usize {
     #[cfg(not(miri))]
     {
-        stacks::table_memory()
-            .iter()
-            .try_fold(0, |sum, &(start, len)| {
+        let mut regions = regions;
+        regions
+            .try_fold(0, |sum, (start, len)| {
                 Some(sum + crate::sys::resident_in(start, len)?)
             })
             .unwrap_or(in_use)
     }
     #[cfg(miri)]
-    in_use
+    {
+        let _ = regions;
+        in_use
+    }
 }
 
 #[cfg(all(test, not(miri)))]
