@@ -359,6 +359,7 @@ mod os_mem;
 mod page_table;
 mod policy;
 mod registry;
+pub mod retention;
 mod sampled;
 mod sampling;
 mod snapshot;
@@ -381,7 +382,7 @@ pub use crate::sampling::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
-pub use crate::snapshot::snapshot;
+pub use crate::snapshot::{snapshot, snapshot_with_retention};
 pub use crate::symbolize::{release_symbol_cache, symbolize};
 pub use crate::tool_memory::{tool_metadata, ToolMetadata};
 pub use alloc_snapshot::{
