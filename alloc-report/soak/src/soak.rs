@@ -82,6 +82,10 @@ pub struct SoakOptions {
     /// (`alloc-report --binary`); other modules are read from the paths the
     /// server loaded them from.
     pub binaries: Vec<PathBuf>,
+    /// Ask for a retention scan with the last snapshot
+    /// (`/snapshot?retention=1`), so that the report names each leak
+    /// site's cause (on by default).
+    pub retention: bool,
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
@@ -113,6 +117,7 @@ impl SoakOptions {
             script: Script::Demo,
             during_batch: None,
             binaries: Vec::new(),
+            retention: true,
         }
     }
 }
@@ -274,7 +279,8 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let last = o.retention && done >= o.cycles;
+        let ReceivedSnapshot { mut file, bytes } = admin.snapshot_with(Some(done), last)?;
         let bytes = if file.snapshot.stacks.is_empty() {
             bytes
         } else {
