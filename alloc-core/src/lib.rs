@@ -358,6 +358,7 @@ mod modules;
 mod os_mem;
 mod page_table;
 mod policy;
+mod reentry;
 mod registry;
 mod sampled;
 mod sampling;
@@ -417,6 +418,22 @@ pub const FRAME_POINTER_CAPTURE: bool = stacks::FRAME_POINTERS;
 
 /// The last epoch [`advance_epoch`] reaches.
 pub const MAX_EPOCH: u32 = counters::MAX_EPOCH;
+
+/// Operations of signal handlers that allocated while their thread was
+/// inside the tool, and that could not be counted because the thread's
+/// queue of deferred work was full (more than 32 such operations in one
+/// interruption). 0 in any program whose handlers allocate a few blocks at
+/// a time; each one is a block counted in no epoch.
+///
+/// A handler that allocates or frees while the thread it interrupted is in
+/// the tool's slow path (sampling, a sampled free, a first allocation, an
+/// old epoch) or holds one of the tool's locks (a snapshot) takes no lock:
+/// its block is not sampled and its counts are made when the interrupted
+/// code leaves the tool, so counts stay exact and nothing deadlocks.
+#[must_use]
+pub fn signal_reentry_lost() -> u64 {
+    reentry::lost()
+}
 
 /// Runs `f` with the current thread's allocations counted as the tool's, not
 /// the user's: for instrumentation code (serialising a snapshot, an admin

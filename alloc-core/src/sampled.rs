@@ -454,7 +454,7 @@ pub(crate) mod fork {
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
         for cell in &TABLE {
-            core::mem::forget(lock(&cell.shard));
+            core::mem::forget(crate::lock::spin(&cell.shard));
         }
     }
 

@@ -60,6 +60,10 @@
 //! - `sampling_no_deadlock.rs`: every allocation sampled while other threads
 //!   panic and unwind, capture `std::backtrace::Backtrace`, spawn threads and
 //!   symbolise snapshots, round after round under a watchdog.
+//! - `signal_alloc.rs`: signal handlers that allocate, reallocate and free
+//!   while their thread is inside the tool (sampling, a sampled free, a
+//!   snapshot's locks), 1,000 signals on each of two threads in every
+//!   sampling mode: no deadlock, and exact counts after.
 //! - `sampling_fork.rs`: `fork()` while other threads sample; the child
 //!   snapshots, samples and exits cleanly, 50 times.
 //! - `growth_vec_push.rs`, `growth_map_insert.rs`,
