@@ -10,7 +10,7 @@
 //! unbiased estimates of live bytes and blocks per site (the scheme of
 //! jemalloc's and Go's heap profilers).
 //!
-//! Two rules make growth visible at the line that grows (issue 12):
+//! Two rules make growth visible at the line that grows:
 //!
 //! - **A realloc is a sampling opportunity for its new size**, like an
 //!   allocation of that size: it takes the new size off the countdown, and a
