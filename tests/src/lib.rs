@@ -92,6 +92,11 @@
 //!   survivors; exact bytes and blocks per cycle as documented.
 //! - `tidy.rs`: every file here has its `[[test]]` entry with
 //!   `harness = false`, a `main`, a `//!` opening and a line in this index.
+//! - `tidy_history.rs`: no dates and no commit hashes in the workspace's
+//!   Markdown (RESULTS.md and CHANGELOG.md aside), its crates' `src/` and
+//!   examples, and its manifests' comments; the rules in the file's docs.
+//! - `readme_commands.rs`: every command the README shows is run by
+//!   `.ci/run` or by a test of the `--help` examples.
 //!
 //! Statistical checks print `stat:` lines and take their seed from
 //! `ALLOC_CORE_SEED` (a fixed default otherwise); `tests/repeat-statistical`

@@ -382,8 +382,7 @@ pub struct ToolUsage {
     /// (1 MiB of address space each, one per GiB the heap reaches, resident
     /// only where tags are written) and of the stack table, plus the
     /// sampled-block records mapped. `alloc_core::tool_metadata` gives the
-    /// parts (until 2026-12-02 the leaves counted whole and the stack table
-    /// by entries in use).
+    /// parts.
     pub metadata_bytes: u64,
     /// Threads that currently own a counter slot.
     pub threads: u64,
