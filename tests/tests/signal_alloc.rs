@@ -209,10 +209,8 @@ fn run(mode: &str) {
         go.wait();
         for n in 0..SIGNALS_PER_THREAD * THREADS {
             // SAFETY: the thread is alive until `STOP` is set below.
-            assert_eq!(
-                unsafe { libc::pthread_kill(ids[n % THREADS], libc::SIGUSR1) },
-                0
-            );
+            let sent = unsafe { libc::pthread_kill(ids[n % THREADS], libc::SIGUSR1) };
+            assert_eq!(sent, 0, "pthread_kill");
             let sent = Instant::now();
             while HANDLED.load(Acquire) <= n {
                 if sent.elapsed() > Duration::from_secs(10) {
