@@ -60,6 +60,9 @@
 //! - `sampling_no_deadlock.rs`: every allocation sampled while other threads
 //!   panic and unwind, capture `std::backtrace::Backtrace`, spawn threads and
 //!   symbolise snapshots, round after round under a watchdog.
+//! - `admin_hostile.rs`: the admin endpoint among idle and trickling local
+//!   clients, browser attacks (foreign `Host`, cross-site `Origin`), strict
+//!   HTTP and the optional token.
 //! - `signal_alloc.rs`: signal handlers that allocate, reallocate and free
 //!   while their thread is inside the tool (sampling, a sampled free, a
 //!   snapshot's locks), 1,000 signals on each of two threads in every
