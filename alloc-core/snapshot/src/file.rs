@@ -4,7 +4,7 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":3,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":4,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
@@ -13,11 +13,15 @@
 //!
 //! # Versions
 //!
-//! - **3** (written now): every field of [`Snapshot`] is required,
+//! - **4** (written now): every field of [`Snapshot`] is required,
 //!   including the call-site data (`sampling`, `stacks`, `sites`,
-//!   `histograms`), which are empty when sampling is off, and the loaded
+//!   `histograms`), which are empty when sampling is off, the loaded
 //!   modules (`modules`: path, load bias, executable address ranges, build
-//!   id), which an offline symboliser needs to resolve raw stacks.
+//!   id), which an offline symboliser needs to resolve raw stacks, and the
+//!   run identity (`run`: `pid`, `started_unix_ns`, `id`, 32 lowercase hex
+//!   digits; `null` for a snapshot no process took), which a series reader
+//!   checks is the same in every file.
+//! - **3** (still read): version 4 without `run`; it reads as `None`.
 //! - **2** (still read): version 3 without `modules`; it reads as empty (the
 //!   stacks of such files were symbolised by the process that wrote them,
 //!   or cannot be symbolised offline).
@@ -32,7 +36,9 @@
 //! - `checksum` is FNV-1a 64 over the compact JSON of the other four fields,
 //!   in that order. It catches a changed digit that would still parse.
 //!
-//! Reading is strict: the file must be complete (ends with a newline), valid
+//! Reading is strict: the file must be a regular file of at most
+//! [`MAX_FILE_BYTES`] (checked before any byte is read; a FIFO or a device
+//! is refused without blocking), complete (ends with a newline), valid
 //! JSON, have exactly the fields of its version (nothing unknown, nothing
 //! missing), a matching checksum and well-formed epoch ranges. Every failure
 //! is a [`ReadError`] naming the file and the problem; reading never panics
@@ -68,16 +74,26 @@ mod validate;
 
 pub use atomic::write_atomic;
 pub use series::{
-    read_path, read_series, read_snapshot_file, series_files, write_snapshot_file, SeriesReader,
-    SeriesWriter, SOAK_SERIES,
+    is_series_name, open_regular, read_path, read_regular, read_series, read_snapshot_file,
+    series_files, write_snapshot_file, SeriesCheck, SeriesReader, SeriesWriter, SOAK_SERIES,
 };
 
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
+
+/// The largest snapshot file read, and the largest `/snapshot` body a
+/// client accepts: 256 MiB. The largest snapshot `alloc-core` takes is far
+/// smaller: its bounds are 8,192 stacks of at most 32 return addresses
+/// (about 17 MB of raw frames, and about 64 frames of about 300 bytes each,
+/// 160 MB, once symbolised with inlined calls) and at most 262,144 sampled
+/// records, summed per stack and epoch (at most about 25 MB of sites).
+/// A larger file is refused from its size alone; reading one costs memory
+/// in proportion to its size (the bytes, then the parsed value).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The snapshot fields that version 1 files may lack.
 const V2_SNAPSHOT_FIELDS: [&str; 4] = ["sampling", "stacks", "sites", "histograms"];
@@ -176,6 +192,24 @@ impl<'a> SnapshotV2<'a> {
     }
 }
 
+/// The snapshot as version 3 had it: the version 2 fields, then `modules`,
+/// without `run`. Field order is the file order.
+#[derive(Serialize)]
+struct SnapshotV3<'a> {
+    #[serde(flatten)]
+    v2: SnapshotV2<'a>,
+    modules: &'a [crate::Module],
+}
+
+impl<'a> SnapshotV3<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV3 {
+            v2: SnapshotV2::of(s),
+            modules: &s.modules,
+        }
+    }
+}
+
 /// Which layout a file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -183,10 +217,12 @@ enum Layout {
     V1Original,
     /// Version 1 with the call-site fields (the interim builds).
     V1WithSites,
-    /// Version 2: every field but `modules`.
+    /// Version 2: the version 3 fields but `modules`.
     V2,
-    /// Version 3: every field.
+    /// Version 3: every field but `run`.
     V3,
+    /// Version 4: every field.
+    V4,
 }
 
 /// A whole file of any version, as read (the version decides which fields
@@ -237,8 +273,17 @@ pub enum Problem {
     Invalid(String),
     /// A series directory holds no `NNNNNN.json` file.
     EmptySeries,
-    /// Snapshots of a series go backwards (epoch or cycles).
+    /// Snapshots of a series go backwards (epoch, cycles or timestamp).
     OutOfOrder(String),
+    /// A series' numbering has a gap or a number twice.
+    Numbering(String),
+    /// A file of a series was taken in another process run than the
+    /// series' first file.
+    OtherRun(String),
+    /// The path is not a regular file (a directory, a FIFO, a device...).
+    NotAFile(String),
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    TooLarge(u64),
 }
 
 impl fmt::Display for Problem {
@@ -266,6 +311,21 @@ impl fmt::Display for Problem {
                 write!(f, "no snapshot files (NNNNNN.json) in this directory")
             }
             Problem::OutOfOrder(e) => write!(f, "series out of order: {e}"),
+            Problem::Numbering(e) => write!(f, "series numbering broken: {e}"),
+            Problem::OtherRun(e) => write!(
+                f,
+                "snapshot of another process run: {e}; a series holds the snapshots of one \
+                 run (move the other run's files to a directory of their own)"
+            ),
+            Problem::NotAFile(what) => write!(
+                f,
+                "not a regular file ({what}); only regular files are read"
+            ),
+            Problem::TooLarge(size) => write!(
+                f,
+                "{size} bytes, over the {} MiB a snapshot file may have; refused unread",
+                MAX_FILE_BYTES >> 20
+            ),
         }
     }
 }
@@ -321,7 +381,8 @@ fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> St
         Layout::V1Original => sum(1, cycles, SnapshotV1::of(snapshot)),
         Layout::V1WithSites => sum(1, cycles, SnapshotV2::of(snapshot)),
         Layout::V2 => sum(2, cycles, SnapshotV2::of(snapshot)),
-        Layout::V3 => sum(3, cycles, snapshot),
+        Layout::V3 => sum(3, cycles, SnapshotV3::of(snapshot)),
+        Layout::V4 => sum(4, cycles, snapshot),
     }
 }
 
@@ -350,7 +411,8 @@ fn layout_value(
         Layout::V1Original => value(1, cycles, SnapshotV1::of(snapshot), checksum),
         Layout::V1WithSites => value(1, cycles, SnapshotV2::of(snapshot), checksum),
         Layout::V2 => value(2, cycles, SnapshotV2::of(snapshot), checksum),
-        Layout::V3 => value(3, cycles, snapshot, checksum),
+        Layout::V3 => value(3, cycles, SnapshotV3::of(snapshot), checksum),
+        Layout::V4 => value(4, cycles, snapshot, checksum),
     }
 }
 
@@ -384,7 +446,7 @@ fn encode_parts(cycles: Option<u64>, snapshot: &Snapshot) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V3, cycles, snapshot);
+    let sum = body_checksum(Layout::V4, cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -510,7 +572,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             }
         }
         Some(2) => Layout::V2,
-        _ => Layout::V3,
+        Some(3) => Layout::V3,
+        _ => Layout::V4,
     };
     let env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
