@@ -119,6 +119,9 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
+//! - `run_identity.rs`: every snapshot of a process carries its run
+//!   identity; a forked child and another process are other runs; a series
+//!   of two processes' files interleaved is refused.
 
 pub mod estimates;
 
