@@ -3,7 +3,8 @@
 //! module path a snapshot names), a device, a directory where a file is
 //! expected, a file over the size bound, and a series of two runs. Each is
 //! exit 2 with one line naming the file, at once: never a wait on a FIFO,
-//! never a read of the big file. Every run is killed after 10 s (a hang
+//! never a read of the big file. A FIFO where a workspace's `Cargo.toml` is
+//! looked for is skipped. Every run is killed after 10 s (a hang
 //! fails the test).
 
 mod common;
@@ -128,6 +129,36 @@ fn a_fifo_at_a_module_path_is_refused_at_once() {
         ],
         &[fifo.to_str().unwrap(), "a FIFO"],
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The directories above a site's source file are searched for the
+/// workspace's `Cargo.toml`: a FIFO there is no workspace, never a wait.
+#[test]
+fn a_fifo_where_a_manifest_is_looked_for_is_skipped() {
+    let dir = temp_dir("hostile-manifest");
+    std::fs::create_dir_all(dir.join("ws/src")).unwrap();
+    mkfifo(&dir.join("ws/Cargo.toml"));
+    let source = dir.join("ws/src/lib.rs");
+    let mut s = snap(3, &[(1, 64, 1)]);
+    s.stacks = vec![common::stack(
+        1,
+        source.to_str().unwrap(),
+        7,
+        "ws::grow",
+        &[],
+    )];
+    s.sites = vec![alloc_snapshot::SiteLive {
+        stack: 1,
+        epoch: 1,
+        bytes: 64.0,
+        blocks: 1.0,
+        samples: 1,
+    }];
+    let file = dir.join("sites.json");
+    std::fs::write(&file, encode(&SnapshotFile::new(s))).unwrap();
+    let (code, err, _) = run(&["report", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
