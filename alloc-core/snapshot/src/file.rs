@@ -44,6 +44,11 @@
 //! is a [`ReadError`] naming the file and the problem; reading never panics
 //! and never returns part of a file or part of a series.
 //!
+//! A series is the snapshots of one process run: its files are numbered
+//! without a gap or a number twice (the first may be any number), every
+//! file has the first file's run identity (or none has one), and epochs,
+//! cycles and timestamps never go backwards ([`SeriesCheck`]).
+//!
 //! Writing is atomic ([`write_atomic`]): the bytes go to a hidden temporary
 //! file in the same directory, which is fsynced and then renamed over the
 //! target, and the directory is fsynced. A reader sees the old file, the new
