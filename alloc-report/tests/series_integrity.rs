@@ -136,8 +136,33 @@ fn a_gap_or_a_repeated_number_is_refused() {
     assert_eq!(read_series(&dir).unwrap().len(), 2);
     // One number under two names.
     fs::copy(path(&dir, 6), dir.join("6.json")).unwrap();
-    let msg = expect_refused(&dir, "000006.json", |p| matches!(p, Problem::Numbering(_)));
-    assert!(msg.contains("6.json has the same number"), "{msg}");
+    let msg = expect_refused(&dir, "6.json", |p| matches!(p, Problem::Numbering(_)));
+    assert!(msg.contains("000006.json has the same number"), "{msg}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Names of any width are ordered by number: a short name is no way
+/// around the checks, and a number past `u64` is refused, not a panic.
+#[test]
+fn numbers_of_any_width_are_ordered_by_number() {
+    let dir = temp_dir("widths");
+    write_run(&dir, 4, &run(8, 'f'));
+    fs::copy(path(&dir, 3), dir.join("5.json")).unwrap();
+    let msg = expect_refused(&dir, "5.json", |p| matches!(p, Problem::Numbering(_)));
+    assert!(msg.contains("000004.json is missing"), "{msg}");
+    fs::rename(dir.join("5.json"), dir.join("0.json")).unwrap();
+    let msg = expect_refused(&dir, "000000.json", |p| matches!(p, Problem::Numbering(_)));
+    assert!(msg.contains("0.json has the same number"), "{msg}");
+    fs::remove_file(dir.join("0.json")).unwrap();
+    let huge = "99999999999999999999999.json";
+    fs::copy(path(&dir, 3), dir.join(huge)).unwrap();
+    let msg = expect_refused(&dir, huge, |p| matches!(p, Problem::Numbering(_)));
+    assert!(msg.contains("too large"), "{msg}");
+    fs::remove_file(dir.join(huge)).unwrap();
+    // The writer refuses to go past the last number rather than wrap.
+    fs::copy(path(&dir, 3), dir.join(format!("{}.json", u64::MAX))).unwrap();
+    let e = SeriesWriter::create(&dir).unwrap_err();
+    assert!(e.to_string().contains("no series number after"), "{e}");
     fs::remove_dir_all(&dir).unwrap();
 }
 

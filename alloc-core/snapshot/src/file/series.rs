@@ -126,13 +126,9 @@ fn series_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
             files.push(entry.path());
         }
     }
-    // Zero-padded names sort numerically; longer names (past 999999) after.
-    files.sort_by(|a, b| {
-        let (a, b) = (a.file_name(), b.file_name());
-        a.map(|n| n.len())
-            .cmp(&b.map(|n| n.len()))
-            .then_with(|| a.cmp(&b))
-    });
+    // By number (names past `u64` first, to be refused), then by name: one
+    // number under two names (`7.json`, `000007.json`) sorts together.
+    files.sort_by_cached_key(|p| (series_number(p), p.file_name().map(|n| n.to_owned())));
     if files.is_empty() {
         return Err(err(Problem::EmptySeries));
     }
@@ -149,8 +145,8 @@ fn series_number(path: &Path) -> Option<u64> {
         .ok()
 }
 
-/// Series files, in name order, must be numbered one after the other (the
-/// first may be any number): a missing file is a lost snapshot, and a
+/// Series files, in number order, must be numbered one after the other
+/// (the first may be any number): a missing file is a lost snapshot, and a
 /// number written twice (`7.json`, `000007.json`) two writers.
 fn check_numbering(files: &[PathBuf]) -> Result<(), ReadError> {
     let name = |p: &Path| {
@@ -349,7 +345,13 @@ impl SeriesWriter {
                 .filter(|n| is_series_name(n))
                 .and_then(|n| n.trim_end_matches(".json").parse::<u64>().ok())
             {
-                next = next.max(n + 1);
+                let after = n.checked_add(1).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: no series number after {n}", dir.display()),
+                    )
+                })?;
+                next = next.max(after);
             }
         }
         Ok(SeriesWriter {
