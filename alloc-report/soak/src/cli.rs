@@ -20,7 +20,8 @@ pub struct SoakArgs {
     /// The server's address: what each cycle connects to.
     #[arg(long)]
     pub server: SocketAddr,
-    /// The server's alloc-admin endpoint.
+    /// The server's alloc-admin endpoint. An answer with a body over 64 MiB
+    /// is refused (from its Content-Length, unread, when it has one).
     #[arg(long)]
     pub admin: SocketAddr,
     /// Where the admin routes are mounted at --admin, when nested in the
