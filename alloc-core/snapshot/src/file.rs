@@ -90,14 +90,16 @@ pub const FORMAT_VERSION: u64 = 4;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
 
-/// The largest snapshot file read, and the largest `/snapshot` body a
-/// client accepts: 256 MiB. The largest snapshot `alloc-core` takes is far
-/// smaller: its bounds are 8,192 stacks of at most 32 return addresses
-/// (about 17 MB of raw frames, and about 64 frames of about 300 bytes each,
-/// 160 MB, once symbolised with inlined calls) and at most 262,144 sampled
-/// records, summed per stack and epoch (at most about 25 MB of sites).
-/// A larger file is refused from its size alone; reading one costs memory
-/// in proportion to its size (the bytes, then the parsed value).
+/// The largest snapshot file read: 256 MiB. The largest snapshot
+/// `alloc-core` takes is smaller: its bounds are 8,192 stacks of at most 32
+/// return addresses and at most 262,144 sampled records, summed per stack
+/// and epoch: about 34 MB with raw stacks, and a few times that once
+/// symbolised (a frame per inlined call, each with a function name and a
+/// file path of a few hundred bytes). A larger file is refused from its
+/// size alone. Reading one costs memory in proportion to its size, and
+/// many times it: [`decode`] holds the bytes, the parsed JSON, the typed
+/// snapshot and the JSON it re-serialises to compare (the strictness
+/// check), together.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The snapshot fields that version 1 files may lack.

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 /// The largest response body accepted: 64 MiB. `/snapshot` serves raw
 /// stacks (function names are resolved by the reader), and `alloc-core`'s
-/// tables bound such a snapshot to about 35 MB: 8,192 stacks of at most 32
-/// addresses (about 17 MB of frames) and at most 262,144 sampled records,
-/// summed per stack and epoch (about 18 MB of sites). Every other route
+/// tables bound such a snapshot to about 34 MB: 8,192 stacks of at most 32
+/// addresses and at most 262,144 sampled records, summed per stack and
+/// epoch (the file of a synthetic snapshot at those bounds). Every other route
 /// answers a few bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
