@@ -97,9 +97,9 @@ pub const OLDEST_READABLE_VERSION: u64 = 1;
 /// symbolised (a frame per inlined call, each with a function name and a
 /// file path of a few hundred bytes). A larger file is refused from its
 /// size alone. Reading one costs memory in proportion to its size, and
-/// many times it: [`decode`] holds the bytes, the parsed JSON, the typed
-/// snapshot and the JSON it re-serialises to compare (the strictness
-/// check), together.
+/// many times it: [`decode`] holds the bytes, the parsed JSON and the typed
+/// snapshot together (the JSON written back for the strictness check is
+/// built one stack or site at a time).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The snapshot fields that version 1 files may lack.
@@ -524,6 +524,44 @@ fn first_difference(read: &Value, typed: &Value, path: &mut String) -> Option<St
     }
 }
 
+/// Takes the array `snapshot.key` out of a file's JSON, leaving an empty
+/// one; `None` (and the JSON as it was) if there is no array there.
+fn take_array(file: &mut Value, key: &str) -> Option<Vec<Value>> {
+    match file.get_mut("snapshot").and_then(|s| s.get_mut(key)) {
+        Some(Value::Array(items)) => Some(std::mem::take(items)),
+        _ => None,
+    }
+}
+
+/// Whether the elements read (`read`, taken by [`take_array`]) are `typed`
+/// written back, one at a time; the first difference as a path under
+/// `path` if not.
+fn same_elements<T: Serialize>(
+    path: &str,
+    read: Option<Vec<Value>>,
+    typed: &[T],
+) -> Result<(), String> {
+    let Some(read) = read else {
+        return Ok(());
+    };
+    if read.len() != typed.len() {
+        return Err(format!(
+            "{path} has {} elements where {} were read back",
+            read.len(),
+            typed.len()
+        ));
+    }
+    for (i, (r, t)) in read.into_iter().zip(typed).enumerate() {
+        let t = serde_json::to_value(t).map_err(|e| e.to_string())?;
+        if r != t {
+            let mut at = format!("{path}[{i}]");
+            return Err(first_difference(&r, &t, &mut at)
+                .unwrap_or_else(|| format!("{at}: unknown, missing or null-for-absent fields")));
+        }
+    }
+    Ok(())
+}
+
 /// Parses the bytes of one snapshot file. Never panics.
 pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     if bytes.is_empty() {
@@ -582,28 +620,44 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
         Some(3) => Layout::V3,
         _ => Layout::V4,
     };
-    let env: EnvelopeIn =
+    let mut env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
     // Every field of the version present, none unknown, at every depth: the
     // typed value written back in the file's layout must be the JSON that
-    // was read.
+    // was read. The two long arrays (`stacks`, `sites`) are compared one
+    // element at a time, so that the JSON written back is never whole in
+    // memory beside the JSON read: first everything else, with both arrays
+    // empty on both sides.
+    let mut value = value;
+    let stacks = take_array(&mut value, "stacks");
+    let sites = take_array(&mut value, "sites");
+    let typed_stacks = std::mem::take(&mut env.snapshot.stacks);
+    let typed_sites = std::mem::take(&mut env.snapshot.sites);
+    let schema = |what: String| {
+        Problem::Schema(if layout == Layout::V1WithSites {
+            format!(
+                "{what} (a version 1 file has all or none of {})",
+                V2_SNAPSHOT_FIELDS.join(", ")
+            )
+        } else {
+            what
+        })
+    };
     match layout_value(layout, env.cycles, &env.snapshot, &env.checksum) {
         Ok(round) if round == value => {}
         Ok(round) => {
-            let what = first_difference(&value, &round, &mut String::new())
-                .unwrap_or_else(|| "unknown, missing or null-for-absent fields".into());
-            let what = if layout == Layout::V1WithSites {
-                format!(
-                    "{what} (a version 1 file has all or none of {})",
-                    V2_SNAPSHOT_FIELDS.join(", ")
-                )
-            } else {
-                what
-            };
-            return Err(Problem::Schema(what));
+            return Err(schema(
+                first_difference(&value, &round, &mut String::new())
+                    .unwrap_or_else(|| "unknown, missing or null-for-absent fields".into()),
+            ));
         }
         Err(e) => return Err(Problem::Schema(e.to_string())),
     }
+    drop(value);
+    same_elements("snapshot.stacks", stacks, &typed_stacks).map_err(schema)?;
+    same_elements("snapshot.sites", sites, &typed_sites).map_err(schema)?;
+    env.snapshot.stacks = typed_stacks;
+    env.snapshot.sites = typed_sites;
     let computed = body_checksum(layout, env.cycles, &env.snapshot);
     if computed != env.checksum {
         return Err(Problem::Checksum {
