@@ -9,7 +9,9 @@
 //! ([`AdminClient::retry_for`]); each retry prints a line on standard
 //! error, and giving up names the call, the attempts and the last answer.
 //! Anything else (a refused connection, another status, a bad body) fails
-//! at once.
+//! at once. A `POST /epoch` that timed out may have been done: its retry
+//! then closes one more epoch, an empty one, which changes no survivor
+//! count.
 //!
 //! **Bounded bodies.** A body over [`MAX_BODY_BYTES`] is refused: from its
 //! `Content-Length` before any of it is read, and otherwise as soon as the
