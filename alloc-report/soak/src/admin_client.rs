@@ -10,8 +10,9 @@
 //! error, and giving up names the call, the attempts and the last answer.
 //! Anything else (a refused connection, another status, a bad body) fails
 //! at once. A `POST /epoch` that timed out may have been done: its retry
-//! then closes one more epoch, an empty one, which changes no survivor
-//! count.
+//! then closes one more epoch, holding what the program allocated between
+//! the two (at quiescence, nothing of the cycles'); the analysis counts
+//! survivors by birth epoch, so an extra epoch moves no figure.
 //!
 //! **Bounded bodies.** A body over [`MAX_BODY_BYTES`] is refused: from its
 //! `Content-Length` before any of it is read, and otherwise as soon as the
