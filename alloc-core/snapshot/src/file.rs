@@ -71,7 +71,9 @@ use crate::{
     AllocatorStats, EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 mod atomic;
 mod series;
@@ -96,10 +98,10 @@ pub const OLDEST_READABLE_VERSION: u64 = 1;
 /// and epoch: about 34 MB with raw stacks, and a few times that once
 /// symbolised (a frame per inlined call, each with a function name and a
 /// file path of a few hundred bytes). A larger file is refused from its
-/// size alone. Reading one costs memory in proportion to its size, and
-/// many times it: [`decode`] holds the bytes, the parsed JSON and the typed
-/// snapshot together (the JSON written back for the strictness check is
-/// built one stack or site at a time).
+/// size alone. Reading one costs memory in proportion to its size: the
+/// bytes and the typed snapshot, a few times the bytes for a file of many
+/// small frames ([`decode`] checks the long arrays, `stacks` and `sites`,
+/// one element at a time from their text, never as a whole JSON tree).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The snapshot fields that version 1 files may lack.
@@ -524,21 +526,85 @@ fn first_difference(read: &Value, typed: &Value, path: &mut String) -> Option<St
     }
 }
 
-/// Takes the array `snapshot.key` out of a file's JSON, leaving an empty
-/// one; `None` (and the JSON as it was) if there is no array there.
-fn take_array(file: &mut Value, key: &str) -> Option<Vec<Value>> {
-    match file.get_mut("snapshot").and_then(|s| s.get_mut(key)) {
-        Some(Value::Array(items)) => Some(std::mem::take(items)),
-        _ => None,
-    }
+/// A file's JSON as read: every field a [`Value`], but for
+/// `snapshot.stacks` and `snapshot.sites`, when they are arrays, an empty
+/// array there and their elements kept as text (of the file's bytes).
+struct Read<'a> {
+    value: Value,
+    stacks: Option<Vec<&'a RawValue>>,
+    sites: Option<Vec<&'a RawValue>>,
 }
 
-/// Whether the elements read (`read`, taken by [`take_array`]) are `typed`
-/// written back, one at a time; the first difference as a path under
-/// `path` if not.
+/// An object's fields as text.
+type RawFields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// Parses a file's JSON ([`Read`]).
+fn read_json(bytes: &[u8]) -> Result<Read<'_>, Problem> {
+    let syntax = |e: serde_json::Error| {
+        if e.is_eof() {
+            Problem::Truncated(e.to_string())
+        } else {
+            Problem::Syntax(e.to_string())
+        }
+    };
+    let parse = |raw: &RawValue| -> Result<Value, Problem> {
+        serde_json::from_str(raw.get()).map_err(syntax)
+    };
+    let mut read = Read {
+        value: Value::Null,
+        stacks: None,
+        sites: None,
+    };
+    let fields = match serde_json::from_slice::<RawFields<'_>>(bytes) {
+        Ok(fields) => fields,
+        // Valid JSON, but not an object: the caller refuses it.
+        Err(e) if e.is_data() => {
+            read.value = serde_json::from_slice(bytes).map_err(syntax)?;
+            return Ok(read);
+        }
+        Err(e) => return Err(syntax(e)),
+    };
+    let mut top = serde_json::Map::new();
+    for (key, raw) in fields {
+        let snapshot = (key == "snapshot")
+            .then(|| serde_json::from_str::<RawFields<'_>>(raw.get()).ok())
+            .flatten();
+        let value = match snapshot {
+            Some(snapshot) => {
+                let mut out = serde_json::Map::new();
+                for (field, raw) in snapshot {
+                    let elements = ["stacks", "sites"]
+                        .contains(&field.as_str())
+                        .then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+                        .flatten();
+                    let value = match elements {
+                        Some(elements) => {
+                            if field == "stacks" {
+                                read.stacks = Some(elements);
+                            } else {
+                                read.sites = Some(elements);
+                            }
+                            Value::Array(Vec::new())
+                        }
+                        None => parse(raw)?,
+                    };
+                    out.insert(field, value);
+                }
+                Value::Object(out)
+            }
+            None => parse(raw)?,
+        };
+        top.insert(key, value);
+    }
+    read.value = Value::Object(top);
+    Ok(read)
+}
+
+/// Whether the elements read (as text) are `typed` written back, one at a
+/// time; the first difference as a path under `path` if not.
 fn same_elements<T: Serialize>(
     path: &str,
-    read: Option<Vec<Value>>,
+    read: Option<Vec<&RawValue>>,
     typed: &[T],
 ) -> Result<(), String> {
     let Some(read) = read else {
@@ -552,6 +618,7 @@ fn same_elements<T: Serialize>(
         ));
     }
     for (i, (r, t)) in read.into_iter().zip(typed).enumerate() {
+        let r: Value = serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
         let t = serde_json::to_value(t).map_err(|e| e.to_string())?;
         if r != t {
             let mut at = format!("{path}[{i}]");
@@ -567,12 +634,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     if bytes.is_empty() {
         return Err(Problem::Empty);
     }
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) if e.is_eof() => return Err(Problem::Truncated(e.to_string())),
-        Err(e) => return Err(Problem::Syntax(e.to_string())),
-    };
-    let Some(object) = value.as_object() else {
+    let read = read_json(bytes)?;
+    let Some(object) = read.value.as_object() else {
         return Err(Problem::NotASnapshot(
             "the top level is not a JSON object".into(),
         ));
@@ -625,12 +688,14 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     // Every field of the version present, none unknown, at every depth: the
     // typed value written back in the file's layout must be the JSON that
     // was read. The two long arrays (`stacks`, `sites`) are compared one
-    // element at a time, so that the JSON written back is never whole in
-    // memory beside the JSON read: first everything else, with both arrays
-    // empty on both sides.
-    let mut value = value;
-    let stacks = take_array(&mut value, "stacks");
-    let sites = take_array(&mut value, "sites");
+    // element at a time, from their text, so that neither side's JSON is
+    // ever whole in memory: first everything else, with both arrays empty
+    // on both sides.
+    let Read {
+        value,
+        stacks,
+        sites,
+    } = read;
     let typed_stacks = std::mem::take(&mut env.snapshot.stacks);
     let typed_sites = std::mem::take(&mut env.snapshot.sites);
     let schema = |what: String| {
