@@ -39,11 +39,8 @@
 //! of 32-byte records in all). A very long leaky soak thus keeps sampling
 //! (sparsely) instead of dropping samples: its sparse samples fill the
 //! shards on towards their bound (about 73,700 more records, one per
-//! 256 KiB leaked). In a 1,000,000-cycle soak of the leaky demo server the
-//! tool's memory ended at 2.34 MiB, 1.90 MiB of it the table's 61,302
-//! records (4.41 MiB when the table was keyed by address and its records
-//! spread over every page it mapped). Half that limit would lose leaks of two blocks a cycle in a
-//! 20,000-cycle soak (see `crate::sampled`).
+//! 256 KiB leaked). Half that limit would lose leaks of two blocks a cycle
+//! in a 20,000-cycle soak (see `crate::sampled`).
 
 use crate::counters::NEVER;
 use alloc_snapshot::EpochLive;

@@ -255,9 +255,10 @@ impl Spread<'_> {
 /// kept for the heap pass (at most [`MAX_ROOT_PTRS`]). Threads' pointers
 /// are not: a stack holds pointers into every part of the heap (live and
 /// dead frames), and thread-local storage (the allocator's own among it)
-/// points into busy parts of it, so that one near a word said little about
-/// what holds that word's block (the demo's cycle came out held by the
-/// main thread's thread-local storage for 1 block in 6).
+/// points into busy parts of it, so that one near a word says little about
+/// what holds that word's block (with them, 1 block in 6 of the demo's
+/// connection/handler cycle is attributed to the main thread's
+/// thread-local storage).
 struct Roots<'r, 'b> {
     root: &'r mut [Option<Root>],
     ptrs: &'r mut Vec<(usize, Root)>,

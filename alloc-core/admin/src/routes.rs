@@ -109,6 +109,14 @@ fn no_query(req: &Request) -> Option<Response> {
     }
 }
 
+/// `v` as a number if it is only decimal digits (no sign, no spaces).
+fn whole_number(v: &str) -> Option<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
 /// The optional `cycles=N` and `retention=0|1` of `/snapshot`; anything
 /// else is an error.
 fn snapshot_query(query: Option<&str>) -> Result<(Option<u64>, bool), String> {
@@ -127,9 +135,9 @@ fn snapshot_query(query: Option<&str>) -> Result<(Option<u64>, bool), String> {
                 }
             },
             Some(("retention", _)) => return Err("retention given twice\n".to_string()),
-            Some(("cycles", v)) if cycles.is_none() => match v.parse::<u64>() {
-                Ok(n) => cycles = Some(n),
-                Err(_) => {
+            Some(("cycles", v)) if cycles.is_none() => match whole_number(v) {
+                Some(n) => cycles = Some(n),
+                None => {
                     return Err(format!(
                         "cycles must be a whole number, not '{}'\n",
                         printable(v)
