@@ -197,6 +197,10 @@ enum Root {
     Thread { thread: u32, tls: bool },
 }
 
+/// A heap word that points into an unreached block: its address, and the
+/// static pointer (value, root) nearest below it, if one is close enough.
+type HeapHit = (usize, Option<(usize, Root)>);
+
 /// The holder a root names.
 fn root_holder(r: Root) -> Holder {
     match r {
@@ -464,7 +468,7 @@ pub(crate) fn scan(
     // outside the sampled blocks (unsampled blocks, or blocks born before
     // capture), each with the root that points nearest below it, if any.
     let unreached: Vec<usize> = (0..n).filter(|&i| !g.reached[i]).collect();
-    let mut heap_hit: Vec<Option<(usize, Option<(usize, Root)>)>> = vec![None; n];
+    let mut heap_hit: Vec<Option<HeapHit>> = vec![None; n];
     if !unreached.is_empty() && complete {
         root_ptrs.sort_unstable_by_key(|p| p.0);
         let ulo = records[unreached[0]].addr;

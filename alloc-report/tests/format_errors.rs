@@ -477,7 +477,7 @@ fn retention_scans_round_trip_and_are_checked() {
                 vec![],
             ),
         ],
-        ..Retention::default()
+        scan: alloc_snapshot::RetentionScan::default(),
     });
     assert_eq!(decode(&encode(&f)).unwrap(), f);
     type Damage = fn(&mut Retention);
