@@ -153,6 +153,7 @@
 //!   of two processes' files interleaved is refused.
 
 pub mod estimates;
+pub mod shapes;
 
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;

@@ -10,12 +10,12 @@
 //! | `static_vec` | a `Box` pushed to a `static Mutex<Vec<_>>` | `static`, the path names `STATIC_VEC` |
 //! | `static_hashmap` | a `Box` inserted into a `static Mutex<Option<HashMap<_, _>>>` | `static`, names `STATIC_MAP` |
 //! | `static_string` | 24 bytes appended to a `static Mutex<String>` (one block that grows) | `static`, names `STATIC_STRING` |
-//! | `rc_cycle` | a `Conn` and its `Handler` holding each other by `Rc` | `cycle` |
+//! | `rc_cycle` | a `Conn` and its `Handler` holding each other by `Rc` (`alloc_tests::shapes`) | `cycle` |
 //! | `arc_cycle_threads` | an `Arc` pair made on two threads, holding each other | `cycle` |
 //! | `box_leak` | `Box::leak` of a 40-byte name | `unreferenced` |
 //! | `mem_forget` | `mem::forget` of a 64-byte `Vec` | `unreferenced` |
 //! | `thread_local_vec` | a `Box` pushed to a `thread_local!` `Vec` of the main thread | `thread` |
-//! | `worker_local_vec` | a worker thread keeps one `Box` per job in a local `Vec` | `thread` |
+//! | `worker_local_vec` | a worker thread keeps one `Box` per job in a local `Vec` (`alloc_tests::shapes`) | `thread` |
 //! | `channel_undrained` | a `Box` sent on a channel whose receiver is kept, never read | short of the goal, see below |
 //! | `tokio_task_pending` | a tokio task per cycle that never finishes, holding a `Box` | short of the goal, see below |
 //! | `churn_only` (no leak) | 16 KiB of blocks freed within each cycle | no cause anywhere |
@@ -30,26 +30,28 @@
 //!
 //! - `channel_undrained`: the channel is made in the first cycle, before
 //!   capture began, and so are its first list blocks: the scan cannot
-//!   follow the receiver (kept by the main thread) through them. About
-//!   60% of the messages come out `heap` (an unsampled block holds them),
-//!   the rest `unreferenced` (chains whose top no word the scan read points
-//!   to).
+//!   follow the receiver (kept by the main thread) through them. The
+//!   messages come out `heap` (an unsampled block holds them) or
+//!   `unreferenced` (chains whose top no word the scan read points to), in
+//!   shares that vary from run to run (from all but a few `heap` to 57%
+//!   `unreferenced`).
 //! - `tokio_task_pending`: tokio's owned-task lists are doubly linked, so
 //!   the tasks of a list are a cycle to the scan; a worker's stack word
-//!   into one task attributes its whole list to that thread. About 60%
-//!   `cycle` of tokio's task cells, 40% `thread` (a `tokio-rt-worker`),
-//!   where the runtime (unsampled, made before capture) holds them all.
+//!   into one task attributes its whole list to that thread: 60-75%
+//!   `cycle` of tokio's task cells, the rest `thread` (a
+//!   `tokio-rt-worker`), where the runtime (unsampled, made before capture)
+//!   holds them all. The path names tokio's task cell.
 
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::analysis::{Cause, CauseKind};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, Symbolizer, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
+use alloc_tests::shapes;
 use alloc_tests::{exit_on_panic, watchdog};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,8 @@ struct Case {
     /// A case whose causes fall short of the 0.9 share (see the module
     /// docs): any known kind, any share.
     short: bool,
+    /// The file its lines are in.
+    file: &'static str,
 }
 
 // ---- statics -----------------------------------------------------------
@@ -116,36 +120,9 @@ fn static_string(cycle: u32) -> Lines {
 
 // ---- cycles ------------------------------------------------------------
 
-struct RcConn {
-    #[allow(dead_code)]
-    id: u64,
-    handler: RefCell<Option<Rc<Handler>>>,
-}
-
-struct Handler {
-    #[allow(dead_code)] // the back edge that makes the cycle
-    conn: Rc<RcConn>,
-    #[allow(dead_code)]
-    state: [u64; 12],
-}
-
 #[inline(never)]
 fn rc_cycle(cycle: u32) -> Lines {
-    let c = RcConn {
-        id: u64::from(cycle),
-        handler: RefCell::new(None),
-    };
-    #[rustfmt::skip]
-    let (conn_line, conn) = (line!(), Rc::new(c));
-    let h = Handler {
-        conn: Rc::clone(&conn),
-        state: [0; 12],
-    };
-    #[rustfmt::skip]
-    let (handler_line, handler) = (line!(), Rc::new(h));
-    *conn.handler.borrow_mut() = Some(handler);
-    drop(conn);
-    vec![conn_line, handler_line]
+    shapes::rc_cycle(cycle).to_vec()
 }
 
 struct Peer {
@@ -232,48 +209,9 @@ fn thread_local_vec(cycle: u32) -> Lines {
     vec![line]
 }
 
-struct Worker {
-    jobs: mpsc::Sender<u32>,
-    done: mpsc::Receiver<u32>,
-}
-
-thread_local! {
-    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
-}
-
-static WORKER_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-#[allow(clippy::vec_box)]
-#[inline(never)]
-fn worker_keep(kept: &mut Vec<Box<[u64; 6]>>, job: u32) {
-    let (line, block) = (line!(), Box::new([u64::from(job); 6]));
-    WORKER_LINE.store(line, std::sync::atomic::Ordering::Relaxed);
-    kept.push(block);
-}
-
 #[inline(never)]
 fn worker_local_vec(cycle: u32) -> Lines {
-    WORKER.with(|w| {
-        let mut w = w.borrow_mut();
-        let w = w.get_or_insert_with(|| {
-            let (jobs, rx) = mpsc::channel::<u32>();
-            let (tx, done) = mpsc::channel::<u32>();
-            std::thread::spawn(move || {
-                #[allow(clippy::vec_box)] // one heap block per job
-                let mut kept: Vec<Box<[u64; 6]>> = Vec::new();
-                while let Ok(job) = rx.recv() {
-                    worker_keep(&mut kept, job);
-                    if tx.send(job).is_err() {
-                        break;
-                    }
-                }
-            });
-            Worker { jobs, done }
-        });
-        w.jobs.send(cycle).unwrap();
-        assert_eq!(w.done.recv().unwrap(), cycle);
-    });
-    vec![WORKER_LINE.load(std::sync::atomic::Ordering::Relaxed)]
+    vec![shapes::keep_on_worker(cycle)]
 }
 
 /// A channel whose receiver the main thread keeps and never reads.
@@ -344,6 +282,15 @@ fn cases() -> Vec<Case> {
         want,
         path_names,
         short: false,
+        file: "retention_causes.rs",
+    };
+    let shared = |name, cycle, want, path_names| Case {
+        name,
+        cycle,
+        want,
+        path_names,
+        short: false,
+        file: shapes::FILE,
     };
     let short = |name, cycle, path_names| Case {
         name,
@@ -351,6 +298,7 @@ fn cases() -> Vec<Case> {
         want: &[],
         path_names,
         short: true,
+        file: "retention_causes.rs",
     };
     vec![
         c(
@@ -361,7 +309,7 @@ fn cases() -> Vec<Case> {
         ),
         c("static_hashmap", static_hashmap, &[Static], "STATIC_MAP"),
         c("static_string", static_string, &[Static], "STATIC_STRING"),
-        c("rc_cycle", rc_cycle, &[Cycle], ""),
+        shared("rc_cycle", rc_cycle, &[Cycle], ""),
         c("arc_cycle_threads", arc_cycle_threads, &[Cycle], ""),
         c("box_leak", box_leak, &[Unreferenced], ""),
         c("mem_forget", mem_forget, &[Unreferenced], ""),
@@ -371,7 +319,7 @@ fn cases() -> Vec<Case> {
             &[Thread],
             "main thread",
         ),
-        c("worker_local_vec", worker_local_vec, &[Thread], "thread"),
+        shared("worker_local_vec", worker_local_vec, &[Thread], "thread"),
         short("channel_undrained", channel_undrained, "channel_undrained"),
         short("tokio_task_pending", tokio_task_pending, "tokio-"),
         c("churn_only", churn_only, &[], ""),
@@ -445,7 +393,7 @@ fn run_case(case: &Case) {
             return;
         }
         for line in &lines {
-            let needle = format!("retention_causes.rs:{line} ");
+            let needle = format!("{}:{line} ", case.file);
             let v = r
                 .sites
                 .iter()
