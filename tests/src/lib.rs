@@ -131,8 +131,9 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
-//! - `admin_busy_soak.rs`: a soak (in a child process) gets through while
-//!   hostile clients keep the admin endpoint full; its retries printed.
+//! - `admin_busy_soak.rs`: a 2,000-cycle soak (in a child process) exits 0
+//!   while sixty idle and eight trickling clients work on the admin
+//!   endpoint; its retries printed.
 //! - `run_identity.rs`: every snapshot of a process carries its run
 //!   identity; a forked child and another process are other runs; a series
 //!   of two processes' files interleaved is refused.
