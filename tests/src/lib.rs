@@ -573,3 +573,28 @@ mod tests {
         }
     }
 }
+
+/// Runs named checks, each in turn, catching panics; prints one line per
+/// check and the closing `N passed, N failed` line; exit 1 on a failure.
+pub fn run_checks(checks: &[(&str, fn())]) -> std::process::ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        let t = std::time::Instant::now();
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
