@@ -531,6 +531,31 @@ pub unsafe fn find_nonzero(p: *const u8, len: usize) -> Option<usize> {
     bytes.iter().position(|b| *b != 0)
 }
 
+/// Runs named checks, each in turn, catching panics; prints one line per
+/// check and the closing `N passed, N failed` line; exit 1 on a failure.
+pub fn run_checks(checks: &[(&str, fn())]) -> std::process::ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        let t = std::time::Instant::now();
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,30 +596,5 @@ mod tests {
             let a = r.skewed_align();
             assert!(a.is_power_of_two() && a <= 4096);
         }
-    }
-}
-
-/// Runs named checks, each in turn, catching panics; prints one line per
-/// check and the closing `N passed, N failed` line; exit 1 on a failure.
-pub fn run_checks(checks: &[(&str, fn())]) -> std::process::ExitCode {
-    let (mut passed, mut failed) = (0, 0);
-    for (name, check) in checks {
-        let t = std::time::Instant::now();
-        match std::panic::catch_unwind(check) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
     }
 }
