@@ -146,8 +146,9 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
-//! - `admin_busy_soak.rs`: a soak (in a child process) gets through while
-//!   hostile clients keep the admin endpoint full; its retries printed.
+//! - `admin_busy_soak.rs`: a 2,000-cycle soak (in a child process) exits 0
+//!   while sixty idle and eight trickling clients work on the admin
+//!   endpoint; its retries printed.
 //! - `run_identity.rs`: every snapshot of a process carries its run
 //!   identity; a forked child and another process are other runs; a series
 //!   of two processes' files interleaved is refused.
@@ -581,6 +582,31 @@ pub unsafe fn find_nonzero(p: *const u8, len: usize) -> Option<usize> {
     // SAFETY: the caller guarantees p..p+len is readable and initialised.
     let bytes = unsafe { std::slice::from_raw_parts(p, len) };
     bytes.iter().position(|b| *b != 0)
+}
+
+/// Runs named checks, each in turn, catching panics; prints one line per
+/// check and the closing `N passed, N failed` line; exit 1 on a failure.
+pub fn run_checks(checks: &[(&str, fn())]) -> std::process::ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        let t = std::time::Instant::now();
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]
