@@ -147,7 +147,7 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Frame>,
     /// For a leak site of a series whose last retention scan saw it: why
-    /// its survivors are alive ([`super::cause`]). Absent otherwise.
+    /// its survivors are alive ([`Cause`](super::Cause)). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<super::cause::Cause>,
 }
