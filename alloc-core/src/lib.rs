@@ -106,9 +106,14 @@
 //! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
 //! does it in-process, for tests and leak assertions: it turns the stacks
 //! into function, file and line, outside the allocation path, and marks
-//! each stack's first frame that is the user's (past this crate and the
-//! standard library's allocation machinery; the rules are
-//! `alloc_snapshot::trim`). It keeps the parsed debug information (tens of
+//! each stack's site: its innermost frame of the program's own code (past
+//! this crate, the standard library's allocation machinery and the frames
+//! of dependencies from a registry, a git checkout or a `vendor/`
+//! directory, whose first call is kept in the label: `src/db.rs:224
+//! app::Db::subscribe -> tokio::sync::broadcast::channel`; the rules are
+//! `alloc_snapshot::trim`, and [`set_site_rule`] takes the first frame
+//! past the standard library instead, for authors testing their own
+//! library). It keeps the parsed debug information (tens of
 //! MB, counted as the tool's memory) until [`release_symbol_cache`].
 //!
 //! ```no_run
@@ -380,8 +385,9 @@ pub use crate::sampling::{
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
 pub use crate::snapshot::snapshot;
-pub use crate::symbolize::{release_symbol_cache, symbolize};
+pub use crate::symbolize::{release_symbol_cache, set_site_rule, site_rule, symbolize};
 pub use crate::tool_memory::{tool_metadata, ToolMetadata};
+pub use alloc_snapshot::trim::SiteRule;
 pub use alloc_snapshot::{
     AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
     SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,

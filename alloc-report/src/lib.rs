@@ -140,6 +140,7 @@ pub mod stats;
 pub mod symbolize;
 pub mod workspace;
 
+pub use alloc_snapshot::trim::SiteRule;
 pub use alloc_snapshot::Workspaces;
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{

@@ -25,7 +25,7 @@
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
-use alloc_tests::{exit_on_panic, watchdog};
+use alloc_tests::{exit_on_panic, run_cases_in_processes, watchdog};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -356,26 +356,5 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let exe = std::env::current_exe().expect("this test's path");
-    let (mut passed, mut failed) = (0, 0);
-    for case in cases() {
-        let status = std::process::Command::new(&exe)
-            .env(CASE_ENV, case.name)
-            .env_remove("ALLOC_CORE_SAMPLE")
-            .status()
-            .expect("run a case");
-        if status.success() {
-            passed += 1;
-            println!("test {} ... ok", case.name);
-        } else {
-            failed += 1;
-            println!("test {} ... FAILED ({status})", case.name);
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    run_cases_in_processes(CASE_ENV, cases().iter().map(|c| c.name))
 }

@@ -82,6 +82,8 @@ pub struct SoakOptions {
     /// (`alloc-report --binary`); other modules are read from the paths the
     /// server loaded them from.
     pub binaries: Vec<PathBuf>,
+    /// Which frame of a stack is its site (`alloc-report --site-rule`).
+    pub site_rule: alloc_report::SiteRule,
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
@@ -113,6 +115,7 @@ impl SoakOptions {
             script: Script::Demo,
             during_batch: None,
             binaries: Vec::new(),
+            site_rule: alloc_report::SiteRule::default(),
         }
     }
 }
@@ -232,6 +235,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     }
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
+    symbols.set_site_rule(o.site_rule);
     for b in &o.binaries {
         symbols.use_file(b).map_err(|e| e.to_string())?;
     }
