@@ -4,7 +4,7 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":3,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":4,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
@@ -13,8 +13,13 @@
 //!
 //! # Versions
 //!
-//! - **3** (written now): every field of [`Snapshot`] is required,
-//!   including the call-site data (`sampling`, `stacks`, `sites`,
+//! - **4** (written now): every field of [`Snapshot`] is required,
+//!   including `retention` (`null` unless the snapshot was taken with a
+//!   retention scan: what holds each sampled survivor, see
+//!   [`crate::retention`]; its indices checked), the call-site data
+//!   (`sampling`, `stacks`, `sites`, `histograms`) and the modules.
+//! - **3** (still read): version 4 without `retention`, which reads as
+//!   `None`. Every other field is required, including the call-site data (`sampling`, `stacks`, `sites`,
 //!   `histograms`), which are empty when sampling is off, and the loaded
 //!   modules (`modules`: path, load bias, executable address ranges, build
 //!   id), which an offline symboliser needs to resolve raw stacks.
@@ -75,7 +80,7 @@ pub use series::{
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
 
@@ -176,6 +181,23 @@ impl<'a> SnapshotV2<'a> {
     }
 }
 
+/// The snapshot as version 3 had it: every field but `retention`.
+#[derive(Serialize)]
+struct SnapshotV3<'a> {
+    #[serde(flatten)]
+    v2: SnapshotV2<'a>,
+    modules: &'a [crate::Module],
+}
+
+impl<'a> SnapshotV3<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV3 {
+            v2: SnapshotV2::of(s),
+            modules: &s.modules,
+        }
+    }
+}
+
 /// Which layout a file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -185,8 +207,10 @@ enum Layout {
     V1WithSites,
     /// Version 2: every field but `modules`.
     V2,
-    /// Version 3: every field.
+    /// Version 3: every field but `retention`.
     V3,
+    /// Version 4: every field.
+    V4,
 }
 
 /// A whole file of any version, as read (the version decides which fields
@@ -321,7 +345,8 @@ fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> St
         Layout::V1Original => sum(1, cycles, SnapshotV1::of(snapshot)),
         Layout::V1WithSites => sum(1, cycles, SnapshotV2::of(snapshot)),
         Layout::V2 => sum(2, cycles, SnapshotV2::of(snapshot)),
-        Layout::V3 => sum(3, cycles, snapshot),
+        Layout::V3 => sum(3, cycles, SnapshotV3::of(snapshot)),
+        Layout::V4 => sum(4, cycles, snapshot),
     }
 }
 
@@ -350,7 +375,8 @@ fn layout_value(
         Layout::V1Original => value(1, cycles, SnapshotV1::of(snapshot), checksum),
         Layout::V1WithSites => value(1, cycles, SnapshotV2::of(snapshot), checksum),
         Layout::V2 => value(2, cycles, SnapshotV2::of(snapshot), checksum),
-        Layout::V3 => value(3, cycles, snapshot, checksum),
+        Layout::V3 => value(3, cycles, SnapshotV3::of(snapshot), checksum),
+        Layout::V4 => value(4, cycles, snapshot, checksum),
     }
 }
 
@@ -384,7 +410,7 @@ fn encode_parts(cycles: Option<u64>, snapshot: &Snapshot) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V3, cycles, snapshot);
+    let sum = body_checksum(Layout::V4, cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -510,7 +536,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             }
         }
         Some(2) => Layout::V2,
-        _ => Layout::V3,
+        Some(3) => Layout::V3,
+        _ => Layout::V4,
     };
     let env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;

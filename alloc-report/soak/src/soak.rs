@@ -84,6 +84,10 @@ pub struct SoakOptions {
     pub binaries: Vec<PathBuf>,
     /// Which frame of a stack is its site (`alloc-report --site-rule`).
     pub site_rule: alloc_report::SiteRule,
+    /// Ask for a retention scan with the last snapshot
+    /// (`/snapshot?retention=1`), so that the report names each leak
+    /// site's cause (on by default).
+    pub retention: bool,
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
@@ -116,6 +120,7 @@ impl SoakOptions {
             during_batch: None,
             binaries: Vec::new(),
             site_rule: alloc_report::SiteRule::default(),
+            retention: true,
         }
     }
 }
@@ -278,7 +283,8 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let last = o.retention && done >= o.cycles;
+        let ReceivedSnapshot { mut file, bytes } = admin.snapshot_with(Some(done), last)?;
         let bytes = if file.snapshot.stacks.is_empty() {
             bytes
         } else {

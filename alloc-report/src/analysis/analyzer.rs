@@ -62,6 +62,8 @@ pub struct Analyzer {
     last_sampling: Option<SamplingSummary>,
     last_timestamp: u64,
     last_epoch: u32,
+    /// Per site, the cause from the last snapshot with a retention scan.
+    causes: Option<Vec<Option<super::cause::Cause>>>,
 }
 
 impl Analyzer {
@@ -92,6 +94,7 @@ impl Analyzer {
             last_sampling: None,
             last_timestamp: 0,
             last_epoch: 0,
+            causes: None,
         }
     }
 
@@ -164,6 +167,7 @@ impl Analyzer {
         self.last_sites.clear();
         self.last_site_of.clear();
         let mut cur: Option<(u32, Option<usize>)> = None;
+        let mut stack_site: HashMap<u32, usize> = HashMap::default();
         let mut walk = StackWalk::new(s);
         for e in &s.sites {
             if e.epoch < start || e.epoch >= s.epoch {
@@ -178,6 +182,9 @@ impl Analyzer {
                 }
             };
             let Some(site) = site else { continue };
+            if s.retention.is_some() {
+                stack_site.insert(e.stack, site);
+            }
             self.acc[site].add(e.bytes, e.blocks);
             self.last_sites.push(*e);
             self.last_site_of.push(site);
@@ -196,6 +203,16 @@ impl Analyzer {
         self.cells.extend_from_slice(&self.acc);
         self.acc.fill(Estimate::default());
         self.files += 1;
+
+        if let Some(r) = &s.retention {
+            self.causes = Some(super::cause::site_causes(
+                s,
+                r,
+                start,
+                &stack_site,
+                self.sites.len(),
+            ));
+        }
 
         // What the report needs from the last snapshot only.
         self.last_epoch = s.epoch;
@@ -435,14 +452,27 @@ impl Analyzer {
             .enumerate()
             .map(|(i, (s, t))| {
                 let v = decide(s, t, threshold, opts);
-                if v.kind == VerdictKind::Leak || s.bytes.len() != w {
-                    return v;
+                let mut v = if v.kind == VerdictKind::Leak || s.bytes.len() != w {
+                    v
+                } else {
+                    // Changed inside the window: the growth of existing blocks.
+                    let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
+                        .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
+                        .unzip();
+                    growth::apply(v, &y, &b, &all_x, w)
+                };
+                if v.kind == VerdictKind::Leak {
+                    if let Some(causes) = &self.causes {
+                        v.cause = Some(
+                            causes
+                                .get(i)
+                                .cloned()
+                                .flatten()
+                                .unwrap_or_else(super::cause::Cause::unknown),
+                        );
+                    }
                 }
-                // Changed inside the window: the growth of existing blocks.
-                let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
-                    .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
-                    .unzip();
-                growth::apply(v, &y, &b, &all_x, w)
+                v
             })
             .collect();
         let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);

@@ -15,6 +15,7 @@
 //! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
 //! | `report.rs` | [`Report`] and the types it holds |
 //! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
+//! | `cause.rs` | why a leak site's survivors are alive ([`Cause`], [`CauseKind`]), from a retention scan |
 //!
 //! # Sites
 //!
@@ -60,6 +61,7 @@
 //! ([`crate::growth`]).
 
 mod analyzer;
+mod cause;
 mod diff;
 mod matrix;
 mod report;
@@ -68,6 +70,7 @@ mod survivors;
 mod verdict;
 
 pub use analyzer::{analyze, Analyzer};
+pub use cause::{Cause, CauseKind};
 pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
 pub use matrix::{
     site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, MatrixRow, SiteMatrix,

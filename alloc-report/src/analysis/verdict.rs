@@ -146,6 +146,10 @@ pub struct Verdict {
     /// label shows its short form). Absent for the whole heap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Frame>,
+    /// For a leak site of a series whose last retention scan saw it: why
+    /// its survivors are alive ([`super::cause`]). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::cause::Cause>,
 }
 
 /// Knobs of the classifier.
@@ -371,6 +375,7 @@ pub(crate) fn decide(
         }),
         reason,
         location: site.location.clone(),
+        cause: None,
     }
 }
 

@@ -145,7 +145,7 @@ pub fn report_html(r: &Report) -> String {
     s.push_str(
         "<h2>Sites</h2>\n<table><tr><th>site</th><th>verdict</th><th>bytes/cycle</th>\
          <th>blocks/cycle</th><th>confidence</th><th>surviving bytes</th>\
-         <th>surviving blocks</th><th>samples</th><th>why</th></tr>\n",
+         <th>surviving blocks</th><th>samples</th><th>why</th><th>cause</th></tr>\n",
     );
     let shown = shown_sites(&r.sites, HTML_SITES);
     for v in &shown {
@@ -157,7 +157,8 @@ pub fn report_html(r: &Report) -> String {
         let _ = writeln!(
             s,
             "<tr><td class=\"site\">{}</td><td{class}>{}</td><td>{:.1}</td><td>{:.2}</td>\
-             <td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td class=\"why\">{}</td></tr>",
+             <td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td class=\"why\">{}</td>\
+             <td class=\"cause\">{}</td></tr>",
             escape(&v.site),
             v.kind.as_str(),
             v.bytes_per_cycle,
@@ -170,7 +171,14 @@ pub fn report_html(r: &Report) -> String {
             } else {
                 "exact".to_string()
             },
-            escape(&v.reason)
+            escape(&v.reason),
+            v.cause.as_ref().map_or_else(String::new, |c| format!(
+                "<b>{}</b> {:.0}%: {}<br><i>{}</i>",
+                c.kind.as_str(),
+                c.share * 100.0,
+                escape(&c.path.join(" \u{2192} ")),
+                escape(&c.hint)
+            ))
         );
     }
     s.push_str("</table>\n");
