@@ -236,9 +236,25 @@ fn reports_show_sites_and_distributions() {
     );
     assert!(text.contains("src/conn.rs:11 conn::track"), "{text}");
     let html = render::report_html(&r);
-    assert!(html.contains("<h2>Sites</h2>") && html.contains("src/cache.rs:20 cache::insert"));
-    assert!(html.contains("<h2>Distributions</h2>"));
-    assert_eq!(html.matches("<svg").count(), 3, "heap, memory, top sites");
+    assert!(
+        html.contains("<h2 id=\"sites\">Sites</h2>")
+            && html.contains("src/cache.rs:20 cache::insert")
+    );
+    assert!(html.contains("<h2 id=\"distributions\">Distributions</h2>"));
+    assert_eq!(
+        html.matches("<svg class=\"chart lines\"").count(),
+        3,
+        "heap, memory, top sites"
+    );
+    // The whole heap's births, and one chart per site with survivors born
+    // during the series.
+    let with_births = r.site_details.iter().filter(|d| !d.born.is_empty()).count();
+    assert_eq!(with_births, 2);
+    assert_eq!(
+        html.matches("<svg class=\"chart births\"").count(),
+        1 + with_births
+    );
+    assert_eq!(html.matches("<svg id=\"flame-svg\"").count(), 1);
     let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
     assert_eq!(json["overall"]["kind"], "leak");
     assert_eq!(json["sites"][0]["site"], "src/conn.rs:11 conn::track");

@@ -96,6 +96,10 @@
 //! - `demo_patterns.rs`: a short soak of every pattern: leaky is `leak`
 //!   within 10% of the documented bytes per connection with the top site in
 //!   the pattern's file, fixed is `ok`, `none` is `plateau`.
+//! - `demo_html.rs`: the `cycle` pattern's leaky and fixed `report.html` in
+//!   headless Chromium: the leak site open on its stack, own frame and
+//!   source line, the birth-epoch chart, the icicle graph and its search,
+//!   no console message; screenshots kept under `target/tmp/demo-html/`.
 //! - `demo_sampled.rs`: the same leaks found with interval sampling (8 KiB)
 //!   over the demo's 2,000 cycles: the top site in the pattern's file and
 //!   `leak`; the estimated bytes kept by the pattern's file (all its sites,

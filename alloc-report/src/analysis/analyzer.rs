@@ -6,6 +6,7 @@
 
 use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspaces};
 
+use super::detail::{self, HeapBirths, SiteDetail};
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
     SiteCurve, SurvivorProfile, SITE_CURVES,
@@ -256,7 +257,43 @@ impl Analyzer {
             self.last_epoch,
         );
         let profile = self.survivor_profile();
-        Report {
+        let held = self.held.last().copied().unwrap_or_default();
+        let surviving = points.last().map(|p| p.survivors).unwrap_or_default();
+        let heap_births = HeapBirths {
+            before_series_bytes: held.bytes.saturating_sub(surviving.bytes),
+            before_series_blocks: held.blocks.saturating_sub(surviving.blocks),
+            epochs: self.last_epoch_entries.clone(),
+        };
+        let site_details = if self.any_sites {
+            let by_label = detail::site_details(
+                &self.last_sites,
+                &self.last_site_of,
+                &self.stack_store,
+                self.sites.labels(),
+                start_epoch,
+                end_epoch,
+            );
+            let mut index: HashMap<&str, usize> = HashMap::default();
+            for (i, d) in by_label.iter().enumerate() {
+                index.entry(d.site.as_str()).or_insert(i);
+            }
+            let order: Vec<Option<usize>> = sites
+                .iter()
+                .map(|v| index.get(v.site.as_str()).copied())
+                .collect();
+            let mut by_label: Vec<Option<SiteDetail>> = by_label.into_iter().map(Some).collect();
+            order
+                .into_iter()
+                .zip(&sites)
+                .map(|(i, v)| {
+                    i.and_then(|i| by_label[i].take())
+                        .unwrap_or_else(|| SiteDetail::empty(&v.site))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut report = Report {
             snapshots: self.files,
             start_epoch,
             end_epoch,
@@ -269,8 +306,13 @@ impl Analyzer {
             histograms,
             site_curves,
             points,
+            heap_births,
+            site_details,
+            agreement: None,
             profile,
-        }
+        };
+        report.agreement = crate::agreement::site_agreement(&report);
+        report
     }
 
     /// The whole heap as one site (from the exact counters) and its

@@ -92,8 +92,8 @@ pub fn report_text(r: &Report) -> String {
             }
         );
     }
-    if let Some(note) = crate::agreement::site_agreement(r) {
-        let _ = writeln!(out, "{note}");
+    if let Some(a) = &r.agreement {
+        let _ = writeln!(out, "{}", a.note);
     }
     out.push('\n');
     let shown = shown_sites(&r.sites, TEXT_SITES);
