@@ -96,7 +96,7 @@ fn each_site_carries_its_stacks_source_lines_and_births() {
     );
     let html = render::report_html(&r);
     assert!(html.contains("<span class=\"hit\"><i>   11</i> // line 11</span>"));
-    assert!(html.contains("<li class=\"own site-frame\""));
+    assert!(html.contains("<li value=\"2\" class=\"own site-frame\""));
     assert!(html.contains("Source not shown: src/cache.rs is not readable here"));
     // The first leak is open; the cache's site is closed.
     assert!(html.contains("<details class=\"site leak\" open>"));

@@ -119,7 +119,7 @@ fn check(variant: Variant) {
             );
             // The stack shows the site's own frame, marked.
             let f = v.location.as_ref().expect("the leak site's frame");
-            let frame = between(open, "<li class=\"own site-frame\"", "</li>");
+            let frame = between(open, "class=\"own site-frame\"", "</li>");
             let function = f.function.as_deref().expect("a symbolised frame");
             assert!(frame.contains(&escape(function)), "{frame}");
             // The source line is the file's on disk, at the frame's line.

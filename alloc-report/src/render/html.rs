@@ -51,7 +51,8 @@ padding:.3em 0;font-size:.85em;overflow-x:auto}.source span{display:block;paddin
 .stack{margin:.5em 0}.stack-head{font-weight:600;font-size:.92em}.stack ol{margin:.2em 0;\
 padding-left:2.5em;font-family:ui-monospace,monospace;font-size:.82em}.stack li.own{font-weight:600}\
 .stack li.dependency,span.dependency{color:#2a5d9f}.stack li.std,span.std{color:#999}\
-.stack li.unknown{color:#999;font-style:italic}.stack li.site-frame{background:#ffe9a8}\
+.stack li.unknown{color:#999;font-style:italic}.stack li.fold{list-style:none;margin-left:-1.2em}\
+.stack li.fold summary{cursor:pointer}.stack li.fold ol{padding-left:2.5em}.stack li.site-frame{background:#ffe9a8}\
 figure.chart{display:inline-block;margin:.3em 1em .8em 0;vertical-align:top}\
 svg.chart{font:11px system-ui,sans-serif}svg .title{font-size:13px;font-weight:600}\
 svg .grid{stroke:#eee}svg .axis{stroke:#888}svg .tick{fill:#555}svg .axis-title{fill:#333}\

@@ -249,6 +249,61 @@ pub(super) fn legend<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> S
     s
 }
 
+/// The most bars a [`birth_chart`] draws: past this many epochs, each bar
+/// covers several (their bytes added), so the page grows with the sites,
+/// not with the epochs.
+pub(super) const MAX_BARS: u32 = 120;
+
+/// `columns` and `layers` with the columns grouped into at most
+/// [`MAX_BARS`] bars of equal epoch spans (a column goes to the bar of its
+/// first epoch).
+fn bin<'a>(
+    start: u32,
+    end: u32,
+    columns: &[(u32, u32)],
+    layers: &[Layer<'a>],
+) -> (Vec<(u32, u32)>, Vec<Layer<'a>>) {
+    let span = end.saturating_sub(start).max(1);
+    let width = span.div_ceil(MAX_BARS);
+    if width <= 1 {
+        let layers = layers
+            .iter()
+            .map(|l| Layer {
+                bytes: l.bytes.clone(),
+                ..*l
+            })
+            .collect();
+        return (columns.to_vec(), layers);
+    }
+    let mut bars: Vec<(u32, u32)> = Vec::new();
+    let mut of: Vec<usize> = Vec::with_capacity(columns.len());
+    for &(first, last) in columns {
+        let b0 = start + (first.saturating_sub(start) / width) * width;
+        let bar = (b0, (b0 + width - 1).max(last));
+        match bars.iter().position(|b| b.0 == bar.0) {
+            Some(i) => {
+                bars[i].1 = bars[i].1.max(bar.1);
+                of.push(i);
+            }
+            None => {
+                bars.push(bar);
+                of.push(bars.len() - 1);
+            }
+        }
+    }
+    let layers = layers
+        .iter()
+        .map(|l| {
+            let mut bytes = vec![0.0; bars.len()];
+            for (c, &i) in of.iter().enumerate() {
+                bytes[i] += l.bytes[c];
+            }
+            Layer { bytes, ..*l }
+        })
+        .collect();
+    (bars, layers)
+}
+
 /// One layer of a [`birth_chart`]: a name, a colour and bytes per column.
 pub(super) struct Layer<'a> {
     pub(super) name: &'a str,
@@ -258,7 +313,8 @@ pub(super) struct Layer<'a> {
 
 /// Stacked bars of surviving bytes by birth epoch: `columns` are epoch
 /// ranges (`first..=last`) on a linear epoch axis from `start` to `end`
-/// (exclusive), `layers` stacked bottom up in each column.
+/// (exclusive), `layers` stacked bottom up in each column; at most
+/// [`MAX_BARS`] bars.
 pub(super) fn birth_chart(
     title: &str,
     (start, end): (u32, u32),
@@ -266,6 +322,8 @@ pub(super) fn birth_chart(
     layers: &[Layer<'_>],
     small: bool,
 ) -> String {
+    let binned = bin(start, end, columns, layers);
+    let (columns, layers) = (&binned.0[..], &binned.1[..]);
     let totals: Vec<f64> = (0..columns.len())
         .map(|c| layers.iter().map(|l| l.bytes[c].max(0.0)).sum())
         .collect();
@@ -295,13 +353,18 @@ pub(super) fn birth_chart(
             } else {
                 format!("epochs {first}..={last}")
             };
+            // A chart of one layer names it in its title, not in each bar.
+            let name = if layers.len() > 1 {
+                format!("{}: ", escape(l.name))
+            } else {
+                String::new()
+            };
             let _ = write!(
                 f.svg,
                 "<rect x=\"{xa:.1}\" y=\"{yb:.1}\" width=\"{w:.1}\" height=\"{:.1}\" \
-                 fill=\"{}\"><title>{}: {} born in {born}</title></rect>",
+                 fill=\"{}\"><title>{name}{} born in {born}</title></rect>",
                 (ya - yb).max(0.5),
                 l.colour,
-                escape(l.name),
                 escape(&crate::render::human_bytes(v)),
             );
             base += v;
@@ -334,5 +397,26 @@ mod tests {
         let (t, _, _) = ticks(7.0, Unit::Count);
         assert_eq!(t, [0.0, 2.0, 4.0, 6.0, 8.0]);
         assert_eq!(tick_label(600.0000000001, 1e3, "k"), "0.6k");
+    }
+
+    #[test]
+    fn many_epochs_are_grouped_into_at_most_max_bars() {
+        let columns: Vec<(u32, u32)> = (0..1000).map(|e| (e, e)).collect();
+        let layer = Layer {
+            name: "site",
+            colour: "#000",
+            bytes: vec![2.0; 1000],
+        };
+        let (bars, layers) = bin(0, 1000, &columns, &[layer]);
+        assert!(bars.len() <= MAX_BARS as usize, "{}", bars.len());
+        assert_eq!(bars[0], (0, 8));
+        assert_eq!(layers[0].bytes.iter().sum::<f64>(), 2000.0);
+        let few: Vec<(u32, u32)> = (0..40).map(|e| (e, e)).collect();
+        let layer = Layer {
+            name: "site",
+            colour: "#000",
+            bytes: vec![1.0; 40],
+        };
+        assert_eq!(bin(0, 40, &few, &[layer]).0, few);
     }
 }

@@ -57,10 +57,12 @@ pub(super) fn flame(r: &Report) -> Option<String> {
         nodes[0].bytes += b;
         let frames = stack.shown_frames();
         let mut at = 0;
-        for f in frames.iter().rev() {
+        for (depth, f) in frames.iter().rev().enumerate() {
+            // The allocating frame by its line, so that two lines of one
+            // function are two frames; the others by function.
             let name = match &f.function {
-                Some(func) => func.clone(),
-                None => f.label(),
+                Some(func) if depth + 1 < frames.len() => func.clone(),
+                _ => f.label(),
             };
             let next = match nodes[at].index.get(&name) {
                 Some(&i) => i,

@@ -10,7 +10,7 @@ use alloc_snapshot::short_path;
 
 use super::chart::{birth_chart, Layer};
 use super::escape;
-use crate::analysis::{FrameKind, Report, SiteDetail, SiteStack, Verdict, VerdictKind};
+use crate::analysis::{FrameKind, Report, SiteDetail, SiteStack, StackFrame, Verdict, VerdictKind};
 use crate::render::human_bytes;
 use crate::source::Source;
 
@@ -174,21 +174,29 @@ fn stack(s: &mut String, st: &SiteStack, k: usize) {
         escape(&human_bytes(st.bytes)),
         st.blocks
     );
-    for f in &st.frames {
-        let class = match f.kind {
-            FrameKind::Own => "own",
-            FrameKind::Dependency => "dependency",
-            FrameKind::Std => "std",
-            FrameKind::Unknown => "unknown",
-        };
-        let _ = write!(
-            s,
-            "<li class=\"{class}{}\" title=\"{}\">{}{}</li>",
-            if f.site { " site-frame" } else { "" },
-            f.kind.as_str(),
-            if f.site { "\u{25b6} " } else { "" },
-            escape(&f.label)
-        );
+    // Runs of three or more standard-library or allocator frames fold
+    // into one line that opens to them.
+    let mut k = 0;
+    while k < st.frames.len() {
+        let run = st.frames[k..]
+            .iter()
+            .take_while(|f| f.kind == FrameKind::Std && !f.site)
+            .count();
+        if run >= 3 {
+            let _ = write!(
+                s,
+                "<li class=\"std fold\"><details><summary>{run} standard-library and \
+                 allocator frames</summary><ol>"
+            );
+            for (i, f) in st.frames[k..k + run].iter().enumerate() {
+                frame(s, k + i, f);
+            }
+            s.push_str("</ol></details></li>");
+            k += run;
+        } else {
+            frame(s, k, &st.frames[k]);
+            k += 1;
+        }
     }
     s.push_str("</ol>");
     if st.more_frames > 0 {
@@ -199,4 +207,17 @@ fn stack(s: &mut String, st: &SiteStack, k: usize) {
         );
     }
     s.push_str("</div>");
+}
+
+/// Frame `k` (from 0, innermost) of a stack, numbered from 1.
+fn frame(s: &mut String, k: usize, f: &StackFrame) {
+    let class = f.kind.as_str();
+    let _ = write!(
+        s,
+        "<li value=\"{}\" class=\"{class}{}\">{}{}</li>",
+        k + 1,
+        if f.site { " site-frame" } else { "" },
+        if f.site { "\u{25b6} " } else { "" },
+        escape(&f.label)
+    );
 }
