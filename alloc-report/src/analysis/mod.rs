@@ -75,7 +75,7 @@ pub use matrix::{
 };
 pub use report::{
     HistogramSummary, ProfileEntry, Quantiles, Report, ReportPoint, ResourceGrowth,
-    SamplingSummary, SiteCurve, SurvivorProfile, SITE_CURVES,
+    SamplingSummary, SiteCurve, SiteStack, StackFrame, SurvivorProfile, SITE_CURVES, SITE_STACKS,
 };
 pub use site::ALL_SITES;
 pub use survivors::{cycles_axis, survivors, CyclesSource, Estimate, Live};

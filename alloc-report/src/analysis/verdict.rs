@@ -6,6 +6,7 @@
 use alloc_snapshot::Frame;
 use serde::Serialize;
 
+use super::report::SiteStack;
 use super::site::ALL_SITES;
 use super::survivors::{cycles_axis, survivors, Live};
 use crate::format::SnapshotFile;
@@ -45,6 +46,21 @@ pub struct SiteSeries {
 }
 
 impl SiteSeries {
+    /// Whether the figures are exact counts: the whole heap's, or a site's
+    /// whose live sampled blocks at the last snapshot all have weight 1
+    /// (recorded at every allocation, as the default policy's dense capture
+    /// and `SampleMode::All` do), so that its estimated blocks are its
+    /// samples.
+    #[must_use]
+    pub fn exact(&self) -> bool {
+        !self.estimated
+            || (self.samples > 0
+                && self
+                    .blocks
+                    .last()
+                    .is_some_and(|&b| (b - self.samples as f64).abs() < 0.5))
+    }
+
     /// The whole heap of `series` as one site, from the exact counters.
     pub fn whole_heap(series: &[SnapshotFile]) -> Self {
         let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
@@ -146,6 +162,12 @@ pub struct Verdict {
     /// label shows its short form). Absent for the whole heap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Frame>,
+    /// For a leak site: its call stacks at the last snapshot, most bytes
+    /// first (at most [`super::report::SITE_STACKS`]; a site groups the
+    /// stacks whose site frame is one, reached from different callers).
+    /// Empty otherwise, and left out of the JSON then.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<SiteStack>,
 }
 
 /// Knobs of the classifier.
@@ -264,12 +286,16 @@ pub(crate) fn trend_in_window(
             holds_old,
         };
     }
-    // Exact counts: Theil–Sen. Sampled estimates rise in rare big steps:
-    // the median slope of long pairs (see `stats::long_pair_slope`).
-    let slope = if site.estimated {
-        long_pair_slope
-    } else {
+    // Exact counts (the whole heap, a site recorded at every allocation):
+    // Theil–Sen, as for the whole heap, so that a site and the heap it is
+    // part of are measured alike (a staircase, such as a hash table that
+    // doubles, gives the same slope either way). Sampled estimates rise in
+    // rare big steps: the median slope of long pairs (see
+    // `stats::long_pair_slope`).
+    let slope = if site.exact() {
         robust_slope
+    } else {
+        long_pair_slope
     };
     Trend {
         window: w,
@@ -371,6 +397,7 @@ pub(crate) fn decide(
         }),
         reason,
         location: site.location.clone(),
+        stacks: Vec::new(),
     }
 }
 

@@ -85,6 +85,54 @@ fn svg_plot(title: &str, x: &[f64], series: &[(&str, &str, Vec<Option<f64>>)]) -
     s
 }
 
+/// The call stacks of the leak sites among `shown`, each site a collapsed
+/// `<details>`: its stacks most bytes first, frames innermost first, the
+/// program's own code in bold and the site's frame marked.
+fn stacks_html(s: &mut String, shown: &[&crate::analysis::Verdict]) {
+    let leaks: Vec<_> = shown.iter().filter(|v| !v.stacks.is_empty()).collect();
+    if leaks.is_empty() {
+        return;
+    }
+    s.push_str(
+        "<h2>Call stacks of the leak sites</h2>\n<p>Innermost frame first; the program's own \
+         code in bold, the site's frame marked &#9654;.</p>\n",
+    );
+    for v in leaks {
+        let _ = writeln!(
+            s,
+            "<details class=\"stacks\"><summary><code>{}</code> ({} stack{})</summary>",
+            escape(&v.site),
+            v.stacks.len(),
+            if v.stacks.len() == 1 { "" } else { "s" }
+        );
+        for st in &v.stacks {
+            let _ = writeln!(
+                s,
+                "<p>{} in {:.0} blocks:</p><ol class=\"frames\">",
+                escape(&human_bytes(st.bytes)),
+                st.blocks
+            );
+            for f in &st.frames {
+                let frame = alloc_snapshot::Frame {
+                    ip: 0,
+                    function: f.function.clone(),
+                    file: f.file.clone(),
+                    line: f.line,
+                };
+                let label = escape(&frame.label());
+                let mark = if f.site { "&#9654; " } else { "" };
+                if f.user {
+                    let _ = writeln!(s, "<li>{mark}<b><code>{label}</code></b></li>");
+                } else {
+                    let _ = writeln!(s, "<li>{mark}<code>{label}</code></li>");
+                }
+            }
+            s.push_str("</ol>\n");
+        }
+        s.push_str("</details>\n");
+    }
+}
+
 /// A self-contained HTML report: the verdict table and SVG plots of the live
 /// heap, survivors and RSS across cycles. No scripts, no external files.
 #[must_use]
@@ -181,6 +229,7 @@ pub fn report_html(r: &Report) -> String {
             r.sites.len() - shown.len()
         );
     }
+    stacks_html(&mut s, &shown);
     s.push_str("<h2>Plots</h2>\n");
     s.push_str(&svg_plot(
         "live heap and survivors",
