@@ -46,8 +46,11 @@
 //! its site would be called a plateau, or a leak at half or twice its
 //! rate, depending on where the steps fell (the soak's length and batch).
 //! So capture thins out in steps instead: an interval of 64 bytes, doubled
-//! each time a shard takes 256 more records ([`graded`]), up to the
-//! default interval at 6,656 records a shard (106,496 in all). Each step
+//! each time a shard takes 256 more records ([`graded`]): the default
+//! interval at 6,656 records a shard (106,496 in all), 2 MiB at 7,424,
+//! 16 MiB at the bound (8,192), so that the policy's capture fills the
+//! table (and drops samples) only after tens of GiB of leaked blocks
+//! rather than at a fixed interval's pace. Each step
 //! halves the records a small block leaves (a block of `s` bytes is drawn
 //! with probability `1 - exp(-s / interval)` and weighs its inverse), so
 //! the records grow with the logarithm of the leak, not with it, and a
@@ -58,8 +61,6 @@
 //! ([`shard_filled`]), so a long batch cannot fill the table; each
 //! snapshot sets the step from the table's records (finer again when the
 //! records were freed), or switches capture off when nothing survives.
-//! The last quarter of the bound (the records past 6,656 a shard) is left
-//! to the default interval's samples.
 
 use crate::counters::NEVER;
 use crate::sampled::{HALF_FULL, SHARDS};
@@ -106,22 +107,24 @@ pub(crate) fn disable() {
     CAPTURE.store(0, Relaxed);
 }
 
+/// The longest graded interval (1 TiB): past it a shard would need more
+/// records than it has to step again.
+const LAST_GRADED: u64 = 1 << 40;
+
 /// The capture for a table whose shards hold `per_shard` records each:
 /// every allocation below [`HALF_FULL`]; past it, an interval of
-/// [`FIRST_GRADED`] bytes doubled every [`STEP_RECORDS`] records, up to
-/// the default interval (then 0: the configured mode). A block of `s`
-/// bytes is sampled with probability `1 - exp(-s / interval)` and weighs
-/// its inverse, so each step halves the records a small block leaves
-/// while estimates stay unbiased.
+/// [`FIRST_GRADED`] bytes doubled every [`STEP_RECORDS`] records (beyond
+/// the default interval too, up to [`LAST_GRADED`], so that the policy's
+/// capture never fills the table). A block of `s` bytes is sampled with
+/// probability `1 - exp(-s / interval)` and weighs its inverse, so each
+/// step halves the records a small block leaves while estimates stay
+/// unbiased.
 fn graded(per_shard: usize) -> u64 {
     let Some(past) = per_shard.checked_sub(HALF_FULL) else {
         return 1;
     };
-    let step = (past / STEP_RECORDS).min(63) as u32;
-    match FIRST_GRADED.checked_shl(step) {
-        Some(i) if i < crate::sampling::DEFAULT_INTERVAL => i,
-        _ => 0,
-    }
+    let step = (past / STEP_RECORDS).min(40) as u32;
+    (FIRST_GRADED << step).min(LAST_GRADED)
 }
 
 /// Orders captures from densest to sparsest (0, the configured mode, is
@@ -203,10 +206,11 @@ mod tests {
         assert_eq!(graded(HALF_FULL + STEP_RECORDS - 1), 64);
         assert_eq!(graded(HALF_FULL + STEP_RECORDS), 128);
         assert_eq!(graded(HALF_FULL + 11 * STEP_RECORDS), 128 * 1024);
-        // Then the configured mode: the default interval.
-        assert_eq!(graded(HALF_FULL + 12 * STEP_RECORDS), 0);
-        assert_eq!(graded(usize::MAX), 0);
-        assert!(sparseness(0) > sparseness(128 * 1024));
+        // Past the default interval too, to the last step.
+        assert_eq!(graded(HALF_FULL + 12 * STEP_RECORDS), 256 * 1024);
+        assert_eq!(graded(HALF_FULL + 15 * STEP_RECORDS), 2 << 20);
+        assert_eq!(graded(usize::MAX), LAST_GRADED);
+        assert!(sparseness(0) > sparseness(LAST_GRADED));
         assert!(sparseness(64) > sparseness(1));
     }
 }

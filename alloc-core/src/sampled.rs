@@ -34,8 +34,8 @@
 //!   [`DEFAULT_SHARD_SLOTS`] a shard (8,192; 4 MiB of records in all).
 //!   The policy's dense capture stops at [`HALF_FULL`] records a shard
 //!   (3,584; 57,344 in all) and graded capture thins out from there, its
-//!   interval doubled every 256 records a shard, to the default interval
-//!   at 6,656 a shard; the default interval's samples fill the rest.
+//!   interval doubled every 256 records a shard (the default interval at
+//!   6,656 a shard, 16 MiB at the bound).
 //! - **With a mode set** (every allocation, or an interval):
 //!   [`SHARD_SLOTS`] a shard, `SHARDS * SHARD_SLOTS * 32` = 8 MiB.
 //!   `alloc-bench`'s `server` in every-allocation mode holds about 135,000

@@ -223,7 +223,7 @@ fn interval() -> u64 {
     match configured() {
         v if v >= 2 => match crate::policy::capture() {
             0 => v,
-            c => c.min(v),
+            c => c,
         },
         v => v,
     }

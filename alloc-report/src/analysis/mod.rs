@@ -18,8 +18,11 @@
 //!
 //! # Sites
 //!
-//! A *site* is a symbolised call site: a stack's first user frame, named by
-//! its label ([`Stack::label`](alloc_snapshot::Stack::label), `file:line function`). Stacks of one site
+//! A *site* is a symbolised call site: a stack's user frame (the innermost
+//! frame of the program's own code, `alloc_snapshot::trim`), named by its
+//! label ([`Stack::label`](alloc_snapshot::Stack::label), `file:line
+//! function`, with `-> library::call` when it called a dependency). A leak
+//! verdict lists the site's stacks ([`Verdict::stacks`]). Stacks of one site
 //! (one [`alloc_snapshot::SiteKey`]: the same line reached through
 //! different callers, or the same line in another snapshot or process,
 //! where stack ids differ) are added together, so that sites match across
@@ -79,7 +82,7 @@ pub use report::{
 };
 pub use site::ALL_SITES;
 pub use survivors::{cycles_axis, survivors, CyclesSource, Estimate, Live};
-pub use verdict::{classify, ClassifyOptions, SiteSeries, Verdict, VerdictKind};
+pub use verdict::{classify, ClassifyOptions, SiteSeries, Verdict, VerdictKind, DENSE_SAMPLES};
 
 /// A `HashMap` with the analyser's hasher (`rustc_hash`'s `FxHasher`: its
 /// tables of labels and stack ids hash hundreds of thousands of short keys

@@ -13,6 +13,11 @@ use crate::format::SnapshotFile;
 use crate::growth::{Growth, GrowthKind};
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
+/// Live samples per snapshot of the trend window (about 16 per snapshot
+/// of the run, whose second half the window is) from which a site's
+/// estimates count as smooth ([`SiteSeries::smooth`]).
+pub const DENSE_SAMPLES: u64 = 32;
+
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SiteSeries {
@@ -59,6 +64,18 @@ impl SiteSeries {
                     .blocks
                     .last()
                     .is_some_and(|&b| (b - self.samples as f64).abs() < 0.5))
+    }
+
+    /// Whether the figures rise smoothly enough for Theil–Sen, the
+    /// whole heap's slope: exact ([`SiteSeries::exact`]), or estimated
+    /// from at least [`DENSE_SAMPLES`] live samples per snapshot of the
+    /// window (the default policy's graded capture keeps a leak's site
+    /// there).
+    /// Fewer samples rise in rare large steps, on which Theil–Sen is
+    /// biased.
+    #[must_use]
+    pub fn smooth(&self) -> bool {
+        self.exact() || self.samples >= DENSE_SAMPLES * self.bytes.len().max(1) as u64
     }
 
     /// The whole heap of `series` as one site, from the exact counters.
@@ -286,13 +303,13 @@ pub(crate) fn trend_in_window(
             holds_old,
         };
     }
-    // Exact counts (the whole heap, a site recorded at every allocation):
-    // Theil–Sen, as for the whole heap, so that a site and the heap it is
-    // part of are measured alike (a staircase, such as a hash table that
-    // doubles, gives the same slope either way). Sampled estimates rise in
-    // rare big steps: the median slope of long pairs (see
-    // `stats::long_pair_slope`).
-    let slope = if site.exact() {
+    // Exact counts (the whole heap, a site recorded at every allocation)
+    // and estimates on many samples a snapshot: Theil–Sen, as for the
+    // whole heap, so that a site and the heap it is part of are measured
+    // alike (a staircase, such as a hash table that doubles, gives the
+    // same slope either way). Sparse estimates rise in rare big steps:
+    // the median slope of long pairs (see `stats::long_pair_slope`).
+    let slope = if site.smooth() {
         robust_slope
     } else {
         long_pair_slope

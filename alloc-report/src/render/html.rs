@@ -229,7 +229,6 @@ pub fn report_html(r: &Report) -> String {
             r.sites.len() - shown.len()
         );
     }
-    stacks_html(&mut s, &shown);
     s.push_str("<h2>Plots</h2>\n");
     s.push_str(&svg_plot(
         "live heap and survivors",
@@ -298,6 +297,7 @@ pub fn report_html(r: &Report) -> String {
     if let Some(line) = young_old(&r.histograms) {
         let _ = writeln!(s, "<p>{}</p>", escape(&line));
     }
+    stacks_html(&mut s, &shown);
     s.push_str("</body></html>\n");
     s
 }
