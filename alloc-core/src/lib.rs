@@ -157,10 +157,13 @@
 //!   every leak's line exactly from its third snapshot (from its first
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
-//!   takes no snapshots) pays only the interval. Dense capture pauses while the
-//!   sampled-block table holds 57,344 records (3,584 a shard, under half of
-//!   the 8,192 slots a shard may use at the defaults: 4 MiB of records in all).
-//!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design.
+//!   takes no snapshots) pays only the interval. Past 57,344 records in
+//!   the sampled-block table (3,584 a shard, under half of the 8,192 slots
+//!   a shard may use at the defaults: 4 MiB of records in all) capture
+//!   thins out in steps (an interval of 64 bytes, doubled every 4,096
+//!   records), so that a long soak of a fast leak keeps samples in
+//!   proportion to its bytes within the bound.
+//!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled; a sampled block's tag names
@@ -403,7 +406,7 @@ pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 /// set (16 shards of 16384 records of 32 bytes: 8 MiB of address space,
 /// written as the records come). At the defaults it holds half as many
 /// (shards of 8,192 records, 4 MiB), and the policy's dense capture stops
-/// at 57,344 records.
+/// at 57,344 records, then thins out in steps (`policy`'s graded capture).
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

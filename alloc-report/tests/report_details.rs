@@ -1,6 +1,5 @@
 //! The report carries what its renderers show beyond verdicts, and the
-//! renderers show it as carried: each site's stacks (frames marked as the
-//! program's own or the standard library's, the site frame marked), the
+//! renderers show it as carried: a leak site's stacks (the verdict's), the
 //! source lines around the site's line when the file is on disk (and why
 //! not when it is not), survivors by birth epoch for each site and the
 //! whole heap, and the note on how much of the whole heap's leak the sites
@@ -8,13 +7,13 @@
 
 mod common;
 
-use alloc_report::analysis::{analyze, ClassifyOptions, FrameKind, VerdictKind};
+use alloc_report::analysis::{analyze, ClassifyOptions, VerdictKind};
 use alloc_report::render;
 use alloc_report::source::Source;
 use common::{site, site_series, temp_dir};
 
 #[test]
-fn each_site_carries_its_stacks_source_lines_and_births() {
+fn sites_carry_source_lines_and_births_and_a_leak_its_stacks() {
     let dir = temp_dir("details");
     let file = dir.join("conn.rs");
     let text: String = (1..=20).map(|n| format!("// line {n}\n")).collect();
@@ -56,13 +55,12 @@ fn each_site_carries_its_stacks_source_lines_and_births() {
     assert_eq!(heap, r.points.last().unwrap().survivors.bytes);
     assert_eq!(r.heap_births.before_series_bytes, 0);
 
-    // The stack: the allocator's frame, the site frame, its caller.
-    let st = &leak.stacks[0];
+    // The stack (the verdict's): from the first frame past the allocator,
+    // the site frame and its caller, both the program's own.
+    let st = &r.sites[0].stacks[0];
     assert_eq!(st.bytes, 23.0 * 300.0);
-    let kinds: Vec<FrameKind> = st.frames.iter().map(|f| f.kind).collect();
-    assert_eq!(kinds, [FrameKind::Std, FrameKind::Own, FrameKind::Own]);
-    let marked: Vec<bool> = st.frames.iter().map(|f| f.site).collect();
-    assert_eq!(marked, [false, true, false]);
+    let marks: Vec<(bool, bool)> = st.frames.iter().map(|f| (f.user, f.site)).collect();
+    assert_eq!(marks, [(true, true), (true, false)]);
 
     // The source: lines 8..=14 of the file on disk, the site's line 11.
     match &leak.source {
@@ -85,9 +83,6 @@ fn each_site_carries_its_stacks_source_lines_and_births() {
 
     // JSON carries it all; the HTML shows it.
     let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
-    let frame = &json["site_details"][0]["stacks"][0]["frames"][1];
-    assert_eq!(frame["kind"], "own");
-    assert_eq!(frame["site"], true);
     assert_eq!(json["site_details"][0]["source"]["status"], "found");
     assert_eq!(json["site_details"][1]["source"]["status"], "missing");
     assert_eq!(
@@ -96,7 +91,7 @@ fn each_site_carries_its_stacks_source_lines_and_births() {
     );
     let html = render::report_html(&r);
     assert!(html.contains("<span class=\"hit\"><i>   11</i> // line 11</span>"));
-    assert!(html.contains("<li value=\"2\" class=\"own site-frame\""));
+    assert!(html.contains("<li value=\"1\" class=\"own site-frame\""));
     assert!(html.contains("Source not shown: src/cache.rs is not readable here"));
     // The first leak is open; the cache's site is closed.
     assert!(html.contains("<details class=\"site leak\" open>"));

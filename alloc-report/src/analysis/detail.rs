@@ -1,23 +1,15 @@
 //! What a report holds about each site beyond its verdict, and about the
 //! whole heap beyond its curve: the survivors by birth epoch at the last
-//! snapshot, a site's call stacks (each frame marked as the program's own,
-//! a dependency's, the standard library's or the tool's), and the source
-//! lines around the site's frame when its file is on disk (read by
+//! snapshot, and the source lines around the site's frame when its file is
+//! on disk (read by
 //! [`crate::source`], the one place the analysis reads anything but
 //! snapshots). The renderers draw these; none computes them.
 
-use alloc_snapshot::{trim, EpochLive, SiteLive, Stack};
+use alloc_snapshot::{EpochLive, SiteLive, Stack};
 use serde::Serialize;
 
 use super::HashMap;
 use crate::source::Source;
-
-/// The most stacks a site keeps (most surviving bytes first); the rest are
-/// counted in [`SiteDetail::other_stacks`].
-pub const MAX_STACKS: usize = 8;
-/// The most frames a stack keeps (innermost first); the rest are counted in
-/// [`SiteStack::more_frames`].
-pub const MAX_FRAMES: usize = 48;
 
 /// The whole heap's live bytes at the last snapshot by birth epoch (exact
 /// counters), for the birth-epoch chart: the survivors by epoch, and what
@@ -47,80 +39,8 @@ pub struct SiteBirth {
     pub blocks: f64,
 }
 
-/// Whose code a frame is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FrameKind {
-    /// The program's own code ([`trim::is_own_frame`]).
-    Own,
-    /// A dependency's code (a registry crate, a git checkout, `vendor/`).
-    Dependency,
-    /// The standard library or the tool (allocation machinery,
-    /// [`trim::is_machinery`]).
-    Std,
-    /// Not symbolised (an address only).
-    Unknown,
-}
-
-impl FrameKind {
-    /// The frame's kind.
-    #[must_use]
-    pub fn of(f: &alloc_snapshot::Frame) -> Self {
-        if f.function.is_none() {
-            FrameKind::Unknown
-        } else if trim::is_own_frame(f) {
-            FrameKind::Own
-        } else if trim::is_user_frame(f) {
-            FrameKind::Dependency
-        } else {
-            FrameKind::Std
-        }
-    }
-
-    /// A short name (`own`, `dependency`, `std`, `unknown`).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FrameKind::Own => "own",
-            FrameKind::Dependency => "dependency",
-            FrameKind::Std => "std",
-            FrameKind::Unknown => "unknown",
-        }
-    }
-}
-
-/// One frame of a [`SiteStack`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StackFrame {
-    /// `file:line function` (the file in its short form).
-    pub label: String,
-    /// The demangled function name, when symbolised.
-    pub function: Option<String>,
-    /// The full source path, when known.
-    pub file: Option<String>,
-    /// The source line, when known.
-    pub line: Option<u32>,
-    /// Whose code it is.
-    pub kind: FrameKind,
-    /// Whether this is the stack's site frame (the line the site is named
-    /// by).
-    pub site: bool,
-}
-
-/// One call stack of a site and its survivors at the last snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SiteStack {
-    /// Estimated surviving bytes allocated through this stack.
-    pub bytes: f64,
-    /// Estimated surviving blocks.
-    pub blocks: f64,
-    /// Frames, innermost first, at most [`MAX_FRAMES`].
-    pub frames: Vec<StackFrame>,
-    /// Outer frames left out.
-    pub more_frames: usize,
-}
-
-/// A site's call stacks, source and survivors by birth epoch.
+/// A site's survivors by birth epoch and the source around its line (its
+/// stacks are the verdict's, [`super::Verdict::stacks`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SiteDetail {
     /// The site's label ([`super::Verdict::site`]).
@@ -130,12 +50,8 @@ pub struct SiteDetail {
     pub born: Vec<SiteBirth>,
     /// Estimated live bytes born before the series.
     pub born_before_series: f64,
-    /// Its stacks with survivors at the last snapshot, most bytes first.
-    pub stacks: Vec<SiteStack>,
-    /// Stacks with survivors left out (past [`MAX_STACKS`]).
-    pub other_stacks: usize,
-    /// The source lines around the site's frame (`None` when the frame has
-    /// no file and line).
+    /// The source lines around the site's frame, of its stack with most
+    /// surviving bytes (`None` when the frame has no file and line).
     pub source: Option<Source>,
 }
 
@@ -146,30 +62,9 @@ impl SiteDetail {
             site: site.to_string(),
             born: Vec::new(),
             born_before_series: 0.0,
-            stacks: Vec::new(),
-            other_stacks: 0,
             source: None,
         }
     }
-}
-
-/// A stack's frames as the report shows them.
-fn frames_of(stack: &Stack) -> (Vec<StackFrame>, usize) {
-    let frames = stack
-        .frames
-        .iter()
-        .enumerate()
-        .take(MAX_FRAMES)
-        .map(|(i, f)| StackFrame {
-            label: f.label(),
-            function: f.function.clone(),
-            file: f.file.clone(),
-            line: f.line,
-            kind: FrameKind::of(f),
-            site: stack.user_frame == Some(i as u32),
-        })
-        .collect();
-    (frames, stack.frames.len().saturating_sub(MAX_FRAMES))
 }
 
 /// Per site (by site index), its detail from the last snapshot's entries
@@ -228,32 +123,17 @@ pub(crate) fn site_details(
             let mut ids: Vec<(u32, f64, f64)> =
                 a.by_stack.iter().map(|(&id, &(b, n))| (id, b, n)).collect();
             ids.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-            let kept: Vec<(&Stack, f64, f64)> = ids
+            let source = ids
                 .iter()
-                .filter_map(|&(id, b, n)| stacks.get(&id).map(|s| (s, b, n)))
-                .take(MAX_STACKS)
-                .collect();
-            let source = kept.first().and_then(|(s, _, _)| {
-                let f = s.site()?;
-                Some(reader.around(f.file.as_deref()?, f.line?))
-            });
+                .find_map(|&(id, _, _)| stacks.get(&id))
+                .and_then(|s| {
+                    let f = s.site()?;
+                    Some(reader.around(f.file.as_deref()?, f.line?))
+                });
             SiteDetail {
                 site: label.clone(),
                 born: a.born,
                 born_before_series: a.before,
-                other_stacks: ids.len() - kept.len(),
-                stacks: kept
-                    .into_iter()
-                    .map(|(s, bytes, blocks)| {
-                        let (frames, more_frames) = frames_of(s);
-                        SiteStack {
-                            bytes,
-                            blocks,
-                            frames,
-                            more_frames,
-                        }
-                    })
-                    .collect(),
                 source,
             }
         })

@@ -9,7 +9,9 @@
 use std::fmt::Write as _;
 
 use super::escape;
-use crate::analysis::{FrameKind, HashMap, Report};
+use alloc_snapshot::trim;
+
+use crate::analysis::{HashMap, Report};
 use crate::render::human_bytes;
 
 /// Frames narrower than this share of the total are left out (their bytes
@@ -18,15 +20,35 @@ const MIN_SHARE: f64 = 0.001;
 const WIDTH: f64 = 1100.0;
 const ROW: f64 = 17.0;
 
+/// Whose code a frame is, for its colour.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Own,
+    Dependency,
+    Other,
+}
+
+impl Kind {
+    fn of(f: &alloc_snapshot::Frame) -> Self {
+        if trim::is_own_frame(f) {
+            Kind::Own
+        } else if trim::is_user_frame(f) {
+            Kind::Dependency
+        } else {
+            Kind::Other
+        }
+    }
+}
+
 struct Node {
     name: String,
-    kind: FrameKind,
+    kind: Kind,
     bytes: f64,
     children: Vec<usize>,
     index: HashMap<String, usize>,
 }
 
-fn node(name: String, kind: FrameKind) -> Node {
+fn node(name: String, kind: Kind) -> Node {
     Node {
         name,
         kind,
@@ -48,7 +70,7 @@ pub(super) fn flame(r: &Report) -> Option<String> {
     }
     let mut nodes = vec![node(
         "all survivors born during the series".into(),
-        FrameKind::Std,
+        Kind::Other,
     )];
     for (stack, &b) in p.stacks.iter().zip(&bytes) {
         if b <= 0.0 {
@@ -68,7 +90,7 @@ pub(super) fn flame(r: &Report) -> Option<String> {
                 Some(&i) => i,
                 None => {
                     let i = nodes.len();
-                    nodes.push(node(name.clone(), FrameKind::of(f)));
+                    nodes.push(node(name.clone(), Kind::of(f)));
                     nodes[at].children.push(i);
                     nodes[at].index.insert(name, i);
                     i
@@ -93,8 +115,8 @@ pub(super) fn flame(r: &Report) -> Option<String> {
         depth_max = depth_max.max(depth);
         let colour = match (i, n.kind) {
             (0, _) => "#bbb".to_string(),
-            (_, FrameKind::Own) => warm(&n.name),
-            (_, FrameKind::Dependency) => "#8fb4d9".to_string(),
+            (_, Kind::Own) => warm(&n.name),
+            (_, Kind::Dependency) => "#8fb4d9".to_string(),
             _ => "#cfcfcf".to_string(),
         };
         let _ = write!(

@@ -6,11 +6,11 @@
 
 use std::fmt::Write as _;
 
-use alloc_snapshot::short_path;
+use alloc_snapshot::{short_path, trim};
 
 use super::chart::{birth_chart, Layer};
 use super::escape;
-use crate::analysis::{FrameKind, Report, SiteDetail, SiteStack, StackFrame, Verdict, VerdictKind};
+use crate::analysis::{Report, SiteDetail, SiteStack, StackFrame, Verdict, VerdictKind};
 use crate::render::human_bytes;
 use crate::source::Source;
 
@@ -77,10 +77,23 @@ fn site(s: &mut String, r: &Report, v: &Verdict, detail: Option<&SiteDetail>, op
         }
         let _ = write!(s, "<p>{}</p></div>", escape(&c.hint));
     }
-    let Some(d) = detail else {
-        s.push_str("</div></details>\n");
-        return;
-    };
+    if let Some(d) = detail {
+        births(s, r, v, d);
+    }
+    for (k, st) in v.stacks.iter().enumerate() {
+        stack(s, st, k);
+    }
+    if v.stacks.is_empty() && v.kind != VerdictKind::Leak {
+        s.push_str(
+            "<p class=\"note\">Call stacks are listed for leak sites (every site's are in \
+             the pprof and folded-stack reports).</p>",
+        );
+    }
+    s.push_str("</div></details>\n");
+}
+
+/// A site's survivors by birth epoch and its source lines.
+fn births(s: &mut String, r: &Report, v: &Verdict, d: &SiteDetail) {
     if !d.born.is_empty() {
         let columns: Vec<(u32, u32)> = d.born.iter().map(|b| (b.epoch, b.epoch)).collect();
         let bytes: Vec<f64> = d.born.iter().map(|b| b.bytes).collect();
@@ -114,17 +127,6 @@ fn site(s: &mut String, r: &Report, v: &Verdict, detail: Option<&SiteDetail>, op
              debug information).</p>",
         ),
     }
-    for (k, st) in d.stacks.iter().enumerate() {
-        stack(s, st, k);
-    }
-    if d.other_stacks > 0 {
-        let _ = write!(
-            s,
-            "<p class=\"note\">... and {} more stacks with smaller survivors.</p>",
-            d.other_stacks
-        );
-    }
-    s.push_str("</div></details>\n");
 }
 
 fn source(s: &mut String, src: &Source) {
@@ -167,26 +169,26 @@ fn stack(s: &mut String, st: &SiteStack, k: usize) {
     let _ = write!(
         s,
         "<div class=\"stack\"><div class=\"stack-head\">stack {}: {} in {:.0} blocks \
-         <small>(innermost frame first; <b>own code</b>, <span class=\"dependency\">\
-         dependency</span>, <span class=\"std\">standard library and allocator</span>)</small>\
-         </div><ol>",
+         <small>(innermost frame first, from the first past the allocator; <b>own code</b>, \
+         <span class=\"dependency\">dependency</span>, <span class=\"std\">standard \
+         library</span>)</small></div><ol>",
         k + 1,
         escape(&human_bytes(st.bytes)),
         st.blocks
     );
-    // Runs of three or more standard-library or allocator frames fold
-    // into one line that opens to them.
+    // Runs of three or more standard-library frames fold into one line
+    // that opens to them.
     let mut k = 0;
     while k < st.frames.len() {
         let run = st.frames[k..]
             .iter()
-            .take_while(|f| f.kind == FrameKind::Std && !f.site)
+            .take_while(|f| frame_class(f) == "std")
             .count();
         if run >= 3 {
             let _ = write!(
                 s,
-                "<li class=\"std fold\"><details><summary>{run} standard-library and \
-                 allocator frames</summary><ol>"
+                "<li class=\"std fold\"><details><summary>{run} standard-library frames\
+                 </summary><ol>"
             );
             for (i, f) in st.frames[k..k + run].iter().enumerate() {
                 frame(s, k + i, f);
@@ -198,26 +200,41 @@ fn stack(s: &mut String, st: &SiteStack, k: usize) {
             k += 1;
         }
     }
-    s.push_str("</ol>");
-    if st.more_frames > 0 {
-        let _ = write!(
-            s,
-            "<p class=\"note\">... {} outer frames left out.</p>",
-            st.more_frames
-        );
+    s.push_str("</ol></div>");
+}
+
+/// Whose code a frame is, as a class: `own` (the program's), `dependency`
+/// (a registry crate, a git checkout, `vendor/`: the rule of
+/// `alloc_snapshot::trim`), `std` (the rest: the standard library), or
+/// `unknown` (not symbolised).
+fn frame_class(f: &StackFrame) -> &'static str {
+    if f.user {
+        "own"
+    } else if f.function.is_none() {
+        "unknown"
+    } else if f.file.as_deref().is_some_and(trim::is_dependency_file) {
+        "dependency"
+    } else {
+        "std"
     }
-    s.push_str("</div>");
 }
 
 /// Frame `k` (from 0, innermost) of a stack, numbered from 1.
 fn frame(s: &mut String, k: usize, f: &StackFrame) {
-    let class = f.kind.as_str();
+    let label = alloc_snapshot::Frame {
+        ip: 0,
+        function: f.function.clone(),
+        file: f.file.clone(),
+        line: f.line,
+    }
+    .label();
     let _ = write!(
         s,
-        "<li value=\"{}\" class=\"{class}{}\">{}{}</li>",
+        "<li value=\"{}\" class=\"{}{}\">{}{}</li>",
         k + 1,
+        frame_class(f),
         if f.site { " site-frame" } else { "" },
         if f.site { "\u{25b6} " } else { "" },
-        escape(&f.label)
+        escape(&label)
     );
 }
