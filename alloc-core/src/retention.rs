@@ -46,7 +46,7 @@
 use crate::modules::ModuleRoots;
 use crate::registry::{self, ScanThread};
 use crate::sampled::Record;
-use alloc_snapshot::retention::MAX_REFERRERS;
+use alloc_snapshot::retention::{HEAP_ROOT_REACH, MAX_REFERRERS};
 use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionScan, RetentionThread};
 
 /// The scan stops reading blocks after this much wall-clock time.
@@ -197,21 +197,149 @@ enum Root {
     Thread { thread: u32, tls: bool },
 }
 
-/// The root of a word found in a thread's memory: the block it points
-/// into is held by that thread unless a static holds it.
-fn thread_hit<'b>(
-    root: &'b mut [Option<Root>],
-    blocks: &'b Blocks<'_>,
-    thread: u32,
-    tls: bool,
-) -> impl FnMut(usize, usize) + 'b {
-    move |_at, w| {
-        if let Some(i) = blocks.find(w) {
-            if root[i].is_none() {
-                root[i] = Some(Root::Thread { thread, tls });
+/// The holder a root names.
+fn root_holder(r: Root) -> Holder {
+    match r {
+        Root::Static { module, offset } => Holder::Static {
+            module,
+            offset,
+            symbol: None,
+        },
+        Root::Thread { thread, tls } => Holder::Thread { thread, tls },
+    }
+}
+
+/// The breadth-first search over the edges that gives each block it
+/// reaches a parent on a shortest path from the seeds.
+struct Spread<'a> {
+    first: &'a [u32],
+    targets: &'a [(u32, u32)],
+    reached: &'a mut [bool],
+    parent: &'a mut [Option<Holder>],
+    queue: &'a mut Vec<u32>,
+}
+
+impl Spread<'_> {
+    /// Reaches `seeds` (block, holder) not reached yet, then everything
+    /// they point to, transitively.
+    fn spread(&mut self, seeds: impl Iterator<Item = (usize, Holder)>) {
+        self.queue.clear();
+        for (i, h) in seeds {
+            if !self.reached[i] {
+                self.reached[i] = true;
+                self.parent[i] = Some(h);
+                self.queue.push(i as u32);
+            }
+        }
+        let mut head = 0;
+        while head < self.queue.len() {
+            let u = self.queue[head] as usize;
+            head += 1;
+            for &(v, off) in &self.targets[self.first[u] as usize..self.first[u + 1] as usize] {
+                let v = v as usize;
+                if !self.reached[v] {
+                    self.reached[v] = true;
+                    self.parent[v] = Some(Holder::Block {
+                        block: u as u32,
+                        offset: u64::from(off),
+                    });
+                    self.queue.push(v as u32);
+                }
             }
         }
     }
+}
+
+/// Where root words go: a pointer into a sampled block marks it held (a
+/// static beats a thread); a static's pointer into other heap memory is
+/// kept for the heap pass (at most [`MAX_ROOT_PTRS`]). Threads' pointers
+/// are not: a stack holds pointers into every part of the heap (live and
+/// dead frames), and thread-local storage (the allocator's own among it)
+/// points into busy parts of it, so that one near a word said little about
+/// what holds that word's block (the demo's cycle came out held by the
+/// main thread's thread-local storage for 1 block in 6).
+struct Roots<'r, 'b> {
+    root: &'r mut [Option<Root>],
+    ptrs: &'r mut Vec<(usize, Root)>,
+    blocks: &'r Blocks<'b>,
+    heap: &'r [(usize, usize)],
+}
+
+/// At most this many root pointers into unsampled heap memory are kept
+/// (16 bytes each).
+const MAX_ROOT_PTRS: usize = 1 << 20;
+
+impl Roots<'_, '_> {
+    fn hit(&mut self, w: usize, r: Root, beats_thread: bool) {
+        if let Some(i) = self.blocks.find(w) {
+            let slot = &mut self.root[i];
+            if slot.is_none() || (beats_thread && matches!(slot, Some(Root::Thread { .. }))) {
+                *slot = Some(r);
+            }
+        } else if self.ptrs.len() < MAX_ROOT_PTRS
+            && matches!(r, Root::Static { .. })
+            && in_ranges(self.heap, w)
+        {
+            self.ptrs.push((w, r));
+        }
+    }
+}
+
+/// Whether `w` lies in one of `ranges` (sorted, disjoint).
+fn in_ranges(ranges: &[(usize, usize)], w: usize) -> bool {
+    let i = ranges.partition_point(|&(a, _)| a <= w);
+    i > 0 && w < ranges[i - 1].1
+}
+
+/// The process's private anonymous writable mappings (`/proc/self/maps`:
+/// `rw-p`, no file), where the allocator's blocks are; sorted.
+fn anonymous_mappings() -> Vec<(usize, usize)> {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(range), Some(perms), Some(_), Some(_), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let path = f.next().unwrap_or("");
+        if perms != "rw-p" || inode != "0" || !(path.is_empty() || path == "[heap]") {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+            out.push((a, b));
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// `ranges` without the parts covered by `holes` (both sorted by start;
+/// holes may overlap).
+fn subtract(ranges: &[(usize, usize)], holes: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for &(a, b) in ranges {
+        let mut at = a;
+        for &(h0, h1) in holes {
+            if h1 <= at || h0 >= b {
+                continue;
+            }
+            if h0 > at {
+                out.push((at, h0));
+            }
+            at = at.max(h1);
+        }
+        if at < b {
+            out.push((at, b));
+        }
+    }
+    out
 }
 
 /// Scans the roots and `records` (the snapshot's copy of the sampled-block
@@ -241,17 +369,25 @@ pub(crate) fn scan(
     let (me, pid) = (0u32, 0u32);
 
     // Roots: a static beats a thread.
+    // Anonymous writable mappings: where unsampled heap blocks are.
+    let heap = anonymous_mappings();
     let mut root: Vec<Option<Root>> = vec![None; n];
+    // Root words that point into heap memory outside the sampled blocks
+    // (value, root), for the heap pass.
+    let mut root_ptrs: Vec<(usize, Root)> = Vec::new();
+    let mut roots_of = Roots {
+        root: &mut root,
+        ptrs: &mut root_ptrs,
+        blocks: &blocks,
+        heap: &heap,
+    };
     for &(module, base, a, b) in &roots.data {
         rd.words(a, b, |at, w| {
-            if let Some(i) = blocks.find(w) {
-                if !matches!(root[i], Some(Root::Static { .. })) {
-                    root[i] = Some(Root::Static {
-                        module,
-                        offset: (at as u64).wrapping_sub(base),
-                    });
-                }
-            }
+            let r = Root::Static {
+                module,
+                offset: (at as u64).wrapping_sub(base),
+            };
+            roots_of.hit(w, r, true);
         });
     }
     for (ti, t) in threads.iter().enumerate() {
@@ -261,16 +397,14 @@ pub(crate) fn scan(
             lo = here; // below is the scan's own frames
         }
         if lo < hi {
-            rd.words(lo, hi, thread_hit(&mut root, &blocks, thread, false));
+            let r = Root::Thread { thread, tls: false };
+            rd.words(lo, hi, |_, w| roots_of.hit(w, r, false));
         }
         if t.tp != 0 {
             for &(off, len) in &roots.tls {
                 let a = (t.tp as isize).wrapping_add(off) as usize;
-                rd.words(
-                    a,
-                    a.saturating_add(len),
-                    thread_hit(&mut root, &blocks, thread, true),
-                );
+                let r = Root::Thread { thread, tls: true };
+                rd.words(a, a.saturating_add(len), |_, w| roots_of.hit(w, r, false));
             }
         }
     }
@@ -309,44 +443,127 @@ pub(crate) fn scan(
     let mut parent: Vec<Option<Holder>> = vec![None; n];
     let mut reached = vec![false; n];
     let mut queue: Vec<u32> = Vec::new();
-    for pass_static in [true, false] {
-        queue.clear();
-        for i in 0..n {
-            let h = match root[i] {
-                Some(Root::Static { module, offset }) if pass_static => Holder::Static {
-                    module,
-                    offset,
-                    symbol: None,
-                },
-                Some(Root::Thread { thread, tls }) if !pass_static => {
-                    Holder::Thread { thread, tls }
-                }
-                _ => continue,
-            };
-            if !reached[i] {
-                reached[i] = true;
-                parent[i] = Some(h);
-                queue.push(i as u32);
+    let mut g = Spread {
+        first: &first,
+        targets: &targets,
+        reached: &mut reached,
+        parent: &mut parent,
+        queue: &mut queue,
+    };
+    g.spread((0..n).filter_map(|i| match root[i] {
+        Some(Root::Static { .. }) => Some((i, root_holder(root[i]?))),
+        _ => None,
+    }));
+    g.spread((0..n).filter_map(|i| match root[i] {
+        Some(Root::Thread { .. }) => Some((i, root_holder(root[i]?))),
+        _ => None,
+    }));
+
+    // The heap pass: for blocks still unreached, pointers from heap memory
+    // outside the sampled blocks (unsampled blocks, or blocks born before
+    // capture), each with the root that points nearest below it, if any.
+    let unreached: Vec<usize> = (0..n).filter(|&i| !g.reached[i]).collect();
+    let mut heap_hit: Vec<Option<(usize, Option<(usize, Root)>)>> = vec![None; n];
+    if !unreached.is_empty() && complete {
+        root_ptrs.sort_unstable_by_key(|p| p.0);
+        let ulo = records[unreached[0]].addr;
+        let uhi = unreached
+            .iter()
+            .map(|&i| end(&records[i]))
+            .max()
+            .unwrap_or(0);
+        let find_un = |w: usize| -> Option<usize> {
+            if w < ulo || w >= uhi {
+                return None;
             }
-        }
-        let mut head = 0;
-        while head < queue.len() {
-            let u = queue[head] as usize;
-            head += 1;
-            for &(v, off) in &targets[first[u] as usize..first[u + 1] as usize] {
-                let v = v as usize;
-                if !reached[v] {
-                    reached[v] = true;
-                    parent[v] = Some(Holder::Block {
-                        block: u as u32,
-                        offset: u64::from(off),
-                    });
-                    queue.push(v as u32);
+            let k = unreached
+                .partition_point(|&i| records[i].addr <= w)
+                .checked_sub(1)?;
+            let i = unreached[k];
+            (w < end(&records[i])).then_some(i)
+        };
+        // Never read the scan's own copies of block addresses, nor the
+        // sampled-block table, nor the stacks (read as roots already).
+        let span = |p: *const u8, len: usize| (p as usize, p as usize + len);
+        let mut holes = vec![
+            span(records.as_ptr().cast(), size_of_val(records)),
+            span(unreached.as_ptr().cast(), size_of_val(unreached.as_slice())),
+            span(rd.buf.as_ptr(), rd.buf.len()),
+            span(root_ptrs.as_ptr().cast(), size_of_val(root_ptrs.as_slice())),
+        ];
+        holes.extend(crate::sampled::mappings().map(|(p, len)| span(p, len)));
+        holes.extend(threads.iter().map(|t| t.stack).filter(|s| s.0 < s.1));
+        holes.sort_unstable();
+        let segs = subtract(&heap, &holes);
+        'segments: for (a, b) in segs {
+            let mut at = a;
+            while at < b {
+                if crate::sys::monotonic_ns().saturating_sub(start) > TIME_BUDGET_NS {
+                    complete = false;
+                    break 'segments;
                 }
+                let to = b.min(at.saturating_add(1 << 20));
+                rd.words(at, to, |word_at, w| {
+                    // A page-aligned value is what the allocator's own
+                    // metadata holds (an extent's or slab's start): skipped.
+                    if w % page == 0 {
+                        return;
+                    }
+                    let Some(j) = find_un(w) else { return };
+                    if blocks.find(word_at).is_some() {
+                        return; // a sampled block's word: an edge already
+                    }
+                    let k = root_ptrs.partition_point(|p| p.0 <= word_at);
+                    let near = k
+                        .checked_sub(1)
+                        .map(|k| root_ptrs[k])
+                        .filter(|p| (word_at - p.0) as u64 <= HEAP_ROOT_REACH);
+                    let better = match heap_hit[j] {
+                        None => true,
+                        Some((_, None)) => near.is_some(),
+                        Some(_) => false,
+                    };
+                    if better {
+                        heap_hit[j] = Some((word_at, near));
+                    }
+                });
+                at = to;
             }
         }
     }
+    let heap_holder = |i: usize, want: fn(&Option<(usize, Root)>) -> bool| {
+        let (at, near) = heap_hit[i]?;
+        want(&near).then(|| {
+            (
+                i,
+                Holder::Heap {
+                    addr: at as u64,
+                    root: near.map(|(_, r)| Box::new(root_holder(r))),
+                    offset: near.map_or(0, |(v, _)| (at - v) as u64),
+                },
+            )
+        })
+    };
+    g.spread(
+        (0..n)
+            .filter_map(|i| heap_holder(i, |near| matches!(near, Some((_, Root::Static { .. }))))),
+    );
+    g.spread(
+        (0..n)
+            .filter_map(|i| heap_holder(i, |near| matches!(near, Some((_, Root::Thread { .. }))))),
+    );
+    // A heap word with no root near it holds its block only in the
+    // analyser's eyes (after cycles: an unsampled block's word is as often
+    // a stale copy in freed memory): marked, not spread.
+    let mut heap_only = vec![false; n];
+    for (i, h) in (0..n).filter_map(|i| heap_holder(i, Option::is_none)) {
+        if !g.reached[i] {
+            g.parent[i] = Some(h);
+            heap_only[i] = true;
+        }
+    }
     drop(queue);
+    drop(heap_hit);
 
     // Referrers of blocks no root reaches (all unreached themselves).
     let mut rev: Vec<(u32, u32)> = Vec::new();
@@ -454,6 +671,10 @@ pub(crate) fn scan(
             main: t.tid == pid,
         })
         .collect();
+    // The read buffer held copies of the program's words: cleared before
+    // it is freed (see `Retention`'s `Drop`).
+    rd.buf.fill(0);
+    core::hint::black_box(&rd.buf);
     let mut stats = rd.stats;
     stats.peak_bytes = peak;
     stats.complete = complete;

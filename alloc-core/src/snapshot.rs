@@ -160,11 +160,20 @@ fn take(retention: bool) -> Snapshot {
     });
     crate::policy::observe(epoch, &epochs);
     let (threads, _) = registry::slot_usage();
-    let mut records = Vec::new();
+    // Room for every record up front (and a quarter more for those added
+    // meanwhile): a buffer that grew would leave its smaller copies, full
+    // of block addresses, in freed memory, where a later retention scan of
+    // the heap would take them for pointers.
+    let live = sampled::live() as usize;
+    let mut records = Vec::with_capacity(live + live / 4 + 1024);
     sampled::collect(&mut records, |_| true);
     let (sampling, stacks, sites) = sampled_sites(sum.sampled, &records);
     let retention = retention.then(|| crate::retention::scan(&mut records, epoch, &roots, here));
-    drop(records);
+    // The copy holds every sampled block's address: cleared before it is
+    // freed, so that no later retention scan of the heap takes it for a
+    // pointer to them.
+    records.iter_mut().for_each(|r| r.addr = 0);
+    drop(core::hint::black_box(records));
     let mut hist_sums = Box::new(histogram::Sums::new());
     registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
     histogram::SHARED.add_to(&mut hist_sums);

@@ -270,11 +270,16 @@ impl Symbolizer {
         };
         let mut names: HashMap<(u32, u64), Option<String>> = HashMap::default();
         for b in &mut r.blocks {
-            let Some(alloc_snapshot::Holder::Static {
+            let holder = match &mut b.held_by {
+                Some(alloc_snapshot::Holder::Heap { root: Some(r), .. }) => &mut **r,
+                Some(h) => h,
+                None => continue,
+            };
+            let alloc_snapshot::Holder::Static {
                 module,
                 offset,
                 symbol: symbol @ None,
-            }) = &mut b.held_by
+            } = holder
             else {
                 continue;
             };

@@ -108,7 +108,11 @@ fn demo_prints_the_table_and_writes_the_summary() {
                     "{run}"
                 );
                 // The write-up's diagnosis: a module-level list and a
-                // logging registry (statics, named), a reference cycle.
+                // logging registry (statics, named), a reference cycle; for
+                // most of the top site's survivors in so short a run (what
+                // the warm-up made before capture began is not recorded;
+                // tests/tests/demo_causes.rs checks the shares at the
+                // defaults).
                 let cause = &run["cause"];
                 let (kind, names) = match pattern {
                     "global-list" => ("static", "static demo_server::patterns::global_list::"),
@@ -118,7 +122,7 @@ fn demo_prints_the_table_and_writes_the_summary() {
                     _ => ("cycle", "cycle of demo-server/src/patterns/cycle.rs:"),
                 };
                 assert_eq!(cause["kind"], kind, "{run}");
-                assert!(cause["share"].as_f64().unwrap() >= 0.9, "{run}");
+                assert!(cause["share"].as_f64().unwrap() > 0.5, "{run}");
                 let path = cause["path"].as_array().expect("a path");
                 assert!(path[0].as_str().unwrap().starts_with(names), "{run}");
                 assert_eq!(path.last().unwrap(), "this block", "{run}");

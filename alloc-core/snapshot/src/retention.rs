@@ -78,12 +78,19 @@ pub struct RetainedBlock {
     /// Its birth epoch.
     pub epoch: u32,
     /// What holds it: the first referrer on a shortest path from a root
-    /// (statics first, then threads), or `None` if no root reaches it.
+    /// (statics first, then threads, then heap words near a static's or a
+    /// thread-local's pointer), a heap word no root is near (`Heap` with
+    /// no `root`: not followed further), or `None`.
     pub held_by: Option<Holder>,
-    /// For a block no root reaches: the blocks (indices) that point to it,
-    /// at most [`MAX_REFERRERS`]; empty otherwise.
+    /// For a block no root reaches (`held_by` `None` or a rootless heap
+    /// word): the blocks (indices) that point to it, at most
+    /// [`MAX_REFERRERS`]; empty otherwise.
     pub referrers: Vec<u32>,
 }
+
+/// How far below a heap word a root's pointer may point for the root to
+/// be taken as the holder of that word's (unsampled) block.
+pub const HEAP_ROOT_REACH: u64 = 16 << 10;
 
 /// At most this many referrers are kept per block.
 pub const MAX_REFERRERS: usize = 16;
@@ -110,6 +117,20 @@ pub enum Holder {
         /// Whether the word is in its static thread-local storage.
         tls: bool,
     },
+    /// A word of heap memory outside every sampled block (an unsampled
+    /// block, or one born before capture began, whose bounds the scan does
+    /// not know), found only for blocks no root or sampled path reaches.
+    Heap {
+        /// The word's address.
+        addr: u64,
+        /// The root (a static or a thread) with the nearest pointer at or
+        /// below `addr`, at most [`HEAP_ROOT_REACH`] below it: probably
+        /// the unsampled block's start, so the root that holds it. A
+        /// heuristic: `None` when no root points that close.
+        root: Option<Box<Holder>>,
+        /// `addr` minus the value of that root's pointer (0 without one).
+        offset: u64,
+    },
     /// Another block of [`Retention::blocks`], at `offset` into it.
     Block {
         /// Its index.
@@ -117,6 +138,18 @@ pub enum Holder {
         /// Where in it the pointer is.
         offset: u64,
     },
+}
+
+/// The blocks' addresses are cleared before their memory is freed, so
+/// that a later retention scan of the same process (whose heap pass reads
+/// freed memory too) does not take this copy for pointers to them.
+impl Drop for Retention {
+    fn drop(&mut self) {
+        for b in &mut self.blocks {
+            b.addr = 0;
+        }
+        core::hint::black_box(&self.blocks);
+    }
 }
 
 impl Retention {
@@ -138,19 +171,34 @@ impl Retention {
                     b.stack
                 ));
             }
-            match b.held_by {
-                Some(Holder::Static { module, .. }) if module as usize >= modules => {
+            // The root a holder names: itself, or a heap word's root.
+            let root = match &b.held_by {
+                Some(Holder::Heap { root: Some(r), .. }) => {
+                    if !matches!(**r, Holder::Static { .. } | Holder::Thread { .. }) {
+                        return Err(format!(
+                            "retention.blocks[{i}] is held by heap memory whose root is not a \
+                             static or a thread"
+                        ));
+                    }
+                    Some(&**r)
+                }
+                h => h.as_ref(),
+            };
+            match root {
+                Some(&Holder::Static { module, .. }) if module as usize >= modules => {
                     return Err(format!(
                         "retention.blocks[{i}] is held by module {module} of {modules}"
                     ))
                 }
-                Some(Holder::Thread { thread, .. }) if thread as usize >= self.threads.len() => {
+                Some(&Holder::Thread { thread, .. }) if thread as usize >= self.threads.len() => {
                     return Err(format!(
                         "retention.blocks[{i}] is held by thread {thread} of {}",
                         self.threads.len()
                     ))
                 }
-                Some(Holder::Block { block, .. }) if block as usize >= n || block as usize == i => {
+                Some(&Holder::Block { block, .. })
+                    if block as usize >= n || block as usize == i =>
+                {
                     return Err(format!(
                         "retention.blocks[{i}] is held by block {block} of {n}"
                     ))
@@ -163,7 +211,8 @@ impl Retention {
                     b.referrers.len()
                 ));
             }
-            if b.held_by.is_some() && !b.referrers.is_empty() {
+            let reached = !matches!(b.held_by, None | Some(Holder::Heap { root: None, .. }));
+            if reached && !b.referrers.is_empty() {
                 return Err(format!(
                     "retention.blocks[{i}] is held by a root and lists referrers"
                 ));

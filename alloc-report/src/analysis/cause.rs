@@ -149,6 +149,8 @@ struct Graph<'a> {
 }
 
 const THIS: &str = "this block";
+/// A path's step through heap memory the scan has no record of.
+const UNSAMPLED: &str = "an unsampled block (born before capture began, or not sampled)";
 
 impl<'a> Graph<'a> {
     fn new(s: &'a Snapshot, r: &'a Retention) -> Self {
@@ -231,6 +233,7 @@ impl<'a> Graph<'a> {
                     format!("{who} stack")
                 }
             }
+            Holder::Heap { .. } => UNSAMPLED.to_string(),
             Holder::Block { .. } => String::new(),
         }
     }
@@ -239,7 +242,7 @@ impl<'a> Graph<'a> {
     fn found(&self, i: usize) -> Found {
         let blocks = &self.r.blocks;
         let b = &blocks[i];
-        if b.held_by.is_some() {
+        if !matches!(b.held_by, None | Some(Holder::Heap { root: None, .. })) {
             // Up the parent chain to the root (bounded: a malformed chain
             // that loops ends after every block once).
             let mut chain = vec![THIS.to_string()];
@@ -253,9 +256,19 @@ impl<'a> Graph<'a> {
                     Some(h) => {
                         let kind = match h {
                             Holder::Static { .. } => CauseKind::Static,
+                            Holder::Heap { root: Some(r), .. } => match **r {
+                                Holder::Static { .. } => CauseKind::Static,
+                                _ => CauseKind::Thread,
+                            },
+                            Holder::Heap { root: None, .. } => CauseKind::Heap,
                             _ => CauseKind::Thread,
                         };
-                        chain.push(self.root_name(h));
+                        if let Holder::Heap { root: Some(r), .. } = h {
+                            chain.push(UNSAMPLED.to_string());
+                            chain.push(self.root_name(r));
+                        } else {
+                            chain.push(self.root_name(h));
+                        }
                         chain.reverse();
                         return Found { kind, path: chain };
                     }
@@ -281,16 +294,16 @@ impl<'a> Graph<'a> {
                 path,
             };
         }
-        if b.referrers.is_empty() {
-            return Found {
-                kind: CauseKind::Unreferenced,
-                path: vec!["nothing".to_string(), THIS.to_string()],
-            };
-        }
-        // Held by a chain whose top nothing points to.
+        // Up the chain of first referrers to its top: held by a heap word
+        // (an unsampled block) somewhere on it, or by nothing.
         let mut chain = vec![THIS.to_string()];
         let mut at = i;
-        for _ in 0..blocks.len() {
+        let mut heap = false;
+        for _ in 0..=blocks.len() {
+            if matches!(blocks[at].held_by, Some(Holder::Heap { .. })) {
+                heap = true;
+                break;
+            }
             match blocks[at].referrers.first() {
                 Some(&u) => {
                     at = u as usize;
@@ -299,12 +312,14 @@ impl<'a> Graph<'a> {
                 None => break,
             }
         }
-        chain.push("nothing".to_string());
+        let (kind, top) = if heap {
+            (CauseKind::Heap, UNSAMPLED)
+        } else {
+            (CauseKind::Unreferenced, "nothing")
+        };
+        chain.push(top.to_string());
         chain.reverse();
-        Found {
-            kind: CauseKind::Unreferenced,
-            path: chain,
-        }
+        Found { kind, path: chain }
     }
 }
 
@@ -360,6 +375,21 @@ fn strongly_connected(fwd: &[Vec<usize>]) -> Vec<usize> {
     comp
 }
 
+/// `path` with runs of one label (a linked list, a tree's levels) written
+/// once, with their length: `a.rs:3 f (x4)`.
+fn collapse(path: Vec<String>) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::with_capacity(path.len());
+    for p in path {
+        match out.last_mut() {
+            Some((last, n)) if *last == p => *n += 1,
+            _ => out.push((p, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(p, n)| if n == 1 { p } else { format!("{p} (x{n})") })
+        .collect()
+}
+
 /// How many blocks had each path.
 type Paths = HashMap<Vec<String>, u64>;
 
@@ -388,7 +418,7 @@ pub(crate) fn site_causes(
         let f = graph.found(i);
         let e = t.entry(f.kind).or_default();
         e.0 += 1;
-        *e.1.entry(f.path).or_default() += 1;
+        *e.1.entry(collapse(f.path)).or_default() += 1;
     }
     tally
         .into_iter()
