@@ -425,7 +425,7 @@ fn version_3_files_still_read_and_version_4_requires_retention() {
 /// sorted and disjoint, stacks known, holders and referrers in range.
 #[test]
 fn retention_scans_round_trip_and_are_checked() {
-    use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionThread};
+    use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionScan, RetentionThread};
     let dir = temp_dir("retention");
     let mut f = sample();
     let block = |addr, held_by, referrers| RetainedBlock {
@@ -471,7 +471,7 @@ fn retention_scans_round_trip_and_are_checked() {
                 vec![],
             ),
         ],
-        ..Retention::default()
+        scan: RetentionScan::default(),
     });
     assert_eq!(decode(&encode(&f)).unwrap(), f);
     type Damage = fn(&mut Retention);
