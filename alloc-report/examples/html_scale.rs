@@ -3,7 +3,8 @@
 //! call sites (3 stacks of 24 frames each: allocator and standard-library
 //! frames, the site, dependency frames, callers; one site in ten in a file
 //! on disk, so its source lines are read; the page lists the stacks of the
-//! 20 leak sites), analysed and rendered. For
+//! 20 leak sites and the top stack of each other site), analysed and
+//! rendered. For
 //! each: the page's size, per site and per stack, and, when Debian's
 //! `chromium` is installed, the page opened in headless Chromium: its load
 //! (`domInteractive`, `loadEventStart` of the navigation timing), then

@@ -1,6 +1,6 @@
 //! The report carries what its renderers show beyond verdicts, and the
-//! renderers show it as carried: a leak site's stacks (the verdict's), the
-//! source lines around the site's line when the file is on disk (and why
+//! renderers show it as carried: a leak site's stacks (the verdict's) and
+//! another site's top stack, the source lines around the site's line when the file is on disk (and why
 //! not when it is not), survivors by birth epoch for each site and the
 //! whole heap, and the note on how much of the whole heap's leak the sites
 //! explain, the same words in JSON, text and HTML.
@@ -62,6 +62,13 @@ fn sites_carry_source_lines_and_births_and_a_leak_its_stacks() {
     let marks: Vec<(bool, bool)> = st.frames.iter().map(|f| (f.user, f.site)).collect();
     assert_eq!(marks, [(true, true), (true, false)]);
 
+    // The cache's site is not a leak: its detail has its top stack, the
+    // leak's detail none (its stacks are the verdict's).
+    assert!(leak.top_stack.is_none());
+    let top = cache.top_stack.as_ref().expect("the cache's stack");
+    assert_eq!(top.bytes, 4.0 * 64.0);
+    assert!(top.frames[0].site && top.frames[0].user);
+
     // The source: lines 8..=14 of the file on disk, the site's line 11.
     match &leak.source {
         Some(Source::Found {
@@ -85,6 +92,11 @@ fn sites_carry_source_lines_and_births_and_a_leak_its_stacks() {
     let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
     assert_eq!(json["site_details"][0]["source"]["status"], "found");
     assert_eq!(json["site_details"][1]["source"]["status"], "missing");
+    assert!(json["site_details"][0].get("top_stack").is_none());
+    assert_eq!(
+        json["site_details"][1]["top_stack"]["frames"][0]["function"],
+        "cache::insert"
+    );
     assert_eq!(
         json["heap_births"]["epochs"].as_array().unwrap().len(),
         r.heap_births.epochs.len()
@@ -93,6 +105,7 @@ fn sites_carry_source_lines_and_births_and_a_leak_its_stacks() {
     assert!(html.contains("<span class=\"hit\"><i>   11</i> // line 11</span>"));
     assert!(html.contains("<li value=\"1\" class=\"own site-frame\""));
     assert!(html.contains("Source not shown: src/cache.rs is not readable here"));
+    assert!(html.contains("\u{25b6} src/cache.rs:20 cache::insert</li>"));
     // The first leak is open; the cache's site is closed.
     assert!(html.contains("<details class=\"site leak\" open>"));
     assert_ne!(r.sites[1].kind, VerdictKind::Leak);

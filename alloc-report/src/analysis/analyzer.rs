@@ -287,8 +287,13 @@ impl Analyzer {
                 .into_iter()
                 .zip(&sites)
                 .map(|(i, v)| {
-                    i.and_then(|i| by_label[i].take())
-                        .unwrap_or_else(|| SiteDetail::empty(&v.site))
+                    let mut d = i
+                        .and_then(|i| by_label[i].take())
+                        .unwrap_or_else(|| SiteDetail::empty(&v.site));
+                    if !v.stacks.is_empty() {
+                        d.top_stack = None;
+                    }
+                    d
                 })
                 .collect()
         } else {

@@ -8,6 +8,7 @@
 use alloc_snapshot::{EpochLive, SiteLive, Stack};
 use serde::Serialize;
 
+use super::report::SiteStack;
 use super::HashMap;
 use crate::source::Source;
 
@@ -53,6 +54,11 @@ pub struct SiteDetail {
     /// The source lines around the site's frame, of its stack with most
     /// surviving bytes (`None` when the frame has no file and line).
     pub source: Option<Source>,
+    /// For a site that is not a leak, its stack with most surviving bytes
+    /// at the last snapshot (a leak's stacks are its verdict's,
+    /// [`super::Verdict::stacks`]); left out of the JSON when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_stack: Option<SiteStack>,
 }
 
 impl SiteDetail {
@@ -63,6 +69,7 @@ impl SiteDetail {
             born: Vec::new(),
             born_before_series: 0.0,
             source: None,
+            top_stack: None,
         }
     }
 }
@@ -123,18 +130,19 @@ pub(crate) fn site_details(
             let mut ids: Vec<(u32, f64, f64)> =
                 a.by_stack.iter().map(|(&id, &(b, n))| (id, b, n)).collect();
             ids.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-            let source = ids
+            let top = ids
                 .iter()
-                .find_map(|&(id, _, _)| stacks.get(&id))
-                .and_then(|s| {
-                    let f = s.site()?;
-                    Some(reader.around(f.file.as_deref()?, f.line?))
-                });
+                .find_map(|&(id, b, n)| Some((stacks.get(&id)?, b, n)));
+            let source = top.and_then(|(s, _, _)| {
+                let f = s.site()?;
+                Some(reader.around(f.file.as_deref()?, f.line?))
+            });
             SiteDetail {
                 site: label.clone(),
                 born: a.born,
                 born_before_series: a.before,
                 source,
+                top_stack: top.map(|(s, b, n)| SiteStack::of(s, b, n)),
             }
         })
         .collect()

@@ -83,10 +83,11 @@ fn site(s: &mut String, r: &Report, v: &Verdict, detail: Option<&SiteDetail>, op
     for (k, st) in v.stacks.iter().enumerate() {
         stack(s, st, k);
     }
-    if v.stacks.is_empty() && v.kind != VerdictKind::Leak {
+    if let Some(st) = detail.and_then(|d| d.top_stack.as_ref()) {
+        stack(s, st, 0);
         s.push_str(
-            "<p class=\"note\">Call stacks are listed for leak sites (every site's are in \
-             the pprof and folded-stack reports).</p>",
+            "<p class=\"note\">The stack with most surviving bytes; every stack is in the \
+             pprof and folded-stack reports.</p>",
         );
     }
     s.push_str("</div></details>\n");
