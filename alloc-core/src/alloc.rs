@@ -392,6 +392,7 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
 
 /// Counts `bytes` in `epoch` as `op` in `slot`, the thread's own (given one
 /// first if it has none) or the shared one. The thread is inside the tool.
+#[inline(always)]
 fn count_in<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
     if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
@@ -401,6 +402,7 @@ fn count_in<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
 
 /// [`count_in`] without the backend (the statistics reader is set by the
 /// first slow path of any thread): for deferred work.
+#[inline]
 fn count_in_any(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
     let slot = if ptr::eq(slot, &UNREGISTERED) {
         registry::register()

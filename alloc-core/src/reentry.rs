@@ -92,7 +92,7 @@ pub(crate) fn lost() -> u64 {
 
 /// True while this thread is inside the tool's slow path or holds one of
 /// its locks: a slow-path operation now must [`defer`] its work.
-#[inline]
+#[inline(always)]
 pub(crate) fn inside() -> bool {
     // During the thread's teardown the queue may be gone: then nothing of
     // the tool can be held by the thread either.
@@ -100,7 +100,7 @@ pub(crate) fn inside() -> bool {
 }
 
 /// Marks the thread inside the tool until the guard is dropped; nests.
-#[inline]
+#[inline(always)]
 pub(crate) fn enter() -> Inside {
     let _ = QUEUE.try_with(|q| q.depth.set(q.depth.get() + 1));
     // The mark is set before anything the guard protects happens.
@@ -122,6 +122,7 @@ impl Inside {
 }
 
 impl Drop for Inside {
+    #[inline(always)]
     fn drop(&mut self) {
         leave();
     }
@@ -132,30 +133,39 @@ pub(crate) fn resume() {
     leave();
 }
 
+#[inline(always)]
 fn leave() {
     compiler_fence(SeqCst);
     let _ = QUEUE.try_with(|q| {
         let depth = q.depth.get().saturating_sub(1);
-        if depth > 0 {
-            q.depth.set(depth);
-            return;
-        }
-        // Outermost: drain while still marked inside (a handler that runs
-        // meanwhile defers again), then unmark, and drain again if a
-        // handler queued something between the last look and the unmark.
-        loop {
-            while let Some(op) = q.pop() {
-                crate::alloc::apply_deferred(op);
-            }
-            q.depth.set(0);
-            compiler_fence(SeqCst);
-            if q.is_empty() {
-                return;
-            }
-            q.depth.set(1);
-            compiler_fence(SeqCst);
+        q.depth.set(depth);
+        compiler_fence(SeqCst);
+        // Outermost, and a handler deferred work (before the unmark, or
+        // between it and this look): do it.
+        if depth == 0 && !q.is_empty() {
+            drain(q);
         }
     });
+}
+
+/// Does the deferred work while marked inside (a handler that runs
+/// meanwhile defers again), then unmarks, and drains again if a handler
+/// queued something between the last look and the unmark.
+#[cold]
+#[inline(never)]
+fn drain(q: &Queue) {
+    loop {
+        q.depth.set(1);
+        compiler_fence(SeqCst);
+        while let Some(op) = q.pop() {
+            crate::alloc::apply_deferred(op);
+        }
+        q.depth.set(0);
+        compiler_fence(SeqCst);
+        if q.is_empty() {
+            return;
+        }
+    }
 }
 
 /// Queues `op` for the thread's outermost [`Inside`] to do. Call only when
@@ -201,6 +211,7 @@ impl Queue {
         Some(op)
     }
 
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         self.head.load(Relaxed) == self.tail.load(Relaxed)
     }

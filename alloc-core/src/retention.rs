@@ -197,6 +197,10 @@ enum Root {
     Thread { thread: u32, tls: bool },
 }
 
+/// A heap word that points into an unreached block: its address, and the
+/// static pointer (value, root) nearest below it, if one is close enough.
+type HeapHit = (usize, Option<(usize, Root)>);
+
 /// The holder a root names.
 fn root_holder(r: Root) -> Holder {
     match r {
@@ -255,9 +259,10 @@ impl Spread<'_> {
 /// kept for the heap pass (at most [`MAX_ROOT_PTRS`]). Threads' pointers
 /// are not: a stack holds pointers into every part of the heap (live and
 /// dead frames), and thread-local storage (the allocator's own among it)
-/// points into busy parts of it, so that one near a word said little about
-/// what holds that word's block (the demo's cycle came out held by the
-/// main thread's thread-local storage for 1 block in 6).
+/// points into busy parts of it, so that one near a word says little about
+/// what holds that word's block (with them, 1 block in 6 of the demo's
+/// connection/handler cycle is attributed to the main thread's
+/// thread-local storage).
 struct Roots<'r, 'b> {
     root: &'r mut [Option<Root>],
     ptrs: &'r mut Vec<(usize, Root)>,
@@ -463,7 +468,7 @@ pub(crate) fn scan(
     // outside the sampled blocks (unsampled blocks, or blocks born before
     // capture), each with the root that points nearest below it, if any.
     let unreached: Vec<usize> = (0..n).filter(|&i| !g.reached[i]).collect();
-    let mut heap_hit: Vec<Option<(usize, Option<(usize, Root)>)>> = vec![None; n];
+    let mut heap_hit: Vec<Option<HeapHit>> = vec![None; n];
     if !unreached.is_empty() && complete {
         root_ptrs.sort_unstable_by_key(|p| p.0);
         let ulo = records[unreached[0]].addr;

@@ -379,6 +379,7 @@ pub(crate) struct Freed {
 }
 
 /// [`remove`] for a free: only the fields it needs are read out.
+#[inline]
 pub(crate) fn remove_freed(id: u32, addr: usize) -> Option<Freed> {
     remove_with(id, addr, Packed::freed)
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use alloc_report::format::{decode, encode, Problem, FORMAT_VERSION};
 use alloc_report::{read_path, read_series, read_snapshot_file, SeriesWriter, SnapshotFile};
-use alloc_snapshot::{AddrRange, Bucket, Histogram, Module, SiteLive};
+use alloc_snapshot::{AddrRange, Bucket, Histogram, Module, RunIdentity, SiteLive};
 use common::{fold, snap, stack, temp_dir, Rng};
 
 fn sample() -> SnapshotFile {
@@ -95,6 +95,12 @@ fn sample() -> SnapshotFile {
             build_id: None,
         },
     ];
+    // The run, so that damage to it is covered too.
+    s.run = Some(RunIdentity {
+        pid: 4242,
+        started_unix_ns: 1_699_999_990_000_000_000,
+        id: "0123456789abcdef0123456789abcdef".into(),
+    });
     SnapshotFile {
         cycles: Some(120),
         snapshot: fold(s, 6),
@@ -171,10 +177,10 @@ fn every_single_byte_flip_is_an_error() {
 fn a_newer_version_is_refused_with_a_clear_message() {
     let dir = temp_dir("version");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    assert!(text.contains("\"version\":4,"), "{text}");
-    let newer = text.replace("\"version\":4", "\"version\":5");
+    assert!(text.contains("\"version\":5,"), "{text}");
+    let newer = text.replace("\"version\":5", "\"version\":6");
     let p = expect_error(&dir, "newer.json", newer.as_bytes());
-    assert_eq!(p, Problem::NewerVersion(5));
+    assert_eq!(p, Problem::NewerVersion(6));
     assert!(p.to_string().contains("newer"), "{p}");
     assert!(p.to_string().contains(&FORMAT_VERSION.to_string()));
     // A newer file need not look like this version at all.
@@ -184,7 +190,7 @@ fn a_newer_version_is_refused_with_a_clear_message() {
         b"{\"format\":\"alloc-snapshot\",\"version\":9,\"x\":[]}\n",
     );
     assert_eq!(p, Problem::NewerVersion(9));
-    let zero = text.replace("\"version\":4", "\"version\":0");
+    let zero = text.replace("\"version\":5", "\"version\":0");
     assert!(matches!(
         expect_error(&dir, "zero.json", zero.as_bytes()),
         Problem::BadVersion(_)
@@ -310,7 +316,7 @@ fn version_1_files_still_read() {
         assert!(f.snapshot.sites.is_empty() && f.snapshot.stacks.is_empty());
         assert_eq!(f.snapshot.sampling, alloc_snapshot::Sampling::default());
         assert!(f.snapshot.modules.is_empty());
-        // Written back, it is a version 4 file that reads the same.
+        // Written back, it is a version 5 file that reads the same.
         let again = decode(&encode(&f)).unwrap();
         assert_eq!(again, f);
     }
@@ -390,30 +396,30 @@ fn with_checksum(text: &str) -> String {
     )
 }
 
-/// A version 3 file (every field but `retention`, written here by hand with
+/// A version 4 file (every field but `retention`, written here by hand with
 /// its own checksum) reads with no retention scan; one that has
-/// `retention` is refused; a version 4 file without it is refused.
+/// `retention` is refused; a version 5 file without it is refused.
 #[test]
-fn version_3_files_still_read_and_version_4_requires_retention() {
-    let dir = temp_dir("v3-read");
+fn version_4_files_still_read_and_version_5_requires_retention() {
+    let dir = temp_dir("v4-read");
     let text = String::from_utf8(encode(&sample())).unwrap();
     assert!(text.contains(",\"retention\":null}"), "{text}");
-    let v3 = with_checksum(
+    let v4 = with_checksum(
         &text
-            .replace("\"version\":4", "\"version\":3")
+            .replace("\"version\":5", "\"version\":4")
             .replace(",\"retention\":null}", "}"),
     );
-    let f = decode(v3.as_bytes()).unwrap_or_else(|e| panic!("{e}: {v3}"));
+    let f = decode(v4.as_bytes()).unwrap_or_else(|e| panic!("{e}: {v4}"));
     assert_eq!(f.snapshot.retention, None);
     assert_eq!(f, decode(text.as_bytes()).unwrap());
-    let v3_with = with_checksum(&text.replace("\"version\":4", "\"version\":3"));
-    let p = expect_error(&dir, "v3-retention.json", v3_with.as_bytes());
+    let v4_with = with_checksum(&text.replace("\"version\":5", "\"version\":4"));
+    let p = expect_error(&dir, "v4-retention.json", v4_with.as_bytes());
     assert!(
         matches!(&p, Problem::Schema(m) if m.contains("unknown field snapshot.retention")),
         "{p}"
     );
-    let v4_without = with_checksum(&text.replace(",\"retention\":null}", "}"));
-    let p = expect_error(&dir, "v4-no-retention.json", v4_without.as_bytes());
+    let v5_without = with_checksum(&text.replace(",\"retention\":null}", "}"));
+    let p = expect_error(&dir, "v5-no-retention.json", v5_without.as_bytes());
     assert!(
         matches!(&p, Problem::Schema(m) if m.contains("missing field snapshot.retention")),
         "{p}"
@@ -425,7 +431,7 @@ fn version_3_files_still_read_and_version_4_requires_retention() {
 /// sorted and disjoint, stacks known, holders and referrers in range.
 #[test]
 fn retention_scans_round_trip_and_are_checked() {
-    use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionScan, RetentionThread};
+    use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionThread};
     let dir = temp_dir("retention");
     let mut f = sample();
     let block = |addr, held_by, referrers| RetainedBlock {
@@ -471,7 +477,7 @@ fn retention_scans_round_trip_and_are_checked() {
                 vec![],
             ),
         ],
-        scan: RetentionScan::default(),
+        scan: alloc_snapshot::RetentionScan::default(),
     });
     assert_eq!(decode(&encode(&f)).unwrap(), f);
     type Damage = fn(&mut Retention);
@@ -532,11 +538,41 @@ fn retention_scans_round_trip_and_are_checked() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-/// In version 4 every field is required, at every depth, and the call-site
-/// data and the modules must be consistent.
+/// A version 3 file (modules, no `run`), written by an independent
+/// implementation of the format (`tests/data/v3-modules.json`, checksum
+/// included), reads with no run identity; one that has `run` is refused.
 #[test]
-fn version_4_requires_every_field_and_checks_it() {
+fn version_3_files_still_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-modules.json");
+    let f = read_snapshot_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.cycles, Some(70));
+    assert_eq!(f.snapshot.modules.len(), 1);
+    assert_eq!(f.snapshot.modules[0].build_id.as_deref(), Some("0a1b2c3d"));
+    assert_eq!(f.snapshot.run, None);
+    assert_eq!(decode(&encode(&f)).unwrap(), f);
+    let text = fs::read_to_string(&path).unwrap();
     let dir = temp_dir("v3");
+    let changed = text.replace("\"base\":4194304", "\"base\":4194305");
+    assert_ne!(changed, text);
+    assert!(matches!(
+        expect_error(&dir, "v3-changed.json", changed.as_bytes()),
+        Problem::Checksum { .. }
+    ));
+    let with_run = text.replace("]},\"checksum\"", "],\"run\":null},\"checksum\"");
+    assert_ne!(with_run, text);
+    let p = expect_error(&dir, "v3-run.json", with_run.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("unknown field snapshot.run")),
+        "{p}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// In version 5 every field is required, at every depth, and the call-site
+/// data, the modules and the run identity must be consistent.
+#[test]
+fn version_5_requires_every_field_and_checks_it() {
+    let dir = temp_dir("v4");
     let text = String::from_utf8(encode(&sample())).unwrap();
     for field in [
         "sampling",
@@ -544,6 +580,7 @@ fn version_4_requires_every_field_and_checks_it() {
         "sites",
         "histograms",
         "modules",
+        "run",
         "retention",
     ] {
         // The same file without the field (the schema is checked before
@@ -646,6 +683,21 @@ fn version_4_requires_every_field_and_checks_it() {
                 f.snapshot.modules[1].ranges[0].start = 0x5555_5580_8000;
             },
             "modules[0] and modules[1] both hold address 0x555555808000",
+        ),
+        (
+            "run-id-short",
+            |f| f.snapshot.run.as_mut().unwrap().id.truncate(30),
+            "32 lowercase hex digits",
+        ),
+        (
+            "run-id-case",
+            |f| f.snapshot.run.as_mut().unwrap().id = "0123456789ABCDEF".repeat(2),
+            "32 lowercase hex digits",
+        ),
+        (
+            "run-pid",
+            |f| f.snapshot.run.as_mut().unwrap().pid = 0,
+            "run.pid is 0",
         ),
     ];
     for (name, damage, says) in invalid {

@@ -158,6 +158,11 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
+//! - `admin_busy_soak.rs`: a soak (in a child process) gets through while
+//!   hostile clients keep the admin endpoint full; its retries printed.
+//! - `run_identity.rs`: every snapshot of a process carries its run
+//!   identity; a forked child and another process are other runs; a series
+//!   of two processes' files interleaved is refused.
 
 pub mod estimates;
 
@@ -506,6 +511,43 @@ pub fn ops_delta(before: &Snapshot, after: &Snapshot) -> (i64, i64, i64) {
         after.totals.frees as i64 - before.totals.frees as i64,
         after.totals.reallocs as i64 - before.totals.reallocs as i64,
     )
+}
+
+/// Runs each of `cases` in a process of its own: this executable again,
+/// with the environment variable `env` set to the case's name and
+/// `ALLOC_CORE_SAMPLE` removed (the defaults); only the cases whose name
+/// contains this process's first argument, if it has one. Prints a
+/// `test NAME ... ok` line per case and the totals; fails if any failed.
+pub fn run_cases_in_processes<'a>(
+    env: &str,
+    cases: impl IntoIterator<Item = &'a str>,
+) -> std::process::ExitCode {
+    let exe = std::env::current_exe().expect("this test's path");
+    let only = std::env::args().nth(1);
+    let (mut passed, mut failed) = (0, 0);
+    for name in cases {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let status = std::process::Command::new(&exe)
+            .env(env, name)
+            .env_remove("ALLOC_CORE_SAMPLE")
+            .status()
+            .expect("run a case");
+        if status.success() {
+            passed += 1;
+            println!("test {name} ... ok");
+        } else {
+            failed += 1;
+            println!("test {name} ... FAILED ({status})");
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 /// Makes any panic on any thread end the process with status 101, so that a

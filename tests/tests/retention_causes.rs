@@ -499,30 +499,6 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let exe = std::env::current_exe().expect("this test's path");
-    let only = std::env::args().nth(1);
-    let (mut passed, mut failed) = (0, 0);
-    for case in cases() {
-        if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
-            continue;
-        }
-        let status = std::process::Command::new(&exe)
-            .env(CASE_ENV, case.name)
-            .env_remove("ALLOC_CORE_SAMPLE")
-            .status()
-            .expect("run a case");
-        if status.success() {
-            passed += 1;
-            println!("test {} ... ok", case.name);
-        } else {
-            failed += 1;
-            println!("test {} ... FAILED ({status})", case.name);
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
+    alloc_tests::run_cases_in_processes(CASE_ENV, names)
 }

@@ -1,6 +1,6 @@
 //! The retention scan never faults and never stalls while the program
 //! changes under it: 1,000 snapshots with a retention scan, while four
-//! threads allocate, link, free and resize blocks of 16 bytes to 4 MiB,
+//! threads allocate, link, free and resize blocks of 16 bytes to 1 MiB,
 //! short-lived threads come and go (their stacks unmapped or reused), and
 //! one thread maps and unmaps anonymous memory of its own. jemalloc runs
 //! with `retain:false` and no decay (the process re-runs itself with
@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
 
 const SCANS: usize = 1000;
+/// Blocks each churning thread keeps live at once.
+const LIVE: usize = 32;
 const CHILD_ENV: &str = "RETENTION_STRESS_CHILD";
 
 /// Blocks of 96 KiB (always sampled) that this static holds for good, in a
@@ -37,12 +39,12 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// Allocates, links, resizes and frees blocks until `STOP`.
 fn churn(seed: u64) {
     let mut rng = alloc_tests::Rng::new(seed);
-    let mut live: Vec<Vec<usize>> = Vec::with_capacity(64);
+    let mut live: Vec<Vec<usize>> = Vec::with_capacity(LIVE);
     while !STOP.load(Relaxed) {
         let size = match rng.below(100) {
             0..=79 => 2 + rng.below(64) as usize,
             80..=97 => 1024 + rng.below(16 << 10) as usize,
-            _ => (64 << 10) + rng.below(512 << 10) as usize,
+            _ => (8 << 10) + rng.below(56 << 10) as usize,
         };
         let mut v = vec![0usize; size];
         // Link it to others: pointers the scan follows.
@@ -54,8 +56,8 @@ fn churn(seed: u64) {
         if rng.below(4) == 0 {
             v.resize(size * 2, 1);
         }
-        if live.len() == 64 {
-            let k = rng.below(64) as usize;
+        if live.len() == LIVE {
+            let k = rng.below(LIVE as u64) as usize;
             live.swap_remove(k);
         }
         live.push(black_box(v));
@@ -145,6 +147,9 @@ fn child() {
             found_static += 1;
         }
         drop(s);
+        if scan % 100 == 99 {
+            eprintln!("retention_stress: {} scans, slowest {slowest:?}", scan + 1);
+        }
     }
     STOP.store(true, Relaxed);
     for w in workers {
