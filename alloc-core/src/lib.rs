@@ -188,10 +188,11 @@
 //!   dropped and counted); together at most about 10.3 MiB (the stack
 //!   table with its index 2.2 MiB, the records 8 MiB), mapped or touched as
 //!   they fill, and 6.3 MiB at the defaults, whose record table stops at
-//!   4 MiB (half the records, 32 bytes each). A leaky demo server soaked
-//!   for 1,000,000 cycles at the defaults ended at 2.34 MiB of tool memory,
-//!   1.90 MiB of it the record table's 61,302 records
-//!   (`demo-server/results/2026-12-02-soak-1m.txt`).
+//!   4 MiB (half the records, 32 bytes each). A leaky demo server
+//!   (`logger-registry`, 4.17 blocks a cycle) soaked for 1,000,000 cycles
+//!   at the defaults ended at 3.50 MiB of tool memory, 3.16 MiB of it the
+//!   record table's 102,382 records
+//!   (`demo-server/results/2026-12-07-soak-lengths.txt`).
 //!   [`Snapshot::sampling`] reports both overflows; [`tool_metadata`] says
 //!   what the tool's memory is made of.
 //! - **Safety on the allocation path.** Stacks are captured by the checked
