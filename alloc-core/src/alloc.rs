@@ -15,6 +15,7 @@
 use crate::backend::Backend;
 use crate::counters::{Op, Slot, SAMPLED, TOOL_EPOCH};
 use crate::epoch::EPOCH;
+use crate::reentry::{self, Deferred};
 use crate::registry::{self, TOOL, TOOL_BLOCKS, TOOL_BYTES, UNREGISTERED};
 use crate::sampled::Record;
 use crate::sampling::{self, Chance};
@@ -122,6 +123,17 @@ fn alloc_slow<A: Backend>(
         count_tool(size as i64, 1);
         return TOOL_EPOCH;
     }
+    if reentry::inside() {
+        // A signal handler interrupted this thread inside the tool: counted
+        // later, never sampled.
+        reentry::defer(Deferred::Count {
+            epoch,
+            bytes: size as i64,
+            op: Op::Alloc,
+        });
+        return epoch;
+    }
+    let _inside = reentry::enter();
     let slot = if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
         let slot = registry::register();
@@ -171,19 +183,18 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
     if tag & SAMPLED == 0 {
         return account_slow::<A>(slot, tag, -(size as i64), Op::Free);
     }
+    if reentry::inside() {
+        reentry::defer(Deferred::FreeSampled { tag, addr, size });
+        return;
+    }
+    let _inside = reentry::enter();
     // The tag names the record, which holds the birth epoch. (The block
     // may be back in the inner allocator already, and even given to
     // another thread: `addr` only checks that the record is this block's.)
-    let own = if registry::owner_id(slot) != 0 {
-        // SAFETY: a pool slot that `current` returned is this thread's.
-        Some(unsafe { &*slot })
-    } else {
-        None
-    };
     // No record cannot happen (the table's invariant); then there is no
     // birth epoch to count the free in.
-    if let Some(birth) = sampling::on_free(tag, addr, own) {
-        account_slow::<A>(slot, birth, -(size as i64), Op::Free);
+    if let Some(birth) = sampling::on_free(tag, addr, own_slot(slot)) {
+        count_in::<A>(slot, birth, -(size as i64), Op::Free);
     }
 }
 
@@ -210,14 +221,7 @@ fn realloc_slow_account<A: Backend>(
     charged: bool,
     record: Option<Record>,
 ) -> u32 {
-    let count = |s: &Slot| {
-        if birth == now {
-            s.record(now, new as i64 - old as i64, Op::Realloc);
-        } else {
-            s.record(birth, -(old as i64), Op::MoveOut);
-            s.record(now, new as i64, Op::MoveIn);
-        }
-    };
+    let count = |s: &Slot| realloc_counts((birth, now), (old, new), |e, b, op| s.record(e, b, op));
     let (slot, charged) = if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
         (registry::register(), false)
@@ -270,6 +274,100 @@ fn realloc_slow_account<A: Backend>(
     sampling::on_alloc(s, registry::owner_id(slot), (addr, now, new), chance)
 }
 
+/// A realloc within the current epoch `now` that [`Slot::try_realloc`]
+/// refused (it took `new` off the countdown): [`realloc_slow_account`], or
+/// deferred when the thread is already inside the tool.
+#[cold]
+#[inline(never)]
+fn realloc_in_epoch<A: Backend>(
+    slot: *const Slot,
+    addr: usize,
+    now: u32,
+    (old, new): (usize, usize),
+) -> u32 {
+    if reentry::inside() {
+        return realloc_reentrant(addr, now, now, (old, new));
+    }
+    let _inside = reentry::enter();
+    realloc_slow_account::<A>(slot, addr, (now, now), (old, new), true, None)
+}
+
+/// What a realloc of a block born in `birth` from `old` to `new` bytes in
+/// epoch `now` counts, each as `count(epoch, bytes, op)`.
+fn realloc_counts(
+    (birth, now): (u32, u32),
+    (old, new): (usize, usize),
+    mut count: impl FnMut(u32, i64, Op),
+) {
+    if birth == now {
+        count(now, new as i64 - old as i64, Op::Realloc);
+    } else {
+        count(birth, -(old as i64), Op::MoveOut);
+        count(now, new as i64, Op::MoveIn);
+    }
+}
+
+/// The tag of a realloc's new block when a signal handler interrupted this
+/// thread inside the tool: the counts (and a sampled block's record) are
+/// deferred, the new block is not sampled.
+fn realloc_reentrant(addr: usize, tag: u32, now: u32, (old, new): (usize, usize)) -> u32 {
+    if tag & SAMPLED != 0 {
+        reentry::defer(Deferred::ReallocSampled {
+            tag,
+            addr,
+            old,
+            new,
+            now,
+        });
+    } else if tag == TOOL_EPOCH {
+        count_tool(new as i64 - old as i64, 0);
+        return TOOL_EPOCH;
+    } else {
+        realloc_counts((tag, now), (old, new), |epoch, bytes, op| {
+            reentry::defer(Deferred::Count { epoch, bytes, op });
+        });
+    }
+    now
+}
+
+/// This thread's slot if it owns one (not a special slot).
+fn own_slot(slot: *const Slot) -> Option<&'static Slot> {
+    if registry::owner_id(slot) != 0 {
+        // SAFETY: a pool slot that `current` returned is this thread's.
+        Some(unsafe { &*slot })
+    } else {
+        None
+    }
+}
+
+/// Does what a reentrant slow path left for later ([`reentry`]); the
+/// thread is inside the tool and holds no lock of it.
+pub(crate) fn apply_deferred(op: Deferred) {
+    let slot = registry::current();
+    match op {
+        Deferred::Nothing => {}
+        Deferred::Count { epoch, bytes, op } => count_in_any(slot, epoch, bytes, op),
+        Deferred::FreeSampled { tag, addr, size } => {
+            if let Some(birth) = sampling::on_free(tag, addr, own_slot(slot)) {
+                count_in_any(slot, birth, -(size as i64), Op::Free);
+            }
+        }
+        Deferred::ReallocSampled {
+            tag,
+            addr,
+            old,
+            new,
+            now,
+        } => {
+            let birth =
+                crate::sampled::remove(crate::sampled::id_of(tag), addr).map_or(now, |r| r.epoch);
+            realloc_counts((birth, now), (old, new), |epoch, bytes, op| {
+                count_in_any(slot, epoch, bytes, op);
+            });
+        }
+    }
+}
+
 fn count_tool(bytes: i64, blocks: i64) {
     TOOL_BYTES.fetch_add(bytes, Relaxed);
     TOOL_BLOCKS.fetch_add(blocks, Relaxed);
@@ -284,8 +382,29 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
         count_tool(bytes, if op == Op::Free { -1 } else { 0 });
         return;
     }
-    let slot = if ptr::eq(slot, &UNREGISTERED) {
+    if reentry::inside() {
+        reentry::defer(Deferred::Count { epoch, bytes, op });
+        return;
+    }
+    let _inside = reentry::enter();
+    count_in::<A>(slot, epoch, bytes, op);
+}
+
+/// Counts `bytes` in `epoch` as `op` in `slot`, the thread's own (given one
+/// first if it has none) or the shared one. The thread is inside the tool.
+#[inline(always)]
+fn count_in<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
+    if ptr::eq(slot, &UNREGISTERED) {
         crate::set_stats_reader(A::stats);
+    }
+    count_in_any(slot, epoch, bytes, op);
+}
+
+/// [`count_in`] without the backend (the statistics reader is set by the
+/// first slow path of any thread): for deferred work.
+#[inline]
+fn count_in_any(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
+    let slot = if ptr::eq(slot, &UNREGISTERED) {
         registry::register()
     } else {
         slot
@@ -498,14 +617,7 @@ impl<A: Backend> EpochAlloc<A> {
         ) {
             now
         } else {
-            realloc_slow_account::<A>(
-                slot,
-                p as usize,
-                (now, now),
-                (old_size, new_size),
-                true,
-                None,
-            )
+            realloc_in_epoch::<A>(slot, p as usize, now, (old_size, new_size))
         };
         // SAFETY: `p` holds `new_total` bytes placed by `place`.
         unsafe { tag::write(p, new_total, new_at, tag) };
@@ -601,6 +713,13 @@ impl<A: Backend> EpochAlloc<A> {
             // untouched.
             return p;
         }
+        if reentry::inside() {
+            let new_tag = realloc_reentrant(ptr as usize, tag, now, (layout.size(), new_size));
+            // SAFETY: `p` holds `new_total` bytes placed by `place`.
+            unsafe { tag::write(p, new_total, new_at, new_tag) };
+            return p;
+        }
+        let _inside = reentry::enter();
         let record = if sampled {
             crate::sampled::remove(crate::sampled::id_of(tag), ptr as usize)
         } else {

@@ -172,7 +172,7 @@
 //!   next to the page faults of touching it. A sample costs a stack walk
 //!   and a record: about 0.1-0.2 µs with frame pointers
 //!   ([`FRAME_POINTER_CAPTURE`]), about 3 µs with the system unwinder; see
-//!   `alloc-core/bench/README.md` for measured figures.
+//!   `RESULTS.md` for measured figures.
 //! - **Frame pointers.** Build with `-C force-frame-pointers=yes` (Setup,
 //!   above): `build.rs` sees the flag in the rustflags and the capture then
 //!   walks the frame-pointer chain (x86-64 and AArch64 Linux with glibc).
@@ -188,13 +188,9 @@
 //!   dropped and counted); together at most about 10.3 MiB (the stack
 //!   table with its index 2.2 MiB, the records 8 MiB), mapped or touched as
 //!   they fill, and 6.3 MiB at the defaults, whose record table stops at
-//!   4 MiB (half the records, 32 bytes each). A leaky demo server
-//!   (`logger-registry`, 4.17 blocks a cycle) soaked for 1,000,000 cycles
-//!   at the defaults ended at 3.50 MiB of tool memory, 3.16 MiB of it the
-//!   record table's 102,382 records
-//!   (`demo-server/results/2026-12-07-soak-lengths.txt`).
-//!   [`Snapshot::sampling`] reports both overflows; [`tool_metadata`] says
-//!   what the tool's memory is made of.
+//!   4 MiB (half the records, 32 bytes each); measured soaks are listed in
+//!   `RESULTS.md`. [`Snapshot::sampling`] reports both overflows;
+//!   [`tool_metadata`] says what the tool's memory is made of.
 //! - **Safety on the allocation path.** Stacks are captured by the checked
 //!   frame-pointer walk (no lock, no allocation; a thread's stack bounds are
 //!   found once, at its first sample: glibc's `__libc_stack_end` for the
@@ -367,6 +363,7 @@ mod modules;
 mod os_mem;
 mod page_table;
 mod policy;
+mod reentry;
 mod registry;
 mod sampled;
 mod sampling;
@@ -427,6 +424,22 @@ pub const FRAME_POINTER_CAPTURE: bool = stacks::FRAME_POINTERS;
 
 /// The last epoch [`advance_epoch`] reaches.
 pub const MAX_EPOCH: u32 = counters::MAX_EPOCH;
+
+/// Operations of signal handlers that allocated while their thread was
+/// inside the tool, and that could not be counted because the thread's
+/// queue of deferred work was full (more than 32 such operations in one
+/// interruption). 0 in any program whose handlers allocate a few blocks at
+/// a time; each one is a block counted in no epoch.
+///
+/// A handler that allocates or frees while the thread it interrupted is in
+/// the tool's slow path (sampling, a sampled free, a first allocation, an
+/// old epoch) or holds one of the tool's locks (a snapshot) takes no lock:
+/// its block is not sampled and its counts are made when the interrupted
+/// code leaves the tool, so counts stay exact and nothing deadlocks.
+#[must_use]
+pub fn signal_reentry_lost() -> u64 {
+    reentry::lost()
+}
 
 /// Runs `f` with the current thread's allocations counted as the tool's, not
 /// the user's: for instrumentation code (serialising a snapshot, an admin

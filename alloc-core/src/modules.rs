@@ -35,7 +35,7 @@ static LOCK: SpinMutex<()> = SpinMutex::new(());
 /// lock (in-process symbolisation), so that a fork waits until it is done
 /// and its child never inherits the loader's lock held. Never on the
 /// allocation path.
-pub(crate) fn hold_loader() -> impl Drop {
+pub(crate) fn hold_loader() -> crate::lock::Held<()> {
     lock(&LOCK)
 }
 
@@ -214,7 +214,7 @@ pub(crate) mod fork {
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
-        core::mem::forget(lock(&LOCK));
+        core::mem::forget(crate::lock::spin(&LOCK));
     }
 
     #[cfg_attr(miri, allow(dead_code))]

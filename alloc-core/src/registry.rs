@@ -73,7 +73,7 @@ fn set_current(slot: *const Slot) {
 }
 
 /// Takes `SHARED_LOCK` (see [`crate::lock::lock`]).
-pub(crate) fn lock_shared() -> spin::mutex::SpinMutexGuard<'static, ()> {
+pub(crate) fn lock_shared() -> crate::lock::Held<()> {
     crate::lock::lock(&SHARED_LOCK)
 }
 
@@ -292,9 +292,12 @@ mod hooks {
     /// Before fork: no snapshot, exit or shared count is half done.
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn prepare() {
+        // The thread is inside the tool until `parent` or `child`: a
+        // signal handler that allocates meanwhile takes none of these locks.
+        crate::reentry::enter().keep();
         // First: its holder may be inside the loader, never in our locks.
         crate::modules::fork::lock_all();
-        core::mem::forget(lock_shared());
+        core::mem::forget(crate::lock::spin(&SHARED_LOCK));
         crate::stacks::fork::lock_all();
         crate::sampled::fork::lock_all();
     }
@@ -306,6 +309,7 @@ mod hooks {
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
         crate::modules::fork::unlock_all();
+        crate::reentry::resume();
     }
 
     /// In the child only the forking thread exists: release the lock and mark
@@ -322,5 +326,6 @@ mod hooks {
         for slot in &SLOTS[..high] {
             slot.settle();
         }
+        crate::reentry::resume();
     }
 }

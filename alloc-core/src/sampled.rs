@@ -43,13 +43,10 @@
 //!
 //! The bound at the defaults is what naming leaks at the defaults needs: the
 //! leak cases of `tests/tests/leak_cases.rs` (two blocks a cycle over 20,000
-//! cycles) lose their 10% accuracy with half the dense limit (17.7 B/cycle
-//! for 40 at 28,672 records, measured 2026-12-02).
+//! cycles) lose their 10% accuracy with half the dense limit.
 //!
-//! Until 2026-12-02 the table was keyed by address (open addressing, linear
-//! probing, backward-shift deletion) and the tag kept the birth epoch. In
-//! every-allocation mode a free's probe and shift were a quarter of
-//! `alloc-bench`'s `server` (perf); the slab's free is one record's line.
+//! A free finds its record by the id in the block's tag, with no search:
+//! the free of a sampled block touches one record's line.
 
 use crate::counters::SAMPLED;
 use crate::lock::lock;
@@ -382,6 +379,7 @@ pub(crate) struct Freed {
 }
 
 /// [`remove`] for a free: only the fields it needs are read out.
+#[inline]
 pub(crate) fn remove_freed(id: u32, addr: usize) -> Option<Freed> {
     remove_with(id, addr, Packed::freed)
 }
@@ -451,7 +449,7 @@ pub(crate) mod fork {
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
         for cell in &TABLE {
-            core::mem::forget(lock(&cell.shard));
+            core::mem::forget(crate::lock::spin(&cell.shard));
         }
     }
 

@@ -10,7 +10,7 @@
 //! unbiased estimates of live bytes and blocks per site (the scheme of
 //! jemalloc's and Go's heap profilers).
 //!
-//! Two rules make growth visible at the line that grows (issue 12):
+//! Two rules make growth visible at the line that grows:
 //!
 //! - **A realloc is a sampling opportunity for its new size**, like an
 //!   allocation of that size: it takes the new size off the countdown, and a
@@ -53,8 +53,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 /// `alloc-bench`), against 3 µs with the system unwinder. On
 /// `alloc-bench`'s `single` (260 B per allocation on average) 256 KiB is
 /// one sample per 1,000 allocations: 0.15-0.3 ns per alloc/free pair of
-/// 20 ns, 1-1.5%; the 1 MiB default of the unwinder days
-/// cost 3 µs per 4,000 allocations, 0.75 ns (4%). Without frame pointers
+/// 20 ns, 1-1.5%. Without frame pointers
 /// (a build without `-C force-frame-pointers=yes`) each sample costs the
 /// unwinder's 3 µs, 3 ns per pair on `single` (15%).
 ///

@@ -1,6 +1,7 @@
 //! Taking a snapshot: sum every slot, fold old epochs into ranges, add RSS
-//! and the inner allocator's statistics, the sampled sites and the
-//! histograms.
+//! and the inner allocator's statistics, the sampled sites, the histograms
+//! and the process's run identity (computed at the first snapshot: two
+//! more small files read, `/proc/self/stat` and `/proc/stat`).
 //!
 //! The cost is one pass over the slots of threads that ever allocated
 //! (about 26 KiB each, the sampling histograms included) plus two small files read: microseconds, independent of
@@ -16,10 +17,11 @@ use crate::sampling;
 use crate::AllocatorStats;
 use crate::{histogram, sampled, stacks};
 use alloc_snapshot::{
-    EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
+    EpochLive, Histograms, RunIdentity, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
 use core::sync::atomic::Ordering::*;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
@@ -173,7 +175,62 @@ pub fn snapshot() -> Snapshot {
             lifetime_ns,
         },
         modules,
+        run: Some(run_identity()),
     }
+}
+
+/// This process's run identity, computed at its first snapshot (in the
+/// tool's scope, never on the allocation path) and kept; a forked child,
+/// whose pid differs from the one kept, computes its own at each snapshot.
+fn run_identity() -> RunIdentity {
+    static RUN: OnceLock<RunIdentity> = OnceLock::new();
+    let run = RUN.get_or_init(new_run_identity);
+    if run.pid == std::process::id() {
+        run.clone()
+    } else {
+        new_run_identity()
+    }
+}
+
+/// The pid, the process's start time and 128 random bits: two keys of the
+/// standard library's `RandomState` (seeded from the OS's random source),
+/// each hashing the pid and the time.
+fn new_run_identity() -> RunIdentity {
+    use std::hash::{BuildHasher, Hasher};
+    let pid = std::process::id();
+    let now = unix_ns();
+    let mut id = String::with_capacity(32);
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(pid);
+        h.write_u64(now);
+        id.push_str(&format!("{:016x}", h.finish()));
+    }
+    RunIdentity {
+        pid,
+        started_unix_ns: process_start_unix_ns().unwrap_or(0),
+        id,
+    }
+}
+
+/// When this process started, from the kernel's records: its start time
+/// in clock ticks after boot (`/proc/self/stat`, field 22; ticks of
+/// 1/100 s, Linux's `USER_HZ` for user space) plus the boot time
+/// (`/proc/stat`, `btime`). `None` where those files are not there.
+fn process_start_unix_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces and parentheses: the
+    // fields after it start after the last ')'; field 22 is the 20th.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: u64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(btime * 1_000_000_000 + ticks * 10_000_000)
 }
 
 /// The sampled blocks live now, summed per stack and birth epoch, and the

@@ -561,7 +561,7 @@ pub(crate) mod fork {
 
     #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn lock_all() {
-        core::mem::forget(lock(&FILL));
+        core::mem::forget(crate::lock::spin(&FILL));
     }
 
     #[cfg_attr(miri, allow(dead_code))]

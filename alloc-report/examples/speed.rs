@@ -1,4 +1,4 @@
-//! The speed benchmark of issue 4, both parts in one run:
+//! The analyser's speed benchmark, both parts in one run:
 //!
 //! - **analyse + render**: a series of 1,000 snapshots of a program with
 //!   10,000 call sites (stacks of 8 frames) pushed through

@@ -29,12 +29,14 @@
 //! # Files
 //!
 //! One snapshot is one file of versioned, self-describing JSON
-//! (`{"format":"alloc-snapshot","version":3,"cycles":N,"snapshot":{...},"checksum":"..."}`;
-//! version 2 files, without the loaded modules, and version 1 files,
-//! without call sites, still read);
-//! a series (one soak run) is a directory of `000000.json`, `000001.json`,
-//! ... written by [`SeriesWriter`]. Writes are atomic; reads are strict and
-//! every failure names the file and the problem. See [`mod@format`].
+//! (`{"format":"alloc-snapshot","version":4,"cycles":N,"snapshot":{...},"checksum":"..."}`;
+//! version 3 files, without the run identity, version 2 files, without
+//! the loaded modules, and version 1 files, without call sites, still
+//! read); a series (one process run) is a directory of `000000.json`,
+//! `000001.json`, ... written by [`SeriesWriter`], numbered without a gap,
+//! every file of the first file's run. Writes are atomic; reads are strict,
+//! of regular files of at most [`format::MAX_FILE_BYTES`], and every
+//! failure names the file and the problem. See [`mod@format`].
 //!
 //! The optional `cycles` field is the soak driver's count of cycles done at
 //! the snapshot. If every file of a series has it, slopes are per those

@@ -21,6 +21,12 @@ const EXAMPLES: &str = "\
 A series directory holds 000000.json, 000001.json, ... as written by
 SeriesWriter; a soak's output directory (alloc-soak --out, whose series/
 holds them) is accepted wherever a series is; a FILE is one snapshot file.
+Only regular files are read (a FIFO, a device or a directory where a file
+belongs is an error, never a wait), each of at most 256 MiB (a larger one
+is refused from its size). A series is the snapshots of one process run:
+files numbered without a gap, of one run identity, whose epochs, cycles
+and timestamps never go backwards; anything else is refused, naming the
+file.
 
 Raw call stacks (as alloc-core's snapshot() and the admin endpoint write
 them) are symbolised here from the debug information of the binaries the

@@ -30,11 +30,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use addr2line::Loader;
+use alloc_snapshot::file::open_regular;
 use alloc_snapshot::trim::{user_frame_by, SiteRule};
 use alloc_snapshot::{Frame, Module, Snapshot};
 use object::Object;
@@ -164,9 +164,11 @@ impl fmt::Debug for Symbolizer {
 }
 
 /// The GNU build id of the object file at `path`, in lowercase hex
-/// (`Ok(None)` if it has none). Reads only the headers and the note.
+/// (`Ok(None)` if it has none). Reads only the headers and the note. Only
+/// a regular file is read (`alloc_snapshot::file::open_regular`): a FIFO
+/// or a device at a module's path is an error, never a wait.
 pub fn file_build_id(path: &Path) -> Result<Option<String>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+    let file = open_regular(path).map_err(|e| e.to_string())?;
     let cache = object::ReadCache::new(file);
     let obj = object::File::parse(&cache).map_err(|e| e.to_string())?;
     let id = obj.build_id().map_err(|e| e.to_string())?;
@@ -367,7 +369,7 @@ fn separate_debug_file(build_id: &str) -> Option<PathBuf> {
 
 /// Whether the file has DWARF line information.
 fn has_dwarf(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
+    let Ok(file) = open_regular(path) else {
         return false;
     };
     let cache = object::ReadCache::new(file);

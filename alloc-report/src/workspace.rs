@@ -28,6 +28,7 @@
 
 use std::path::Path;
 
+use alloc_snapshot::file::read_regular;
 use alloc_snapshot::{Snapshot, Workspaces};
 
 use crate::analysis::HashMap;
@@ -109,16 +110,25 @@ impl WorkspaceFinder {
     }
 }
 
+/// The largest `Cargo.toml` read; a larger one is taken for no root.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 /// Whether `dir` holds a `Cargo.toml` with a `[workspace]` table (or one of
-/// its sub-tables, which make it too).
+/// its sub-tables, which make it too). The directories come from the
+/// snapshot's file names, so only a regular file of at most
+/// [`MAX_MANIFEST_BYTES`] is read (a FIFO there is no root, never a wait).
 fn is_workspace_root(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|manifest| {
-        manifest.lines().map(str::trim).any(|l| {
-            l == "[workspace]"
-                || l.strip_prefix("[workspace.")
-                    .is_some_and(|rest| rest.ends_with(']'))
+    let manifest = read_regular(&dir.join("Cargo.toml"), MAX_MANIFEST_BYTES);
+    manifest
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .is_some_and(|manifest| {
+            manifest.lines().map(str::trim).any(|l| {
+                l == "[workspace]"
+                    || l.strip_prefix("[workspace.")
+                        .is_some_and(|rest| rest.ends_with(']'))
+            })
         })
-    })
 }
 
 #[cfg(test)]

@@ -206,34 +206,9 @@ fn raw_snapshot(binary: &Path, path: &str, build_id: Option<String>) -> alloc_re
         .expect("the binary has a main symbol")
         .address();
     let base = 0x5555_0000_0000;
-    let mut s = common::snap(3, &[(1, 64, 1)]);
-    s.stacks = vec![alloc_snapshot::Stack {
-        id: 1,
-        // A return address just past main's first instruction.
-        frames: vec![alloc_snapshot::Frame {
-            ip: base + main + 1,
-            function: None,
-            file: None,
-            line: None,
-        }],
-        user_frame: None,
-    }];
-    s.sites = vec![alloc_snapshot::SiteLive {
-        stack: 1,
-        epoch: 1,
-        bytes: 64.0,
-        blocks: 1.0,
-        samples: 1,
-    }];
-    s.modules = vec![alloc_snapshot::Module {
-        path: path.into(),
-        base,
-        ranges: vec![alloc_snapshot::AddrRange {
-            start: base,
-            end: base + (bytes.len() as u64).max(main + 0x1000),
-        }],
-        build_id,
-    }];
+    // A return address just past main's first instruction.
+    let end = base + (bytes.len() as u64).max(main + 0x1000);
+    let s = common::raw_snapshot(base + main + 1, path, base, end, build_id);
     alloc_report::SnapshotFile::new(s)
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use alloc_report::format::{decode, encode, Problem, FORMAT_VERSION};
 use alloc_report::{read_path, read_series, read_snapshot_file, SeriesWriter, SnapshotFile};
-use alloc_snapshot::{AddrRange, Bucket, Histogram, Module, SiteLive};
+use alloc_snapshot::{AddrRange, Bucket, Histogram, Module, RunIdentity, SiteLive};
 use common::{fold, snap, stack, temp_dir, Rng};
 
 fn sample() -> SnapshotFile {
@@ -95,6 +95,12 @@ fn sample() -> SnapshotFile {
             build_id: None,
         },
     ];
+    // The run, so that damage to it is covered too.
+    s.run = Some(RunIdentity {
+        pid: 4242,
+        started_unix_ns: 1_699_999_990_000_000_000,
+        id: "0123456789abcdef0123456789abcdef".into(),
+    });
     SnapshotFile {
         cycles: Some(120),
         snapshot: fold(s, 6),
@@ -171,10 +177,10 @@ fn every_single_byte_flip_is_an_error() {
 fn a_newer_version_is_refused_with_a_clear_message() {
     let dir = temp_dir("version");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    assert!(text.contains("\"version\":3,"), "{text}");
-    let newer = text.replace("\"version\":3", "\"version\":4");
+    assert!(text.contains("\"version\":4,"), "{text}");
+    let newer = text.replace("\"version\":4", "\"version\":5");
     let p = expect_error(&dir, "newer.json", newer.as_bytes());
-    assert_eq!(p, Problem::NewerVersion(4));
+    assert_eq!(p, Problem::NewerVersion(5));
     assert!(p.to_string().contains("newer"), "{p}");
     assert!(p.to_string().contains(&FORMAT_VERSION.to_string()));
     // A newer file need not look like this version at all.
@@ -184,7 +190,7 @@ fn a_newer_version_is_refused_with_a_clear_message() {
         b"{\"format\":\"alloc-snapshot\",\"version\":9,\"x\":[]}\n",
     );
     assert_eq!(p, Problem::NewerVersion(9));
-    let zero = text.replace("\"version\":3", "\"version\":0");
+    let zero = text.replace("\"version\":4", "\"version\":0");
     assert!(matches!(
         expect_error(&dir, "zero.json", zero.as_bytes()),
         Problem::BadVersion(_)
@@ -310,7 +316,7 @@ fn version_1_files_still_read() {
         assert!(f.snapshot.sites.is_empty() && f.snapshot.stacks.is_empty());
         assert_eq!(f.snapshot.sampling, alloc_snapshot::Sampling::default());
         assert!(f.snapshot.modules.is_empty());
-        // Written back, it is a version 3 file that reads the same.
+        // Written back, it is a version 4 file that reads the same.
         let again = decode(&encode(&f)).unwrap();
         assert_eq!(again, f);
     }
@@ -368,13 +374,50 @@ fn version_2_files_still_read() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-/// In version 3 every field is required, at every depth, and the call-site
-/// data and the modules must be consistent.
+/// A version 3 file (modules, no `run`), written by an independent
+/// implementation of the format (`tests/data/v3-modules.json`, checksum
+/// included), reads with no run identity; one that has `run` is refused.
 #[test]
-fn version_3_requires_every_field_and_checks_it() {
+fn version_3_files_still_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-modules.json");
+    let f = read_snapshot_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.cycles, Some(70));
+    assert_eq!(f.snapshot.modules.len(), 1);
+    assert_eq!(f.snapshot.modules[0].build_id.as_deref(), Some("0a1b2c3d"));
+    assert_eq!(f.snapshot.run, None);
+    assert_eq!(decode(&encode(&f)).unwrap(), f);
+    let text = fs::read_to_string(&path).unwrap();
     let dir = temp_dir("v3");
+    let changed = text.replace("\"base\":4194304", "\"base\":4194305");
+    assert_ne!(changed, text);
+    assert!(matches!(
+        expect_error(&dir, "v3-changed.json", changed.as_bytes()),
+        Problem::Checksum { .. }
+    ));
+    let with_run = text.replace("]},\"checksum\"", "],\"run\":null},\"checksum\"");
+    assert_ne!(with_run, text);
+    let p = expect_error(&dir, "v3-run.json", with_run.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("unknown field snapshot.run")),
+        "{p}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// In version 4 every field is required, at every depth, and the call-site
+/// data, the modules and the run identity must be consistent.
+#[test]
+fn version_4_requires_every_field_and_checks_it() {
+    let dir = temp_dir("v4");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    for field in ["sampling", "stacks", "sites", "histograms", "modules"] {
+    for field in [
+        "sampling",
+        "stacks",
+        "sites",
+        "histograms",
+        "modules",
+        "run",
+    ] {
         // The same file without the field (the schema is checked before
         // the checksum, so key order and checksum do not matter here).
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -475,6 +518,21 @@ fn version_3_requires_every_field_and_checks_it() {
                 f.snapshot.modules[1].ranges[0].start = 0x5555_5580_8000;
             },
             "modules[0] and modules[1] both hold address 0x555555808000",
+        ),
+        (
+            "run-id-short",
+            |f| f.snapshot.run.as_mut().unwrap().id.truncate(30),
+            "32 lowercase hex digits",
+        ),
+        (
+            "run-id-case",
+            |f| f.snapshot.run.as_mut().unwrap().id = "0123456789ABCDEF".repeat(2),
+            "32 lowercase hex digits",
+        ),
+        (
+            "run-pid",
+            |f| f.snapshot.run.as_mut().unwrap().pid = 0,
+            "run.pid is 0",
         ),
     ];
     for (name, damage, says) in invalid {

@@ -33,7 +33,9 @@ enum Cmd {
         /// Cycles in flight at once.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         concurrency: u64,
-        /// Where the reports and summary.json go.
+        /// Where the reports and summary.json go: one soak's directory per
+        /// pattern and variant, an earlier demo's soak there replaced (its
+        /// series and report files only; alloc-soak --replace).
         #[arg(long, default_value = "target/demo")]
         out: PathBuf,
     },
@@ -64,7 +66,9 @@ enum Cmd {
         /// The variant the servers run.
         #[arg(long, value_enum, default_value_t = Variant::Fixed)]
         variant: Variant,
-        /// Where the runs and throughput.json go.
+        /// Where the runs and throughput.json go: one soak's directory per
+        /// round and build, an earlier run's soak there replaced (its series
+        /// and report files only; alloc-soak --replace).
         #[arg(long, default_value = "target/demo-bench")]
         out: PathBuf,
     },

@@ -201,6 +201,9 @@ impl FreshSoak {
             opts.warmup = w;
         }
         opts.progress = self.progress;
+        // The directory is the demo's own, one per pattern and variant: an
+        // earlier run's soak there is replaced (its files only).
+        opts.replace = true;
         soak::run(&opts)
     }
 }

@@ -35,7 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
-/// The soak tool (package `alloc-soak`), re-exported under its old paths.
+/// The soak tool (package `alloc-soak`), re-exported for the demo and its tests.
 pub use alloc_soak::{admin_client, client, soak};
 pub mod cli;
 pub mod demo;

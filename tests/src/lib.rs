@@ -68,6 +68,13 @@
 //! - `sampling_no_deadlock.rs`: every allocation sampled while other threads
 //!   panic and unwind, capture `std::backtrace::Backtrace`, spawn threads and
 //!   symbolise snapshots, round after round under a watchdog.
+//! - `admin_hostile.rs`: the admin endpoint among idle and trickling local
+//!   clients, browser attacks (foreign `Host`, cross-site `Origin`), strict
+//!   HTTP and the optional token.
+//! - `signal_alloc.rs`: signal handlers that allocate, reallocate and free
+//!   while their thread is inside the tool (sampling, a sampled free, a
+//!   snapshot's locks), 1,000 signals on each of two threads in every
+//!   sampling mode: no deadlock, and exact counts after.
 //! - `sampling_fork.rs`: `fork()` while other threads sample; the child
 //!   snapshots, samples and exits cleanly, 50 times.
 //! - `growth_vec_push.rs`, `growth_map_insert.rs`,
@@ -96,6 +103,11 @@
 //!   survivors; exact bytes and blocks per cycle as documented.
 //! - `tidy.rs`: every file here has its `[[test]]` entry with
 //!   `harness = false`, a `main`, a `//!` opening and a line in this index.
+//! - `tidy_history.rs`: no dates and no commit hashes in the workspace's
+//!   Markdown (RESULTS.md and CHANGELOG.md aside), its crates' `src/` and
+//!   examples, and its manifests' comments; the rules in the file's docs.
+//! - `readme_commands.rs`: every command the README shows is run by
+//!   `.ci/run` or by a test of the `--help` examples.
 //!
 //! Statistical checks print `stat:` lines and take their seed from
 //! `ALLOC_CORE_SEED` (a fixed default otherwise); `tests/repeat-statistical`
@@ -127,6 +139,12 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
+//! - `admin_busy_soak.rs`: a 2,000-cycle soak (in a child process) exits 0
+//!   while sixty idle and eight trickling clients work on the admin
+//!   endpoint; its retries printed.
+//! - `run_identity.rs`: every snapshot of a process carries its run
+//!   identity; a forked child and another process are other runs; a series
+//!   of two processes' files interleaved is refused.
 
 pub mod estimates;
 

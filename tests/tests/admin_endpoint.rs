@@ -45,7 +45,7 @@ fn get(addr: SocketAddr, target: &str) -> (u16, String) {
 
 fn request(addr: SocketAddr, method: &str, target: &str) -> (u16, String) {
     let mut buf = vec![0u8; 8 << 20];
-    let req = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let (status, body, end) = raw(addr, req.as_bytes(), &mut buf);
     (
         status,

@@ -53,22 +53,39 @@
 //! encoding) inside [`alloc_core::untracked`], so its
 //! allocations count in the snapshot's `tool` usage and never as the
 //! program's live bytes or survivors. It uses one acceptor thread and four
-//! worker threads, all spawned inside that scope; a fifth concurrent request
+//! worker threads, all spawned inside that scope; a fifth complete request
 //! waits in a queue of 32, and beyond that gets `503`.
 //!
 //! # Security
 //!
-//! The endpoint has no authentication: anyone who reaches it can read the
-//! heap profile (including symbol names and file paths) and advance epochs.
-//! It binds to loopback by default. [`Admin::start`] refuses any other
-//! address unless [`Admin::allow_non_loopback`] was set, and prints a warning
-//! to stderr when it is.
+//! Anyone who reaches the endpoint can read the heap profile (including
+//! symbol names and file paths) and advance epochs, unless it has a token
+//! ([`Admin::token`], or the environment variable [`TOKEN_ENV`]): then
+//! every request must carry it (`Authorization: Bearer TOKEN`, or
+//! `token=TOKEN` in the query) or gets `401`. It binds to loopback by
+//! default. [`Admin::start`] refuses any other address unless
+//! [`Admin::allow_non_loopback`] was set, and prints a warning to stderr
+//! when it is.
+//!
+//! Against a browser on the same machine, the endpoint's own port answers
+//! only a `Host` that is a loopback name or its own address (DNS
+//! rebinding), and every route refuses a cross-site request (an `Origin`
+//! that is not the request's own, or a `Sec-Fetch-Site` other than
+//! `same-origin`/`none`) with `403`.
+//!
+//! Against hostile local clients, heads are read by the acceptor without
+//! blocking: idle connections and clients that trickle their heads hold no
+//! worker and are closed 2 s after they connect (at most 128 wait at once;
+//! the longest-waiting goes first), the answer must be read within 5 s and
+//! closing lingers at most 200 ms.
 
 #![forbid(unsafe_code)]
 
+mod accept;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod connections;
+mod guard;
 mod http;
 mod routes;
 mod service;
@@ -81,13 +98,17 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, TrySendError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 /// The address the endpoint binds to unless told otherwise: 127.0.0.1:7171.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7171));
+
+/// The environment variable that gives the endpoint's token when
+/// [`Admin::token`] was not called: `ALLOC_ADMIN_TOKEN`.
+pub const TOKEN_ENV: &str = "ALLOC_ADMIN_TOKEN";
 
 /// Worker threads that answer requests.
 const WORKERS: usize = 4;
@@ -104,6 +125,8 @@ type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 pub(crate) struct State {
     pub(crate) open_connections: Option<Counter>,
     pub(crate) extra_metrics: Option<ExtraMetrics>,
+    /// Who may ask ([`guard`]).
+    pub(crate) guard: guard::Policy,
 }
 
 /// The endpoint's configuration; [`Admin::start`] binds and serves it.
@@ -113,6 +136,7 @@ pub struct Admin {
     allow_non_loopback: bool,
     open_connections: Option<Counter>,
     extra_metrics: Option<ExtraMetrics>,
+    token: Option<String>,
 }
 
 impl Default for Admin {
@@ -140,6 +164,29 @@ impl Admin {
             allow_non_loopback: false,
             open_connections: None,
             extra_metrics: None,
+            token: None,
+        }
+    }
+
+    /// Requires every request to carry `token`, as `Authorization: Bearer
+    /// TOKEN` or as the query parameter `token=TOKEN` (for clients that
+    /// cannot set headers, such as `go tool pprof`); others get `401`.
+    /// Without this call the environment variable [`TOKEN_ENV`] gives the
+    /// token, if set and not empty. `alloc-soak` sends the same variable's
+    /// value (or its `--admin-token`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn policy(&self, own: Option<SocketAddr>) -> guard::Policy {
+        guard::Policy {
+            token: self
+                .token
+                .clone()
+                .or_else(|| std::env::var(TOKEN_ENV).ok())
+                .filter(|t| !t.is_empty()),
+            own,
         }
     }
 
@@ -188,10 +235,12 @@ impl Admin {
     /// do not apply: the program's server decides who can reach them.
     #[must_use]
     pub fn routes(self) -> AdminRoutes {
+        let guard = self.policy(None);
         AdminRoutes {
             state: Arc::new(State {
                 open_connections: self.open_connections,
                 extra_metrics: self.extra_metrics,
+                guard,
             }),
         }
     }
@@ -212,20 +261,27 @@ impl Admin {
             eprintln!(
                 "alloc-admin: WARNING: serving on {}, which is not a loopback address; \
                  anyone who can reach it can read this process's heap profile and \
-                 advance its epochs (there is no authentication)",
-                self.addr
+                 advance its epochs{}",
+                self.addr,
+                if self.policy(None).token.is_some() {
+                    " with its token"
+                } else {
+                    " (no token is set: see Admin::token)"
+                }
             );
         }
         let listener = TcpListener::bind(self.addr).map_err(|e| AdminError::Bind(self.addr, e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| AdminError::Bind(self.addr, e))?;
+        let guard = self.policy(Some(addr));
         let state = Arc::new(State {
             open_connections: self.open_connections,
             extra_metrics: self.extra_metrics,
+            guard,
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
+        let (tx, rx) = mpsc::sync_channel::<accept::Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         // The threads' start-up (what std allocates in a new thread before
         // running its closure) happens before `start` returns, so before any
@@ -254,21 +310,7 @@ impl Admin {
                 alloc_core::untracked(|| {
                     let _ = ready.send(());
                     drop(ready);
-                    for stream in listener.incoming() {
-                        if stop_flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        match stream {
-                            Ok(stream) => match tx.try_send(stream) {
-                                Ok(()) => {}
-                                Err(TrySendError::Full(stream)) => http::busy(stream),
-                                Err(TrySendError::Disconnected(_)) => break,
-                            },
-                            // Out of descriptors or a connection reset before
-                            // accept: wait a little and go on.
-                            Err(_) => thread::sleep(Duration::from_millis(10)),
-                        }
-                    }
+                    accept::run(listener, tx, stop_flag);
                 })
             })
             .map_err(AdminError::Spawn)?;
@@ -280,7 +322,7 @@ impl Admin {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<TcpStream>>, state: &State) {
+fn worker(rx: &Mutex<Receiver<accept::Job>>, state: &State) {
     loop {
         // A poisoned lock only means another worker panicked while waiting,
         // which `recv` cannot do; go on with the receiver.
@@ -289,7 +331,7 @@ fn worker(rx: &Mutex<Receiver<TcpStream>>, state: &State) {
             Err(poisoned) => poisoned.into_inner().recv(),
         };
         match next {
-            Ok(stream) => http::serve_one(stream, state),
+            Ok(job) => http::serve_one(job.stream, job.head, job.deadline, state),
             Err(_) => return,
         }
     }

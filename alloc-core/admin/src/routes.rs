@@ -106,14 +106,22 @@ fn no_query(req: &Request) -> Option<Response> {
     }
 }
 
+/// `v` as a number if it is only decimal digits (no sign, no spaces).
+fn whole_number(v: &str) -> Option<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
 /// The optional `cycles=N` of `/snapshot`; anything else is an error.
 fn cycles_query(query: Option<&str>) -> Result<Option<u64>, String> {
     let mut cycles = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("cycles", v)) if cycles.is_none() => match v.parse::<u64>() {
-                Ok(n) => cycles = Some(n),
-                Err(_) => {
+            Some(("cycles", v)) if cycles.is_none() => match whole_number(v) {
+                Some(n) => cycles = Some(n),
+                None => {
                     return Err(format!(
                         "cycles must be a whole number, not '{}'\n",
                         printable(v)

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::http::{Request, Response};
+use crate::http::{Guard, Request, Response};
 use crate::State;
 
 /// The admin routes, detached from any port: [`AdminRoutes::handle`]
@@ -32,14 +32,28 @@ impl AdminRoutes {
     #[must_use]
     pub fn handle<B: AsRef<[u8]>>(&self, req: &http::Request<B>) -> http::Response<Vec<u8>> {
         alloc_core::untracked(|| {
-            let request = Request {
+            let header = |name: http::header::HeaderName| {
+                req.headers()
+                    .get(name)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+            };
+            let mut request = Request {
                 method: req.method().as_str().to_string(),
                 path: req.uri().path().to_string(),
                 query: req.uri().query().map(str::to_string),
                 body: req.body().as_ref().to_vec(),
+                guard: Guard {
+                    host: header(http::header::HOST),
+                    origin: header(http::header::ORIGIN),
+                    fetch_site: header(http::header::HeaderName::from_static("sec-fetch-site")),
+                    authorization: header(http::header::AUTHORIZATION),
+                },
             };
             let head_only = request.method == "HEAD";
-            let answer = crate::routes::route(&request, &self.state);
+            let answer = match crate::guard::admit(&self.state.guard, &mut request) {
+                Ok(()) => crate::routes::route(&request, &self.state),
+                Err(refused) => refused,
+            };
             to_http(answer, head_only)
         })
     }

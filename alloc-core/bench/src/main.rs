@@ -25,8 +25,7 @@ const MIN_GOOD_ROUNDS: u32 = 5;
 /// (per workload). `server` runs at full scale: a smaller run spends half its
 /// connections filling the 10k live window (page faults of a 60 MiB heap),
 /// which plain jemalloc, run at full scale, does not, and the ratio would be
-/// of that warm-up rather than of the steady state (5.0x instead of about
-/// 2.8x for every-allocation capture on 2026-12-01).
+/// of that warm-up rather than of the steady state.
 fn dhat_divisor(w: Workload) -> f64 {
     match w {
         Workload::Server | Workload::ServerSoak => 1.0,

@@ -4,7 +4,7 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":3,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":4,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
@@ -13,11 +13,15 @@
 //!
 //! # Versions
 //!
-//! - **3** (written now): every field of [`Snapshot`] is required,
+//! - **4** (written now): every field of [`Snapshot`] is required,
 //!   including the call-site data (`sampling`, `stacks`, `sites`,
-//!   `histograms`), which are empty when sampling is off, and the loaded
+//!   `histograms`), which are empty when sampling is off, the loaded
 //!   modules (`modules`: path, load bias, executable address ranges, build
-//!   id), which an offline symboliser needs to resolve raw stacks.
+//!   id), which an offline symboliser needs to resolve raw stacks, and the
+//!   run identity (`run`: `pid`, `started_unix_ns`, `id`, 32 lowercase hex
+//!   digits; `null` for a snapshot no process took), which a series reader
+//!   checks is the same in every file.
+//! - **3** (still read): version 4 without `run`; it reads as `None`.
 //! - **2** (still read): version 3 without `modules`; it reads as empty (the
 //!   stacks of such files were symbolised by the process that wrote them,
 //!   or cannot be symbolised offline).
@@ -32,11 +36,18 @@
 //! - `checksum` is FNV-1a 64 over the compact JSON of the other four fields,
 //!   in that order. It catches a changed digit that would still parse.
 //!
-//! Reading is strict: the file must be complete (ends with a newline), valid
+//! Reading is strict: the file must be a regular file of at most
+//! [`MAX_FILE_BYTES`] (checked before any byte is read; a FIFO or a device
+//! is refused without blocking), complete (ends with a newline), valid
 //! JSON, have exactly the fields of its version (nothing unknown, nothing
 //! missing), a matching checksum and well-formed epoch ranges. Every failure
 //! is a [`ReadError`] naming the file and the problem; reading never panics
 //! and never returns part of a file or part of a series.
+//!
+//! A series is the snapshots of one process run: its files are numbered
+//! without a gap or a number twice (the first may be any number), every
+//! file has the first file's run identity (or none has one), and epochs,
+//! cycles and timestamps never go backwards ([`SeriesCheck`]).
 //!
 //! Writing is atomic ([`write_atomic`]): the bytes go to a hidden temporary
 //! file in the same directory, which is fsynced and then renamed over the
@@ -60,7 +71,9 @@ use crate::{
     AllocatorStats, EpochLive, Histograms, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 mod atomic;
 mod series;
@@ -68,16 +81,28 @@ mod validate;
 
 pub use atomic::write_atomic;
 pub use series::{
-    read_path, read_series, read_snapshot_file, series_files, write_snapshot_file, SeriesReader,
-    SeriesWriter, SOAK_SERIES,
+    is_series_name, open_regular, read_path, read_regular, read_series, read_snapshot_file,
+    series_files, write_snapshot_file, SeriesCheck, SeriesReader, SeriesWriter, SOAK_SERIES,
 };
 
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
+
+/// The largest snapshot file read: 256 MiB. The largest snapshot
+/// `alloc-core` takes is smaller: its bounds are 8,192 stacks of at most 32
+/// return addresses and at most 262,144 sampled records, summed per stack
+/// and epoch: about 34 MB with raw stacks, and a few times that once
+/// symbolised (a frame per inlined call, each with a function name and a
+/// file path of a few hundred bytes). A larger file is refused from its
+/// size alone. Reading one costs memory in proportion to its size: the
+/// bytes and the typed snapshot, a few times the bytes for a file of many
+/// small frames ([`decode`] checks the long arrays, `stacks` and `sites`,
+/// one element at a time from their text, never as a whole JSON tree).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The snapshot fields that version 1 files may lack.
 const V2_SNAPSHOT_FIELDS: [&str; 4] = ["sampling", "stacks", "sites", "histograms"];
@@ -176,6 +201,24 @@ impl<'a> SnapshotV2<'a> {
     }
 }
 
+/// The snapshot as version 3 had it: the version 2 fields, then `modules`,
+/// without `run`. Field order is the file order.
+#[derive(Serialize)]
+struct SnapshotV3<'a> {
+    #[serde(flatten)]
+    v2: SnapshotV2<'a>,
+    modules: &'a [crate::Module],
+}
+
+impl<'a> SnapshotV3<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV3 {
+            v2: SnapshotV2::of(s),
+            modules: &s.modules,
+        }
+    }
+}
+
 /// Which layout a file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -183,10 +226,12 @@ enum Layout {
     V1Original,
     /// Version 1 with the call-site fields (the interim builds).
     V1WithSites,
-    /// Version 2: every field but `modules`.
+    /// Version 2: the version 3 fields but `modules`.
     V2,
-    /// Version 3: every field.
+    /// Version 3: every field but `run`.
     V3,
+    /// Version 4: every field.
+    V4,
 }
 
 /// A whole file of any version, as read (the version decides which fields
@@ -237,8 +282,17 @@ pub enum Problem {
     Invalid(String),
     /// A series directory holds no `NNNNNN.json` file.
     EmptySeries,
-    /// Snapshots of a series go backwards (epoch or cycles).
+    /// Snapshots of a series go backwards (epoch, cycles or timestamp).
     OutOfOrder(String),
+    /// A series' numbering has a gap or a number twice.
+    Numbering(String),
+    /// A file of a series was taken in another process run than the
+    /// series' first file.
+    OtherRun(String),
+    /// The path is not a regular file (a directory, a FIFO, a device...).
+    NotAFile(String),
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    TooLarge(u64),
 }
 
 impl fmt::Display for Problem {
@@ -266,6 +320,21 @@ impl fmt::Display for Problem {
                 write!(f, "no snapshot files (NNNNNN.json) in this directory")
             }
             Problem::OutOfOrder(e) => write!(f, "series out of order: {e}"),
+            Problem::Numbering(e) => write!(f, "series numbering broken: {e}"),
+            Problem::OtherRun(e) => write!(
+                f,
+                "snapshot of another process run: {e}; a series holds the snapshots of one \
+                 run (move the other run's files to a directory of their own)"
+            ),
+            Problem::NotAFile(what) => write!(
+                f,
+                "not a regular file ({what}); only regular files are read"
+            ),
+            Problem::TooLarge(size) => write!(
+                f,
+                "{size} bytes, over the {} MiB a snapshot file may have; refused unread",
+                MAX_FILE_BYTES >> 20
+            ),
         }
     }
 }
@@ -321,7 +390,8 @@ fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> St
         Layout::V1Original => sum(1, cycles, SnapshotV1::of(snapshot)),
         Layout::V1WithSites => sum(1, cycles, SnapshotV2::of(snapshot)),
         Layout::V2 => sum(2, cycles, SnapshotV2::of(snapshot)),
-        Layout::V3 => sum(3, cycles, snapshot),
+        Layout::V3 => sum(3, cycles, SnapshotV3::of(snapshot)),
+        Layout::V4 => sum(4, cycles, snapshot),
     }
 }
 
@@ -350,7 +420,8 @@ fn layout_value(
         Layout::V1Original => value(1, cycles, SnapshotV1::of(snapshot), checksum),
         Layout::V1WithSites => value(1, cycles, SnapshotV2::of(snapshot), checksum),
         Layout::V2 => value(2, cycles, SnapshotV2::of(snapshot), checksum),
-        Layout::V3 => value(3, cycles, snapshot, checksum),
+        Layout::V3 => value(3, cycles, SnapshotV3::of(snapshot), checksum),
+        Layout::V4 => value(4, cycles, snapshot, checksum),
     }
 }
 
@@ -384,7 +455,7 @@ fn encode_parts(cycles: Option<u64>, snapshot: &Snapshot) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V3, cycles, snapshot);
+    let sum = body_checksum(Layout::V4, cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -455,17 +526,116 @@ fn first_difference(read: &Value, typed: &Value, path: &mut String) -> Option<St
     }
 }
 
+/// A file's JSON as read: every field a [`Value`], but for
+/// `snapshot.stacks` and `snapshot.sites`, when they are arrays, an empty
+/// array there and their elements kept as text (of the file's bytes).
+struct Read<'a> {
+    value: Value,
+    stacks: Option<Vec<&'a RawValue>>,
+    sites: Option<Vec<&'a RawValue>>,
+}
+
+/// An object's fields as text.
+type RawFields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// Parses a file's JSON ([`Read`]).
+fn read_json(bytes: &[u8]) -> Result<Read<'_>, Problem> {
+    let syntax = |e: serde_json::Error| {
+        if e.is_eof() {
+            Problem::Truncated(e.to_string())
+        } else {
+            Problem::Syntax(e.to_string())
+        }
+    };
+    let parse = |raw: &RawValue| -> Result<Value, Problem> {
+        serde_json::from_str(raw.get()).map_err(syntax)
+    };
+    let mut read = Read {
+        value: Value::Null,
+        stacks: None,
+        sites: None,
+    };
+    let fields = match serde_json::from_slice::<RawFields<'_>>(bytes) {
+        Ok(fields) => fields,
+        // Valid JSON, but not an object: the caller refuses it.
+        Err(e) if e.is_data() => {
+            read.value = serde_json::from_slice(bytes).map_err(syntax)?;
+            return Ok(read);
+        }
+        Err(e) => return Err(syntax(e)),
+    };
+    let mut top = serde_json::Map::new();
+    for (key, raw) in fields {
+        let snapshot = (key == "snapshot")
+            .then(|| serde_json::from_str::<RawFields<'_>>(raw.get()).ok())
+            .flatten();
+        let value = match snapshot {
+            Some(snapshot) => {
+                let mut out = serde_json::Map::new();
+                for (field, raw) in snapshot {
+                    let elements = ["stacks", "sites"]
+                        .contains(&field.as_str())
+                        .then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+                        .flatten();
+                    let value = match elements {
+                        Some(elements) => {
+                            if field == "stacks" {
+                                read.stacks = Some(elements);
+                            } else {
+                                read.sites = Some(elements);
+                            }
+                            Value::Array(Vec::new())
+                        }
+                        None => parse(raw)?,
+                    };
+                    out.insert(field, value);
+                }
+                Value::Object(out)
+            }
+            None => parse(raw)?,
+        };
+        top.insert(key, value);
+    }
+    read.value = Value::Object(top);
+    Ok(read)
+}
+
+/// Whether the elements read (as text) are `typed` written back, one at a
+/// time; the first difference as a path under `path` if not.
+fn same_elements<T: Serialize>(
+    path: &str,
+    read: Option<Vec<&RawValue>>,
+    typed: &[T],
+) -> Result<(), String> {
+    let Some(read) = read else {
+        return Ok(());
+    };
+    if read.len() != typed.len() {
+        return Err(format!(
+            "{path} has {} elements where {} were read back",
+            read.len(),
+            typed.len()
+        ));
+    }
+    for (i, (r, t)) in read.into_iter().zip(typed).enumerate() {
+        let r: Value = serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
+        let t = serde_json::to_value(t).map_err(|e| e.to_string())?;
+        if r != t {
+            let mut at = format!("{path}[{i}]");
+            return Err(first_difference(&r, &t, &mut at)
+                .unwrap_or_else(|| format!("{at}: unknown, missing or null-for-absent fields")));
+        }
+    }
+    Ok(())
+}
+
 /// Parses the bytes of one snapshot file. Never panics.
 pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     if bytes.is_empty() {
         return Err(Problem::Empty);
     }
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) if e.is_eof() => return Err(Problem::Truncated(e.to_string())),
-        Err(e) => return Err(Problem::Syntax(e.to_string())),
-    };
-    let Some(object) = value.as_object() else {
+    let read = read_json(bytes)?;
+    let Some(object) = read.value.as_object() else {
         return Err(Problem::NotASnapshot(
             "the top level is not a JSON object".into(),
         ));
@@ -510,30 +680,49 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             }
         }
         Some(2) => Layout::V2,
-        _ => Layout::V3,
+        Some(3) => Layout::V3,
+        _ => Layout::V4,
     };
-    let env: EnvelopeIn =
+    let mut env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
     // Every field of the version present, none unknown, at every depth: the
     // typed value written back in the file's layout must be the JSON that
-    // was read.
+    // was read. The two long arrays (`stacks`, `sites`) are compared one
+    // element at a time, from their text, so that neither side's JSON is
+    // ever whole in memory: first everything else, with both arrays empty
+    // on both sides.
+    let Read {
+        value,
+        stacks,
+        sites,
+    } = read;
+    let typed_stacks = std::mem::take(&mut env.snapshot.stacks);
+    let typed_sites = std::mem::take(&mut env.snapshot.sites);
+    let schema = |what: String| {
+        Problem::Schema(if layout == Layout::V1WithSites {
+            format!(
+                "{what} (a version 1 file has all or none of {})",
+                V2_SNAPSHOT_FIELDS.join(", ")
+            )
+        } else {
+            what
+        })
+    };
     match layout_value(layout, env.cycles, &env.snapshot, &env.checksum) {
         Ok(round) if round == value => {}
         Ok(round) => {
-            let what = first_difference(&value, &round, &mut String::new())
-                .unwrap_or_else(|| "unknown, missing or null-for-absent fields".into());
-            let what = if layout == Layout::V1WithSites {
-                format!(
-                    "{what} (a version 1 file has all or none of {})",
-                    V2_SNAPSHOT_FIELDS.join(", ")
-                )
-            } else {
-                what
-            };
-            return Err(Problem::Schema(what));
+            return Err(schema(
+                first_difference(&value, &round, &mut String::new())
+                    .unwrap_or_else(|| "unknown, missing or null-for-absent fields".into()),
+            ));
         }
         Err(e) => return Err(Problem::Schema(e.to_string())),
     }
+    drop(value);
+    same_elements("snapshot.stacks", stacks, &typed_stacks).map_err(schema)?;
+    same_elements("snapshot.sites", sites, &typed_sites).map_err(schema)?;
+    env.snapshot.stacks = typed_stacks;
+    env.snapshot.sites = typed_sites;
     let computed = body_checksum(layout, env.cycles, &env.snapshot);
     if computed != env.checksum {
         return Err(Problem::Checksum {

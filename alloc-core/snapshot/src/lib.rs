@@ -96,6 +96,35 @@ pub struct Snapshot {
     /// version 3 and where the platform cannot list them.
     #[serde(default)]
     pub modules: Vec<Module>,
+    /// The process run the snapshot was taken in ([`RunIdentity`]): a
+    /// series holds the snapshots of one run, and its readers refuse a
+    /// file of another. `None` in files written before format version 4
+    /// and in snapshots made up by programs (tests, examples).
+    #[serde(default)]
+    pub run: Option<RunIdentity>,
+}
+
+/// Which process run a snapshot belongs to. Two snapshots are of one run
+/// exactly when their identities are equal; `alloc-core` computes it once
+/// per process, at its first snapshot (again in a forked child, whose pid
+/// differs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// The process id.
+    pub pid: u32,
+    /// When the process started, in nanoseconds since the Unix epoch, as
+    /// the kernel records it (clock-tick resolution); 0 where unknown.
+    pub started_unix_ns: u64,
+    /// 128 random bits drawn once per process, as 32 lowercase hex digits:
+    /// tells apart runs that share a pid and a start time (a pid reused in
+    /// another container).
+    pub id: String,
+}
+
+impl std::fmt::Display for RunIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} run {}", self.pid, self.id)
+    }
 }
 
 impl Snapshot {
@@ -385,8 +414,7 @@ pub struct ToolUsage {
     /// (1 MiB of address space each, one per GiB the heap reaches, resident
     /// only where tags are written) and of the stack table, plus the
     /// sampled-block records mapped. `alloc_core::tool_metadata` gives the
-    /// parts (until 2026-12-02 the leaves counted whole and the stack table
-    /// by entries in use).
+    /// parts.
     pub metadata_bytes: u64,
     /// Threads that currently own a counter slot.
     pub threads: u64,

@@ -1,13 +1,47 @@
 //! A client of the alloc-admin endpoint (`ureq`): one request per
 //! connection (`Connection: close`, nothing kept alive), whether the routes
 //! have a port of their own or are nested in the server's router.
+//!
+//! **Busy endpoints.** An answer `503` (the endpoint refusing while other
+//! clients hold it), a timeout (10 s an attempt) or a connection reset is
+//! retried with jittered exponential backoff (from 100 ms, doubling, at
+//! most 5 s a wait) for up to [`DEFAULT_RETRY_FOR`] in all per call
+//! ([`AdminClient::retry_for`]); each retry prints a line on standard
+//! error, and giving up names the call, the attempts and the last answer.
+//! Anything else (a refused connection, another status, a bad body) fails
+//! at once. A `POST /epoch` that timed out may have been done: its retry
+//! then closes one more epoch, holding what the program allocated between
+//! the two (at quiescence, nothing of the cycles'); the analysis counts
+//! survivors by birth epoch, so an extra epoch moves no figure.
+//!
+//! **Bounded bodies.** A body over [`MAX_BODY_BYTES`] is refused: from its
+//! `Content-Length` before any of it is read, and otherwise as soon as the
+//! bytes read pass the bound, so the client holds at most that much.
+//!
+//! **Token.** With [`AdminClient::token`], every request carries
+//! `Authorization: Bearer <token>`.
 
 use alloc_snapshot::file::{decode, SnapshotFile};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The largest response accepted (a snapshot with many call sites).
-const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
+/// The largest response body accepted: 64 MiB. `/snapshot` serves raw
+/// stacks (function names are resolved by the reader), and `alloc-core`'s
+/// tables bound such a snapshot to about 34 MB: 8,192 stacks of at most 32
+/// addresses and at most 262,144 sampled records, summed per stack and
+/// epoch (the file of a synthetic snapshot at those bounds). Every other route
+/// answers a few bytes.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long one call keeps retrying a busy or silent endpoint by default.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// The longest one attempt may take (connect, answer and body).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first wait before a retry, and the longest.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A snapshot as `/snapshot` served it.
 #[derive(Clone, Debug)]
@@ -28,6 +62,18 @@ pub struct AdminClient {
     /// `/admin` when nested in the server's router).
     prefix: String,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    token: Option<String>,
+    /// How long one call keeps retrying.
+    retry_for: Duration,
+}
+
+/// Why one attempt failed: worth another try, or not.
+enum Failure {
+    /// Busy (503), a timeout or a reset: try again after a wait.
+    Retry(String),
+    /// Anything else.
+    Fatal(String),
 }
 
 impl AdminClient {
@@ -39,7 +85,7 @@ impl AdminClient {
     /// A client of routes mounted under `prefix` (`/admin`) at `addr`.
     pub fn with_prefix(addr: SocketAddr, prefix: &str) -> Self {
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
+            .timeout_global(Some(ATTEMPT_TIMEOUT))
             // A status is an answer to report, not a transport error.
             .http_status_as_error(false)
             // No kept-alive connection: the server counts open
@@ -50,31 +96,131 @@ impl AdminClient {
             addr,
             prefix: prefix.trim_end_matches('/').to_string(),
             agent: config.into(),
+            token: None,
+            retry_for: DEFAULT_RETRY_FOR,
         }
     }
 
-    /// Sends one request (`GET` or `POST`, no body); returns the status
-    /// and the body.
+    /// Sends `Authorization: Bearer <token>` with every request (none
+    /// with `None`).
+    #[must_use]
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// How long one call keeps retrying a busy or silent endpoint
+    /// ([`DEFAULT_RETRY_FOR`] unless set; zero: one attempt).
+    #[must_use]
+    pub fn retry_for(mut self, limit: Duration) -> Self {
+        self.retry_for = limit;
+        self
+    }
+
+    /// Sends one request (`GET` or `POST`, no body), retrying while the
+    /// endpoint is busy or silent (see the module docs); returns the
+    /// status and the body.
     pub fn request(&self, method: &str, target: &str) -> Result<(u16, Vec<u8>), String> {
+        let call = format!("admin {} {method} {target}", self.addr);
+        let started = Instant::now();
+        // Jitter: splitmix64 of a per-call seed, so that soaks started
+        // together do not retry in step.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            let timeout = ATTEMPT_TIMEOUT
+                .min(self.retry_for.saturating_sub(started.elapsed()))
+                .max(Duration::from_secs(1));
+            let why = match self.attempt(method, target, timeout) {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::Fatal(e)) => return Err(format!("{call}: {e}")),
+                Err(Failure::Retry(why)) => why,
+            };
+            // Between half the backoff and all of it.
+            let half = backoff.as_micros() as u64 / 2;
+            let wait =
+                Duration::from_micros(half + crate::template::key(seed ^ attempt) % half.max(1));
+            let spent = started.elapsed();
+            if spent + wait >= self.retry_for {
+                let attempts = if attempt == 1 { "attempt" } else { "attempts" };
+                return Err(format!(
+                    "{call}: gave up after {attempt} {attempts} in {:.1} s (retries are bounded \
+                     by {:.0} s a call): {why}",
+                    spent.as_secs_f64(),
+                    self.retry_for.as_secs_f64()
+                ));
+            }
+            eprintln!(
+                "alloc-soak: {call}: {why}; retry {attempt} in {} ms",
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// What every request carries: its timeout, `Connection: close`, and
+    /// the token.
+    fn prepare<B>(&self, r: ureq::RequestBuilder<B>, timeout: Duration) -> ureq::RequestBuilder<B> {
+        let r = r
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .header("Connection", "close");
+        match &self.token {
+            Some(t) => r.header("Authorization", format!("Bearer {t}")),
+            None => r,
+        }
+    }
+
+    /// One attempt of [`AdminClient::request`], of at most `timeout`.
+    fn attempt(
+        &self,
+        method: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), Failure> {
         let url = format!("http://{}{}{target}", self.addr, self.prefix);
-        let fail = |e: ureq::Error| format!("admin {} {method} {target}: {e}", self.addr);
         let response = match method {
-            "GET" => self.agent.get(&url).header("Connection", "close").call(),
-            "POST" => self
-                .agent
-                .post(&url)
-                .header("Connection", "close")
-                .send_empty(),
-            other => return Err(format!("admin {other} {target}: only GET and POST")),
+            "GET" => self.prepare(self.agent.get(&url), timeout).call(),
+            "POST" => self.prepare(self.agent.post(&url), timeout).send_empty(),
+            other => return Err(Failure::Fatal(format!("{other}: only GET and POST"))),
         };
-        let mut response = response.map_err(fail)?;
+        let mut response = response.map_err(classify)?;
         let status = response.status().as_u16();
+        if let Some(n) = response.body().content_length() {
+            if n > MAX_BODY_BYTES {
+                return Err(Failure::Fatal(format!(
+                    "status {status} with a body of {n} bytes (Content-Length), over the \
+                     {} MiB an answer may have; refused unread",
+                    MAX_BODY_BYTES >> 20
+                )));
+            }
+        }
         let body = response
             .body_mut()
             .with_config()
-            .limit(MAX_RESPONSE)
+            .limit(MAX_BODY_BYTES)
             .read_to_vec()
-            .map_err(fail)?;
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Failure::Fatal(format!(
+                    "status {status} with a body past the {} MiB an answer may have; \
+                     refused after reading that much",
+                    MAX_BODY_BYTES >> 20
+                )),
+                other => classify(other),
+            })?;
+        if status == 503 {
+            return Err(Failure::Retry(format!(
+                "status 503: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)]).trim()
+            )));
+        }
         Ok((status, body))
     }
 
@@ -140,5 +286,23 @@ impl AdminClient {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
         }
+    }
+}
+
+/// Whether a transport error is worth another attempt: a timeout or a
+/// connection the endpoint dropped, not a refused connection.
+fn classify(e: ureq::Error) -> Failure {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match &e {
+        ureq::Error::Timeout(_) => Failure::Retry(e.to_string()),
+        ureq::Error::Io(io)
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) =>
+        {
+            Failure::Retry(e.to_string())
+        }
+        _ => Failure::Fatal(e.to_string()),
     }
 }

@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser};
 
@@ -19,7 +20,8 @@ pub struct SoakArgs {
     /// The server's address: what each cycle connects to.
     #[arg(long)]
     pub server: SocketAddr,
-    /// The server's alloc-admin endpoint.
+    /// The server's alloc-admin endpoint. An answer with a body over 64 MiB
+    /// is refused (from its Content-Length, unread, when it has one).
     #[arg(long)]
     pub admin: SocketAddr,
     /// Where the admin routes are mounted at --admin, when nested in the
@@ -47,9 +49,30 @@ pub struct SoakArgs {
     /// Idle connections held open for the whole soak (any protocol).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub hold: u64,
-    /// Where the series and the report go.
+    /// Where the series (in its series/ folder) and the report
+    /// (report.txt, report.json, report.html) go. A soak deletes nothing it
+    /// did not write: an --out that holds an earlier soak's files, or
+    /// anything in series/, is refused (exit 2) unless --replace.
     #[arg(long, default_value = "target/soak")]
     pub out: PathBuf,
+    /// Replace an earlier soak in --out: delete its own files only (in
+    /// series/, NNNNNN.json files that are snapshot files and the writer's
+    /// temporary files; report.txt, report.json, report.html) and keep
+    /// everything else. A file in series/ with a series file's name that
+    /// is not a snapshot file is refused even so.
+    #[arg(long)]
+    pub replace: bool,
+    /// Sent to the admin endpoint as `Authorization: Bearer TOKEN` on
+    /// every request; default: the environment variable ALLOC_ADMIN_TOKEN
+    /// (which, unlike the flag, other users' `ps` does not show).
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// How long one admin call keeps retrying while the endpoint answers
+    /// 503 (busy), times out (10 s an attempt) or drops the connection:
+    /// jittered exponential backoff from 100 ms, a line on standard error
+    /// per retry; then the soak fails naming the call.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub admin_retry_secs: f64,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -130,8 +153,27 @@ impl SoakArgs {
         o.progress = !self.no_progress;
         o.binaries = self.binary.clone();
         o.site_rule = self.site_rule;
+        o.replace = self.replace;
+        o.admin_token = self
+            .admin_token
+            .clone()
+            .or_else(|| std::env::var(TOKEN_VAR).ok())
+            .filter(|t| !t.is_empty());
+        o.admin_retry_for = Duration::from_secs_f64(self.admin_retry_secs);
         Ok(o)
     }
+}
+
+/// The environment variable that holds the admin token when
+/// `--admin-token` is not given.
+pub const TOKEN_VAR: &str = "ALLOC_ADMIN_TOKEN";
+
+/// A number of seconds: finite, not negative, at most a day.
+fn parse_seconds(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
+        .ok_or_else(|| format!("{v:?} is not a number of seconds from 0 to 86400"))
 }
 
 /// The examples at the end of `alloc-soak --help`, as printed: the first

@@ -28,11 +28,27 @@
 //!    are named relative to their workspace.
 //! 5. The report (`report.txt`, `report.json`, `report.html`, under the
 //!    output directory) is that analyser's: the series is never read back.
+//!
+//! **The output directory.** A soak deletes nothing it did not write.
+//! Before it starts, it refuses an output directory that holds anything in
+//! `series/` or a report file (an earlier soak, or someone's files), unless
+//! [`SoakOptions::replace`] is set; then it deletes that earlier soak's own
+//! files only: in `series/`, regular files named `NNNNNN.json` that begin
+//! as a snapshot file does, and the writer's temporary files; beside it,
+//! `report.txt`, `report.json` and `report.html`. Other files are left
+//! where they are, and a file in `series/` with a series file's name that
+//! is not a snapshot file is refused even then.
+//!
+//! **One run.** Each snapshot received is checked against the ones before
+//! it ([`SeriesCheck`]: the server's run identity, epochs, cycles and
+//! timestamps never going backwards) before it is written or analysed: a
+//! server restarted mid-soak ends the soak with an error naming the file
+//! the snapshot would have been.
 
 use crate::admin_client::{AdminClient, ReceivedSnapshot};
 use crate::client::{reset, LoadClient, Script};
 use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict, WorkspaceFinder};
-use alloc_snapshot::file::{encode, write_atomic, SOAK_SERIES};
+use alloc_snapshot::file::{encode, is_series_name, write_atomic, SeriesCheck, SOAK_SERIES};
 use alloc_snapshot::SeriesWriter;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
@@ -84,6 +100,16 @@ pub struct SoakOptions {
     pub binaries: Vec<PathBuf>,
     /// Which frame of a stack is its site (`alloc-report --site-rule`).
     pub site_rule: alloc_report::SiteRule,
+    /// Replace an earlier soak in `out`: delete its own files (series
+    /// files and reports, see the module docs) and nothing else. Without
+    /// it, an `out` that holds any of them, or anything in `series/`, is
+    /// refused.
+    pub replace: bool,
+    /// Sent to the admin endpoint as `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// How long one admin call keeps retrying a busy or silent endpoint
+    /// ([`crate::admin_client::DEFAULT_RETRY_FOR`]).
+    pub admin_retry_for: Duration,
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
@@ -116,6 +142,9 @@ impl SoakOptions {
             during_batch: None,
             binaries: Vec::new(),
             site_rule: alloc_report::SiteRule::default(),
+            replace: false,
+            admin_token: None,
+            admin_retry_for: crate::admin_client::DEFAULT_RETRY_FOR,
         }
     }
 }
@@ -233,13 +262,17 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
             o.requests_per_connection
         ));
     }
+    let series_dir = o.out.join(SOAK_SERIES);
+    clear_earlier_soak(&o.out, o.replace)?;
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
     symbols.set_site_rule(o.site_rule);
     for b in &o.binaries {
         symbols.use_file(b).map_err(|e| e.to_string())?;
     }
-    let admin = AdminClient::with_prefix(o.admin, &o.admin_prefix);
+    let admin = AdminClient::with_prefix(o.admin, &o.admin_prefix)
+        .token(o.admin_token.clone())
+        .retry_for(o.admin_retry_for);
     let baseline = admin.open_connections()?;
     let held = hold_connections(o.server, o.hold, matches!(o.script, Script::Demo))?;
     let expected = baseline + o.hold as u64;
@@ -262,23 +295,24 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
         }
     }
 
-    let series_dir = o.out.join(SOAK_SERIES);
-    // A fresh series: numbering must not continue an earlier run's files.
-    match std::fs::remove_dir_all(&series_dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot clear {}: {e}", series_dir.display())),
-    }
     let mut writer = SeriesWriter::create(&series_dir)
         .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
     let mut tool = ToolMemory::default();
     let mut rss = (None, None);
     let mut analyzer = Analyzer::new(&ClassifyOptions::default());
     let mut roots = WorkspaceFinder::new();
+    let mut check = SeriesCheck::new();
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
         let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let path = writer.next_path();
+        check.next(&path, &file).map_err(|e| {
+            format!(
+                "the snapshot after {done} cycles (not written to {}): {e}",
+                path.display()
+            )
+        })?;
         let bytes = if file.snapshot.stacks.is_empty() {
             bytes
         } else {
@@ -400,17 +434,149 @@ fn hold_connections(
     Ok(held)
 }
 
+/// The report files a soak writes into its output directory.
+pub const REPORT_FILES: [&str; 3] = ["report.txt", "report.json", "report.html"];
+
 /// Writes `report.txt`, `report.json` and `report.html` into `dir`.
 pub fn write_reports(dir: &Path, report: &Report) -> Result<(), String> {
     use alloc_report::render::{report_html, report_json, report_text};
+    let [txt, json, html] = REPORT_FILES;
     write_files(
         dir,
         &[
-            ("report.txt", report_text(report).as_bytes()),
-            ("report.json", report_json(report).as_bytes()),
-            ("report.html", report_html(report).as_bytes()),
+            (txt, report_text(report).as_bytes()),
+            (json, report_json(report).as_bytes()),
+            (html, report_html(report).as_bytes()),
         ],
     )
+}
+
+/// What an output directory holds of an earlier soak's, and of others'.
+#[derive(Default)]
+struct Earlier {
+    /// Files a soak wrote: series files, their temporaries, reports.
+    own: Vec<PathBuf>,
+    /// Anything else in `series/`.
+    foreign: Vec<PathBuf>,
+    /// Of `foreign`, what a new series or report would overwrite or
+    /// collide with (a series file's name that is not a snapshot file, a
+    /// report's name that is not a regular file).
+    in_the_way: Vec<PathBuf>,
+}
+
+/// Whether `name` in `series/` is one a soak writes: a series file, or the
+/// atomic writer's temporary file of one (`.000003.json.tmp-PID-N`).
+fn soak_series_name(name: &str) -> bool {
+    is_series_name(name)
+        || name
+            .strip_prefix('.')
+            .and_then(|n| n.split_once(".tmp-"))
+            .is_some_and(|(n, _)| is_series_name(n))
+}
+
+/// Whether the regular file at `path` begins as a snapshot file does.
+fn is_snapshot_file(path: &Path) -> bool {
+    use std::io::Read;
+    const START: &[u8] = b"{\"format\":\"alloc-snapshot\",";
+    let mut head = [0u8; START.len()];
+    alloc_snapshot::file::open_regular(path)
+        .ok()
+        .and_then(|mut f| f.read_exact(&mut head).ok())
+        .is_some_and(|()| head == START)
+}
+
+/// Lists what `out` holds of an earlier soak's ([`Earlier`]).
+fn earlier_soak(out: &Path) -> Result<Earlier, String> {
+    let mut found = Earlier::default();
+    let series = out.join(SOAK_SERIES);
+    let entries = match std::fs::read_dir(&series) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot list {}: {e}", series.display())),
+    };
+    for entry in entries.into_iter().flatten() {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", series.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_str().unwrap_or("");
+        // Not followed: a link is never a soak's.
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if regular && soak_series_name(name) && (!is_series_name(name) || is_snapshot_file(&path)) {
+            found.own.push(path);
+        } else {
+            if is_series_name(name) {
+                found.in_the_way.push(path.clone());
+            }
+            found.foreign.push(path);
+        }
+    }
+    for name in REPORT_FILES {
+        let path = out.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => found.own.push(path),
+            Ok(_) => found.in_the_way.push(path),
+            Err(_) => {}
+        }
+    }
+    found.own.sort();
+    found.foreign.sort();
+    Ok(found)
+}
+
+/// Makes `out` ready for a new soak (see the module docs): refuses it if
+/// it holds an earlier soak or others' files in `series/`, unless
+/// `replace`; then deletes the earlier soak's own files, one by one.
+fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), String> {
+    let found = earlier_soak(out)?;
+    let some = |files: &[PathBuf]| {
+        let names: Vec<String> = files
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = files.len().saturating_sub(3);
+        if more > 0 {
+            format!("{} and {more} more", names.join(", "))
+        } else {
+            names.join(", ")
+        }
+    };
+    if !found.in_the_way.is_empty() {
+        return Err(format!(
+            "--out {}: {} would be overwritten or mixed into the new soak's files but was not \
+             written by a soak; move it, or choose another --out",
+            out.display(),
+            some(&found.in_the_way)
+        ));
+    }
+    let occupied = !found.own.is_empty() || !found.foreign.is_empty();
+    if occupied && !replace {
+        let mut holds = Vec::new();
+        if !found.own.is_empty() {
+            holds.push(format!("an earlier soak's files ({})", some(&found.own)));
+        }
+        if !found.foreign.is_empty() {
+            holds.push(format!(
+                "files a soak did not write in {} ({})",
+                out.join(SOAK_SERIES).display(),
+                some(&found.foreign)
+            ));
+        }
+        return Err(format!(
+            "--out {} holds {}; pass --replace to delete the earlier soak's series and report \
+             files only (others are kept), or choose another --out",
+            out.display(),
+            holds.join(" and ")
+        ));
+    }
+    for path in &found.own {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot delete {}: {e}", path.display())),
+        }
+    }
+    Ok(())
 }
 
 /// Writes each `(name, bytes)` into `dir` (created if missing), each

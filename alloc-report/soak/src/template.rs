@@ -48,8 +48,9 @@ pub fn validate(template: &str) -> Result<(), String> {
 
 /// splitmix64 of `n`: a bijection of `u64`, so no two cycles share a key
 /// (why this is not the workspace's generator, `fastrand`, whose first draw
-/// from a seed is not proven one-to-one).
-fn key(n: u64) -> u64 {
+/// from a seed is not proven one-to-one). The admin client's retry jitter
+/// draws from it too.
+pub(crate) fn key(n: u64) -> u64 {
     let mut x = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

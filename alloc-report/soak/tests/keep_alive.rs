@@ -3,7 +3,7 @@
 //! own (a thread per connection, every read bounded by a timeout) and a fake
 //! admin endpoint that serves snapshot files it records.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,9 @@ use alloc_snapshot::file::{encode, SnapshotFile};
 use alloc_snapshot::Snapshot;
 use alloc_soak::client::{LoadClient, Script};
 use alloc_soak::soak::{self, SoakOptions};
+use common::read_head;
+
+mod common;
 
 /// How the test server answers.
 #[derive(Clone, Copy, Default)]
@@ -34,22 +37,6 @@ struct Seen {
     close_requests: AtomicU64,
     /// Connections open now.
     open: AtomicU64,
-}
-
-/// Reads one request head (bounded by the read timeout); `None` at EOF.
-fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            buf.drain(..end + 4);
-            return Some(head);
-        }
-        let mut chunk = [0u8; 1024];
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
 }
 
 fn serve_connection(mut s: TcpStream, how: Behaviour, seen: &Seen) {
@@ -329,7 +316,7 @@ fn the_flag_on_the_command_line() {
     let run = |extra: &[&str]| {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_alloc-soak"))
             .args(["--server", &addr.to_string(), "--admin", &admin.to_string()])
-            .args(["--out", out.to_str().unwrap(), "--no-progress"])
+            .args(["--out", out.to_str().unwrap(), "--no-progress", "--replace"])
             .args(["--cycles", "300", "--batch", "100", "--warmup", "0"])
             .args(extra)
             .output()

@@ -254,3 +254,41 @@ pub(crate) fn site_series(
         })
         .collect()
 }
+
+/// A snapshot at epoch 3 whose one survivor (64 bytes born in epoch 1) has
+/// a raw stack of one return address, `ip`, in a module at `path` loaded at
+/// `base` with executable range `base..end` and `build_id`: what the
+/// offline symboliser is given.
+pub(crate) fn raw_snapshot(
+    ip: u64,
+    path: &str,
+    base: u64,
+    end: u64,
+    build_id: Option<String>,
+) -> Snapshot {
+    let mut s = snap(3, &[(1, 64, 1)]);
+    s.stacks = vec![Stack {
+        id: 1,
+        frames: vec![Frame {
+            ip,
+            function: None,
+            file: None,
+            line: None,
+        }],
+        user_frame: None,
+    }];
+    s.sites = vec![SiteLive {
+        stack: 1,
+        epoch: 1,
+        bytes: 64.0,
+        blocks: 1.0,
+        samples: 1,
+    }];
+    s.modules = vec![alloc_snapshot::Module {
+        path: path.into(),
+        base,
+        ranges: vec![alloc_snapshot::AddrRange { start: base, end }],
+        build_id,
+    }];
+    s
+}

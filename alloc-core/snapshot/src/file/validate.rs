@@ -6,10 +6,11 @@ use crate::Snapshot;
 /// Structural checks a snapshot must pass: epoch ranges ordered and
 /// disjoint; stacks sorted by id; sites sorted by stack then epoch, naming
 /// known stacks, with finite non-negative estimates; histogram buckets
-/// sorted and disjoint.
+/// sorted and disjoint; a run identity's id of 32 lowercase hex digits.
 pub(super) fn validate(s: &Snapshot) -> Result<(), String> {
     validate_epochs(s)?;
     validate_modules(s)?;
+    validate_run(s)?;
     for w in s.stacks.windows(2) {
         if w[1].id <= w[0].id {
             return Err(format!(
@@ -125,10 +126,7 @@ fn validate_modules(s: &Snapshot) -> Result<(), String> {
             return Err(format!("modules[{i}] has an empty path"));
         }
         if let Some(id) = &m.build_id {
-            let hex = id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if id.is_empty() || id.len() % 2 != 0 || !hex {
+            if id.is_empty() || id.len() % 2 != 0 || !is_lower_hex(id) {
                 return Err(format!(
                     "modules[{i}] ({}) has build id {id:?}: expected lowercase hex, whole bytes",
                     m.path
@@ -158,4 +156,27 @@ fn validate_modules(s: &Snapshot) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The run identity, if any: a pid, and an id of 32 lowercase hex digits.
+fn validate_run(s: &Snapshot) -> Result<(), String> {
+    let Some(run) = &s.run else {
+        return Ok(());
+    };
+    if run.id.len() != 32 || !is_lower_hex(&run.id) {
+        return Err(format!(
+            "run.id is {:?}: expected 32 lowercase hex digits",
+            run.id
+        ));
+    }
+    if run.pid == 0 {
+        return Err("run.pid is 0: no process has that id".to_string());
+    }
+    Ok(())
+}
+
+/// Whether `s` is lowercase hex digits only.
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
