@@ -58,9 +58,10 @@
 //! a million cycles of a leak of a few blocks a cycle end at a step of a
 //! few KiB, with thousands of samples in the window. A shard that passes a
 //! step between snapshots steps at once, from the allocation path
-//! ([`shard_filled`]), so a long batch cannot fill the table; each
-//! snapshot sets the step from the table's records (finer again when the
-//! records were freed), or switches capture off when nothing survives.
+//! ([`shard_filled`]), so a long batch cannot fill the table; a snapshot
+//! steps it too when the table's records call for a sparser step (never
+//! back to a finer one while capture stays on), or switches capture off
+//! when nothing survives.
 
 use crate::counters::NEVER;
 use crate::sampled::{HALF_FULL, SHARDS};
@@ -164,7 +165,16 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     // cycles (two snapshots with nothing run between them) proves nothing.
     let on = quiet < 2 && (survivors > 0 || capture() != 0);
     let per_shard = crate::sampled::live() as usize / SHARDS;
-    set_capture(if on { graded(per_shard) } else { 0 });
+    // While capture stays on it only ever thins out: the shards' average
+    // is below the fullest shard's count, which stepped it between
+    // snapshots, and going back and forth at every snapshot would reset
+    // every thread's countdown each time.
+    let current = capture();
+    let want = match graded(per_shard) {
+        g if current != 0 && sparseness(current) > sparseness(g) => current,
+        g => g,
+    };
+    set_capture(if on { want } else { 0 });
 }
 
 /// A sample of the policy's capture went into a shard that now holds

@@ -158,8 +158,9 @@
 //! - `offline_symbols.rs`: a real snapshot symbolised offline from the
 //!   binary on disk gives the same frames and sites as in-process; a missing
 //!   binary or another build is a clear error; `--binary`-style overrides.
-//! - `admin_busy_soak.rs`: a soak (in a child process) gets through while
-//!   hostile clients keep the admin endpoint full; its retries printed.
+//! - `admin_busy_soak.rs`: a 2,000-cycle soak (in a child process) exits 0
+//!   while sixty idle and eight trickling clients work on the admin
+//!   endpoint; its retries printed.
 //! - `run_identity.rs`: every snapshot of a process carries its run
 //!   identity; a forked child and another process are other runs; a series
 //!   of two processes' files interleaved is refused.
@@ -168,37 +169,7 @@ pub mod estimates;
 
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
-use std::process::ExitCode;
 use std::time::Duration;
-
-/// Runs each of `cases` in a process of its own: this executable again,
-/// with `env` set to the case's name and `ALLOC_CORE_SAMPLE` removed (the
-/// defaults users get). Prints a line per case and `N passed, N failed`;
-/// fails when any case did.
-pub fn run_cases_in_processes<'a>(env: &str, cases: impl IntoIterator<Item = &'a str>) -> ExitCode {
-    let exe = std::env::current_exe().expect("this test's path");
-    let (mut passed, mut failed) = (0, 0);
-    for case in cases {
-        let status = std::process::Command::new(&exe)
-            .env(env, case)
-            .env_remove("ALLOC_CORE_SAMPLE")
-            .status()
-            .expect("run a case");
-        if status.success() {
-            passed += 1;
-            println!("test {case} ... ok");
-        } else {
-            failed += 1;
-            println!("test {case} ... FAILED ({status})");
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
 
 /// Runs the future `serve` makes on a two-worker tokio runtime, in a
 /// thread of its own, for the life of the process.

@@ -1,23 +1,23 @@
-//! A soak gets through while hostile local clients keep the admin endpoint
-//! busy: 48 connections that send nothing (more than the endpoint's
-//! workers and queue hold, so it answers the rest `503`), held for 3 s
-//! from before the soak's first call, then in bursts (held 0.7 s, 0.3 s
-//! apart) for as long as the soak runs. The soak (`demo-server soak`, this
-//! test binary in a child process, so that its standard error can be
-//! read) retries busy and silent calls with backoff, printing a line per
-//! retry, and finishes with the fixed server's `ok`; before it retried,
-//! the first `503` ended it (exit 2). The hostile clients are checked to
-//! have met a `503` themselves: the endpoint really was full. How many
-//! calls were retried depends on how the endpoint shares itself out, so
-//! it is printed, not checked (`alloc-soak`'s `hostile_admin.rs` checks
-//! the retries against a fake endpoint).
+//! A 2,000-cycle soak of a fixed server exits 0 while hostile local
+//! clients work on its admin endpoint from before the soak's first call to
+//! its end: sixty connections that send nothing (each reopened when the
+//! endpoint closes it), four that trickle a request head a byte every
+//! 150 ms, and four that read an answer and then trickle bytes into the
+//! endpoint's linger. The soak is `demo-server soak`, this test binary in a
+//! child process, so that its standard error can be read; it retries busy
+//! and silent calls with backoff, printing a line per retry (how many
+//! depends on how the endpoint shares itself out, so it is printed, not
+//! checked; `alloc-soak`'s `hostile_admin.rs` checks the retries against a
+//! fake endpoint). The hostile clients are checked to have been at work:
+//! the endpoint closed idle and trickling connections that it would
+//! otherwise have had to serve.
 
 mod demo_support;
 
 use alloc_core::{EpochAlloc, Jemalloc};
 use demo_server::patterns::{Pattern, Variant};
 use demo_support::{out_dir, run_checks, server_role, start, SERVER_ROLE};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -27,68 +27,108 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
 
-/// Connections per burst: more than the endpoint's 4 workers and queue of
-/// 32 hold.
-const HOSTILE: usize = 48;
+const IDLE: usize = 60;
+const TRICKLERS: usize = 4;
+/// No hostile client runs longer than this, whatever the soak does.
+const LIMIT: Duration = Duration::from_secs(300);
 
-/// Opens `HOSTILE` connections that send nothing.
-fn burst(admin: SocketAddr) -> Vec<TcpStream> {
-    (0..HOSTILE)
-        .filter_map(|_| TcpStream::connect_timeout(&admin, Duration::from_secs(1)).ok())
-        .collect()
+fn connect(admin: SocketAddr) -> Option<TcpStream> {
+    TcpStream::connect_timeout(&admin, Duration::from_secs(1)).ok()
 }
 
-/// Closes a burst's connections; counts those the endpoint refused (a
-/// refused one has its `503` waiting; a held one has nothing).
-fn release(held: Vec<TcpStream>, busy: &AtomicU64) {
-    for mut s in held {
-        let _ = s.set_read_timeout(Some(Duration::from_millis(1)));
-        let mut head = [0u8; 12];
-        if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 503") {
-            busy.fetch_add(1, SeqCst);
+/// Holds `IDLE` silent connections, reopening each one the endpoint
+/// closes; counts the closes.
+fn idle(admin: SocketAddr, stop: &AtomicBool, closed: &AtomicU64) {
+    let started = Instant::now();
+    let mut held: Vec<TcpStream> = (0..IDLE).filter_map(|_| connect(admin)).collect();
+    for s in &held {
+        let _ = s.set_nonblocking(true);
+    }
+    while !stop.load(SeqCst) && started.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(100));
+        for s in &mut held {
+            let mut byte = [0u8; 1];
+            // A closed connection reads 0 (or fails): open another.
+            let gone = match s.read(&mut byte) {
+                Ok(_) => true,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            };
+            if gone {
+                closed.fetch_add(1, SeqCst);
+                if let Some(fresh) = connect(admin) {
+                    let _ = fresh.set_nonblocking(true);
+                    *s = fresh;
+                }
+            }
         }
     }
 }
 
-/// Bursts of idle connections until `stop`.
-fn hostile(admin: SocketAddr, stop: Arc<AtomicBool>, busy: Arc<AtomicU64>) {
-    while !stop.load(SeqCst) {
-        let held = burst(admin);
-        std::thread::sleep(Duration::from_millis(700));
-        release(held, &busy);
-        std::thread::sleep(Duration::from_millis(300));
+/// Sends `bytes` one at a time, 150 ms apart; false once the endpoint
+/// has closed the connection.
+fn trickle(s: &mut TcpStream, bytes: &[u8], stop: &AtomicBool) -> bool {
+    for b in bytes {
+        if stop.load(SeqCst) {
+            return true;
+        }
+        if s.write_all(&[*b]).is_err() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    true
+}
+
+/// A request head trickled (`linger` false), or a whole request whose
+/// answer is read and then bytes trickled into the linger (`linger`
+/// true), again and again; counts connections the endpoint cut.
+fn trickler(admin: SocketAddr, linger: bool, stop: &AtomicBool, cut: &AtomicU64) {
+    let started = Instant::now();
+    let head = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".repeat(4);
+    while !stop.load(SeqCst) && started.elapsed() < LIMIT {
+        let Some(mut s) = connect(admin) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let finished = if linger {
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            trickle(&mut s, &[b'x'; 40], stop)
+        } else {
+            trickle(&mut s, &head, stop)
+        };
+        if !finished {
+            cut.fetch_add(1, SeqCst);
+        }
     }
 }
 
-fn soak_through_a_busy_endpoint() {
+fn soak_among_hostile_clients() {
     let server = start(Pattern::GlobalList, Variant::Fixed, &[]);
     let out = out_dir("admin-busy");
-    let (stop, busy) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    // Full before the soak's first call, for 3 s.
-    let first = burst(server.admin);
-    std::thread::sleep(Duration::from_millis(100));
-    let releaser = {
-        let busy = Arc::clone(&busy);
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
-            release(first, &busy);
-        })
-    };
-    let attacker = {
-        let (stop, busy) = (Arc::clone(&stop), Arc::clone(&busy));
-        let admin = server.admin;
-        std::thread::spawn(move || hostile(admin, stop, busy))
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (closed, cut) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut hostile = Vec::new();
+    {
+        let (stop, closed, admin) = (Arc::clone(&stop), Arc::clone(&closed), server.admin);
+        hostile.push(std::thread::spawn(move || idle(admin, &stop, &closed)));
+    }
+    for i in 0..2 * TRICKLERS {
+        let (stop, cut, admin) = (Arc::clone(&stop), Arc::clone(&cut), server.admin);
+        hostile.push(std::thread::spawn(move || {
+            trickler(admin, i >= TRICKLERS, &stop, &cut)
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(SERVER_ROLE, "1")
         .args(["soak", "--server", &server.server.to_string()])
         .args(["--admin", &server.admin.to_string()])
         .args(["--out", out.to_str().unwrap(), "--no-progress"])
-        .args(["--cycles", "600", "--batch", "50", "--warmup", "50"])
+        .args(["--cycles", "2000", "--batch", "100", "--warmup", "100"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -103,16 +143,21 @@ fn soak_through_a_busy_endpoint() {
     let status = child.wait().unwrap();
     let took = started.elapsed();
     stop.store(true, SeqCst);
-    attacker.join().unwrap();
-    releaser.join().unwrap();
+    for h in hostile {
+        h.join().unwrap();
+    }
     let retries = err.lines().filter(|l| l.contains("; retry ")).count();
     println!(
-        "admin_busy_soak: {status} in {took:?}, {retries} retries, the hostile clients met {} \
-         503s",
-        busy.load(SeqCst)
+        "admin_busy_soak: {status} in {took:?}, {retries} retries; the endpoint closed {} idle \
+         and cut {} trickling connections",
+        closed.load(SeqCst),
+        cut.load(SeqCst)
     );
     assert!(status.success(), "the soak failed: {err}");
-    assert!(busy.load(SeqCst) > 0, "the endpoint was never full");
+    assert!(
+        closed.load(SeqCst) > 0 && cut.load(SeqCst) > 0,
+        "the hostile clients were never cut off: were they connected?"
+    );
     assert!(
         err.lines()
             .filter(|l| l.contains("; retry "))
@@ -126,5 +171,5 @@ fn main() -> ExitCode {
     if let Some(code) = server_role() {
         return code;
     }
-    run_checks(&[("soak_through_a_busy_endpoint", soak_through_a_busy_endpoint)])
+    run_checks(&[("soak_among_hostile_clients", soak_among_hostile_clients)])
 }
