@@ -57,7 +57,7 @@ use crate::registry;
 use crate::sampled::{self, Record};
 use crate::stacks;
 use crate::symbolize::symbolize_stack;
-use alloc_snapshot::trim::is_user_frame;
+use alloc_snapshot::trim::is_own_frame;
 use alloc_snapshot::Stack;
 use core::fmt;
 use core::marker::PhantomData;
@@ -294,7 +294,7 @@ impl fmt::Display for Survivors {
                     .frames
                     .iter()
                     .skip(start + 1)
-                    .filter(|fr| is_user_frame(fr));
+                    .filter(|fr| is_own_frame(fr));
                 for fr in callers.take(4) {
                     writeln!(f, "      called from {}", fr.label())?;
                 }

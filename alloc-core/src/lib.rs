@@ -106,9 +106,14 @@
 //! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
 //! does it in-process, for tests and leak assertions: it turns the stacks
 //! into function, file and line, outside the allocation path, and marks
-//! each stack's first frame that is the user's (past this crate and the
-//! standard library's allocation machinery; the rules are
-//! `alloc_snapshot::trim`). It keeps the parsed debug information (tens of
+//! each stack's site: its innermost frame of the program's own code (past
+//! this crate, the standard library's allocation machinery and the frames
+//! of dependencies from a registry, a git checkout or a `vendor/`
+//! directory, whose first call is kept in the label: `src/db.rs:224
+//! app::Db::subscribe -> tokio::sync::broadcast::channel`; the rules are
+//! `alloc_snapshot::trim`, and [`set_site_rule`] takes the first frame
+//! past the standard library instead, for authors testing their own
+//! library). It keeps the parsed debug information (tens of
 //! MB, counted as the tool's memory) until [`release_symbol_cache`].
 //!
 //! ```no_run
@@ -152,10 +157,13 @@
 //!   every leak's line exactly from its third snapshot (from its first
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
-//!   takes no snapshots) pays only the interval. Dense capture pauses while the
-//!   sampled-block table holds 57,344 records (3,584 a shard, under half of
-//!   the 8,192 slots a shard may use at the defaults: 4 MiB of records in all).
-//!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design.
+//!   takes no snapshots) pays only the interval. Past 57,344 records in
+//!   the sampled-block table (3,584 a shard, under half of the 8,192 slots
+//!   a shard may use at the defaults: 4 MiB of records in all) capture
+//!   thins out in steps (an interval of 64 bytes, doubled every 4,096
+//!   records), so that a long soak of a fast leak keeps samples in
+//!   proportion to its bytes within the bound.
+//!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled; a sampled block's tag names
@@ -381,8 +389,9 @@ pub use crate::sampling::{
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
 pub use crate::snapshot::{snapshot, snapshot_with_retention};
-pub use crate::symbolize::{release_symbol_cache, symbolize};
+pub use crate::symbolize::{release_symbol_cache, set_site_rule, site_rule, symbolize};
 pub use crate::tool_memory::{tool_metadata, ToolMetadata};
+pub use alloc_snapshot::trim::SiteRule;
 pub use alloc_snapshot::{
     AllocatorStats, EpochLive, Frame, Histogram, Histograms, Sampling, SiteKey, SiteLive,
     SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
@@ -397,7 +406,7 @@ pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 /// set (16 shards of 16384 records of 32 bytes: 8 MiB of address space,
 /// written as the records come). At the defaults it holds half as many
 /// (shards of 8,192 records, 4 MiB), and the policy's dense capture stops
-/// at 57,344 records.
+/// at 57,344 records, then thins out in steps (`policy`'s graded capture).
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
 pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
 

@@ -32,9 +32,10 @@
 //!
 //! - **At the defaults** (while [`crate::policy`] decides):
 //!   [`DEFAULT_SHARD_SLOTS`] a shard (8,192; 4 MiB of records in all).
-//!   The policy's dense capture stops at [`DENSE_LIMIT`] records (3,584 a
-//!   shard); the sparse samples taken after it (one per 256 KiB the program
-//!   leaks) fill the shards on towards their bound.
+//!   The policy's dense capture stops at [`HALF_FULL`] records a shard
+//!   (3,584; 57,344 in all) and graded capture thins out from there, its
+//!   interval doubled every 256 records a shard (the default interval at
+//!   6,656 a shard, 16 MiB at the bound).
 //! - **With a mode set** (every allocation, or an interval):
 //!   [`SHARD_SLOTS`] a shard, `SHARDS * SHARD_SLOTS * 32` = 8 MiB.
 //!   `alloc-bench`'s `server` in every-allocation mode holds about 135,000
@@ -237,23 +238,20 @@ pub(crate) fn live() -> u64 {
 
 /// A shard with at least this many records counts as half full for the
 /// default policy (see [`Inserted`]): 7/16 of [`DEFAULT_SHARD_SLOTS`]
-/// (3,584 of 8,192), which leaves the rest of the bound to the sparse
-/// samples taken after dense capture stops.
-const HALF_FULL: usize = DEFAULT_SHARD_SLOTS / 16 * 7;
-/// Live records at which the default policy stops dense capture
-/// ([`crate::policy`]): every shard [`HALF_FULL`].
-pub(crate) const DENSE_LIMIT: usize = SHARDS * HALF_FULL;
+/// (3,584 of 8,192), which leaves the rest of the bound to the graded
+/// samples taken after dense capture stops ([`crate::policy`]).
+pub(crate) const HALF_FULL: usize = DEFAULT_SHARD_SLOTS / 16 * 7;
 
 /// What [`insert`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Inserted {
     /// Recorded, with this id.
     Yes(u32),
-    /// Recorded, with this id, and its shard now holds at least
-    /// [`HALF_FULL`] records, as the whole table is about to (addresses
-    /// hash evenly over the shards): the default policy's cue to stop
-    /// dense capture.
-    HalfFull(u32),
+    /// Recorded, with this id, and its shard now holds this many records,
+    /// at least [`HALF_FULL`], as the whole table is about to (addresses
+    /// hash evenly over the shards): the default policy's cue to capture
+    /// more sparsely ([`crate::policy::shard_filled`]).
+    HalfFull(u32, u32),
     /// Not recorded: the shard is full.
     No,
 }
@@ -262,7 +260,7 @@ impl Inserted {
     /// The new record's id, if there is one.
     pub(crate) fn id(self) -> Option<u32> {
         match self {
-            Inserted::Yes(id) | Inserted::HalfFull(id) => Some(id),
+            Inserted::Yes(id) | Inserted::HalfFull(id, _) => Some(id),
             Inserted::No => None,
         }
     }
@@ -359,7 +357,7 @@ pub(crate) fn insert(r: Record) -> Inserted {
     drop(s);
     let id = (shard << SLOT_BITS | i) as u32;
     if len >= HALF_FULL {
-        Inserted::HalfFull(id)
+        Inserted::HalfFull(id, len as u32)
     } else {
         Inserted::Yes(id)
     }

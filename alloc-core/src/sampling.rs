@@ -214,12 +214,16 @@ fn configured() -> u64 {
     }
 }
 
-/// The encoded mode in force now: the configured one, or 1 (every
-/// allocation) while the default policy records densely ([`crate::policy`]).
+/// The encoded mode in force now: the configured one, or the default
+/// policy's capture while it has one ([`crate::policy`]: 1, every
+/// allocation, or a graded interval past the dense limit).
 #[inline]
 fn interval() -> u64 {
     match configured() {
-        v if v >= 2 && crate::policy::dense() => 1,
+        v if v >= 2 => match crate::policy::capture() {
+            0 => v,
+            c => c,
+        },
         v => v,
     }
 }
@@ -529,10 +533,13 @@ pub(crate) fn on_alloc(
         weight: weight as f32,
         owner: if scoped { owner } else { 0 },
     });
-    if matches!(inserted, Inserted::HalfFull(_)) && mean == 1 && !scoped && crate::policy::dense() {
-        // Dense capture fills the table between snapshots: stop here rather
-        // than at the next snapshot, so that later samples are not dropped.
-        crate::policy::pause_dense();
+    if let Inserted::HalfFull(_, len) = inserted {
+        if !scoped && crate::policy::capture() != 0 {
+            // The policy's capture fills the table between snapshots: step
+            // to a sparser capture here rather than at the next snapshot,
+            // so that later samples are not dropped.
+            crate::policy::shard_filled(len as usize);
+        }
     }
     crate::counters::bump_u64(&slot.sampled, 1);
     // `weight >= 1`: rounded without a call to libm's `round`.

@@ -9,8 +9,9 @@
 //!
 //! **Trimming** follows the one set of rules in [`alloc_snapshot::trim`],
 //! which the offline symboliser (`alloc-report`) uses too: a stack's
-//! `user_frame` is its first frame, from the innermost, that is neither the
-//! tool's nor the standard library's allocation machinery.
+//! `user_frame` is its innermost frame of the program's own code, neither
+//! the tool's, the standard library's allocation machinery nor a
+//! dependency's ([`set_site_rule`] chooses the rule).
 //!
 //! The measured process keeps the parsed debug information between calls
 //! (about 50 MB for `demo-server`), counted as the tool's memory; a
@@ -18,9 +19,33 @@
 //! `alloc-report` (as the admin endpoint does). This one is for tests and
 //! leak assertions.
 
-use alloc_snapshot::trim::user_frame;
+use alloc_snapshot::trim::{user_frame_by, SiteRule};
 use alloc_snapshot::{Frame, Snapshot, Stack};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether [`set_site_rule`] chose [`SiteRule::FirstNonStd`].
+static FIRST_NON_STD: AtomicBool = AtomicBool::new(false);
+
+/// Which frame of each stack [`symbolize`] (and so the leak assertions,
+/// [`crate::Survivors::by_site`]) takes for its site: by default the
+/// innermost frame of the program's own code ([`SiteRule::OwnCode`]: not
+/// the standard library, not a crate from a registry, a git checkout or a
+/// `vendor/` directory); [`SiteRule::FirstNonStd`] counts every crate as
+/// the user's, for authors testing their own library.
+pub fn set_site_rule(rule: SiteRule) {
+    FIRST_NON_STD.store(rule == SiteRule::FirstNonStd, Ordering::Relaxed);
+}
+
+/// The rule [`set_site_rule`] chose.
+#[must_use]
+pub fn site_rule() -> SiteRule {
+    if FIRST_NON_STD.load(Ordering::Relaxed) {
+        SiteRule::FirstNonStd
+    } else {
+        SiteRule::OwnCode
+    }
+}
 
 /// Fills in function, file and line of every frame of every stack in
 /// `snapshot`, and each stack's `user_frame`. Frames that were symbolised
@@ -57,7 +82,7 @@ pub fn release_symbol_cache() {
 /// stacks. Call inside the tool's scope.
 pub(crate) fn symbolize_stack(stack: &mut Stack, cache: &mut HashMap<u64, Vec<Frame>>) {
     if stack.frames.iter().any(|f| f.function.is_some()) {
-        stack.user_frame = user_frame(&stack.frames);
+        stack.user_frame = user_frame_by(&stack.frames, site_rule());
         return;
     }
     let mut out = Vec::with_capacity(stack.frames.len() * 2);
@@ -71,7 +96,7 @@ pub(crate) fn symbolize_stack(stack: &mut Stack, cache: &mut HashMap<u64, Vec<Fr
         );
     }
     stack.frames = out;
-    stack.user_frame = user_frame(&stack.frames);
+    stack.user_frame = user_frame_by(&stack.frames, site_rule());
 }
 
 /// The frames at `ip` (a return address), innermost inlined call first.

@@ -16,7 +16,11 @@
 //!   (when alloc-core samples call sites) estimated live bytes per call
 //!   stack and birth epoch.
 //! - **site**: a symbolised call site, `file:line function` of a stack's
-//!   first user frame; stacks with the same site are added together.
+//!   innermost frame of the program's own code (not the standard
+//!   library, not a dependency from a registry, a git checkout or a
+//!   `vendor/` directory), with `-> library::call` when it called a
+//!   dependency ([`SiteRule`]); stacks with the same site are added
+//!   together.
 //! - **survivor**: a block born in an epoch that has closed, still live.
 //! - **cycle**: one connect/use/disconnect round of a soak test.
 //! - **verdict**: `leak`, `plateau`, `warmup` or `ok`; see
@@ -61,8 +65,9 @@
 //! resolves them offline from the binaries on disk (checked by GNU build
 //! id; [`Symbolizer::use_file`] for a binary that moved or was rebuilt):
 //! function, file and line, one frame per inlined function, and each
-//! stack's first user frame by the same rules as `alloc_core::symbolize`
-//! ([`alloc_snapshot::trim`]). Symbolise before [`Analyzer::push`]: a
+//! stack's site frame by the same rules as `alloc_core::symbolize`
+//! ([`alloc_snapshot::trim`]; [`Symbolizer::set_site_rule`] for the first
+//! frame past the standard library, whatever its crate). Symbolise before [`Analyzer::push`]: a
 //! site is a symbolised label. The CLI does this for every file it reads
 //! (`--binary FILE`). See [`mod@symbolize`].
 //!
@@ -138,10 +143,12 @@ pub mod growth;
 pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
+pub mod source;
 pub mod stats;
 pub mod symbolize;
 pub mod workspace;
 
+pub use alloc_snapshot::trim::SiteRule;
 pub use alloc_snapshot::Workspaces;
 pub use analysis::{analyze, Analyzer, ClassifyOptions, Report, Verdict, VerdictKind};
 pub use format::{

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use alloc_report::analysis::{diff_in, site_survivor_matrix_in, survivor_matrix, ClassifyOptions};
 use alloc_report::{
-    read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SnapshotFile,
+    read_path, read_snapshot_file, render, Analyzer, Report, SeriesReader, SiteRule, SnapshotFile,
     Symbolizer, WorkspaceFinder,
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -63,6 +63,14 @@ struct Cli {
     /// Other modules are read from the paths the process loaded them from.
     #[arg(long, global = true, value_name = "FILE")]
     binary: Vec<PathBuf>,
+    /// Which frame of a stack is its site: `own-code`, the innermost frame
+    /// of the program's own code (not the standard library, not a crate
+    /// from a registry, a git checkout or a vendor/ directory; the label
+    /// adds the library call it made), or `first-non-std`, the first frame
+    /// past the standard library whatever its crate (for soaking your own
+    /// library).
+    #[arg(long, global = true, value_name = "RULE", default_value = "own-code")]
+    site_rule: SiteRule,
 }
 
 #[derive(Subcommand)]
@@ -129,7 +137,7 @@ enum Format {
     Text,
     /// JSON for machines.
     Json,
-    /// A self-contained HTML page with SVG plots.
+    /// A self-contained HTML page: sites with their stacks and source, charts, an icicle graph.
     Html,
     /// A gzipped pprof profile of the survivors (binary).
     Pprof,
@@ -189,7 +197,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match symbolizer(&cli.binary).and_then(|mut sym| {
+    match symbolizer(&cli.binary, cli.site_rule).and_then(|mut sym| {
         let code = run(cli.command, &mut sym)?;
         for unused in sym.unused_files() {
             eprintln!(
@@ -226,9 +234,10 @@ fn write_out(out: &Path, bytes: &[u8]) -> Result<(), Fail> {
     }
 }
 
-/// A symboliser that uses the `--binary` files.
-fn symbolizer(files: &[PathBuf]) -> Result<Symbolizer, Fail> {
+/// A symboliser that uses the `--binary` files and the `--site-rule`.
+fn symbolizer(files: &[PathBuf], rule: SiteRule) -> Result<Symbolizer, Fail> {
     let mut sym = Symbolizer::new();
+    sym.set_site_rule(rule);
     for f in files {
         sym.use_file(f)?;
     }

@@ -35,7 +35,7 @@ use std::rc::Rc;
 
 use addr2line::Loader;
 use alloc_snapshot::file::open_regular;
-use alloc_snapshot::trim::user_frame;
+use alloc_snapshot::trim::{user_frame_by, SiteRule};
 use alloc_snapshot::{Frame, Module, Snapshot};
 use object::Object;
 
@@ -148,6 +148,8 @@ pub struct Symbolizer {
     loaded: Vec<Result<Rc<DebugInfo>, SymbolizeError>>,
     /// Resolved frames by index into `loaded` and file address.
     frames: HashMap<(usize, u64), Resolved>,
+    /// Which frame of a stack is its site ([`Symbolizer::set_site_rule`]).
+    rule: SiteRule,
 }
 
 impl fmt::Debug for Symbolizer {
@@ -156,6 +158,7 @@ impl fmt::Debug for Symbolizer {
             .field("files", &self.files)
             .field("modules", &self.loaded.len())
             .field("addresses", &self.frames.len())
+            .field("rule", &self.rule)
             .finish()
     }
 }
@@ -182,6 +185,14 @@ impl Symbolizer {
     #[must_use]
     pub fn new() -> Self {
         Symbolizer::default()
+    }
+
+    /// Which frame of each stack the symboliser makes its `user_frame`,
+    /// its site: by default the innermost frame of the program's own code
+    /// ([`SiteRule::OwnCode`]); [`SiteRule::FirstNonStd`] counts every
+    /// crate as the user's (the CLI's `--site-rule`).
+    pub fn set_site_rule(&mut self, rule: SiteRule) {
+        self.rule = rule;
     }
 
     /// Use the object file at `path` for the module with the same GNU build
@@ -217,14 +228,15 @@ impl Symbolizer {
 
     /// Fills in function, file and line of every frame of every raw stack
     /// of `snapshot` (one frame per inlined function), and each stack's
-    /// `user_frame`. Stacks that have names already keep them (their
-    /// `user_frame` is recomputed by the same rules).
+    /// `user_frame` by the symboliser's [`SiteRule`]. Stacks that have
+    /// names already keep them (their `user_frame` is recomputed by the
+    /// same rules).
     pub fn symbolize(&mut self, snapshot: &mut Snapshot) -> Result<(), SymbolizeError> {
         // Index into `loaded` of each of the snapshot's modules, on first use.
         let mut slots: Vec<Option<usize>> = vec![None; snapshot.modules.len()];
         for stack in &mut snapshot.stacks {
             if stack.frames.iter().any(|f| f.function.is_some()) {
-                stack.user_frame = user_frame(&stack.frames);
+                stack.user_frame = user_frame_by(&stack.frames, self.rule);
                 continue;
             }
             let mut out = Vec::with_capacity(stack.frames.len() * 2);
@@ -245,7 +257,7 @@ impl Symbolizer {
                 }));
             }
             stack.frames = out;
-            stack.user_frame = user_frame(&stack.frames);
+            stack.user_frame = user_frame_by(&stack.frames, self.rule);
         }
         self.name_statics(snapshot, &mut slots);
         Ok(())

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use alloc_report::SeriesWriter;
-use common::{model, temp_dir};
+use common::{model, site, site_series, temp_dir};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_alloc-report"))
@@ -169,7 +169,7 @@ fn report_formats_and_outputs() {
     assert!(o.status.success(), "{o:?}");
     assert!(std::fs::read_to_string(&html)
         .unwrap()
-        .contains("<h2>Sites</h2>"));
+        .contains("<h2 id=\"sites\">Sites</h2>"));
     // Not a terminal: no progress bar on standard error.
     assert!(o.stderr.is_empty(), "{o:?}");
     let o = run(&[
@@ -285,4 +285,58 @@ fn raw_stacks_are_symbolised_from_the_binary_or_a_clear_error() {
     let o = run(&["report", f, "--binary", exe.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--site-rule`: by default a site is the program's own line calling a
+/// dependency (the call after ` -> `); `first-non-std` takes the
+/// dependency's frame, as for a library's own soak.
+#[test]
+fn the_site_rule_chooses_the_frame() {
+    const LIB: &str = "/h/.cargo/registry/src/idx/bytes-1.12.2/src/bytes_mut.rs";
+    let dir = temp_dir("cli-site-rule");
+    let mut w = SeriesWriter::create(&dir).unwrap();
+    for mut f in site_series(
+        20,
+        &[site("/w/svc/src/main.rs", 31, "svc::handle", 64, |_, _| 1)],
+        0,
+        1,
+    ) {
+        for st in &mut f.snapshot.stacks {
+            let ip = st.frames[0].ip + 1;
+            st.frames.insert(
+                1,
+                alloc_snapshot::Frame {
+                    ip,
+                    function: Some("bytes::bytes_mut::BytesMut::with_capacity".into()),
+                    file: Some(LIB.into()),
+                    line: Some(140),
+                },
+            );
+        }
+        w.append(&f.snapshot, f.cycles).unwrap();
+    }
+    let d = dir.to_str().unwrap();
+    let top = |args: &[&str]| {
+        let o = run(args);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["sites"][0]["site"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        top(&["report", d, "--format", "json"]),
+        "svc/src/main.rs:31 svc::handle -> bytes::bytes_mut::BytesMut::with_capacity"
+    );
+    assert_eq!(
+        top(&[
+            "report",
+            d,
+            "--format",
+            "json",
+            "--site-rule",
+            "first-non-std"
+        ]),
+        "bytes-1.12.2/src/bytes_mut.rs:140 bytes::bytes_mut::BytesMut::with_capacity"
+    );
+    let o = run(&["report", d, "--site-rule", "any"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -236,9 +236,25 @@ fn reports_show_sites_and_distributions() {
     );
     assert!(text.contains("src/conn.rs:11 conn::track"), "{text}");
     let html = render::report_html(&r);
-    assert!(html.contains("<h2>Sites</h2>") && html.contains("src/cache.rs:20 cache::insert"));
-    assert!(html.contains("<h2>Distributions</h2>"));
-    assert_eq!(html.matches("<svg").count(), 3, "heap, memory, top sites");
+    assert!(
+        html.contains("<h2 id=\"sites\">Sites</h2>")
+            && html.contains("src/cache.rs:20 cache::insert")
+    );
+    assert!(html.contains("<h2 id=\"distributions\">Distributions</h2>"));
+    assert_eq!(
+        html.matches("<svg class=\"chart lines\"").count(),
+        3,
+        "heap, memory, top sites"
+    );
+    // The whole heap's births, and one chart per site with survivors born
+    // during the series.
+    let with_births = r.site_details.iter().filter(|d| !d.born.is_empty()).count();
+    assert_eq!(with_births, 2);
+    assert_eq!(
+        html.matches("<svg class=\"chart births\"").count(),
+        1 + with_births
+    );
+    assert_eq!(html.matches("<svg id=\"flame-svg\"").count(), 1);
     let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
     assert_eq!(json["overall"]["kind"], "leak");
     assert_eq!(json["sites"][0]["site"], "src/conn.rs:11 conn::track");
@@ -328,4 +344,97 @@ fn site_labels_are_short_and_json_keeps_the_full_path() {
     let cache = by_site("tokio-1.54.1/src/runtime/task/mod.rs:7 tokio::runtime::task::spawn");
     assert_eq!(cache["location"]["file"], REGISTRY_FILE);
     assert!(json["overall"].get("location").is_none());
+}
+
+/// A leak site's call stacks in every report: each frame in the JSON (the
+/// library call inside the site, the program's own frames marked), the
+/// top frames in the text, in the HTML each under its open site; the pprof and
+/// folded stacks start at the site, the program's own frame.
+#[test]
+fn leak_sites_carry_their_stacks() {
+    const LIB: &str = "/h/.cargo/registry/src/idx/bytes-1.12.2/src/bytes_mut.rs";
+    let mut series = program();
+    for f in &mut series {
+        for st in &mut f.snapshot.stacks {
+            let ip = st.frames[0].ip + 1;
+            st.frames.insert(
+                1,
+                Frame {
+                    ip,
+                    function: Some("bytes::bytes_mut::BytesMut::with_capacity".into()),
+                    file: Some(LIB.into()),
+                    line: Some(140),
+                },
+            );
+            st.user_frame = alloc_snapshot::trim::user_frame(&st.frames);
+        }
+    }
+    let r = analyze(&series, &ClassifyOptions::default());
+    let label = "src/conn.rs:11 conn::track -> bytes::bytes_mut::BytesMut::with_capacity";
+    let leak = &r.sites[0];
+    assert_eq!((leak.site.as_str(), leak.kind.as_str()), (label, "leak"));
+    assert_eq!(leak.stacks.len(), 1);
+    assert!(r.sites[1..].iter().all(|v| v.stacks.is_empty()));
+
+    let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
+    let frames = &json["sites"][0]["stacks"][0]["frames"];
+    let frame = |i: usize| {
+        let f = &frames[i];
+        (
+            f["function"].as_str().unwrap().to_string(),
+            f["user"].as_bool().unwrap(),
+            f["site"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(
+        frame(0),
+        (
+            "bytes::bytes_mut::BytesMut::with_capacity".into(),
+            false,
+            false
+        )
+    );
+    assert_eq!(frames[0]["file"], LIB);
+    assert_eq!(frames[0]["line"], 140);
+    assert_eq!(frame(1), ("conn::track".into(), true, true));
+    assert_eq!(frame(2), ("conn::accept".into(), true, false));
+    assert!(json["sites"][1].get("stacks").is_none());
+
+    let text = render::report_text(&r);
+    assert!(text.contains("call stacks of the leak sites"), "{text}");
+    assert!(
+        text.contains(
+            "    bytes-1.12.2/src/bytes_mut.rs:140 bytes::bytes_mut::BytesMut::with_capacity"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  > src/conn.rs:11 conn::track\n"), "{text}");
+    assert!(text.contains("  * src/conn.rs:30 conn::accept\n"), "{text}");
+    let html = render::report_html(&r);
+    assert!(
+        html.contains(
+            "<details class=\"site leak\" open><summary class=\"row\"><span \
+             class=\"verdict\">leak</span><span class=\"label\">src/conn.rs:11 conn::track -&gt; \
+             bytes"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<li value=\"1\" class=\"dependency\">bytes-1.12.2/src/bytes_mut.rs:140 \
+             bytes::bytes_mut::BytesMut::with_capacity</li><li value=\"2\" class=\"own \
+             site-frame\">\u{25b6} src/conn.rs:11 conn::track</li>"
+        ),
+        "{html}"
+    );
+
+    // The profiles' leaf is the site.
+    let folded = render::folded(&r);
+    assert!(
+        folded
+            .lines()
+            .any(|l| l.starts_with("main;") && l.contains(";conn::accept;conn::track ")),
+        "{folded}"
+    );
+    assert!(!folded.contains("BytesMut"), "{folded}");
 }

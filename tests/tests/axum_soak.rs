@@ -84,7 +84,15 @@ fn soak(addr: SocketAddr, name: &str, script: Script, hold: usize) -> soak::Soak
     alloc_core::untracked(|| {
         let series = alloc_snapshot::read_series(&o.out).expect("the soak's series reads");
         assert_eq!(series.len() as u64, o.cycles / o.batch + 1);
-        let again = alloc_report::analyze(&series, &Default::default());
+        // Named with the workspace roots found on disk, as the soak names
+        // them (a site in a nested package, `alloc-core/admin`, is named
+        // from the workspace's root).
+        let roots = alloc_report::WorkspaceFinder::of(series.iter().map(|f| &f.snapshot));
+        let mut again = alloc_report::Analyzer::new(&Default::default());
+        for f in &series {
+            again.push_in(f, &roots);
+        }
+        let again = again.finish();
         let json = alloc_report::render::report_json;
         assert_eq!(
             json(&again),

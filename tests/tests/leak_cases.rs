@@ -26,7 +26,7 @@ use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
 use alloc_tests::shapes::{self, rc_block, Handler, RcConn};
-use alloc_tests::{exit_on_panic, watchdog};
+use alloc_tests::{exit_on_panic, run_cases_in_processes, watchdog};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -290,6 +290,5 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
-    alloc_tests::run_cases_in_processes(CASE_ENV, names)
+    run_cases_in_processes(CASE_ENV, cases().iter().map(|c| c.name))
 }

@@ -179,16 +179,17 @@ pub struct Stack {
     /// Frames, innermost first. An instruction pointer that covers inlined
     /// calls gives one frame per inlined function, all with the same `ip`.
     pub frames: Vec<Frame>,
-    /// Index into `frames` of the first frame that belongs to the user's
-    /// code, after trimming the tool's own frames and the allocator
-    /// machinery of `alloc`, `core` and `std` ([`trim::user_frame`]). `None`
-    /// before symbolisation or when no frame qualifies.
+    /// Index into `frames` of the stack's site frame: by the default rule
+    /// the innermost frame of the program's own code, past the tool's own
+    /// frames, the allocator machinery of `alloc`, `core` and `std` and
+    /// the dependencies' frames ([`trim::user_frame`], [`trim::SiteRule`]).
+    /// `None` before symbolisation or when no frame qualifies.
     pub user_frame: Option<u32>,
 }
 
 impl Stack {
-    /// The frame to show for this stack: the first user frame if known,
-    /// else the innermost frame.
+    /// The frame to show for this stack: the user frame if known, else
+    /// the innermost frame.
     #[must_use]
     pub fn site(&self) -> Option<&Frame> {
         match self.user_frame {
@@ -198,8 +199,10 @@ impl Stack {
     }
 
     /// The frames a profile shows: from the user frame outwards (the
-    /// allocator machinery and the tool's capture frames inside it are left
-    /// out, as heap profiles do); all frames when the user frame is unknown.
+    /// allocator machinery, the tool's capture frames and the library
+    /// calls inside it are left out, so that a profile's leaf is the site;
+    /// [`Stack::library_call`] names the library call); all frames when
+    /// the user frame is unknown.
     #[must_use]
     pub fn shown_frames(&self) -> &[Frame] {
         match self.user_frame {

@@ -76,13 +76,13 @@ impl Workspaces {
         self.roots.is_empty()
     }
 
-    /// Whether `path` is a dependency's or the standard library's file (in
-    /// Cargo's registry or git checkouts, or under `/rustc/`), which is
+    /// Whether `path` is a dependency's or the standard library's file
+    /// ([`crate::trim::is_dependency_file`], or under `/rustc/`), which is
     /// never named relative to a workspace: the analyser looks up no root
     /// for it.
     #[must_use]
     pub fn is_dependency(path: &str) -> bool {
-        path.contains(REGISTRY) || path.contains("/git/checkouts/") || path.starts_with("/rustc/")
+        crate::trim::is_dependency_file(path) || path.starts_with("/rustc/")
     }
 
     /// The short form of `path` (see the [module docs](self)): a

@@ -1,8 +1,11 @@
 //! Site identity: which call stacks are one call site, and its label.
 //!
-//! A *site* is the frame a stack is shown by ([`Stack::site`]: its first
-//! user frame, else its innermost frame). Two stacks are one site when
-//! their [`SiteKey`]s are equal: the same function, the same file in its
+//! A *site* is the frame a stack is shown by ([`Stack::site`]: its user
+//! frame, the innermost frame of the program's own code by the default
+//! [`SiteRule`](crate::trim::SiteRule), else its innermost frame). Two
+//! stacks are one site when their [`SiteKey`]s are equal: the same
+//! function calling the same library function (when it called one:
+//! [`Stack::library_call`]), the same file in its
 //! short form ([`short_path()`], so one site for every checkout of a file;
 //! relative to its workspace when the analyser knows the roots,
 //! [`SiteKey::of_frame_in`]) and the same line (when the file is known). A frame known only by its
@@ -49,6 +52,10 @@ pub enum SiteKey<'a> {
         /// The line, when the file is known (the label leaves it out
         /// otherwise).
         line: Option<u32>,
+        /// The library function the site frame called, when the site is
+        /// the program's own code calling a dependency
+        /// ([`crate::trim::library_call`]): what the library did.
+        via: Option<&'a str>,
     },
     /// A frame known only by its address.
     Address(u64),
@@ -82,11 +89,34 @@ impl<'a> SiteKey<'a> {
             function: f.function.as_deref(),
             file,
             line: f.file.as_ref().and(f.line),
+            via: None,
+        }
+    }
+
+    /// This key with the library call its frame made (`via`), for a
+    /// stack's site ([`Stack::site_key`]).
+    fn with_via(self, call: Option<&'a Frame>) -> Self {
+        match self {
+            SiteKey::Symbol {
+                function,
+                file,
+                line,
+                ..
+            } => SiteKey::Symbol {
+                function,
+                file,
+                line,
+                via: call.and_then(|c| c.function.as_deref()),
+            },
+            other => other,
         }
     }
 
     /// The site's label: `file:line function` with the parts that are
-    /// known, the address in hex when nothing is, `[stack table full]` for
+    /// known, followed by ` -> ` and the library function the frame called
+    /// when there is one (`src/db.rs:224 mini_redis::db::Db::subscribe ->
+    /// tokio::sync::broadcast::channel`), the address in hex when nothing
+    /// is, `[stack table full]` for
     /// the overflow stack and `[no frames]` for another stack without
     /// frames. The usual `file:line function` is built without the
     /// formatting machinery (a report labels up to hundreds of thousands
@@ -98,9 +128,13 @@ impl<'a> SiteKey<'a> {
                 function,
                 file,
                 line,
+                via,
             } => {
                 let mut s = String::with_capacity(
-                    file.map_or(0, str::len) + function.map_or(0, str::len) + 12,
+                    file.map_or(0, str::len)
+                        + function.map_or(0, str::len)
+                        + via.map_or(0, |v| v.len() + 4)
+                        + 12,
                 );
                 if let Some(file) = file {
                     s.push_str(file);
@@ -114,6 +148,10 @@ impl<'a> SiteKey<'a> {
                         s.push(' ');
                     }
                     s.push_str(func);
+                }
+                if let Some(via) = via {
+                    s.push_str(" -> ");
+                    s.push_str(via);
                 }
                 s
             }
@@ -144,9 +182,16 @@ impl Stack {
     #[must_use]
     pub fn site_key(&self) -> SiteKey<'_> {
         match self.site() {
-            Some(f) => SiteKey::of_frame(f),
+            Some(f) => SiteKey::of_frame(f).with_via(self.library_call()),
             None => SiteKey::NoFrames(self.id == 0),
         }
+    }
+
+    /// The library function this stack's site frame called
+    /// ([`crate::trim::library_call`]), when its user frame is known.
+    #[must_use]
+    pub fn library_call(&self) -> Option<&Frame> {
+        crate::trim::library_call(&self.frames, self.user_frame? as usize)
     }
 
     /// This stack's site with its file relative to the workspace root that
@@ -154,7 +199,7 @@ impl Stack {
     #[must_use]
     pub fn site_key_in<'a>(&'a self, workspaces: &Workspaces) -> SiteKey<'a> {
         match self.site() {
-            Some(f) => SiteKey::of_frame_in(f, workspaces),
+            Some(f) => SiteKey::of_frame_in(f, workspaces).with_via(self.library_call()),
             None => SiteKey::NoFrames(self.id == 0),
         }
     }
@@ -316,6 +361,41 @@ mod tests {
             a.site_key(),
             stack(3, "/work/a/app/src/b.rs", "main", false).site_key()
         );
+    }
+
+    #[test]
+    fn a_site_calling_a_library_names_the_call() {
+        let reg = "/h/.cargo/registry/src/idx/bytes-1.12.2/src/bytes_mut.rs";
+        let stack = |id: u32, call: &str| Stack {
+            id,
+            frames: vec![
+                frame(Some("alloc::raw_vec::RawVec<T>::allocate"), None, None),
+                frame(
+                    Some("bytes::bytes_mut::BytesMut::from_vec"),
+                    Some(reg),
+                    Some(9),
+                ),
+                frame(Some(call), Some(reg), Some(140)),
+                frame(Some("svc::handle"), Some("/w/svc/src/main.rs"), Some(31)),
+            ],
+            user_frame: Some(3),
+        };
+        let a = stack(1, "bytes::bytes_mut::BytesMut::with_capacity");
+        assert_eq!(
+            a.label(),
+            "svc/src/main.rs:31 svc::handle -> bytes::bytes_mut::BytesMut::with_capacity"
+        );
+        // Another library call on the same line: another site.
+        assert_ne!(
+            a.site_key(),
+            stack(2, "bytes::bytes_mut::BytesMut::new").site_key()
+        );
+        assert_eq!(
+            a.site_key(),
+            stack(3, "bytes::bytes_mut::BytesMut::with_capacity").site_key()
+        );
+        // The frame alone has no call.
+        assert_eq!(a.frames[3].label(), "svc/src/main.rs:31 svc::handle");
     }
 
     #[test]

@@ -5,10 +5,21 @@
 //! Every sampled stack starts inside the tool and the standard library's
 //! allocation machinery (`__rust_alloc`, `alloc::raw_vec`, `Vec`, `Box`,
 //! `format!`...). [`is_machinery`] names those frames, by function name or,
-//! for inlined frames whose name has no path, by source file; a stack's
-//! `user_frame` ([`user_frame`]) is the first frame, from the innermost,
-//! that is not machinery and has a name: the line of the user's code that
-//! allocated.
+//! for inlined frames whose name has no path, by source file.
+//!
+//! A stack's `user_frame` ([`user_frame`]) is its site: by the default
+//! rule ([`SiteRule::OwnCode`]) the innermost frame of the program's own
+//! code, the first frame from the innermost that is not machinery and
+//! whose source file is not a dependency's ([`is_dependency_file`]: a
+//! crate from a registry, a git checkout or a `vendor/` directory). The
+//! library calls inside it (tokio, bytes, a cache crate) are how the
+//! program allocated, not the line to change; the label keeps the first of
+//! them ([`library_call`]): `src/db.rs:224 mini_redis::db::Db::subscribe
+//! -> tokio::sync::broadcast::channel`. [`SiteRule::FirstNonStd`] takes
+//! the first frame that is not machinery, whatever crate it is in (for
+//! authors soaking their own library), and is the fallback when no frame
+//! is the program's own. A frame without a file (a symbol table without
+//! debug information) is never taken for a dependency's.
 
 use crate::Frame;
 
@@ -95,7 +106,8 @@ fn is_std_impl(function: &str) -> bool {
 }
 
 /// Whether `frame` is one of the user's: it has a function name and is not
-/// machinery ([`is_machinery`]).
+/// machinery ([`is_machinery`]). Frames of dependencies count (see
+/// [`is_own_frame`] for the program's own code).
 #[must_use]
 pub fn is_user_frame(frame: &Frame) -> bool {
     frame
@@ -104,11 +116,113 @@ pub fn is_user_frame(frame: &Frame) -> bool {
         .is_some_and(|name| !is_machinery(name, frame.file.as_deref()))
 }
 
-/// The index of the first user frame of a symbolised stack (innermost
-/// first), `None` when no frame qualifies. This is what `Stack::user_frame`
-/// holds after symbolisation.
+/// Whether `frame` is the program's own code: a user frame
+/// ([`is_user_frame`]) whose file, when known, is not a dependency's
+/// ([`is_dependency_file`]).
+#[must_use]
+pub fn is_own_frame(frame: &Frame) -> bool {
+    is_user_frame(frame) && !frame.file.as_deref().is_some_and(is_dependency_file)
+}
+
+/// Whether a source file is a dependency's rather than the program's own:
+/// a crate from a registry (`…/registry/src/<index>/<crate>-<version>/`,
+/// under any `CARGO_HOME`), a git dependency
+/// (`…/git/checkouts/<repo>/<rev>/`), or a crate vendored by `cargo
+/// vendor` (`…/vendor/<crate>/…`, where the `vendor` directory is not
+/// itself inside a `src/`, so a module named `vendor` stays the user's).
+/// The workspace's own files, path dependencies included, are the user's.
+#[must_use]
+pub fn is_dependency_file(path: &str) -> bool {
+    if path.contains("/registry/src/") || path.contains("/git/checkouts/") {
+        return true;
+    }
+    let mut from = 0;
+    while let Some(at) = path[from..].find("/vendor/") {
+        let at = from + at;
+        let rest = &path[at + "/vendor/".len()..];
+        if !path[..at].ends_with("/src") && rest.find('/').is_some_and(|i| i > 0) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// Which frame of a stack is its site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SiteRule {
+    /// The innermost frame of the program's own code ([`is_own_frame`]):
+    /// neither the standard library nor a dependency (a registry crate, a
+    /// git checkout, a vendored crate); the first user frame when no frame
+    /// is the program's own.
+    #[default]
+    OwnCode,
+    /// The first frame that is not the standard library's or the tool's
+    /// ([`is_user_frame`]), whatever crate it is in: for authors soaking
+    /// their own library from a registry.
+    FirstNonStd,
+}
+
+impl SiteRule {
+    /// The names the command lines take: `own-code`, `first-non-std`.
+    pub const NAMES: [&'static str; 2] = ["own-code", "first-non-std"];
+
+    /// The rule's command-line name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SiteRule::OwnCode => Self::NAMES[0],
+            SiteRule::FirstNonStd => Self::NAMES[1],
+        }
+    }
+}
+
+impl std::str::FromStr for SiteRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "own-code" => Ok(SiteRule::OwnCode),
+            "first-non-std" => Ok(SiteRule::FirstNonStd),
+            _ => Err(format!(
+                "unknown site rule '{s}' (one of: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// The index of a symbolised stack's site frame (innermost first) by the
+/// default rule ([`SiteRule::OwnCode`]), `None` when no frame qualifies.
+/// This is what `Stack::user_frame` holds after symbolisation.
 pub fn user_frame(frames: &[Frame]) -> Option<u32> {
-    frames.iter().position(is_user_frame).map(|i| i as u32)
+    user_frame_by(frames, SiteRule::default())
+}
+
+/// The index of a symbolised stack's site frame by `rule`, `None` when no
+/// frame is a user frame.
+pub fn user_frame_by(frames: &[Frame], rule: SiteRule) -> Option<u32> {
+    let own = match rule {
+        SiteRule::OwnCode => frames.iter().position(is_own_frame),
+        SiteRule::FirstNonStd => None,
+    };
+    own.or_else(|| frames.iter().position(is_user_frame))
+        .map(|i| i as u32)
+}
+
+/// The library call a site frame made (the frame at `site` in `frames`,
+/// innermost first): the outermost dependency's frame inside it (a user
+/// frame, [`is_user_frame`], in a dependency's file,
+/// [`is_dependency_file`]), the function the site called. `None` when
+/// only the standard library's machinery lies inside (always under
+/// [`SiteRule::FirstNonStd`]).
+#[must_use]
+pub fn library_call(frames: &[Frame], site: usize) -> Option<&Frame> {
+    frames
+        .get(..site)?
+        .iter()
+        .rev()
+        .find(|f| is_user_frame(f) && f.file.as_deref().is_some_and(is_dependency_file))
 }
 
 #[cfg(test)]
@@ -176,5 +290,85 @@ mod tests {
             inlined("handle", "src/server.rs"),
         ];
         assert_eq!(user_frame(&frames), Some(3));
+    }
+
+    fn at(name: &str, file: &str) -> Frame {
+        Frame {
+            file: Some(file.into()),
+            ..frame(name)
+        }
+    }
+
+    #[test]
+    fn the_site_is_the_programs_own_code_by_default() {
+        let reg = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        let frames = [
+            at("__rust_alloc", "/rustc/0a/library/alloc/src/alloc.rs"),
+            at(
+                "alloc::vec::Vec<T>::with_capacity",
+                "/rustc/0a/library/alloc/src/vec/mod.rs",
+            ),
+            at(
+                "tokio::sync::broadcast::Shared<T>::new",
+                &format!("{reg}/tokio-1.8.1/src/sync/broadcast.rs"),
+            ),
+            at(
+                "tokio::sync::broadcast::channel",
+                &format!("{reg}/tokio-1.8.1/src/sync/broadcast.rs"),
+            ),
+            at(
+                "mini_redis::db::Db::subscribe",
+                "/home/u/mini-redis/src/db.rs",
+            ),
+            at(
+                "tokio::runtime::task::core::Core<T,S>::poll",
+                &format!("{reg}/tokio-1.8.1/src/runtime/task/core.rs"),
+            ),
+        ];
+        assert_eq!(user_frame(&frames), Some(4));
+        assert_eq!(user_frame_by(&frames, SiteRule::OwnCode), Some(4));
+        assert_eq!(user_frame_by(&frames, SiteRule::FirstNonStd), Some(2));
+        // What the library did: the call the site made.
+        assert_eq!(
+            library_call(&frames, 4).and_then(|f| f.function.as_deref()),
+            Some("tokio::sync::broadcast::channel")
+        );
+        assert_eq!(library_call(&frames, 2), None);
+        assert_eq!(library_call(&frames, 9), None);
+        // No frame of the program's own: the first user frame.
+        assert_eq!(user_frame(&frames[..4]), Some(2));
+        // Without files (a symbol table only): today's rule.
+        let bare = [
+            frame("__rust_alloc"),
+            frame("bytes::BytesMut::new"),
+            frame("app::f"),
+        ];
+        assert_eq!(user_frame(&bare), Some(1));
+        for (name, rule) in [
+            ("own-code", SiteRule::OwnCode),
+            ("first-non-std", SiteRule::FirstNonStd),
+        ] {
+            assert_eq!(name.parse::<SiteRule>(), Ok(rule));
+            assert_eq!(rule.name(), name);
+        }
+        assert!("any".parse::<SiteRule>().is_err());
+    }
+
+    #[test]
+    fn dependency_files() {
+        for (path, dep) in [
+            ("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/bytes-1.12.2/src/bytes_mut.rs", true),
+            ("/opt/cargo-home/registry/src/idx/moka-0.7.2/src/sync/cache.rs", true),
+            ("/root/.cargo/git/checkouts/hyper-0a1b2c/4f5e6d7/src/proto/h1.rs", true),
+            ("/work/app/vendor/tokio/src/sync/mpsc.rs", true),
+            ("/work/app/src/vendor/mod.rs", false),
+            ("/work/app/src/vendor/x/y.rs", false),
+            ("/work/app/vendor/", false),
+            ("/work/app/src/main.rs", false),
+            ("/work/leak-finder/demo-server/src/patterns/cycle.rs", false),
+            ("src/db.rs", false),
+        ] {
+            assert_eq!(is_dependency_file(path), dep, "{path}");
+        }
     }
 }

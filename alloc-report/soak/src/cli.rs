@@ -81,6 +81,14 @@ pub struct SoakArgs {
     /// started); repeatable.
     #[arg(long, value_name = "FILE")]
     pub binary: Vec<PathBuf>,
+    /// Which frame of a stack is its site: `own-code`, the innermost frame
+    /// of the program's own code (not the standard library, not a crate
+    /// from a registry, a git checkout or a vendor/ directory; the label
+    /// adds the library call it made), or `first-non-std`, the first frame
+    /// past the standard library whatever its crate (for soaking your own
+    /// library).
+    #[arg(long, value_name = "RULE", default_value = "own-code")]
+    pub site_rule: alloc_report::SiteRule,
     /// Raw TCP: the bytes each cycle sends (`\n`, `\r`, `\t`, `\\`
     /// escapes; `{cycle}` and `{key}` filled in per cycle).
     #[arg(long, conflicts_with = "http")]
@@ -149,6 +157,7 @@ impl SoakArgs {
         o.hold = self.hold as usize;
         o.progress = !self.no_progress;
         o.binaries = self.binary.clone();
+        o.site_rule = self.site_rule;
         o.retention = !self.no_retention;
         o.replace = self.replace;
         o.admin_token = self

@@ -98,6 +98,8 @@ pub struct SoakOptions {
     /// (`alloc-report --binary`); other modules are read from the paths the
     /// server loaded them from.
     pub binaries: Vec<PathBuf>,
+    /// Which frame of a stack is its site (`alloc-report --site-rule`).
+    pub site_rule: alloc_report::SiteRule,
     /// Ask for a retention scan with the last snapshot
     /// (`/snapshot?retention=1`), so that the report names each leak
     /// site's cause (on by default).
@@ -143,6 +145,7 @@ impl SoakOptions {
             script: Script::Demo,
             during_batch: None,
             binaries: Vec::new(),
+            site_rule: alloc_report::SiteRule::default(),
             retention: true,
             replace: false,
             admin_token: None,
@@ -268,6 +271,7 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     clear_earlier_soak(&o.out, o.replace)?;
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
     let mut symbols = Symbolizer::new();
+    symbols.set_site_rule(o.site_rule);
     for b in &o.binaries {
         symbols.use_file(b).map_err(|e| e.to_string())?;
     }

@@ -6,9 +6,10 @@
 
 use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspaces};
 
+use super::detail::{self, HeapBirths, SiteDetail};
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
-    SiteCurve, SurvivorProfile, SITE_CURVES,
+    SiteCurve, SiteStack, SurvivorProfile, SITE_CURVES, SITE_STACKS,
 };
 use super::site::{SiteTable, StackWalk, ALL_SITES};
 use super::survivors::{self, survivors, Estimate, Live};
@@ -248,7 +249,8 @@ impl Analyzer {
         let start_epoch = self.start_epoch;
         let end_epoch = self.epochs.last().copied().unwrap_or(start_epoch);
         let (heap, overall) = self.whole_heap(&cycles);
-        let (sites, site_curves) = self.site_verdicts(&cycles, &heap.epochs, &overall);
+        let (mut sites, site_curves) = self.site_verdicts(&cycles, &heap.epochs, &overall);
+        self.leak_stacks(&mut sites);
         let growth = resource_growth(&points, &self.opts);
         let histograms = HistogramSummary::of(
             &self.last_histograms,
@@ -256,7 +258,48 @@ impl Analyzer {
             self.last_epoch,
         );
         let profile = self.survivor_profile();
-        Report {
+        let held = self.held.last().copied().unwrap_or_default();
+        let surviving = points.last().map(|p| p.survivors).unwrap_or_default();
+        let heap_births = HeapBirths {
+            before_series_bytes: held.bytes.saturating_sub(surviving.bytes),
+            before_series_blocks: held.blocks.saturating_sub(surviving.blocks),
+            epochs: self.last_epoch_entries.clone(),
+        };
+        let site_details = if self.any_sites {
+            let by_label = detail::site_details(
+                &self.last_sites,
+                &self.last_site_of,
+                &self.stack_store,
+                self.sites.labels(),
+                start_epoch,
+                end_epoch,
+            );
+            let mut index: HashMap<&str, usize> = HashMap::default();
+            for (i, d) in by_label.iter().enumerate() {
+                index.entry(d.site.as_str()).or_insert(i);
+            }
+            let order: Vec<Option<usize>> = sites
+                .iter()
+                .map(|v| index.get(v.site.as_str()).copied())
+                .collect();
+            let mut by_label: Vec<Option<SiteDetail>> = by_label.into_iter().map(Some).collect();
+            order
+                .into_iter()
+                .zip(&sites)
+                .map(|(i, v)| {
+                    let mut d = i
+                        .and_then(|i| by_label[i].take())
+                        .unwrap_or_else(|| SiteDetail::empty(&v.site));
+                    if !v.stacks.is_empty() {
+                        d.top_stack = None;
+                    }
+                    d
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut report = Report {
             snapshots: self.files,
             start_epoch,
             end_epoch,
@@ -269,8 +312,13 @@ impl Analyzer {
             histograms,
             site_curves,
             points,
+            heap_births,
+            site_details,
+            agreement: None,
             profile,
-        }
+        };
+        report.agreement = crate::agreement::site_agreement(&report);
+        report
     }
 
     /// The whole heap as one site (from the exact counters) and its
@@ -502,6 +550,61 @@ impl Analyzer {
             sorted.push(std::mem::replace(&mut sites[i], overall.clone()));
         }
         (sorted, site_curves)
+    }
+
+    /// Fills in the stacks of every leak site ([`Verdict::stacks`]): its
+    /// stacks' survivors at the last snapshot, most bytes first, at most
+    /// [`SITE_STACKS`]; the site's first stack when none survives there (a
+    /// collection born before the series that grows).
+    fn leak_stacks(&self, verdicts: &mut [Verdict]) {
+        let labels = self.sites.labels();
+        let mut site_of: HashMap<&str, usize> = HashMap::default();
+        for (site, label) in labels.iter().enumerate() {
+            site_of.entry(label.as_str()).or_insert(site);
+        }
+        let leaks: Vec<(usize, usize)> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.kind == VerdictKind::Leak && v.site != ALL_SITES)
+            .filter_map(|(i, v)| Some((i, *site_of.get(v.site.as_str())?)))
+            .collect();
+        if leaks.is_empty() {
+            return;
+        }
+        // (bytes, blocks) per stack id, for the leak sites only.
+        let mut per_site: HashMap<usize, HashMap<u32, Estimate>> = leaks
+            .iter()
+            .map(|&(_, site)| (site, HashMap::default()))
+            .collect();
+        for (e, site) in self.last_sites.iter().zip(&self.last_site_of) {
+            if let Some(stacks) = per_site.get_mut(site) {
+                stacks.entry(e.stack).or_default().add(e.bytes, e.blocks);
+            }
+        }
+        for (i, site) in leaks {
+            let mut stacks: Vec<(u32, Estimate)> = per_site
+                .remove(&site)
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default();
+            stacks.sort_by(|a, b| b.1.bytes.total_cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
+            let v = &mut verdicts[i];
+            v.stacks = stacks
+                .iter()
+                .filter_map(|(id, est)| {
+                    let st = self.stack_store.get(id)?;
+                    Some(SiteStack::of(st, est.bytes, est.blocks))
+                })
+                .take(SITE_STACKS)
+                .collect();
+            if v.stacks.is_empty() {
+                let f = &v.final_survivors;
+                v.stacks.push(SiteStack::of(
+                    self.sites.stack(site),
+                    f.bytes as f64,
+                    f.blocks as f64,
+                ));
+            }
+        }
     }
 
     /// The last snapshot's survivors with their full stacks (for pprof and

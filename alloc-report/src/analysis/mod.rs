@@ -1,6 +1,6 @@
 //! Pure analysis of snapshots: diffs, the survivor matrix, verdicts.
 //!
-//! No I/O here. Everything takes [`SnapshotFile`](crate::SnapshotFile)s (a snapshot plus the
+//! No I/O here but the source lines a report quotes ([`crate::source`]). Everything takes [`SnapshotFile`](crate::SnapshotFile)s (a snapshot plus the
 //! optional cycle count of its file) and returns plain data that the
 //! renderers print.
 //!
@@ -15,12 +15,16 @@
 //! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
 //! | `report.rs` | [`Report`] and the types it holds |
 //! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
+//! | `detail.rs` | what a report shows beyond verdicts: survivors by birth epoch ([`HeapBirths`], [`SiteBirth`]), each site's source lines ([`SiteDetail`]) |
 //! | `cause.rs` | why a leak site's survivors are alive ([`Cause`], [`CauseKind`]), from a retention scan |
 //!
 //! # Sites
 //!
-//! A *site* is a symbolised call site: a stack's first user frame, named by
-//! its label ([`Stack::label`](alloc_snapshot::Stack::label), `file:line function`). Stacks of one site
+//! A *site* is a symbolised call site: a stack's user frame (the innermost
+//! frame of the program's own code, `alloc_snapshot::trim`), named by its
+//! label ([`Stack::label`](alloc_snapshot::Stack::label), `file:line
+//! function`, with `-> library::call` when it called a dependency). A leak
+//! verdict lists the site's stacks ([`Verdict::stacks`]). Stacks of one site
 //! (one [`alloc_snapshot::SiteKey`]: the same line reached through
 //! different callers, or the same line in another snapshot or process,
 //! where stack ids differ) are added together, so that sites match across
@@ -62,6 +66,7 @@
 
 mod analyzer;
 mod cause;
+mod detail;
 mod diff;
 mod matrix;
 mod report;
@@ -71,6 +76,7 @@ mod verdict;
 
 pub use analyzer::{analyze, Analyzer};
 pub use cause::{Cause, CauseKind};
+pub use detail::{HeapBirths, SiteBirth, SiteDetail};
 pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
 pub use matrix::{
     site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, MatrixRow, SiteMatrix,
@@ -78,11 +84,11 @@ pub use matrix::{
 };
 pub use report::{
     HistogramSummary, ProfileEntry, Quantiles, Report, ReportPoint, ResourceGrowth,
-    SamplingSummary, SiteCurve, SurvivorProfile, SITE_CURVES,
+    SamplingSummary, SiteCurve, SiteStack, StackFrame, SurvivorProfile, SITE_CURVES, SITE_STACKS,
 };
 pub use site::ALL_SITES;
 pub use survivors::{cycles_axis, survivors, CyclesSource, Estimate, Live};
-pub use verdict::{classify, ClassifyOptions, SiteSeries, Verdict, VerdictKind};
+pub use verdict::{classify, ClassifyOptions, SiteSeries, Verdict, VerdictKind, DENSE_SAMPLES};
 
 /// A `HashMap` with the analyser's hasher (`rustc_hash`'s `FxHasher`: its
 /// tables of labels and stack ids hash hundreds of thousands of short keys

@@ -5,8 +5,10 @@
 use alloc_snapshot::{EpochLive, Histogram, Histograms, SampleMode, Stack};
 use serde::Serialize;
 
+use super::detail::{HeapBirths, SiteDetail};
 use super::survivors::{CyclesSource, Live};
 use super::verdict::{Verdict, VerdictKind};
+use crate::agreement::SiteAgreement;
 
 /// Growth per cycle of the whole process beside the heap's, so that a heap
 /// leak can be told from memory the allocator keeps (fragmentation,
@@ -213,6 +215,71 @@ pub struct SurvivorProfile {
     pub whole_heap: Vec<EpochLive>,
 }
 
+/// One call stack of a leak site ([`Verdict::stacks`]) at the last
+/// snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteStack {
+    /// Estimated surviving bytes of this stack (born since the series'
+    /// first snapshot).
+    pub bytes: f64,
+    /// Estimated surviving blocks of this stack.
+    pub blocks: f64,
+    /// The frames, innermost first, from the first frame past the
+    /// allocator machinery and the tool (the library calls inside the site
+    /// included) to the outermost.
+    pub frames: Vec<StackFrame>,
+}
+
+/// One frame of a [`SiteStack`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StackFrame {
+    /// The function, when known.
+    pub function: Option<String>,
+    /// The source file's full path, when known.
+    pub file: Option<String>,
+    /// The line, when known.
+    pub line: Option<u32>,
+    /// Whether the frame is the program's own code (not the standard
+    /// library's, not a dependency's: `alloc_snapshot::trim::is_own_frame`).
+    pub user: bool,
+    /// Whether this is the site's frame (the one the site is named by).
+    pub site: bool,
+}
+
+impl SiteStack {
+    /// `stack`'s frames from the first past the machinery outwards, with
+    /// its estimated survivors.
+    #[must_use]
+    pub fn of(stack: &Stack, bytes: f64, blocks: f64) -> Self {
+        let first = stack
+            .frames
+            .iter()
+            .position(alloc_snapshot::trim::is_user_frame)
+            .unwrap_or(0);
+        let site = stack.user_frame.map(|u| u as usize);
+        let frames = stack.frames[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| StackFrame {
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+                user: alloc_snapshot::trim::is_own_frame(f),
+                site: site == Some(first + i),
+            })
+            .collect();
+        SiteStack {
+            bytes,
+            blocks,
+            frames,
+        }
+    }
+}
+
+/// How many stacks a leak site's verdict lists at most
+/// ([`Verdict::stacks`]).
+pub const SITE_STACKS: usize = 5;
+
 /// One stack and birth epoch of a [`SurvivorProfile`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ProfileEntry {
@@ -256,6 +323,15 @@ pub struct Report {
     pub site_curves: Vec<SiteCurve>,
     /// Per-snapshot figures.
     pub points: Vec<ReportPoint>,
+    /// The whole heap's live bytes at the last snapshot by birth epoch.
+    pub heap_births: HeapBirths,
+    /// Per site, in the order of [`Report::sites`] (empty without call-site
+    /// data): its survivors by birth epoch, stacks and source lines.
+    pub site_details: Vec<SiteDetail>,
+    /// When the whole heap leaks but the `leak` sites explain too little
+    /// of it: by how much, and what to run ([`crate::agreement`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<SiteAgreement>,
     /// Survivors by stack at the last snapshot (for pprof and folded
     /// stacks; left out of the JSON, which has the per-site verdicts).
     #[serde(skip)]

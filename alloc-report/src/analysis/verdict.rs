@@ -6,11 +6,17 @@
 use alloc_snapshot::Frame;
 use serde::Serialize;
 
+use super::report::SiteStack;
 use super::site::ALL_SITES;
 use super::survivors::{cycles_axis, survivors, Live};
 use crate::format::SnapshotFile;
 use crate::growth::{Growth, GrowthKind};
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
+
+/// Live samples per snapshot of the trend window (about 16 per snapshot
+/// of the run, whose second half the window is) from which a site's
+/// estimates count as smooth ([`SiteSeries::smooth`]).
+pub const DENSE_SAMPLES: u64 = 32;
 
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +51,33 @@ pub struct SiteSeries {
 }
 
 impl SiteSeries {
+    /// Whether the figures are exact counts: the whole heap's, or a site's
+    /// whose live sampled blocks at the last snapshot all have weight 1
+    /// (recorded at every allocation, as the default policy's dense capture
+    /// and `SampleMode::All` do), so that its estimated blocks are its
+    /// samples.
+    #[must_use]
+    pub fn exact(&self) -> bool {
+        !self.estimated
+            || (self.samples > 0
+                && self
+                    .blocks
+                    .last()
+                    .is_some_and(|&b| (b - self.samples as f64).abs() < 0.5))
+    }
+
+    /// Whether the figures rise smoothly enough for Theil–Sen, the
+    /// whole heap's slope: exact ([`SiteSeries::exact`]), or estimated
+    /// from at least [`DENSE_SAMPLES`] live samples per snapshot of the
+    /// window (the default policy's graded capture keeps a leak's site
+    /// there).
+    /// Fewer samples rise in rare large steps, on which Theil–Sen is
+    /// biased.
+    #[must_use]
+    pub fn smooth(&self) -> bool {
+        self.exact() || self.samples >= DENSE_SAMPLES * self.bytes.len().max(1) as u64
+    }
+
     /// The whole heap of `series` as one site, from the exact counters.
     pub fn whole_heap(series: &[SnapshotFile]) -> Self {
         let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
@@ -150,6 +183,12 @@ pub struct Verdict {
     /// its survivors are alive ([`Cause`](super::Cause)). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<super::cause::Cause>,
+    /// For a leak site: its call stacks at the last snapshot, most bytes
+    /// first (at most [`super::report::SITE_STACKS`]; a site groups the
+    /// stacks whose site frame is one, reached from different callers).
+    /// Empty otherwise, and left out of the JSON then.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<SiteStack>,
 }
 
 /// Knobs of the classifier.
@@ -268,12 +307,16 @@ pub(crate) fn trend_in_window(
             holds_old,
         };
     }
-    // Exact counts: Theil–Sen. Sampled estimates rise in rare big steps:
+    // Exact counts (the whole heap, a site recorded at every allocation)
+    // and estimates on many samples a snapshot: Theil–Sen, as for the
+    // whole heap, so that a site and the heap it is part of are measured
+    // alike (a staircase, such as a hash table that doubles, gives the
+    // same slope either way). Sparse estimates rise in rare big steps:
     // the median slope of long pairs (see `stats::long_pair_slope`).
-    let slope = if site.estimated {
-        long_pair_slope
-    } else {
+    let slope = if site.smooth() {
         robust_slope
+    } else {
+        long_pair_slope
     };
     Trend {
         window: w,
@@ -376,6 +419,7 @@ pub(crate) fn decide(
         reason,
         location: site.location.clone(),
         cause: None,
+        stacks: Vec::new(),
     }
 }
 

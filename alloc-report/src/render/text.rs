@@ -92,8 +92,8 @@ pub fn report_text(r: &Report) -> String {
             }
         );
     }
-    if let Some(note) = crate::agreement::site_agreement(r) {
-        let _ = writeln!(out, "{note}");
+    if let Some(a) = &r.agreement {
+        let _ = writeln!(out, "{}", a.note);
     }
     out.push('\n');
     let shown = shown_sites(&r.sites, TEXT_SITES);
@@ -145,9 +145,71 @@ pub fn report_text(r: &Report) -> String {
         }
     }
     out.push('\n');
+    stacks_text(&mut out, &shown);
     histograms_text(&mut out, &r.histograms);
     memory::growth_text(&mut out, r);
     out
+}
+
+/// How many frames from a leak site's frame outwards the text report
+/// shows.
+const TEXT_FRAMES: usize = 6;
+
+/// The call stacks of the leak sites among `shown`: the stack with most
+/// bytes (innermost first, the program's own frames marked `*`, the
+/// site's frame `>`): the innermost frame and the library call the site
+/// made (the frames between them counted), then the site and its callers,
+/// and how many more stacks the site groups (all are in the JSON report).
+fn stacks_text(out: &mut String, shown: &[&crate::analysis::Verdict]) {
+    let leaks: Vec<_> = shown.iter().filter(|v| !v.stacks.is_empty()).collect();
+    if leaks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "call stacks of the leak sites (innermost first; * the program's own code, > the site):"
+    );
+    for v in leaks {
+        let top = &v.stacks[0];
+        let _ = writeln!(out, "{}", v.site);
+        let frames = &top.frames;
+        let at = frames.iter().position(|f| f.site).unwrap_or(0);
+        let line = |out: &mut String, f: &crate::analysis::StackFrame| {
+            let mark = match (f.site, f.user) {
+                (true, _) => '>',
+                (false, true) => '*',
+                (false, false) => ' ',
+            };
+            let frame = alloc_snapshot::Frame {
+                ip: 0,
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+            };
+            let _ = writeln!(out, "  {mark} {}", frame.label());
+        };
+        if at > 3 {
+            line(out, &frames[0]);
+            let _ = writeln!(out, "    ... {} frames", at - 2);
+            line(out, &frames[at - 1]);
+        } else {
+            frames[..at].iter().for_each(|f| line(out, f));
+        }
+        let end = (at + TEXT_FRAMES).min(frames.len());
+        frames[at..end].iter().for_each(|f| line(out, f));
+        if end < frames.len() {
+            let _ = writeln!(out, "    ... {} more frames", frames.len() - end);
+        }
+        if v.stacks.len() > 1 {
+            let _ = writeln!(
+                out,
+                "    ({} more stacks, {} at this site, in --format json)",
+                v.stacks.len() - 1,
+                human_bytes(v.stacks[1..].iter().map(|s| s.bytes).sum::<f64>())
+            );
+        }
+    }
+    out.push('\n');
 }
 
 fn histograms_text(out: &mut String, h: &HistogramSummary) {

@@ -11,22 +11,15 @@ use std::net::SocketAddr;
 /// returns its address.
 pub(crate) fn start(routes: fn() -> Router) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+    alloc_tests::spawn_runtime(move || async move {
+        let connections = Connections::new();
+        let admin = Admin::new().connections(&connections).routes();
+        let app = routes().nest("/admin", admin.into_router());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        tx.send(listener.local_addr().unwrap()).unwrap();
+        axum::serve(CountingListener::new(listener, connections), app)
+            .await
             .unwrap();
-        rt.block_on(async {
-            let connections = Connections::new();
-            let admin = Admin::new().connections(&connections).routes();
-            let app = routes().nest("/admin", admin.into_router());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(CountingListener::new(listener, connections), app)
-                .await
-                .unwrap();
-        });
     });
     rx.recv().unwrap()
 }
