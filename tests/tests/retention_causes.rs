@@ -40,7 +40,8 @@
 //!   into one task attributes its whole list to that thread: 60-75%
 //!   `cycle` of tokio's task cells, the rest `thread` (a
 //!   `tokio-rt-worker`), where the runtime (unsampled, made before capture)
-//!   holds them all. The path names tokio's task cell.
+//!   holds them all. The path names tokio's `Runtime::spawn`, the library call the
+//!   site's label keeps.
 
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::analysis::{Cause, CauseKind};
@@ -321,7 +322,7 @@ fn cases() -> Vec<Case> {
         ),
         shared("worker_local_vec", worker_local_vec, &[Thread], "thread"),
         short("channel_undrained", channel_undrained, "channel_undrained"),
-        short("tokio_task_pending", tokio_task_pending, "tokio-"),
+        short("tokio_task_pending", tokio_task_pending, "tokio::"),
         c("churn_only", churn_only, &[], ""),
     ]
 }

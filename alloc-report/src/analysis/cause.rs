@@ -22,6 +22,7 @@
 use super::HashMap;
 use alloc_snapshot::{Holder, RetainedBlock, Retention, Snapshot};
 use serde::Serialize;
+use std::cell::RefCell;
 
 /// What keeps a leak site's blocks alive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -146,6 +147,12 @@ struct Graph<'a> {
     cycle_of: Vec<Option<usize>>,
     /// The members of each cycle, by that index.
     members: HashMap<usize, Vec<usize>>,
+    /// Labels made so far, by stack id (a label is made once per stack,
+    /// not once per block).
+    labels: RefCell<HashMap<u32, String>>,
+    /// Each cycle's path step (`cycle of A <-> B`), made once per cycle:
+    /// a cycle of n blocks would otherwise label n blocks n times.
+    cycle_steps: RefCell<HashMap<usize, String>>,
 }
 
 const THIS: &str = "this block";
@@ -192,13 +199,37 @@ impl<'a> Graph<'a> {
             r,
             cycle_of,
             members,
+            labels: RefCell::default(),
+            cycle_steps: RefCell::default(),
         }
     }
 
     fn label(&self, b: &RetainedBlock) -> String {
-        self.s
-            .stack(b.stack)
-            .map_or_else(|| format!("stack {}", b.stack), |st| st.label())
+        self.labels
+            .borrow_mut()
+            .entry(b.stack)
+            .or_insert_with(|| {
+                self.s
+                    .stack(b.stack)
+                    .map_or_else(|| format!("stack {}", b.stack), |st| st.label())
+            })
+            .clone()
+    }
+
+    /// The path step naming the sites of cycle `c`.
+    fn cycle_step(&self, c: usize, blocks: &[RetainedBlock]) -> String {
+        if let Some(step) = self.cycle_steps.borrow().get(&c) {
+            return step.clone();
+        }
+        let mut sites: Vec<String> = self.members[&c]
+            .iter()
+            .map(|&m| self.label(&blocks[m]))
+            .collect();
+        sites.sort();
+        sites.dedup();
+        let step = format!("cycle of {}", sites.join(" <-> "));
+        self.cycle_steps.borrow_mut().insert(c, step.clone());
+        step
     }
 
     fn root_name(&self, h: &Holder) -> String {
@@ -281,14 +312,7 @@ impl<'a> Graph<'a> {
             };
         }
         if let Some(c) = self.cycle_of[i] {
-            let mut sites: Vec<String> = self.members[&c]
-                .iter()
-                .map(|&m| self.label(&blocks[m]))
-                .collect();
-            sites.sort();
-            sites.dedup();
-            let mut path = vec![format!("cycle of {}", sites.join(" <-> "))];
-            path.push(THIS.to_string());
+            let path = vec![self.cycle_step(c, blocks), THIS.to_string()];
             return Found {
                 kind: CauseKind::Cycle,
                 path,
