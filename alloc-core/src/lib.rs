@@ -365,6 +365,7 @@ mod page_table;
 mod policy;
 mod reentry;
 mod registry;
+pub mod retention;
 mod sampled;
 mod sampling;
 mod snapshot;
@@ -387,7 +388,7 @@ pub use crate::sampling::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
-pub use crate::snapshot::snapshot;
+pub use crate::snapshot::{snapshot, snapshot_with_retention};
 pub use crate::symbolize::{release_symbol_cache, set_site_rule, site_rule, symbolize};
 pub use crate::tool_memory::{tool_metadata, ToolMetadata};
 pub use alloc_snapshot::trim::SiteRule;

@@ -24,7 +24,7 @@
 
 use crate::lock::lock;
 #[cfg(all(target_os = "linux", not(miri)))]
-use crate::sys::{LoadedObject, ProgramHeader, PF_R, PF_X, PT_LOAD, PT_NOTE};
+use crate::sys::{LoadedObject, ProgramHeader, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE, PT_TLS};
 use alloc_snapshot::{AddrRange, Module};
 use spin::mutex::SpinMutex;
 
@@ -43,6 +43,8 @@ pub(crate) fn hold_loader() -> crate::lock::Held<()> {
 const MAX_MODULES: usize = 256;
 /// At most this many executable segments per module.
 const MAX_RANGES: usize = 8;
+/// At most this many writable segments per module.
+const MAX_DATA: usize = 4;
 /// At most this many bytes of paths in all.
 const MAX_PATH_BYTES: usize = 64 << 10;
 
@@ -56,6 +58,26 @@ struct RawModule {
     build_id_len: usize,
     /// The path's bytes in `Raw::paths`.
     path: (usize, usize),
+    /// Writable `PT_LOAD` segments in memory (`.data`, `.bss`): the
+    /// retention scan's static roots.
+    data: [(u64, u64); MAX_DATA],
+    n_data: usize,
+    /// The `PT_TLS` segment's offset from the thread pointer and its size
+    /// in memory, when it sits in static TLS (0, 0 otherwise).
+    tls: (isize, usize),
+}
+
+/// What the retention scan reads as roots of a module: its writable
+/// segments (its statics) and where its thread-local storage is in every
+/// thread, relative to that thread's thread pointer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ModuleRoots {
+    /// `(module index in the snapshot's list, load bias, start, end)` of
+    /// each writable segment.
+    pub(crate) data: Vec<(u32, u64, usize, usize)>,
+    /// `(offset from the thread pointer, bytes)` of each module's static
+    /// TLS block.
+    pub(crate) tls: Vec<(isize, usize)>,
 }
 
 /// The callback's output buffers, reserved before the call.
@@ -64,8 +86,9 @@ struct Raw {
     paths: Vec<u8>,
 }
 
-/// The loaded modules, the executable first (in the loader's order).
-pub(crate) fn loaded() -> Vec<Module> {
+/// The loaded modules, the executable first (in the loader's order), and
+/// their writable segments and static TLS blocks (for the retention scan).
+pub(crate) fn loaded_with_roots() -> (Vec<Module>, ModuleRoots) {
     let mut raw = Raw {
         modules: Vec::with_capacity(MAX_MODULES),
         paths: Vec::with_capacity(MAX_PATH_BYTES),
@@ -75,7 +98,11 @@ pub(crate) fn loaded() -> Vec<Module> {
         iterate(&mut raw);
     }
     let mut out = Vec::with_capacity(raw.modules.len());
+    let mut roots = ModuleRoots::default();
     for (i, m) in raw.modules.iter().enumerate() {
+        if m.tls.1 > 0 {
+            roots.tls.push(m.tls);
+        }
         let name = raw.paths.get(m.path.0..m.path.1).unwrap_or_default();
         let path = match String::from_utf8_lossy(name).into_owned() {
             // The loader names the executable "" (it is listed first).
@@ -92,6 +119,11 @@ pub(crate) fn loaded() -> Vec<Module> {
             .collect();
         ranges.sort_unstable_by_key(|r| r.start);
         let id = &m.build_id[..m.build_id_len];
+        for &(start, end) in &m.data[..m.n_data] {
+            roots
+                .data
+                .push((out.len() as u32, m.base, start as usize, end as usize));
+        }
         out.push(Module {
             path,
             base: m.base,
@@ -99,7 +131,7 @@ pub(crate) fn loaded() -> Vec<Module> {
             build_id: (!id.is_empty()).then(|| id.iter().map(|b| format!("{b:02x}")).collect()),
         });
     }
-    out
+    (out, roots)
 }
 
 /// Fills `raw` from `dl_iterate_phdr`. Call with [`LOCK`] held.
@@ -134,7 +166,28 @@ fn collect(raw: &mut Raw, object: &LoadedObject<'_>) -> bool {
         build_id: [0; 64],
         build_id_len: 0,
         path: (from, raw.paths.len()),
+        data: [(0, 0); MAX_DATA],
+        n_data: 0,
+        tls: (0, 0),
     };
+    for ph in phdrs {
+        let start = base.wrapping_add(ph.p_vaddr);
+        if ph.p_type == PT_LOAD && ph.p_flags & PF_W != 0 && ph.p_memsz > 0 && m.n_data < MAX_DATA {
+            m.data[m.n_data] = (start, start.saturating_add(ph.p_memsz));
+            m.n_data += 1;
+        }
+        if ph.p_type == PT_TLS && ph.p_memsz > 0 && object.tls_data != 0 {
+            // Static TLS lies within a few MiB of the thread pointer, at the
+            // same offset in every thread; a block further away is dynamic
+            // TLS (a module opened later), found per thread only through
+            // its DTV, which the scan does not read.
+            let off =
+                (object.tls_data as isize).wrapping_sub(crate::sys::thread_pointer() as isize);
+            if off.unsigned_abs() < 16 << 20 {
+                m.tls = (off, ph.p_memsz as usize);
+            }
+        }
+    }
     for ph in phdrs {
         let start = base.wrapping_add(ph.p_vaddr);
         if ph.p_type == PT_LOAD
@@ -261,7 +314,7 @@ mod tests {
     #[cfg(all(target_os = "linux", not(miri)))]
     #[test]
     fn the_executable_is_listed_first_with_its_code() {
-        let modules = loaded();
+        let modules = loaded_with_roots().0;
         let exe = std::env::current_exe().unwrap();
         assert_eq!(modules[0].path, exe.to_string_lossy());
         let here = the_executable_is_listed_first_with_its_code as *const () as usize as u64;

@@ -23,7 +23,7 @@
 
 use crate::counters::{Slot, SlotCopy};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
 // spin's mutex is a bare atomic flag: it never allocates, so holding it on
 // the allocation path cannot recurse.
 use spin::mutex::SpinMutex;
@@ -41,6 +41,9 @@ pub(crate) static TOOL: Slot = Slot::special();
 
 static SLOTS: [Slot; MAX_THREAD_SLOTS] = [const { Slot::new() }; MAX_THREAD_SLOTS];
 static OWNED: [AtomicBool; MAX_THREAD_SLOTS] = [const { AtomicBool::new(false) }; MAX_THREAD_SLOTS];
+/// Each slot's owner thread as the retention scan reads it (see
+/// [`ThreadRoots`]), written by the owner when it registers.
+static THREADS: [ThreadRoots; MAX_THREAD_SLOTS] = [const { ThreadRoots::new() }; MAX_THREAD_SLOTS];
 /// One past the highest slot index ever claimed: snapshots read `0..HIGH`.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 static OWNED_NOW: AtomicUsize = AtomicUsize::new(0);
@@ -99,6 +102,7 @@ pub(crate) fn register() -> *const Slot {
     // A reused slot gets a stream of its own, not its last owner's.
     SLOTS[i].rng.store(0, Relaxed);
     crate::sampling::arm(&SLOTS[i]);
+    THREADS[i].record();
     if !hooks::on_thread_exit(slot) {
         OWNED[i].store(false, Release);
         OWNED_NOW.fetch_sub(1, Relaxed);
@@ -174,6 +178,66 @@ fn for_owned_slots(f: impl Fn(&Slot)) {
     for (slot, owned) in SLOTS[..high].iter().zip(&OWNED) {
         if owned.load(Acquire) {
             f(slot);
+        }
+    }
+}
+
+/// Where a registered thread keeps memory the retention scan reads as roots:
+/// its kernel thread id, its thread pointer (its static TLS blocks are at
+/// fixed offsets from it) and its stack's bounds. Written once by the
+/// owner when it registers (plain atomics, no lock); read by the scan.
+pub(crate) struct ThreadRoots {
+    tid: AtomicU32,
+    tp: AtomicUsize,
+    stack_lo: AtomicUsize,
+    stack_hi: AtomicUsize,
+}
+
+/// One registered thread as the retention scan reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScanThread {
+    pub(crate) tid: u32,
+    pub(crate) tp: usize,
+    /// The stack, `[lo, hi)`; (0, 0) if unknown.
+    pub(crate) stack: (usize, usize),
+}
+
+impl ThreadRoots {
+    const fn new() -> Self {
+        ThreadRoots {
+            tid: AtomicU32::new(0),
+            tp: AtomicUsize::new(0),
+            stack_lo: AtomicUsize::new(0),
+            stack_hi: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records the calling thread (its slot's new owner). Once per thread,
+    /// at its registration: `gettid`, a register read, and the stack bounds
+    /// the frame-pointer walk finds once per thread anyway.
+    fn record(&self) {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        self.tid.store(crate::sys::thread_id(), Relaxed);
+        self.tp.store(crate::sys::thread_pointer(), Relaxed);
+        let (lo, hi) = crate::stacks::this_thread_stack().unwrap_or((0, 0));
+        self.stack_lo.store(lo, Relaxed);
+        self.stack_hi.store(hi, Release);
+    }
+}
+
+/// The threads that own a slot now, for the retention scan. A thread may
+/// exit meanwhile: its memory is then read through a call that tolerates
+/// unmapped memory.
+pub(crate) fn scan_threads(out: &mut Vec<ScanThread>) {
+    let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);
+    for (t, owned) in THREADS[..high].iter().zip(&OWNED) {
+        if owned.load(Acquire) {
+            let hi = t.stack_hi.load(Acquire);
+            out.push(ScanThread {
+                tid: t.tid.load(Relaxed),
+                tp: t.tp.load(Relaxed),
+                stack: (t.stack_lo.load(Relaxed), hi),
+            });
         }
     }
 }

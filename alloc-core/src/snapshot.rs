@@ -72,9 +72,30 @@ fn clamp(v: i64) -> u64 {
 /// Takes a snapshot of the accounting state now. See [`Snapshot`].
 #[must_use = "taking a snapshot has no effect but its cost"]
 pub fn snapshot() -> Snapshot {
+    take(false)
+}
+
+/// A [`snapshot`] with a retention scan: what holds each sampled survivor
+/// (a static, a thread's stack or thread-local storage, another sampled
+/// block, or nothing), in [`Snapshot::retention`]. The scan reads the
+/// program's memory while its threads keep running (never faulting, never
+/// making a page resident, within a time and memory budget: see the
+/// `retention` module's docs and [`alloc_snapshot::retention`]); it costs
+/// milliseconds to a few hundred milliseconds with a full sampled-block
+/// table, and nothing on the allocation path.
+#[must_use = "taking a snapshot has no effect but its cost"]
+#[inline(never)]
+pub fn snapshot_with_retention() -> Snapshot {
+    take(true)
+}
+
+#[inline(never)]
+fn take(retention: bool) -> Snapshot {
+    let here = 0u8;
+    let here = core::ptr::addr_of!(here).addr();
     let _tool = ToolScope::enter();
     // Before any lock of ours: the loader holds its own lock meanwhile.
-    let modules = crate::modules::loaded();
+    let (modules, roots) = crate::modules::loaded_with_roots();
     let mut sum = Box::new(Sum {
         reallocs: 0,
         sampled: 0,
@@ -141,7 +162,20 @@ pub fn snapshot() -> Snapshot {
     });
     crate::policy::observe(epoch, &epochs);
     let (threads, _) = registry::slot_usage();
-    let (sampling, stacks, sites) = sampled_sites(sum.sampled);
+    // Room for every record up front (and a quarter more for those added
+    // meanwhile): a buffer that grew would leave its smaller copies, full
+    // of block addresses, in freed memory, where a later retention scan of
+    // the heap would take them for pointers.
+    let live = sampled::live() as usize;
+    let mut records = Vec::with_capacity(live + live / 4 + 1024);
+    sampled::collect(&mut records, |_| true);
+    let (sampling, stacks, sites) = sampled_sites(sum.sampled, &records);
+    let retention = retention.then(|| crate::retention::scan(&mut records, epoch, &roots, here));
+    // The copy holds every sampled block's address: cleared before it is
+    // freed, so that no later retention scan of the heap takes it for a
+    // pointer to them.
+    records.iter_mut().for_each(|r| r.addr = 0);
+    drop(core::hint::black_box(records));
     let mut hist_sums = Box::new(histogram::Sums::new());
     registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
     histogram::SHARED.add_to(&mut hist_sums);
@@ -176,6 +210,7 @@ pub fn snapshot() -> Snapshot {
         },
         modules,
         run: Some(run_identity()),
+        retention,
     }
 }
 
@@ -233,15 +268,16 @@ fn process_start_unix_ns() -> Option<u64> {
     Some(btime * 1_000_000_000 + ticks * 10_000_000)
 }
 
-/// The sampled blocks live now, summed per stack and birth epoch, and the
+/// The sampled blocks `records` (live now), summed per stack and birth epoch, and the
 /// stacks they refer to (raw instruction pointers; see
 /// [`crate::symbolize`]), with `sampled_total` samples taken so far (the
 /// slots' sum). Runs in the tool's scope.
-fn sampled_sites(sampled_total: u64) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
-    let mut records = Vec::new();
-    sampled::collect(&mut records, |_| true);
+fn sampled_sites(
+    sampled_total: u64,
+    records: &[sampled::Record],
+) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let mut by_site: BTreeMap<(u32, u32), SiteLive> = BTreeMap::new();
-    for r in &records {
+    for r in records {
         let e = by_site.entry((r.stack, r.epoch)).or_insert(SiteLive {
             stack: r.stack,
             epoch: r.epoch,
@@ -254,7 +290,6 @@ fn sampled_sites(sampled_total: u64) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
         e.blocks += w;
         e.samples += 1;
     }
-    drop(records);
     let sites: Vec<SiteLive> = by_site.into_values().collect();
     let mut ids: Vec<u32> = sites.iter().map(|s| s.stack).collect();
     ids.dedup();

@@ -305,7 +305,18 @@ mod fp {
         // The address of a local: inside the caller's frame, so below every
         // frame record of the chain and above the stack pointer.
         let here = core::ptr::addr_of!(fp).addr();
-        let (bottom, top) = BOUNDS
+        let (bottom, top) = bounds(here)?;
+        // `here` on this thread's stack makes `[here, top)` the live part
+        // of it: mapped and readable. Anywhere else (another stack below or
+        // above, with unmapped memory between) nothing is walked.
+        (bottom <= here && here < top).then_some((fp, here, top))
+    }
+
+    /// This thread's stack bounds, found at the first call (`here` is a
+    /// local of the caller); (1, 1) if they could not be found.
+    #[inline(always)]
+    pub(super) fn bounds(here: usize) -> Option<(usize, usize)> {
+        BOUNDS
             .try_with(|b| match b.get() {
                 (0, 0) => {
                     let v = super::stack_bounds(here).unwrap_or((1, 1));
@@ -314,11 +325,23 @@ mod fp {
                 }
                 v => v,
             })
-            .ok()?;
-        // `here` on this thread's stack makes `[here, top)` the live part
-        // of it: mapped and readable. Anywhere else (another stack below or
-        // above, with unmapped memory between) nothing is walked.
-        (bottom <= here && here < top).then_some((fp, here, top))
+            .ok()
+    }
+}
+
+/// The calling thread's stack, `[bottom, top)` (the bounds the
+/// frame-pointer walk uses, found once per thread), for the retention
+/// scan's roots; `None` where unknown (no frame-pointer walk on this
+/// build, or not found).
+pub(crate) fn this_thread_stack() -> Option<(usize, usize)> {
+    #[cfg(all(fp_walk, not(miri)))]
+    {
+        let here = 0u8;
+        fp::bounds(core::ptr::addr_of!(here).addr()).filter(|&(lo, hi)| lo < hi && hi > 1)
+    }
+    #[cfg(not(all(fp_walk, not(miri))))]
+    {
+        None
     }
 }
 

@@ -85,6 +85,82 @@ pub(crate) fn resident_in(start: *const u8, len: usize) -> Option<usize> {
     Some(resident)
 }
 
+/// Which of the `n` pages from the page-aligned `at` are resident
+/// (`mincore`): bit 0 of each of the first `n` bytes of `out` (`n` at most
+/// `out.len()`). False if part of the range is not mapped (nothing is
+/// written then). For the retention scan: no allocation, no lock.
+#[cfg(not(miri))]
+pub(crate) fn resident_pages(at: usize, n: usize, page: usize, out: &mut [u8]) -> bool {
+    let n = n.min(out.len());
+    // SAFETY: `out` has room for the `n` bytes mincore writes (one per page
+    // of the `n * page` bytes asked about); mincore only reads the page
+    // tables and fails (ENOMEM) where the range is not mapped.
+    unsafe { libc::mincore(at as *mut c_void, n * page, out.as_mut_ptr()) == 0 }
+}
+
+/// Copies up to `buf.len()` bytes of this process's memory from `from` into
+/// `buf` with `process_vm_readv` on the own pid: the kernel reads through
+/// the page tables, so memory unmapped or protected meanwhile gives a short
+/// count (or 0) instead of a fault. Returns the bytes copied. No
+/// allocation, no lock; for the retention scan, never the allocation path.
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) fn read_own(from: usize, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: from as *mut c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, which the kernel writes at most
+    // `buf.len()` bytes into; `remote` is only read by the kernel, which
+    // checks it against this process's mappings (EFAULT or a short count
+    // where they end), so no address is dereferenced by this process.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// The calling thread's kernel thread id (`gettid`).
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) fn thread_id() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// The calling thread's thread pointer (x86-64: `fs:0`, the TCB's pointer
+/// to itself; AArch64: `TPIDR_EL0`): static TLS blocks sit at fixed offsets
+/// from it, the same in every thread. 0 on other targets.
+pub(crate) fn thread_pointer() -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    {
+        let tp: usize;
+        // SAFETY: glibc (and every x86-64 Linux libc) keeps the TCB's
+        // address in its first word at `fs:0`; an 8-byte load of it.
+        unsafe {
+            core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags));
+        }
+        tp
+    }
+    #[cfg(all(target_arch = "aarch64", target_os = "linux", not(miri)))]
+    {
+        let tp: usize;
+        // SAFETY: reads the thread-pointer register; no memory is touched.
+        unsafe {
+            core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags));
+        }
+        tp
+    }
+    #[cfg(not(all(
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        target_os = "linux",
+        not(miri)
+    )))]
+    {
+        0
+    }
+}
+
 // ------------------------------------------------------ time, scheduling
 
 /// `CLOCK_MONOTONIC` in nanoseconds (a vDSO call: no allocation, no lock).
@@ -264,7 +340,7 @@ pub(crate) type ProgramHeader = libc::Elf64_Phdr;
 
 /// Program header types and flags the module list reads.
 #[cfg(all(target_os = "linux", not(miri)))]
-pub(crate) use libc::{PF_R, PF_X, PT_LOAD, PT_NOTE};
+pub(crate) use libc::{PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE, PT_TLS};
 
 /// One object the loader lists: its path (empty for the executable), its
 /// load bias and its program headers, valid during the callback only.
@@ -276,6 +352,9 @@ pub(crate) struct LoadedObject<'a> {
     pub(crate) base: u64,
     /// Its program headers.
     pub(crate) phdrs: &'a [ProgramHeader],
+    /// The calling thread's copy of its `PT_TLS` segment (`dlpi_tls_data`),
+    /// 0 if it has none or it is not allocated in this thread.
+    pub(crate) tls_data: usize,
 }
 
 /// Calls `f` for each loaded object, the executable first, until `f`
@@ -322,6 +401,7 @@ pub(crate) fn for_each_loaded_object<F: FnMut(&LoadedObject<'_>) -> bool>(f: &mu
             name,
             base: info.dlpi_addr,
             phdrs,
+            tls_data: info.dlpi_tls_data.addr(),
         };
         if f(&object) {
             0

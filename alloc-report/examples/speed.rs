@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use alloc_report::analysis::{diff, ClassifyOptions};
 use alloc_report::{render, Analyzer, SnapshotFile};
-use alloc_snapshot::{EpochLive, SampleMode, Sampling, SiteLive, Stack};
+use alloc_snapshot::{SampleMode, Sampling, SiteLive, Stack};
 
 /// The synthetic snapshots and stacks of the tests: one home for both.
 #[path = "../tests/common/mod.rs"]
@@ -136,26 +136,7 @@ fn fill(file: &mut SnapshotFile, k: u32, sites: u32, mix_kind: Mix) {
     s.timestamp_unix_ns = 1_700_000_000_000_000_000 + u64::from(k) * 1_000_000_000;
     site_entries(k, sites, mix_kind, &mut s.sites);
     // Exact counters: the sites' estimates per epoch, plus in-flight work.
-    s.epochs.clear();
-    for e in 0..=k {
-        s.epochs.push(EpochLive {
-            first: e,
-            last: e,
-            live_bytes: 0,
-            live_blocks: 0,
-        });
-    }
-    for x in &s.sites {
-        let ep = &mut s.epochs[x.epoch as usize];
-        ep.live_bytes += x.bytes as u64;
-        ep.live_blocks += x.blocks as u64;
-    }
-    s.epochs[k as usize].live_bytes += 4096;
-    s.epochs[k as usize].live_blocks += 4;
-    s.epochs.retain(|e| e.live_bytes > 0);
-    s.totals.live_bytes = s.epochs.iter().map(|e| e.live_bytes).sum();
-    s.totals.live_blocks = s.epochs.iter().map(|e| e.live_blocks).sum();
-    s.rss_bytes = Some((64 << 20) + s.totals.live_bytes * 2);
+    common::exact_from_sites(s, k);
     file.cycles = Some(u64::from(k) * 10);
 }
 

@@ -19,6 +19,11 @@
 //!   least [`EXPLAINED`] of its bytes per cycle; when they do not, the
 //!   report says so in words ([`site_agreement`]): how much they explain,
 //!   how many samples the sites rest on, and what to run to settle it.
+//!   The analysis computes it once into the report
+//!   ([`Report::agreement`](crate::analysis::Report::agreement)), so the
+//!   JSON, text and HTML reports carry the same note.
+
+use serde::Serialize;
 
 use crate::analysis::{Report, Verdict, VerdictKind};
 
@@ -56,11 +61,35 @@ pub(crate) fn few_samples_caveat(estimated: bool, samples: u64) -> String {
     }
 }
 
-/// When the whole heap leaks and the sites called `leak` explain less than
-/// [`EXPLAINED`] of its bytes per cycle: a paragraph saying so, how many
-/// samples the sites rest on, and what to run to settle it. `None` when the
-/// sites agree, the heap does not leak, or there are no call-site data.
-pub fn site_agreement(report: &Report) -> Option<String> {
+/// The note a report carries ([`Report::agreement`]) when the whole heap
+/// leaks and the sites called `leak` explain less than [`EXPLAINED`] of
+/// its bytes per cycle: the figures, and the note in words that every
+/// renderer prints as it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteAgreement {
+    /// The whole heap's leak, bytes per cycle (exact).
+    pub heap_bytes_per_cycle: f64,
+    /// How many sites are called `leak`.
+    pub leak_sites: usize,
+    /// What those sites explain, bytes per cycle.
+    pub explained_bytes_per_cycle: f64,
+    /// `explained_bytes_per_cycle / heap_bytes_per_cycle`.
+    pub explained_share: f64,
+    /// Sampled sites with survivors at the last snapshot.
+    pub sites_with_survivors: usize,
+    /// The live samples those sites rest on.
+    pub samples: u64,
+    /// Live samples in the process.
+    pub live_sampled: u64,
+    /// The note in words: how much the sites explain, on how many samples,
+    /// and what to run to settle it.
+    pub note: String,
+}
+
+/// The agreement note of `report` (what [`Report::agreement`] holds):
+/// `None` when the sites agree, the heap does not leak, or there are no
+/// call-site data.
+pub fn site_agreement(report: &Report) -> Option<SiteAgreement> {
     let o = &report.overall;
     if o.kind != VerdictKind::Leak || o.bytes_per_cycle <= 0.0 {
         return None;
@@ -80,7 +109,7 @@ pub fn site_agreement(report: &Report) -> Option<String> {
         .iter()
         .filter(|v| v.estimated && v.final_survivors.bytes > 0);
     let (sites, samples) = with_survivors.fold((0, 0), |(n, s), v| (n + 1, s + v.samples));
-    Some(format!(
+    let note = format!(
         "the call sites are uncertain: the whole heap leaks {:.1} bytes/cycle (exact), but the \
          {} site(s) called leak explain {:.1} bytes/cycle ({:.0}%, less than {:.0}%). The {} \
          site(s) with survivors rest on {} live sample(s) ({} in the process). To settle it, \
@@ -96,7 +125,17 @@ pub fn site_agreement(report: &Report) -> Option<String> {
         sites,
         samples,
         sampling.live_sampled
-    ))
+    );
+    Some(SiteAgreement {
+        heap_bytes_per_cycle: o.bytes_per_cycle,
+        leak_sites: leaks.len(),
+        explained_bytes_per_cycle: explained,
+        explained_share: explained / o.bytes_per_cycle,
+        sites_with_survivors: sites,
+        samples,
+        live_sampled: sampling.live_sampled,
+        note,
+    })
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ pub mod growth;
 pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
+pub mod source;
 pub mod stats;
 pub mod symbolize;
 pub mod workspace;

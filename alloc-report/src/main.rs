@@ -137,7 +137,7 @@ enum Format {
     Text,
     /// JSON for machines.
     Json,
-    /// A self-contained HTML page with SVG plots.
+    /// A self-contained HTML page: sites with their stacks and source, charts, an icicle graph.
     Html,
     /// A gzipped pprof profile of the survivors (binary).
     Pprof,

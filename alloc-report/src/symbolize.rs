@@ -259,7 +259,51 @@ impl Symbolizer {
             stack.frames = out;
             stack.user_frame = user_frame_by(&stack.frames, self.rule);
         }
+        self.name_statics(snapshot, &mut slots);
         Ok(())
+    }
+
+    /// Names the statics that hold blocks in a retention scan (the module's
+    /// symbol table entry at the word's address, demangled, its hash cut
+    /// off). A module that cannot be read leaves its statics unnamed.
+    fn name_statics(&mut self, snapshot: &mut Snapshot, slots: &mut [Option<usize>]) {
+        let Some(r) = snapshot.retention.as_mut() else {
+            return;
+        };
+        let mut names: HashMap<(u32, u64), Option<String>> = HashMap::default();
+        for b in &mut r.blocks {
+            let holder = match &mut b.held_by {
+                Some(alloc_snapshot::Holder::Heap { root: Some(r), .. }) => &mut **r,
+                Some(h) => h,
+                None => continue,
+            };
+            let alloc_snapshot::Holder::Static {
+                module,
+                offset,
+                symbol: symbol @ None,
+            } = holder
+            else {
+                continue;
+            };
+            let (m, off) = (*module as usize, *offset);
+            let Some(info) = snapshot.modules.get(m) else {
+                continue;
+            };
+            let name = names.entry((*module, off)).or_insert_with(|| {
+                let slot = match slots[m] {
+                    Some(i) => i,
+                    None => *slots[m].insert(self.slot(info)),
+                };
+                match self.loaded[slot].as_deref() {
+                    Ok(DebugInfo::Loaded(loader)) => loader.find_symbol(off).map(|raw| {
+                        let d = addr2line::demangle_auto(raw.into(), None).into_owned();
+                        strip_hash(&d).to_string()
+                    }),
+                    _ => None,
+                }
+            });
+            symbol.clone_from(name);
+        }
     }
 
     /// The frames at `ip` (a return address) in the module at `slot`,
@@ -313,6 +357,16 @@ impl Symbolizer {
         self.loaded.push(r);
         self.index.insert(key, self.loaded.len() - 1);
         self.loaded.len() - 1
+    }
+}
+
+/// A demangled Rust path without its trailing `::h0123456789abcdef`.
+fn strip_hash(name: &str) -> &str {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => name,
     }
 }
 

@@ -169,7 +169,7 @@ fn report_formats_and_outputs() {
     assert!(o.status.success(), "{o:?}");
     assert!(std::fs::read_to_string(&html)
         .unwrap()
-        .contains("<h2>Sites</h2>"));
+        .contains("<h2 id=\"sites\">Sites</h2>"));
     // Not a terminal: no progress bar on standard error.
     assert!(o.stderr.is_empty(), "{o:?}");
     let o = run(&[

@@ -177,10 +177,10 @@ fn every_single_byte_flip_is_an_error() {
 fn a_newer_version_is_refused_with_a_clear_message() {
     let dir = temp_dir("version");
     let text = String::from_utf8(encode(&sample())).unwrap();
-    assert!(text.contains("\"version\":4,"), "{text}");
-    let newer = text.replace("\"version\":4", "\"version\":5");
+    assert!(text.contains("\"version\":5,"), "{text}");
+    let newer = text.replace("\"version\":5", "\"version\":6");
     let p = expect_error(&dir, "newer.json", newer.as_bytes());
-    assert_eq!(p, Problem::NewerVersion(5));
+    assert_eq!(p, Problem::NewerVersion(6));
     assert!(p.to_string().contains("newer"), "{p}");
     assert!(p.to_string().contains(&FORMAT_VERSION.to_string()));
     // A newer file need not look like this version at all.
@@ -190,7 +190,7 @@ fn a_newer_version_is_refused_with_a_clear_message() {
         b"{\"format\":\"alloc-snapshot\",\"version\":9,\"x\":[]}\n",
     );
     assert_eq!(p, Problem::NewerVersion(9));
-    let zero = text.replace("\"version\":4", "\"version\":0");
+    let zero = text.replace("\"version\":5", "\"version\":0");
     assert!(matches!(
         expect_error(&dir, "zero.json", zero.as_bytes()),
         Problem::BadVersion(_)
@@ -316,7 +316,7 @@ fn version_1_files_still_read() {
         assert!(f.snapshot.sites.is_empty() && f.snapshot.stacks.is_empty());
         assert_eq!(f.snapshot.sampling, alloc_snapshot::Sampling::default());
         assert!(f.snapshot.modules.is_empty());
-        // Written back, it is a version 4 file that reads the same.
+        // Written back, it is a version 5 file that reads the same.
         let again = decode(&encode(&f)).unwrap();
         assert_eq!(again, f);
     }
@@ -374,6 +374,170 @@ fn version_2_files_still_read() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// FNV-1a 64 of `bytes`, as the format's checksum writes it (an
+/// independent implementation, for files written by hand here).
+fn fnv1a64(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// `text` (a whole file) with its checksum recomputed over its body.
+fn with_checksum(text: &str) -> String {
+    let at = text.rfind(",\"checksum\"").unwrap();
+    let body = format!("{}}}", &text[..at]);
+    format!(
+        "{},\"checksum\":\"{}\"}}\n",
+        &text[..at],
+        fnv1a64(body.as_bytes())
+    )
+}
+
+/// A version 4 file (every field but `retention`, written here by hand with
+/// its own checksum) reads with no retention scan; one that has
+/// `retention` is refused; a version 5 file without it is refused.
+#[test]
+fn version_4_files_still_read_and_version_5_requires_retention() {
+    let dir = temp_dir("v4-read");
+    let text = String::from_utf8(encode(&sample())).unwrap();
+    assert!(text.contains(",\"retention\":null}"), "{text}");
+    let v4 = with_checksum(
+        &text
+            .replace("\"version\":5", "\"version\":4")
+            .replace(",\"retention\":null}", "}"),
+    );
+    let f = decode(v4.as_bytes()).unwrap_or_else(|e| panic!("{e}: {v4}"));
+    assert_eq!(f.snapshot.retention, None);
+    assert_eq!(f, decode(text.as_bytes()).unwrap());
+    let v4_with = with_checksum(&text.replace("\"version\":5", "\"version\":4"));
+    let p = expect_error(&dir, "v4-retention.json", v4_with.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("unknown field snapshot.retention")),
+        "{p}"
+    );
+    let v5_without = with_checksum(&text.replace(",\"retention\":null}", "}"));
+    let p = expect_error(&dir, "v5-no-retention.json", v5_without.as_bytes());
+    assert!(
+        matches!(&p, Problem::Schema(m) if m.contains("missing field snapshot.retention")),
+        "{p}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A retention scan round-trips, and its indices are checked: blocks
+/// sorted and disjoint, stacks known, holders and referrers in range.
+#[test]
+fn retention_scans_round_trip_and_are_checked() {
+    use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionThread};
+    let dir = temp_dir("retention");
+    let mut f = sample();
+    let block = |addr, held_by, referrers| RetainedBlock {
+        addr,
+        size: 48,
+        stack: 1,
+        epoch: 3,
+        held_by,
+        referrers,
+    };
+    f.snapshot.retention = Some(Retention {
+        threads: vec![RetentionThread {
+            tid: 7,
+            name: "main".into(),
+            main: true,
+        }],
+        blocks: vec![
+            block(
+                0x1000,
+                Some(Holder::Static {
+                    module: 0,
+                    offset: 0x40,
+                    symbol: Some("server::CONNECTIONS".into()),
+                }),
+                vec![],
+            ),
+            block(
+                0x2000,
+                Some(Holder::Block {
+                    block: 0,
+                    offset: 8,
+                }),
+                vec![],
+            ),
+            block(0x3000, None, vec![3]),
+            block(0x4000, None, vec![2]),
+            block(
+                0x5000,
+                Some(Holder::Thread {
+                    thread: 0,
+                    tls: true,
+                }),
+                vec![],
+            ),
+        ],
+        scan: alloc_snapshot::RetentionScan::default(),
+    });
+    assert_eq!(decode(&encode(&f)).unwrap(), f);
+    type Damage = fn(&mut Retention);
+    let invalid: Vec<(&str, Damage, &str)> = vec![
+        ("overlap", |r| r.blocks[1].addr = 0x1010, "overlaps"),
+        ("stack", |r| r.blocks[0].stack = 9, "stack 9"),
+        (
+            "module",
+            |r| {
+                r.blocks[0].held_by = Some(Holder::Static {
+                    module: 5,
+                    offset: 0,
+                    symbol: None,
+                })
+            },
+            "module 5",
+        ),
+        (
+            "thread",
+            |r| {
+                r.blocks[4].held_by = Some(Holder::Thread {
+                    thread: 1,
+                    tls: false,
+                })
+            },
+            "thread 1",
+        ),
+        (
+            "self",
+            |r| {
+                r.blocks[1].held_by = Some(Holder::Block {
+                    block: 1,
+                    offset: 0,
+                })
+            },
+            "held by block 1",
+        ),
+        (
+            "referrer",
+            |r| r.blocks[2].referrers = vec![9],
+            "referrer 9",
+        ),
+        (
+            "held-and-referred",
+            |r| r.blocks[0].referrers = vec![2],
+            "lists referrers",
+        ),
+    ];
+    for (name, damage, needle) in invalid {
+        let mut g = f.clone();
+        damage(g.snapshot.retention.as_mut().unwrap());
+        let p = expect_error(&dir, &format!("{name}.json"), &encode(&g));
+        assert!(
+            matches!(&p, Problem::Invalid(m) if m.contains(needle)),
+            "{name}: {p}"
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A version 3 file (modules, no `run`), written by an independent
 /// implementation of the format (`tests/data/v3-modules.json`, checksum
 /// included), reads with no run identity; one that has `run` is refused.
@@ -404,10 +568,10 @@ fn version_3_files_still_read() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-/// In version 4 every field is required, at every depth, and the call-site
+/// In version 5 every field is required, at every depth, and the call-site
 /// data, the modules and the run identity must be consistent.
 #[test]
-fn version_4_requires_every_field_and_checks_it() {
+fn version_5_requires_every_field_and_checks_it() {
     let dir = temp_dir("v4");
     let text = String::from_utf8(encode(&sample())).unwrap();
     for field in [
@@ -417,6 +581,7 @@ fn version_4_requires_every_field_and_checks_it() {
         "histograms",
         "modules",
         "run",
+        "retention",
     ] {
         // The same file without the field (the schema is checked before
         // the checksum, so key order and checksum do not matter here).

@@ -236,9 +236,25 @@ fn reports_show_sites_and_distributions() {
     );
     assert!(text.contains("src/conn.rs:11 conn::track"), "{text}");
     let html = render::report_html(&r);
-    assert!(html.contains("<h2>Sites</h2>") && html.contains("src/cache.rs:20 cache::insert"));
-    assert!(html.contains("<h2>Distributions</h2>"));
-    assert_eq!(html.matches("<svg").count(), 3, "heap, memory, top sites");
+    assert!(
+        html.contains("<h2 id=\"sites\">Sites</h2>")
+            && html.contains("src/cache.rs:20 cache::insert")
+    );
+    assert!(html.contains("<h2 id=\"distributions\">Distributions</h2>"));
+    assert_eq!(
+        html.matches("<svg class=\"chart lines\"").count(),
+        3,
+        "heap, memory, top sites"
+    );
+    // The whole heap's births, and one chart per site with survivors born
+    // during the series.
+    let with_births = r.site_details.iter().filter(|d| !d.born.is_empty()).count();
+    assert_eq!(with_births, 2);
+    assert_eq!(
+        html.matches("<svg class=\"chart births\"").count(),
+        1 + with_births
+    );
+    assert_eq!(html.matches("<svg id=\"flame-svg\"").count(), 1);
     let json: serde_json::Value = serde_json::from_str(&render::report_json(&r)).unwrap();
     assert_eq!(json["overall"]["kind"], "leak");
     assert_eq!(json["sites"][0]["site"], "src/conn.rs:11 conn::track");
@@ -332,7 +348,7 @@ fn site_labels_are_short_and_json_keeps_the_full_path() {
 
 /// A leak site's call stacks in every report: each frame in the JSON (the
 /// library call inside the site, the program's own frames marked), the
-/// top frames in the text, a collapsed list in the HTML; the pprof and
+/// top frames in the text, in the HTML each under its open site; the pprof and
 /// folded stacks start at the site, the program's own frame.
 #[test]
 fn leak_sites_carry_their_stacks() {
@@ -397,12 +413,18 @@ fn leak_sites_carry_their_stacks() {
     let html = render::report_html(&r);
     assert!(
         html.contains(
-            "<details class=\"stacks\"><summary><code>src/conn.rs:11 conn::track -&gt; bytes"
+            "<details class=\"site leak\" open><summary class=\"row\"><span \
+             class=\"verdict\">leak</span><span class=\"label\">src/conn.rs:11 conn::track -&gt; \
+             bytes"
         ),
         "{html}"
     );
     assert!(
-        html.contains("<li>&#9654; <b><code>src/conn.rs:11 conn::track</code></b></li>"),
+        html.contains(
+            "<li value=\"1\" class=\"dependency\">bytes-1.12.2/src/bytes_mut.rs:140 \
+             bytes::bytes_mut::BytesMut::with_capacity</li><li value=\"2\" class=\"own \
+             site-frame\">\u{25b6} src/conn.rs:11 conn::track</li>"
+        ),
         "{html}"
     );
 

@@ -8,7 +8,7 @@ mod common;
 
 use alloc_report::agreement::{sample_floor, site_agreement, EXPLAINED};
 use alloc_report::analysis::{analyze, ClassifyOptions, Report, VerdictKind};
-use alloc_report::render::report_text;
+use alloc_report::render::{report_json, report_text};
 use common::{site, site_series, SiteSpec};
 
 const KIB: u64 = 1024;
@@ -79,7 +79,11 @@ fn sparse_samples_say_the_sites_are_uncertain_and_what_to_run() {
             assert_eq!(site_agreement(&r), None);
             continue;
         }
-        let note = site_agreement(&r).unwrap_or_else(|| panic!("seed {seed}: no note"));
+        let note = site_agreement(&r)
+            .unwrap_or_else(|| panic!("seed {seed}: no note"))
+            .note;
+        assert_eq!(r.agreement.as_ref().map(|a| &a.note), Some(&note));
+        assert!(report_json(&r).contains("\"agreement\""));
         let samples: u64 = r
             .sites
             .iter()

@@ -40,6 +40,10 @@ pub struct RunSummary {
     pub blocks_per_cycle: f64,
     /// The call site with the most surviving bytes per cycle.
     pub top_site: Option<String>,
+    /// Why the top site's survivors are alive, when it is a leak: the
+    /// retention scan of the soak's last snapshot (`static`, `thread`,
+    /// `cycle`, `unreferenced`, ...), its share and path, root first.
+    pub cause: Option<alloc_report::analysis::Cause>,
     /// The run's HTML report, relative to the output directory.
     pub report: String,
 }
@@ -229,6 +233,12 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
                 .run(&exe, pattern, variant, o.out.join(&dir_name))
                 .map_err(|e| format!("{pattern} ({variant}): {e}"))?;
             let v = &outcome.verdict;
+            let cause = outcome
+                .report
+                .sites
+                .iter()
+                .find(|s| Some(&s.site) == outcome.top_site.as_ref())
+                .and_then(|s| s.cause.clone());
             runs.push(RunSummary {
                 pattern: pattern.name(),
                 variant: variant.name(),
@@ -236,6 +246,7 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
                 bytes_per_cycle: v.bytes_per_cycle,
                 blocks_per_cycle: v.blocks_per_cycle,
                 top_site: outcome.top_site.as_deref().map(workspace_relative),
+                cause,
                 report: format!("{dir_name}/report.html"),
             });
         }
@@ -277,20 +288,30 @@ pub fn workspace_relative(label: &str) -> String {
 /// The verdict table.
 pub fn table(s: &Summary) -> String {
     let mut t = format!(
-        "{:<16} {:<7} {:>8} {:>12} {:>13}  {}\n",
-        "pattern", "variant", "verdict", "bytes/cycle", "blocks/cycle", "top site"
+        "{:<16} {:<7} {:>8} {:>12} {:>13}  {:<17} {}\n",
+        "pattern", "variant", "verdict", "bytes/cycle", "blocks/cycle", "cause", "top site"
     );
     for r in &s.runs {
+        let cause = r.cause.as_ref().map_or_else(
+            || "-".to_string(),
+            |c| format!("{} {:.0}%", c.kind.as_str(), c.share * 100.0),
+        );
         let _ = writeln!(
             t,
-            "{:<16} {:<7} {:>8} {:>12.1} {:>13.2}  {}",
+            "{:<16} {:<7} {:>8} {:>12.1} {:>13.2}  {:<17} {}",
             r.pattern,
             r.variant,
             r.verdict,
             r.bytes_per_cycle,
             r.blocks_per_cycle,
+            cause,
             r.top_site.as_deref().unwrap_or("-")
         );
+    }
+    for r in s.runs.iter().filter(|r| r.cause.is_some()) {
+        if let Some(c) = &r.cause {
+            let _ = writeln!(t, "{} ({}): {}", r.pattern, r.variant, c.line());
+        }
     }
     t
 }

@@ -105,6 +105,31 @@ fn routes_answer_what_they_document() {
         decode(body.as_bytes()).expect("a snapshot file").cycles,
         None
     );
+    // Without `retention=1` no scan; with it, one that read this process.
+    assert_eq!(
+        decode(body.as_bytes())
+            .expect("a snapshot file")
+            .snapshot
+            .retention,
+        None
+    );
+    let (s, body) = get(addr, "/snapshot?cycles=6&retention=1");
+    assert_eq!(s, 200);
+    let file = decode(body.as_bytes()).expect("a snapshot file with a scan");
+    assert_eq!(file.cycles, Some(6));
+    let scan = &file
+        .snapshot
+        .retention
+        .as_ref()
+        .expect("a retention scan")
+        .scan;
+    assert!(scan.bytes_read > 0 && !file.snapshot.retention.as_ref().unwrap().threads.is_empty());
+    for bad in [
+        "/snapshot?retention=yes",
+        "/snapshot?retention=1&retention=1",
+    ] {
+        assert_eq!(get(addr, bad).0, 400, "{bad}");
+    }
     let (s, body) = request(addr, "HEAD", "/");
     assert_eq!((s, body.as_str()), (200, ""));
 }

@@ -15,6 +15,7 @@
 
 use alloc_admin::Admin;
 use alloc_core::{epoch, EpochAlloc, Jemalloc};
+use alloc_tests::run_checks;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
@@ -212,7 +213,7 @@ fn the_token_is_required_when_set() {
 }
 
 fn main() -> ExitCode {
-    let checks: [(&str, fn()); 4] = [
+    run_checks(&[
         (
             "neighbours_do_not_starve_a_legitimate_client",
             neighbours_do_not_starve_a_legitimate_client,
@@ -226,24 +227,5 @@ fn main() -> ExitCode {
             "the_token_is_required_when_set",
             the_token_is_required_when_set,
         ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in checks {
-        match std::panic::catch_unwind(f) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok");
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    ])
 }

@@ -7,10 +7,10 @@
 //! | case | leaks per cycle | expected |
 //! |---|---|---|
 //! | `global_container` | an `Arc<Conn>` pushed to a global list | `leak` at the `Arc::new` line |
-//! | `rc_cycle` | a `Conn` and its `Handler` holding each other by `Rc` | `leak` at both lines |
+//! | `rc_cycle` | a `Conn` and its `Handler` holding each other by `Rc` (`alloc_tests::shapes`) | `leak` at both lines |
 //! | `box_leak` | `Box::leak` of a 40-byte name | `leak` at the line that made it |
 //! | `per_key_registry` | a map entry per peer: the key and an `Arc<Metrics>` | `leak` at both lines |
-//! | `other_thread` | a worker thread keeps one block per job it is sent | `leak` at the worker's line |
+//! | `other_thread` | a worker thread keeps one block per job it is sent (`alloc_tests::shapes`) | `leak` at the worker's line |
 //! | `cache_holds` | a cache filled over the first 1,000 cycles | no `leak` anywhere |
 //! | `pool_warms_up` | a pool of 64 buffers made in the first cycles, reused | no `leak` anywhere |
 //! | `high_water_buffer` | a buffer grown to its high-water mark, cleared and reused | no `leak` anywhere |
@@ -25,14 +25,12 @@
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
+use alloc_tests::shapes::{self, rc_block, Handler, RcConn};
 use alloc_tests::{exit_on_panic, run_cases_in_processes, watchdog};
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::mem::size_of;
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -43,12 +41,6 @@ const PER_SNAPSHOT: u32 = 200;
 /// The environment variable that makes this process run one case.
 const CASE_ENV: &str = "LEAK_CASE";
 
-/// Bytes of the heap block behind an `Rc<T>` or `Arc<T>` (two counts and
-/// the value; `T` aligned to at most 8).
-const fn rc_block<T>() -> usize {
-    2 * size_of::<usize>() + size_of::<T>()
-}
-
 /// What a case leaks per cycle at each of its lines: (line, bytes).
 type Truth = Vec<(u32, usize)>;
 
@@ -57,6 +49,8 @@ type Truth = Vec<(u32, usize)>;
 struct Case {
     name: &'static str,
     cycle: fn(u32) -> Truth,
+    /// The file its lines are in.
+    file: &'static str,
 }
 
 // ---- leaks -------------------------------------------------------------
@@ -82,38 +76,12 @@ fn global_container(cycle: u32) -> Truth {
     vec![(line, rc_block::<Conn>())]
 }
 
-struct RcConn {
-    #[allow(dead_code)]
-    id: u64,
-    handler: RefCell<Option<Rc<Handler>>>,
-}
-
-struct Handler {
-    #[allow(dead_code)] // the back edge that makes the cycle
-    conn: Rc<RcConn>,
-    #[allow(dead_code)]
-    state: [u64; 12],
-}
-
 #[inline(never)]
 fn rc_cycle(cycle: u32) -> Truth {
-    let c = RcConn {
-        id: u64::from(cycle),
-        handler: RefCell::new(None),
-    };
-    #[rustfmt::skip]
-    let (conn_line, conn) = (line!(), Rc::new(c));
-    let h = Handler {
-        conn: Rc::clone(&conn),
-        state: [0; 12],
-    };
-    #[rustfmt::skip]
-    let (handler_line, handler) = (line!(), Rc::new(h));
-    *conn.handler.borrow_mut() = Some(handler);
-    drop(conn);
+    let [conn, handler] = shapes::rc_cycle(cycle);
     vec![
-        (conn_line, rc_block::<RcConn>()),
-        (handler_line, rc_block::<Handler>()),
+        (conn, rc_block::<RcConn>()),
+        (handler, rc_block::<Handler>()),
     ]
 }
 
@@ -152,52 +120,9 @@ fn per_key_registry(cycle: u32) -> Truth {
     vec![(key_line, key_bytes), (metrics_line, rc_block::<Metrics>())]
 }
 
-struct Worker {
-    jobs: mpsc::Sender<u32>,
-    done: mpsc::Receiver<u32>,
-}
-
-thread_local! {
-    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
-}
-
-/// The line in the worker that keeps a block per job.
-static WORKER_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// One boxed block per job: the leak is a heap block per cycle, not bytes
-/// in the list's buffer.
-#[allow(clippy::vec_box)]
-#[inline(never)]
-fn worker_keep(kept: &mut Vec<Box<[u64; 6]>>, job: u32) {
-    let (line, block) = (line!(), Box::new([u64::from(job); 6]));
-    WORKER_LINE.store(line, std::sync::atomic::Ordering::Relaxed);
-    kept.push(block);
-}
-
 #[inline(never)]
 fn other_thread(cycle: u32) -> Truth {
-    WORKER.with(|w| {
-        let mut w = w.borrow_mut();
-        let w = w.get_or_insert_with(|| {
-            let (jobs, rx) = mpsc::channel::<u32>();
-            let (tx, done) = mpsc::channel::<u32>();
-            std::thread::spawn(move || {
-                #[allow(clippy::vec_box)] // one heap block per job
-                let mut kept: Vec<Box<[u64; 6]>> = Vec::new();
-                while let Ok(job) = rx.recv() {
-                    worker_keep(&mut kept, job);
-                    if tx.send(job).is_err() {
-                        break;
-                    }
-                }
-            });
-            Worker { jobs, done }
-        });
-        w.jobs.send(cycle).unwrap();
-        assert_eq!(w.done.recv().unwrap(), cycle);
-    });
-    let line = WORKER_LINE.load(std::sync::atomic::Ordering::Relaxed);
-    vec![(line, 48)]
+    vec![(shapes::keep_on_worker(cycle), shapes::WORKER_BYTES)]
 }
 
 // ---- non-leaks ---------------------------------------------------------
@@ -252,13 +177,22 @@ fn churn_only(cycle: u32) -> Truth {
 }
 
 fn cases() -> Vec<Case> {
-    let c = |name, cycle| Case { name, cycle };
+    let c = |name, cycle| Case {
+        name,
+        cycle,
+        file: "leak_cases.rs",
+    };
+    let shared = |name, cycle| Case {
+        name,
+        cycle,
+        file: shapes::FILE,
+    };
     vec![
         c("global_container", global_container as fn(u32) -> Truth),
-        c("rc_cycle", rc_cycle),
+        shared("rc_cycle", rc_cycle),
         c("box_leak", box_leak),
         c("per_key_registry", per_key_registry),
-        c("other_thread", other_thread),
+        shared("other_thread", other_thread),
         c("cache_holds", cache_holds),
         c("pool_warms_up", pool_warms_up),
         c("high_water_buffer", high_water_buffer),
@@ -317,7 +251,7 @@ fn run_case(case: &Case) {
             r.overall
         );
         for (line, bytes) in &truth {
-            let needle = format!("leak_cases.rs:{line} ");
+            let needle = format!("{}:{line} ", case.file);
             let v = r
                 .sites
                 .iter()

@@ -8,7 +8,10 @@ use alloc_snapshot::Snapshot;
 use std::fmt::Write as _;
 
 const INDEX: &str = "alloc-admin: the alloc-core admin endpoint
-GET  /snapshot[?cycles=N]  a snapshot in the alloc-snapshot file format
+GET  /snapshot[?cycles=N][&retention=1]
+                           a snapshot in the alloc-snapshot file format;
+                           retention=1: with a retention scan (what holds
+                           each sampled survivor)
 GET  /epoch                the current epoch
 POST /epoch                close the current epoch, answer the new one
 GET  /connections          open connections of the program
@@ -33,8 +36,8 @@ pub(crate) fn route(req: &Request, state: &State) -> Response {
             if !get {
                 return method_not_allowed("GET, HEAD");
             }
-            match cycles_query(req.query.as_deref()) {
-                Ok(cycles) => snapshot_file(cycles),
+            match snapshot_query(req.query.as_deref()) {
+                Ok((cycles, retention)) => snapshot_file(cycles, retention),
                 Err(msg) => Response::text(400, msg),
             }
         }
@@ -114,11 +117,24 @@ fn whole_number(v: &str) -> Option<u64> {
     v.parse().ok()
 }
 
-/// The optional `cycles=N` of `/snapshot`; anything else is an error.
-fn cycles_query(query: Option<&str>) -> Result<Option<u64>, String> {
+/// The optional `cycles=N` and `retention=0|1` of `/snapshot`; anything
+/// else is an error.
+fn snapshot_query(query: Option<&str>) -> Result<(Option<u64>, bool), String> {
     let mut cycles = None;
+    let mut retention = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
+            Some(("retention", v)) if retention.is_none() => match v {
+                "1" | "true" => retention = Some(true),
+                "0" | "false" => retention = Some(false),
+                _ => {
+                    return Err(format!(
+                        "retention must be 1 or 0, not '{}'\n",
+                        printable(v)
+                    ))
+                }
+            },
+            Some(("retention", _)) => return Err("retention given twice\n".to_string()),
             Some(("cycles", v)) if cycles.is_none() => match whole_number(v) {
                 Some(n) => cycles = Some(n),
                 None => {
@@ -131,20 +147,24 @@ fn cycles_query(query: Option<&str>) -> Result<Option<u64>, String> {
             Some(("cycles", _)) => return Err("cycles given twice\n".to_string()),
             _ => {
                 return Err(format!(
-                    "unknown query parameter '{}' (only cycles=N)\n",
+                    "unknown query parameter '{}' (only cycles=N and retention=1)\n",
                     printable(pair)
                 ))
             }
         }
     }
-    Ok(cycles)
+    Ok((cycles, retention.unwrap_or(false)))
 }
 
-fn snapshot_file(cycles: Option<u64>) -> Response {
+fn snapshot_file(cycles: Option<u64>, retention: bool) -> Response {
     // Raw stacks and the loaded modules: the reader symbolises them
     // (`alloc-report`, the soak driver), so the server never holds parsed
     // debug information.
-    let snapshot = alloc_core::snapshot();
+    let snapshot = if retention {
+        alloc_core::snapshot_with_retention()
+    } else {
+        alloc_core::snapshot()
+    };
     Response::new(
         200,
         "application/json",

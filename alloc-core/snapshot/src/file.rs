@@ -4,7 +4,7 @@
 //! A file is one line of compact JSON followed by a newline:
 //!
 //! ```text
-//! {"format":"alloc-snapshot","version":4,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
+//! {"format":"alloc-snapshot","version":5,"cycles":12,"snapshot":{...},"checksum":"fnv1a64:0123456789abcdef"}
 //! ```
 //!
 //! - `format` is always `"alloc-snapshot"`; anything else is refused.
@@ -13,7 +13,13 @@
 //!
 //! # Versions
 //!
-//! - **4** (written now): every field of [`Snapshot`] is required,
+//! - **5** (written now): every field of [`Snapshot`] is required,
+//!   including `retention` (`null` unless the snapshot was taken with a
+//!   retention scan: what holds each sampled survivor, see
+//!   [`crate::retention`]; its blocks sorted and disjoint, its indices
+//!   checked).
+//! - **4** (still read): version 5 without `retention`, which reads as
+//!   `None`. Every other field is required,
 //!   including the call-site data (`sampling`, `stacks`, `sites`,
 //!   `histograms`), which are empty when sampling is off, the loaded
 //!   modules (`modules`: path, load bias, executable address ranges, build
@@ -88,7 +94,7 @@ pub use series::{
 /// The value of the `format` field of every snapshot file.
 pub const FORMAT_NAME: &str = "alloc-snapshot";
 /// The newest file format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u64 = 4;
+pub const FORMAT_VERSION: u64 = 5;
 /// The oldest file format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u64 = 1;
 
@@ -219,6 +225,24 @@ impl<'a> SnapshotV3<'a> {
     }
 }
 
+/// The snapshot as version 4 had it: the version 3 fields, then `run`,
+/// without `retention`. Field order is the file order.
+#[derive(Serialize)]
+struct SnapshotV4<'a> {
+    #[serde(flatten)]
+    v3: SnapshotV3<'a>,
+    run: &'a Option<crate::RunIdentity>,
+}
+
+impl<'a> SnapshotV4<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        SnapshotV4 {
+            v3: SnapshotV3::of(s),
+            run: &s.run,
+        }
+    }
+}
+
 /// Which layout a file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -230,8 +254,10 @@ enum Layout {
     V2,
     /// Version 3: every field but `run`.
     V3,
-    /// Version 4: every field.
+    /// Version 4: every field but `retention`.
     V4,
+    /// Version 5: every field.
+    V5,
 }
 
 /// A whole file of any version, as read (the version decides which fields
@@ -391,7 +417,8 @@ fn body_checksum(layout: Layout, cycles: Option<u64>, snapshot: &Snapshot) -> St
         Layout::V1WithSites => sum(1, cycles, SnapshotV2::of(snapshot)),
         Layout::V2 => sum(2, cycles, SnapshotV2::of(snapshot)),
         Layout::V3 => sum(3, cycles, SnapshotV3::of(snapshot)),
-        Layout::V4 => sum(4, cycles, snapshot),
+        Layout::V4 => sum(4, cycles, SnapshotV4::of(snapshot)),
+        Layout::V5 => sum(5, cycles, snapshot),
     }
 }
 
@@ -421,7 +448,8 @@ fn layout_value(
         Layout::V1WithSites => value(1, cycles, SnapshotV2::of(snapshot), checksum),
         Layout::V2 => value(2, cycles, SnapshotV2::of(snapshot), checksum),
         Layout::V3 => value(3, cycles, SnapshotV3::of(snapshot), checksum),
-        Layout::V4 => value(4, cycles, snapshot, checksum),
+        Layout::V4 => value(4, cycles, SnapshotV4::of(snapshot), checksum),
+        Layout::V5 => value(5, cycles, snapshot, checksum),
     }
 }
 
@@ -455,7 +483,7 @@ fn encode_parts(cycles: Option<u64>, snapshot: &Snapshot) -> Vec<u8> {
         }
         snapshot = &clean;
     }
-    let sum = body_checksum(Layout::V4, cycles, snapshot);
+    let sum = body_checksum(Layout::V5, cycles, snapshot);
     let out = EnvelopeOut {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -681,7 +709,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
         }
         Some(2) => Layout::V2,
         Some(3) => Layout::V3,
-        _ => Layout::V4,
+        Some(4) => Layout::V4,
+        _ => Layout::V5,
     };
     let mut env: EnvelopeIn =
         serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;

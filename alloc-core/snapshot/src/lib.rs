@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub mod file;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod retention;
 pub mod sampling;
 pub mod short_path;
 pub mod site;
@@ -41,6 +42,7 @@ pub use file::{
     read_path, read_series, read_snapshot_file, write_snapshot_file, ReadError, SeriesReader,
     SeriesWriter, SnapshotFile,
 };
+pub use retention::{Holder, RetainedBlock, Retention, RetentionScan, RetentionThread};
 pub use sampling::{SampleMode, Sampling};
 pub use short_path::{short_path, Workspaces};
 pub use site::{SiteKey, SiteSurvivors};
@@ -102,6 +104,11 @@ pub struct Snapshot {
     /// and in snapshots made up by programs (tests, examples).
     #[serde(default)]
     pub run: Option<RunIdentity>,
+    /// What holds the sampled survivors, when the snapshot was taken with a
+    /// retention scan (see [`retention`]); `None` otherwise, and in files
+    /// written before format version 5.
+    #[serde(default)]
+    pub retention: Option<Retention>,
 }
 
 /// Which process run a snapshot belongs to. Two snapshots are of one run

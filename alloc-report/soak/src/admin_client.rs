@@ -259,10 +259,24 @@ impl AdminClient {
     /// served (a whole snapshot file) and what they decode to, checked
     /// once here.
     pub fn snapshot(&self, cycles: Option<u64>) -> Result<ReceivedSnapshot, String> {
-        let target = match cycles {
+        self.snapshot_with(cycles, false)
+    }
+
+    /// [`AdminClient::snapshot`], with a retention scan when `retention`
+    /// (`/snapshot?retention=1`: what holds each sampled survivor).
+    pub fn snapshot_with(
+        &self,
+        cycles: Option<u64>,
+        retention: bool,
+    ) -> Result<ReceivedSnapshot, String> {
+        let mut target = match cycles {
             Some(n) => format!("/snapshot?cycles={n}"),
             None => "/snapshot".to_string(),
         };
+        if retention {
+            target.push(if cycles.is_some() { '&' } else { '?' });
+            target.push_str("retention=1");
+        }
         let bytes = self.ok("GET", &target)?;
         let file = decode(&bytes).map_err(|e| format!("admin {target}: {e}"))?;
         Ok(ReceivedSnapshot { file, bytes })

@@ -111,6 +111,11 @@ pub struct SoakArgs {
     /// leaks more than this (as `alloc-report check --threshold`).
     #[arg(long, default_value_t = 0.0)]
     pub threshold: f64,
+    /// Take the last snapshot without a retention scan (by default it has
+    /// one, and each leak site's cause is reported: static, thread, cycle,
+    /// unreferenced).
+    #[arg(long)]
+    pub no_retention: bool,
 }
 
 impl SoakArgs {
@@ -153,6 +158,7 @@ impl SoakArgs {
         o.progress = !self.no_progress;
         o.binaries = self.binary.clone();
         o.site_rule = self.site_rule;
+        o.retention = !self.no_retention;
         o.replace = self.replace;
         o.admin_token = self
             .admin_token

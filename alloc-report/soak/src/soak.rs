@@ -100,6 +100,10 @@ pub struct SoakOptions {
     pub binaries: Vec<PathBuf>,
     /// Which frame of a stack is its site (`alloc-report --site-rule`).
     pub site_rule: alloc_report::SiteRule,
+    /// Ask for a retention scan with the last snapshot
+    /// (`/snapshot?retention=1`), so that the report names each leak
+    /// site's cause (on by default).
+    pub retention: bool,
     /// Replace an earlier soak in `out`: delete its own files (series
     /// files and reports, see the module docs) and nothing else. Without
     /// it, an `out` that holds any of them, or anything in `series/`, is
@@ -142,6 +146,7 @@ impl SoakOptions {
             during_batch: None,
             binaries: Vec::new(),
             site_rule: alloc_report::SiteRule::default(),
+            retention: true,
             replace: false,
             admin_token: None,
             admin_retry_for: crate::admin_client::DEFAULT_RETRY_FOR,
@@ -305,7 +310,8 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let mut record = |done: u64| -> Result<(), String> {
         admin.wait_for_connections(expected, o.batch_timeout)?;
         admin.advance_epoch()?;
-        let ReceivedSnapshot { mut file, bytes } = admin.snapshot(Some(done))?;
+        let last = o.retention && done >= o.cycles;
+        let ReceivedSnapshot { mut file, bytes } = admin.snapshot_with(Some(done), last)?;
         let path = writer.next_path();
         check.next(&path, &file).map_err(|e| {
             format!(

@@ -136,7 +136,8 @@ fn start(fake: Fake) -> (SocketAddr, Arc<Seen>) {
             } else if target.starts_with("/snapshot") {
                 let cycles = target
                     .strip_prefix("/snapshot?cycles=")
-                    .map(|n| n.parse().unwrap());
+                    // The soak's last request adds `&retention=1`.
+                    .map(|n| n.split('&').next().unwrap_or(n).parse().unwrap());
                 let run =
                     (!fake.runs.is_empty()).then(|| fake.runs[snapshots % fake.runs.len()].clone());
                 snapshots += 1;

@@ -257,7 +257,8 @@ fn start_admin(seen: Arc<Seen>) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
             } else {
                 let cycles = target
                     .strip_prefix("/snapshot?cycles=")
-                    .map(|n| n.parse().unwrap());
+                    // The soak's last request adds `&retention=1`.
+                    .map(|n| n.split('&').next().unwrap_or(n).parse().unwrap());
                 let snapshot = Snapshot {
                     epoch: epoch.load(SeqCst) as u32,
                     ..Snapshot::default()

@@ -6,6 +6,7 @@
 
 use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspaces};
 
+use super::detail::{self, HeapBirths, SiteDetail};
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
     SiteCurve, SiteStack, SurvivorProfile, SITE_CURVES, SITE_STACKS,
@@ -62,6 +63,8 @@ pub struct Analyzer {
     last_sampling: Option<SamplingSummary>,
     last_timestamp: u64,
     last_epoch: u32,
+    /// Per site, the cause from the last snapshot with a retention scan.
+    causes: Option<Vec<Option<super::cause::Cause>>>,
 }
 
 impl Analyzer {
@@ -92,6 +95,7 @@ impl Analyzer {
             last_sampling: None,
             last_timestamp: 0,
             last_epoch: 0,
+            causes: None,
         }
     }
 
@@ -164,6 +168,7 @@ impl Analyzer {
         self.last_sites.clear();
         self.last_site_of.clear();
         let mut cur: Option<(u32, Option<usize>)> = None;
+        let mut stack_site: HashMap<u32, usize> = HashMap::default();
         let mut walk = StackWalk::new(s);
         for e in &s.sites {
             if e.epoch < start || e.epoch >= s.epoch {
@@ -178,6 +183,9 @@ impl Analyzer {
                 }
             };
             let Some(site) = site else { continue };
+            if s.retention.is_some() {
+                stack_site.insert(e.stack, site);
+            }
             self.acc[site].add(e.bytes, e.blocks);
             self.last_sites.push(*e);
             self.last_site_of.push(site);
@@ -196,6 +204,16 @@ impl Analyzer {
         self.cells.extend_from_slice(&self.acc);
         self.acc.fill(Estimate::default());
         self.files += 1;
+
+        if let Some(r) = &s.retention {
+            self.causes = Some(super::cause::site_causes(
+                s,
+                r,
+                start,
+                &stack_site,
+                self.sites.len(),
+            ));
+        }
 
         // What the report needs from the last snapshot only.
         self.last_epoch = s.epoch;
@@ -240,7 +258,48 @@ impl Analyzer {
             self.last_epoch,
         );
         let profile = self.survivor_profile();
-        Report {
+        let held = self.held.last().copied().unwrap_or_default();
+        let surviving = points.last().map(|p| p.survivors).unwrap_or_default();
+        let heap_births = HeapBirths {
+            before_series_bytes: held.bytes.saturating_sub(surviving.bytes),
+            before_series_blocks: held.blocks.saturating_sub(surviving.blocks),
+            epochs: self.last_epoch_entries.clone(),
+        };
+        let site_details = if self.any_sites {
+            let by_label = detail::site_details(
+                &self.last_sites,
+                &self.last_site_of,
+                &self.stack_store,
+                self.sites.labels(),
+                start_epoch,
+                end_epoch,
+            );
+            let mut index: HashMap<&str, usize> = HashMap::default();
+            for (i, d) in by_label.iter().enumerate() {
+                index.entry(d.site.as_str()).or_insert(i);
+            }
+            let order: Vec<Option<usize>> = sites
+                .iter()
+                .map(|v| index.get(v.site.as_str()).copied())
+                .collect();
+            let mut by_label: Vec<Option<SiteDetail>> = by_label.into_iter().map(Some).collect();
+            order
+                .into_iter()
+                .zip(&sites)
+                .map(|(i, v)| {
+                    let mut d = i
+                        .and_then(|i| by_label[i].take())
+                        .unwrap_or_else(|| SiteDetail::empty(&v.site));
+                    if !v.stacks.is_empty() {
+                        d.top_stack = None;
+                    }
+                    d
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut report = Report {
             snapshots: self.files,
             start_epoch,
             end_epoch,
@@ -253,8 +312,13 @@ impl Analyzer {
             histograms,
             site_curves,
             points,
+            heap_births,
+            site_details,
+            agreement: None,
             profile,
-        }
+        };
+        report.agreement = crate::agreement::site_agreement(&report);
+        report
     }
 
     /// The whole heap as one site (from the exact counters) and its
@@ -436,14 +500,27 @@ impl Analyzer {
             .enumerate()
             .map(|(i, (s, t))| {
                 let v = decide(s, t, threshold, opts);
-                if v.kind == VerdictKind::Leak || s.bytes.len() != w {
-                    return v;
+                let mut v = if v.kind == VerdictKind::Leak || s.bytes.len() != w {
+                    v
+                } else {
+                    // Changed inside the window: the growth of existing blocks.
+                    let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
+                        .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
+                        .unzip();
+                    growth::apply(v, &y, &b, &all_x, w)
+                };
+                if v.kind == VerdictKind::Leak {
+                    if let Some(causes) = &self.causes {
+                        v.cause = Some(
+                            causes
+                                .get(i)
+                                .cloned()
+                                .flatten()
+                                .unwrap_or_else(super::cause::Cause::unknown),
+                        );
+                    }
                 }
-                // Changed inside the window: the growth of existing blocks.
-                let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
-                    .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
-                    .unzip();
-                growth::apply(v, &y, &b, &all_x, w)
+                v
             })
             .collect();
         let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);

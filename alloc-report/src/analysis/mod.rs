@@ -1,6 +1,6 @@
 //! Pure analysis of snapshots: diffs, the survivor matrix, verdicts.
 //!
-//! No I/O here. Everything takes [`SnapshotFile`](crate::SnapshotFile)s (a snapshot plus the
+//! No I/O here but the source lines a report quotes ([`crate::source`]). Everything takes [`SnapshotFile`](crate::SnapshotFile)s (a snapshot plus the
 //! optional cycle count of its file) and returns plain data that the
 //! renderers print.
 //!
@@ -15,6 +15,8 @@
 //! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
 //! | `report.rs` | [`Report`] and the types it holds |
 //! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
+//! | `detail.rs` | what a report shows beyond verdicts: survivors by birth epoch ([`HeapBirths`], [`SiteBirth`]), each site's source lines ([`SiteDetail`]) |
+//! | `cause.rs` | why a leak site's survivors are alive ([`Cause`], [`CauseKind`]), from a retention scan |
 //!
 //! # Sites
 //!
@@ -63,6 +65,8 @@
 //! ([`crate::growth`]).
 
 mod analyzer;
+mod cause;
+mod detail;
 mod diff;
 mod matrix;
 mod report;
@@ -71,6 +75,8 @@ mod survivors;
 mod verdict;
 
 pub use analyzer::{analyze, Analyzer};
+pub use cause::{Cause, CauseKind};
+pub use detail::{HeapBirths, SiteBirth, SiteDetail};
 pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
 pub use matrix::{
     site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, MatrixRow, SiteMatrix,

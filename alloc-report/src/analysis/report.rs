@@ -5,8 +5,10 @@
 use alloc_snapshot::{EpochLive, Histogram, Histograms, SampleMode, Stack};
 use serde::Serialize;
 
+use super::detail::{HeapBirths, SiteDetail};
 use super::survivors::{CyclesSource, Live};
 use super::verdict::{Verdict, VerdictKind};
+use crate::agreement::SiteAgreement;
 
 /// Growth per cycle of the whole process beside the heap's, so that a heap
 /// leak can be told from memory the allocator keeps (fragmentation,
@@ -321,6 +323,15 @@ pub struct Report {
     pub site_curves: Vec<SiteCurve>,
     /// Per-snapshot figures.
     pub points: Vec<ReportPoint>,
+    /// The whole heap's live bytes at the last snapshot by birth epoch.
+    pub heap_births: HeapBirths,
+    /// Per site, in the order of [`Report::sites`] (empty without call-site
+    /// data): its survivors by birth epoch, stacks and source lines.
+    pub site_details: Vec<SiteDetail>,
+    /// When the whole heap leaks but the `leak` sites explain too little
+    /// of it: by how much, and what to run ([`crate::agreement`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<SiteAgreement>,
     /// Survivors by stack at the last snapshot (for pprof and folded
     /// stacks; left out of the JSON, which has the per-site verdicts).
     #[serde(skip)]

@@ -179,6 +179,10 @@ pub struct Verdict {
     /// label shows its short form). Absent for the whole heap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Frame>,
+    /// For a leak site of a series whose last retention scan saw it: why
+    /// its survivors are alive ([`Cause`](super::Cause)). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::cause::Cause>,
     /// For a leak site: its call stacks at the last snapshot, most bytes
     /// first (at most [`super::report::SITE_STACKS`]; a site groups the
     /// stacks whose site frame is one, reached from different callers).
@@ -414,6 +418,7 @@ pub(crate) fn decide(
         }),
         reason,
         location: site.location.clone(),
+        cause: None,
         stacks: Vec::new(),
     }
 }

@@ -6,7 +6,7 @@
 //! | `text` | terminal tables: the report ([`report_text`]), a snapshot, a series, a diff, site matrices |
 //! | `memory` | the text report's section on the process's memory |
 //! | `json` | the report as JSON ([`report_json`]) |
-//! | `html` | a self-contained HTML page with inline SVG plots ([`report_html`]) |
+//! | `html` | a self-contained HTML page: sites with stacks and source, SVG charts, an icicle graph ([`report_html`]) |
 //! | `folded` | folded stacks for flame-graph tools ([`folded`]) |
 //! | [`crate::pprof`] | a gzipped pprof profile ([`pprof()`]) |
 //!

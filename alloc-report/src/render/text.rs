@@ -92,8 +92,8 @@ pub fn report_text(r: &Report) -> String {
             }
         );
     }
-    if let Some(note) = crate::agreement::site_agreement(r) {
-        let _ = writeln!(out, "{note}");
+    if let Some(a) = &r.agreement {
+        let _ = writeln!(out, "{}", a.note);
     }
     out.push('\n');
     let shown = shown_sites(&r.sites, TEXT_SITES);
@@ -108,6 +108,7 @@ pub fn report_text(r: &Report) -> String {
         "CONFIDENCE".into(),
         "SURVIVING".into(),
         "BLOCKS".into(),
+        "CAUSE".into(),
     ]];
     for v in &shown {
         rows.push(vec![
@@ -118,6 +119,10 @@ pub fn report_text(r: &Report) -> String {
             format!("{:.1}%", v.confidence * 100.0),
             human_bytes(v.final_survivors.bytes as f64),
             v.final_survivors.blocks.to_string(),
+            v.cause.as_ref().map_or_else(
+                || "-".to_string(),
+                |c| format!("{} {:.0}%", c.kind.as_str(), c.share * 100.0),
+            ),
         ]);
     }
     if !shown.is_empty() {
@@ -134,6 +139,10 @@ pub fn report_text(r: &Report) -> String {
     for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
         let growth = crate::growth::note(v, " (", ")");
         let _ = writeln!(out, "{}: {}{growth}: {}", v.site, v.kind.as_str(), v.reason);
+        if let Some(c) = &v.cause {
+            let _ = writeln!(out, "  cause: {}", c.line());
+            let _ = writeln!(out, "  fix: {}", c.hint);
+        }
     }
     out.push('\n');
     stacks_text(&mut out, &shown);

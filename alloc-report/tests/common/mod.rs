@@ -1,6 +1,6 @@
 //! Builders of synthetic snapshots, stacks and series: the one home for
-//! them, shared by the tests and the examples (`sample_series.rs` and
-//! `speed.rs` include this file).
+//! them, shared by the tests and the examples (`sample_series.rs`,
+//! `speed.rs` and `html_scale.rs` include this file).
 #![allow(dead_code)]
 
 use alloc_report::SnapshotFile;
@@ -253,6 +253,31 @@ pub(crate) fn site_series(
             SnapshotFile::new(snapshot)
         })
         .collect()
+}
+
+/// Sets the exact counters of `s` (at epoch `k`) from its call sites: each
+/// epoch `0..=k` holds its sites' estimates, the open epoch 4 KiB more in
+/// 4 blocks in flight; the totals are their sums and RSS is 64 MiB plus
+/// twice the live heap.
+pub(crate) fn exact_from_sites(s: &mut Snapshot, k: u32) {
+    s.epochs.clear();
+    s.epochs.extend((0..=k).map(|e| EpochLive {
+        first: e,
+        last: e,
+        live_bytes: 0,
+        live_blocks: 0,
+    }));
+    for x in &s.sites {
+        let ep = &mut s.epochs[x.epoch as usize];
+        ep.live_bytes += x.bytes as u64;
+        ep.live_blocks += x.blocks as u64;
+    }
+    s.epochs[k as usize].live_bytes += 4096;
+    s.epochs[k as usize].live_blocks += 4;
+    s.epochs.retain(|e| e.live_bytes > 0);
+    s.totals.live_bytes = s.epochs.iter().map(|e| e.live_bytes).sum();
+    s.totals.live_blocks = s.epochs.iter().map(|e| e.live_blocks).sum();
+    s.rss_bytes = Some((64 << 20) + s.totals.live_bytes * 2);
 }
 
 /// A snapshot at epoch 3 whose one survivor (64 bytes born in epoch 1) has

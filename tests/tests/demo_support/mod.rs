@@ -10,7 +10,6 @@ use demo_server::patterns::{Pattern, Variant};
 use demo_server::soak::{self, SoakOptions, SoakOutcome};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// Set in a child process to make it the server.
 pub(crate) const SERVER_ROLE: &str = "DEMO_TEST_SERVER";
@@ -149,27 +148,7 @@ pub(crate) fn assert_verdict(pattern: Pattern, variant: Variant, r: &SoakOutcome
     }
 }
 
-/// Runs named checks, each in turn, catching panics; prints one line per
-/// check and the closing `N passed, N failed` line; exit 1 on a failure.
+/// [`alloc_tests::run_checks`].
 pub(crate) fn run_checks(checks: &[(&str, fn())]) -> ExitCode {
-    let (mut passed, mut failed) = (0, 0);
-    for (name, check) in checks {
-        let t = Instant::now();
-        match std::panic::catch_unwind(check) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    alloc_tests::run_checks(checks)
 }

@@ -11,6 +11,10 @@ pub(super) fn validate(s: &Snapshot) -> Result<(), String> {
     validate_epochs(s)?;
     validate_modules(s)?;
     validate_run(s)?;
+    if let Some(r) = &s.retention {
+        let ids: Vec<u32> = s.stacks.iter().map(|st| st.id).collect();
+        r.check(s.modules.len(), &ids)?;
+    }
     for w in s.stacks.windows(2) {
         if w[1].id <= w[0].id {
             return Err(format!(
