@@ -83,7 +83,7 @@ pub use matrix::{
     SiteMatrixRow, SurvivorMatrix,
 };
 pub use report::{
-    HistogramSummary, ProfileEntry, Quantiles, Report, ReportPoint, ResourceGrowth,
+    FrameOwner, HistogramSummary, ProfileEntry, Quantiles, Report, ReportPoint, ResourceGrowth,
     SamplingSummary, SiteCurve, SiteStack, StackFrame, SurvivorProfile, SITE_CURVES, SITE_STACKS,
 };
 pub use site::ALL_SITES;

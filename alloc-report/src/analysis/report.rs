@@ -244,6 +244,52 @@ pub struct StackFrame {
     pub user: bool,
     /// Whether this is the site's frame (the one the site is named by).
     pub site: bool,
+    /// Whose code the frame is: `own`, `dependency`, `std` or `unknown`.
+    pub owner: FrameOwner,
+}
+
+/// Whose code a [`StackFrame`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameOwner {
+    /// The program's own code (`user`).
+    Own,
+    /// A dependency's: a registry crate, a git checkout, `vendor/` (the rule
+    /// of `alloc_snapshot::trim::is_dependency_file`).
+    Dependency,
+    /// The rest of the symbolised frames: the standard library's.
+    Std,
+    /// Not symbolised.
+    Unknown,
+}
+
+impl FrameOwner {
+    fn of(f: &alloc_snapshot::Frame) -> Self {
+        if alloc_snapshot::trim::is_own_frame(f) {
+            FrameOwner::Own
+        } else if f.function.is_none() {
+            FrameOwner::Unknown
+        } else if f
+            .file
+            .as_deref()
+            .is_some_and(alloc_snapshot::trim::is_dependency_file)
+        {
+            FrameOwner::Dependency
+        } else {
+            FrameOwner::Std
+        }
+    }
+
+    /// The name JSON gives it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameOwner::Own => "own",
+            FrameOwner::Dependency => "dependency",
+            FrameOwner::Std => "std",
+            FrameOwner::Unknown => "unknown",
+        }
+    }
 }
 
 impl SiteStack {
@@ -266,6 +312,7 @@ impl SiteStack {
                 line: f.line,
                 user: alloc_snapshot::trim::is_own_frame(f),
                 site: site == Some(first + i),
+                owner: FrameOwner::of(f),
             })
             .collect();
         SiteStack {
@@ -339,6 +386,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// How many sites are `leak` (estimated sites: not the whole heap).
+    #[must_use]
+    pub fn leak_sites(&self) -> usize {
+        self.sites
+            .iter()
+            .filter(|v| v.estimated && v.kind == VerdictKind::Leak)
+            .count()
+    }
+
     /// Whether the whole heap or any site is a leak of more than
     /// `max_bytes_per_cycle`.
     #[must_use]

@@ -126,11 +126,7 @@ pub fn report_html(r: &Report) -> String {
 /// The run, the whole heap's verdict, sampling and the agreement note.
 fn header(s: &mut String, r: &Report) {
     let o = &r.overall;
-    let leaks = r
-        .sites
-        .iter()
-        .filter(|v| v.estimated && v.kind == VerdictKind::Leak)
-        .count();
+    let leaks = r.leak_sites();
     let _ = writeln!(
         s,
         "<div class=\"summary\"><div class=\"card\">whole heap<br><b class=\"{}\">{}</b>\

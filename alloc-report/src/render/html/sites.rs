@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use alloc_snapshot::{short_path, trim};
+use alloc_snapshot::short_path;
 
 use super::chart::{birth_chart, Layer};
 use super::escape;
@@ -204,20 +204,10 @@ fn stack(s: &mut String, st: &SiteStack, k: usize) {
     s.push_str("</ol></div>");
 }
 
-/// Whose code a frame is, as a class: `own` (the program's), `dependency`
-/// (a registry crate, a git checkout, `vendor/`: the rule of
-/// `alloc_snapshot::trim`), `std` (the rest: the standard library), or
-/// `unknown` (not symbolised).
+/// Whose code a frame is, as a CSS class (the report's
+/// [`crate::analysis::FrameOwner`]).
 fn frame_class(f: &StackFrame) -> &'static str {
-    if f.user {
-        "own"
-    } else if f.function.is_none() {
-        "unknown"
-    } else if f.file.as_deref().is_some_and(trim::is_dependency_file) {
-        "dependency"
-    } else {
-        "std"
-    }
+    f.owner.name()
 }
 
 /// Frame `k` (from 0, innermost) of a stack, numbered from 1.
