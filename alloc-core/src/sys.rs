@@ -113,10 +113,11 @@ pub(crate) fn read_own(from: usize, buf: &mut [u8]) -> usize {
         iov_base: from as *mut c_void,
         iov_len: buf.len(),
     };
-    // SAFETY: `local` describes `buf`, which the kernel writes at most
-    // `buf.len()` bytes into; `remote` is only read by the kernel, which
-    // checks it against this process's mappings (EFAULT or a short count
-    // where they end), so no address is dereferenced by this process.
+    // `local` describes `buf`, which the kernel writes at most `buf.len()`
+    // bytes into; `remote` is only read by the kernel, which checks it
+    // against this process's mappings (EFAULT or a short count where they
+    // end).
+    // SAFETY: as above: this process dereferences no address of `remote`.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
     usize::try_from(n).unwrap_or(0)
 }

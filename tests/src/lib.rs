@@ -485,6 +485,29 @@ pub fn ops_delta(before: &Snapshot, after: &Snapshot) -> (i64, i64, i64) {
     )
 }
 
+/// The `main` of a test whose cases each run in a process of their own:
+/// with the environment variable `env` set, runs that one case (under a
+/// watchdog of `limit`, named `what`); without it, runs every case in its
+/// own process ([`run_cases_in_processes`]).
+pub fn case_main<C>(
+    env: &str,
+    (limit, what): (std::time::Duration, &'static str),
+    cases: Vec<C>,
+    name_of: fn(&C) -> &'static str,
+    run: fn(&C),
+) -> std::process::ExitCode {
+    exit_on_panic();
+    if let Ok(name) = std::env::var(env) {
+        watchdog(limit, what);
+        match cases.iter().find(|c| name_of(c) == name) {
+            Some(case) => run(case),
+            None => panic!("{env}={name}: no such case"),
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
+    run_cases_in_processes(env, cases.iter().map(name_of))
+}
+
 /// Runs each of `cases` in a process of its own: this executable again,
 /// with the environment variable `env` set to the case's name and
 /// `ALLOC_CORE_SAMPLE` removed (the defaults); only the cases whose name

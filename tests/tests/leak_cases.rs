@@ -26,7 +26,6 @@ use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
 use alloc_tests::shapes::{self, rc_block, Handler, RcConn};
-use alloc_tests::{exit_on_panic, run_cases_in_processes, watchdog};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -280,15 +279,11 @@ fn run_case(case: &Case) {
 }
 
 fn main() -> ExitCode {
-    exit_on_panic();
-    if let Ok(name) = std::env::var(CASE_ENV) {
-        watchdog(Duration::from_secs(300), "leak_cases");
-        let case = cases().into_iter().find(|c| c.name == name);
-        match case {
-            Some(case) => run_case(&case),
-            None => panic!("{CASE_ENV}={name}: no such case"),
-        }
-        return ExitCode::SUCCESS;
-    }
-    run_cases_in_processes(CASE_ENV, cases().iter().map(|c| c.name))
+    alloc_tests::case_main(
+        CASE_ENV,
+        (Duration::from_secs(300), "leak_cases"),
+        cases(),
+        |c| c.name,
+        run_case,
+    )
 }

@@ -48,7 +48,7 @@ use alloc_report::analysis::{Cause, CauseKind};
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, Symbolizer, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
 use alloc_tests::shapes;
-use alloc_tests::{exit_on_panic, watchdog};
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -438,16 +438,11 @@ fn run_case(case: &Case) {
 }
 
 fn main() -> ExitCode {
-    exit_on_panic();
-    if let Ok(name) = std::env::var(CASE_ENV) {
-        watchdog(Duration::from_secs(300), "retention_causes");
-        let case = cases().into_iter().find(|c| c.name == name);
-        match case {
-            Some(case) => run_case(&case),
-            None => panic!("{CASE_ENV}={name}: no such case"),
-        }
-        return ExitCode::SUCCESS;
-    }
-    let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
-    alloc_tests::run_cases_in_processes(CASE_ENV, names)
+    alloc_tests::case_main(
+        CASE_ENV,
+        (Duration::from_secs(300), "retention_causes"),
+        cases(),
+        |c| c.name,
+        run_case,
+    )
 }

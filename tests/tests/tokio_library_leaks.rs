@@ -37,7 +37,7 @@ use alloc_core::{untracked, EpochAlloc, Jemalloc};
 use alloc_report::VerdictKind;
 use alloc_soak::client::Script;
 use alloc_soak::soak::{self, SoakOptions};
-use alloc_tests::{exit_on_panic, run_cases_in_processes, spawn_runtime, watchdog};
+use alloc_tests::spawn_runtime;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::broadcast;
@@ -392,20 +392,11 @@ fn run_case(case: &Case) {
 }
 
 fn main() -> ExitCode {
-    exit_on_panic();
-    if let Ok(name) = std::env::var(CASE_ENV) {
-        watchdog(Duration::from_secs(600), "tokio_library_leaks");
-        let case = cases().into_iter().find(|c| c.name == name);
-        match case {
-            Some(case) => run_case(&case),
-            None => panic!("{CASE_ENV}={name}: no such case"),
-        }
-        return ExitCode::SUCCESS;
-    }
-    let only: Vec<String> = std::env::args().skip(1).collect();
-    let chosen = cases()
-        .into_iter()
-        .map(|c| c.name)
-        .filter(|name| only.is_empty() || only.iter().any(|o| name.contains(o.as_str())));
-    run_cases_in_processes(CASE_ENV, chosen)
+    alloc_tests::case_main(
+        CASE_ENV,
+        (Duration::from_secs(600), "tokio_library_leaks"),
+        cases(),
+        |c| c.name,
+        run_case,
+    )
 }
