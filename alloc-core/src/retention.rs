@@ -176,6 +176,12 @@ impl<'a> Blocks<'a> {
         Blocks { r, lo, hi }
     }
 
+    /// Whether a sampled block starts in `(a, b]`.
+    fn any_in(&self, a: usize, b: usize) -> bool {
+        let i = self.r.partition_point(|r| r.addr <= a);
+        self.r.get(i).is_some_and(|r| r.addr <= b)
+    }
+
     #[inline]
     fn find(&self, w: usize) -> Option<usize> {
         if w < self.lo || w >= self.hi {
@@ -288,6 +294,15 @@ impl Roots<'_, '_> {
             self.ptrs.push((w, r));
         }
     }
+}
+
+/// Whether `w`, the word after a page-aligned one, looks like jemalloc's
+/// record of an extent: its size (a whole number of pages, at least one,
+/// below 1 TiB) with a serial number in the low bits. A program's pointer
+/// to a block is followed by another field, rarely by such a number.
+fn extent_size_word(w: usize, page: usize) -> bool {
+    let size = w & !(page - 1);
+    size >= page && size < 1 << 40
 }
 
 /// Whether `w` lies in one of `ranges` (sorted, disjoint).
@@ -500,6 +515,29 @@ pub(crate) fn scan(
         holes.extend(threads.iter().map(|t| t.stack).filter(|s| s.0 < s.1));
         holes.sort_unstable();
         let segs = subtract(&heap, &holes);
+        let mut heap_word = |word_at: usize, w: usize| {
+            let Some(j) = find_un(w) else { return };
+            if blocks.find(word_at).is_some() {
+                return; // a sampled block's word: an edge already
+            }
+            let k = root_ptrs.partition_point(|p| p.0 <= word_at);
+            let near = k
+                .checked_sub(1)
+                .map(|k| root_ptrs[k])
+                .filter(|p| (word_at - p.0) as u64 <= HEAP_ROOT_REACH)
+                // Blocks do not overlap: a sampled block between the
+                // root's pointer and the word ends the block it points to
+                // before the word.
+                .filter(|p| !blocks.any_in(p.0, word_at));
+            let better = match heap_hit[j] {
+                None => true,
+                Some((_, None)) => near.is_some(),
+                Some(_) => false,
+            };
+            if better {
+                heap_hit[j] = Some((word_at, near));
+            }
+        };
         'segments: for (a, b) in segs {
             let mut at = a;
             while at < b {
@@ -508,30 +546,26 @@ pub(crate) fn scan(
                     break 'segments;
                 }
                 let to = b.min(at.saturating_add(1 << 20));
+                // A page-aligned value is held back one word: followed by
+                // a size word, it is the allocator's own record of an
+                // extent (its start, then its size), not a pointer of the
+                // program's.
+                let mut held: Option<(usize, usize)> = None;
                 rd.words(at, to, |word_at, w| {
-                    // A page-aligned value is what the allocator's own
-                    // metadata holds (an extent's or slab's start): skipped.
+                    if let Some((h_at, h)) = held.take() {
+                        if !(word_at == h_at + 8 && extent_size_word(w, page)) {
+                            heap_word(h_at, h);
+                        }
+                    }
                     if w % page == 0 {
-                        return;
-                    }
-                    let Some(j) = find_un(w) else { return };
-                    if blocks.find(word_at).is_some() {
-                        return; // a sampled block's word: an edge already
-                    }
-                    let k = root_ptrs.partition_point(|p| p.0 <= word_at);
-                    let near = k
-                        .checked_sub(1)
-                        .map(|k| root_ptrs[k])
-                        .filter(|p| (word_at - p.0) as u64 <= HEAP_ROOT_REACH);
-                    let better = match heap_hit[j] {
-                        None => true,
-                        Some((_, None)) => near.is_some(),
-                        Some(_) => false,
-                    };
-                    if better {
-                        heap_hit[j] = Some((word_at, near));
+                        held = Some((word_at, w));
+                    } else {
+                        heap_word(word_at, w);
                     }
                 });
+                if let Some((h_at, h)) = held {
+                    heap_word(h_at, h);
+                }
                 at = to;
             }
         }

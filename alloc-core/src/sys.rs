@@ -15,7 +15,9 @@
 //! own `cfg(miri)` paths (`os_mem` takes memory from `System`, `modules`
 //! lists none, the environment is not read).
 
-use core::ffi::{c_void, CStr};
+use core::ffi::c_void;
+#[cfg(not(miri))]
+use core::ffi::CStr;
 
 // ---------------------------------------------------------------- memory
 
@@ -98,6 +100,13 @@ pub(crate) fn resident_pages(at: usize, n: usize, page: usize, out: &mut [u8]) -
     unsafe { libc::mincore(at as *mut c_void, n * page, out.as_mut_ptr()) == 0 }
 }
 
+/// Under Miri no page counts as resident: the retention scan reads nothing
+/// and finds no edges (Miri cannot model `mincore`).
+#[cfg(miri)]
+pub(crate) fn resident_pages(_at: usize, _n: usize, _page: usize, _out: &mut [u8]) -> bool {
+    false
+}
+
 /// Copies up to `buf.len()` bytes of this process's memory from `from` into
 /// `buf` with `process_vm_readv` on the own pid: the kernel reads through
 /// the page tables, so memory unmapped or protected meanwhile gives a short
@@ -120,6 +129,13 @@ pub(crate) fn read_own(from: usize, buf: &mut [u8]) -> usize {
     // SAFETY: as above: this process dereferences no address of `remote`.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
     usize::try_from(n).unwrap_or(0)
+}
+
+/// Elsewhere (and under Miri) nothing can be read safely: 0 bytes, so the
+/// retention scan finds no edges rather than risking a fault.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+pub(crate) fn read_own(_from: usize, _buf: &mut [u8]) -> usize {
+    0
 }
 
 /// The calling thread's kernel thread id (`gettid`).

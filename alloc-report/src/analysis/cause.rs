@@ -12,14 +12,16 @@
 //!   points to it, or only blocks that nothing points to (forgotten,
 //!   leaked on purpose, or held by a pointer the scan cannot see);
 //! - **heap**: held by memory the scan read but could not attribute to a
-//!   sampled block (not produced by the current scan, which reads only
-//!   sampled blocks; kept in the vocabulary for files that carry it).
+//!   sampled block: an unsampled block (born before capture began, or not
+//!   sampled) whose own holder is unknown, or known only to be the
+//!   allocator's or the loader's metadata.
 //!
 //! The site's cause is the kind most of its scanned survivors have, with
 //! that kind's share of them and the commonest path among them; a site
 //! none of whose survivors were scanned gets `unknown`.
 
 use super::HashMap;
+use rustc_hash::FxHashSet as HashSet;
 use alloc_snapshot::{Holder, RetainedBlock, Retention, Snapshot};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -147,6 +149,8 @@ struct Graph<'a> {
     cycle_of: Vec<Option<usize>>,
     /// The members of each cycle, by that index.
     members: HashMap<usize, Vec<usize>>,
+    /// The cycles a heap word (an unsampled block) points into.
+    entered: HashSet<usize>,
     /// Labels made so far, by stack id (a label is made once per stack,
     /// not once per block).
     labels: RefCell<HashMap<u32, String>>,
@@ -184,6 +188,16 @@ impl<'a> Graph<'a> {
                 queue.push(v);
             }
         }
+        // A cycle that a heap word points into is held by that unsampled
+        // block, not only by itself.
+        let entered: HashSet<usize> = members
+            .iter()
+            .filter(|(_, m)| {
+                m.iter()
+                    .any(|&v| matches!(r.blocks[v].held_by, Some(Holder::Heap { .. })))
+            })
+            .map(|(&c, _)| c)
+            .collect();
         // Blocks held by a cycle (reachable from one) count as held by it.
         while let Some(u) = queue.pop() {
             let c = cycle_of[u];
@@ -199,6 +213,7 @@ impl<'a> Graph<'a> {
             r,
             cycle_of,
             members,
+            entered,
             labels: RefCell::default(),
             cycle_steps: RefCell::default(),
         }
@@ -287,6 +302,9 @@ impl<'a> Graph<'a> {
                     Some(h) => {
                         let kind = match h {
                             Holder::Static { .. } => CauseKind::Static,
+                            Holder::Heap { root: Some(r), .. } if runtime_internal(r) => {
+                                CauseKind::Heap
+                            }
                             Holder::Heap { root: Some(r), .. } => match **r {
                                 Holder::Static { .. } => CauseKind::Static,
                                 _ => CauseKind::Thread,
@@ -296,7 +314,9 @@ impl<'a> Graph<'a> {
                         };
                         if let Holder::Heap { root: Some(r), .. } = h {
                             chain.push(UNSAMPLED.to_string());
-                            chain.push(self.root_name(r));
+                            if !runtime_internal(r) {
+                                chain.push(self.root_name(r));
+                            }
                         } else {
                             chain.push(self.root_name(h));
                         }
@@ -312,11 +332,14 @@ impl<'a> Graph<'a> {
             };
         }
         if let Some(c) = self.cycle_of[i] {
-            let path = vec![self.cycle_step(c, blocks), THIS.to_string()];
-            return Found {
-                kind: CauseKind::Cycle,
-                path,
+            let mut path = vec![self.cycle_step(c, blocks), THIS.to_string()];
+            let kind = if self.entered.contains(&c) {
+                path.insert(0, UNSAMPLED.to_string());
+                CauseKind::Heap
+            } else {
+                CauseKind::Cycle
             };
+            return Found { kind, path };
         }
         // Up the chain of first referrers to its top: held by a heap word
         // (an unsampled block) somewhere on it, or by nothing.
@@ -345,6 +368,17 @@ impl<'a> Graph<'a> {
         chain.reverse();
         Found { kind, path: chain }
     }
+}
+
+/// Whether a heap word's nearest root is a static of the allocator or of
+/// the dynamic loader (`_rjem_je_arenas`, `_rtld_global`, ...): their
+/// pointers lead to the allocator's own metadata (arenas, thread caches
+/// that keep copies of block addresses), which holds no block of the
+/// program's; the word's block counts as held by unsampled memory.
+fn runtime_internal(root: &Holder) -> bool {
+    const PREFIXES: [&str; 6] = ["_rjem_", "je_", "_rtld_", "_dl_", "__libc_", "main_arena"];
+    matches!(root, Holder::Static { symbol: Some(s), .. }
+        if PREFIXES.iter().any(|p| s.starts_with(p)))
 }
 
 /// Strongly connected components of `fwd` (iterative Tarjan): each node's
