@@ -1,9 +1,11 @@
 //! `GET /debug/pprof/heap` on the admin endpoint, read live by the real
-//! `go tool pprof`: the leaking function heads `-top`, the profile has
-//! pprof's standard heap sample types, the `birth_epoch` label, and
-//! mappings with the executable's path and build id (pprof symbolises the
-//! raw addresses from the binary on disk; the process never parses its own
-//! debug information). Runs at the default sampling interval.
+//! `go tool pprof`: the leaking function heads `-top`, a leak in a helper
+//! inlined into its caller is listed under the helper's own name (the
+//! server symbolises, inlined calls included), the profile has pprof's
+//! standard heap sample types, the `birth_epoch` label, and mappings with
+//! the executable's path and build id; with `?symbolize=0` the addresses
+//! are raw, for pprof to symbolise from the binary on disk, and the leaking
+//! function still heads `-top`. Runs at the default sampling interval.
 //!
 //! Needs Go (`apt-get install golang-go`). Without it the test says so and
 //! passes; with `ALLOC_REPORT_REQUIRE_PPROF=1` (as `.ci/run` sets) a missing
@@ -25,6 +27,21 @@ static GLOBAL: EpochAlloc<Jemalloc> = EpochAlloc::new(Jemalloc);
 fn keep_session_buffers(kept: &mut Vec<Box<[u8]>>) {
     for i in 0..16_384 {
         kept.push(vec![i as u8; 4096].into_boxed_slice());
+    }
+}
+
+/// A helper inlined into its caller (as small helpers are in release
+/// builds): its blocks are its own in the profile, not the caller's.
+#[inline(always)]
+fn remember(kept: &mut Vec<Box<[u8]>>, i: usize) {
+    kept.push(vec![i as u8; 2048].into_boxed_slice());
+}
+
+/// Sessions remembered through the inlined helper: a second leak (16 MiB).
+#[inline(never)]
+fn handle_sessions(kept: &mut Vec<Box<[u8]>>) {
+    for i in 0..8192 {
+        remember(kept, i);
     }
 }
 
@@ -73,6 +90,7 @@ fn main() -> ExitCode {
     alloc_core::advance_epoch();
     let mut kept = Vec::new();
     keep_session_buffers(&mut kept);
+    handle_sessions(&mut kept);
     std::hint::black_box(serve_requests());
 
     // The profile as served: standard heap shape.
@@ -105,6 +123,14 @@ fn main() -> ExitCode {
         .map(|l| l.num)
         .collect();
     assert!(!p.sample.is_empty() && epochs.len() == p.sample.len());
+    let inlined = p.location.iter().any(|l| {
+        l.line.len() >= 2
+            && s(p.function[l.line[0].function_id as usize - 1].name).ends_with("::remember")
+    });
+    assert!(
+        inlined,
+        "no location with the inlined `remember` as its innermost line"
+    );
     assert!(epochs.contains(&i64::from(alloc_core::epoch())));
     println!(
         "admin_pprof: {} samples, {} locations, {} mappings, {} bytes gzipped",
@@ -125,11 +151,50 @@ fn main() -> ExitCode {
     if let Some(save) = std::env::var_os("ADMIN_PPROF_SAVE") {
         std::fs::write(save, &body).unwrap();
     }
+    let url = format!("http://{addr}/debug/pprof/heap");
+    let text = pprof_top(&url);
+    // The first row after the column header is the largest flat entry.
+    let first = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        first.contains("keep_session_buffers"),
+        "the leaking function does not head `pprof -top`:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("::remember")),
+        "the inlined helper is not listed by `pprof -top`:\n{text}"
+    );
+    assert!(!text.contains("serve_requests"), "{text}");
+    println!("admin_pprof: go tool pprof -top {url}: {}", first.trim());
+    let raw_url = format!("{url}?symbolize=0");
+    let raw = pprof_top(&raw_url);
+    let first = raw
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        first.contains("keep_session_buffers"),
+        "raw addresses: the leaking function does not head `pprof -top`:\n{raw}"
+    );
+    println!(
+        "admin_pprof: go tool pprof -top {raw_url}: {}",
+        first.trim()
+    );
+    drop(kept);
+    admin.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// `go tool pprof -top -unit=B URL`'s output (it must succeed).
+fn pprof_top(url: &str) -> String {
     let tmp = std::env::temp_dir().join(format!("admin-pprof-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let url = format!("http://{addr}/debug/pprof/heap");
     let out = Command::new("go")
-        .args(["tool", "pprof", "-top", "-unit=B", &url])
+        .args(["tool", "pprof", "-top", "-unit=B", url])
         .env("PPROF_TMPDIR", &tmp)
         .env("HOME", &tmp)
         .output()
@@ -141,20 +206,5 @@ fn main() -> ExitCode {
         "go tool pprof failed: {}{text}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The first row after the column header is the largest flat entry.
-    let first = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat"))
-        .nth(1)
-        .unwrap_or("");
-    assert!(
-        first.contains("keep_session_buffers"),
-        "the leaking function does not head `pprof -top`:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("serve_requests"), "{text}");
-    println!("admin_pprof: go tool pprof -top {url}: {}", first.trim());
-    drop(kept);
-    admin.shutdown();
-    ExitCode::SUCCESS
+    text.into_owned()
 }

@@ -80,8 +80,9 @@ pub(crate) fn route(req: &Request, state: &State) -> Response {
             )
         })),
         // Scrapers add their own parameters (`?gc=1`, `?seconds=N`): the
-        // live heap does not depend on them, so any query is accepted.
-        "/debug/pprof/heap" => allow_get(heap_profile()),
+        // live heap does not depend on them, so any query is accepted;
+        // only `symbolize=0` is read.
+        "/debug/pprof/heap" => allow_get(heap_profile(raw_addresses(req.query.as_deref()))),
         "/debug/pprof/symbol" => match req.method.as_str() {
             // pprof's probe: this server can name symbols.
             "GET" | "HEAD" => Response::text(200, "num_symbols: 1\n"),
@@ -172,13 +173,39 @@ fn snapshot_file(cycles: Option<u64>, retention: bool) -> Response {
     )
 }
 
-/// The live heap in pprof's format (`alloc_snapshot::pprof::heap`): raw
-/// addresses in mappings with build ids, which `pprof` symbolises from the
-/// binaries on disk, so the server never parses its debug information;
-/// stacks start at the user's frame ([`crate::user_frames`]).
-fn heap_profile() -> Response {
+/// Whether a `/debug/pprof/heap` query asks for raw addresses
+/// (`symbolize=0`); every other parameter is a scraper's and ignored.
+fn raw_addresses(query: Option<&str>) -> bool {
+    query
+        .unwrap_or("")
+        .split('&')
+        .any(|p| matches!(p, "symbolize=0" | "symbolize=false"))
+}
+
+/// The live heap in pprof's format (`alloc_snapshot::pprof::heap`).
+///
+/// By default symbolised here, in the tool's scope: each location carries
+/// its function, file and line, inlined calls as lines of their own, and
+/// starts at the stack's site (the innermost frame of the program's own
+/// code, [`alloc_core::site_rule`]), the frames `alloc-report` shows. Go's
+/// `pprof` reads a Rust binary's line table but not its inlined calls, so
+/// a leak in a helper inlined into a handler would otherwise show as the
+/// handler. The parsed debug information is dropped after each profile
+/// ([`alloc_core::release_symbol_cache`]): a profile costs a parse (about
+/// a second for a large binary), not resident memory.
+///
+/// With `raw` (`?symbolize=0`): raw addresses in mappings with build ids,
+/// which `pprof` symbolises from the binaries on disk (no inlined calls),
+/// stacks cut at the first frame outside the allocator and the standard
+/// library by the symbol tables' names ([`crate::user_frames`]).
+fn heap_profile(raw: bool) -> Response {
     let mut snapshot = alloc_core::snapshot();
-    crate::user_frames::cut_at_user_frames(&mut snapshot);
+    if raw {
+        crate::user_frames::cut_at_user_frames(&mut snapshot);
+    } else {
+        alloc_core::symbolize(&mut snapshot);
+        alloc_core::release_symbol_cache();
+    }
     let profile = alloc_snapshot::pprof::heap(&snapshot);
     Response::new(
         200,

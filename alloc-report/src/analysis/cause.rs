@@ -21,8 +21,8 @@
 //! none of whose survivors were scanned gets `unknown`.
 
 use super::HashMap;
-use rustc_hash::FxHashSet as HashSet;
 use alloc_snapshot::{Holder, RetainedBlock, Retention, Snapshot};
+use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
 use std::cell::RefCell;
 
