@@ -370,13 +370,23 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// Whether a heap word's nearest root is a static of the allocator or of
-/// the dynamic loader (`_rjem_je_arenas`, `_rtld_global`, ...): their
-/// pointers lead to the allocator's own metadata (arenas, thread caches
-/// that keep copies of block addresses), which holds no block of the
-/// program's; the word's block counts as held by unsampled memory.
+/// Whether a heap word's nearest root is a static of the allocator, of
+/// the dynamic loader or of this tool (`_rjem_je_arenas`, `_rtld_global`,
+/// `alloc_core::…`): their pointers lead to the allocator's metadata
+/// (arenas, thread caches that keep copies of block addresses) or the
+/// tool's own memory, which hold no block of the program's; the word's
+/// block counts as held by unsampled memory.
 fn runtime_internal(root: &Holder) -> bool {
-    const PREFIXES: [&str; 6] = ["_rjem_", "je_", "_rtld_", "_dl_", "__libc_", "main_arena"];
+    const PREFIXES: [&str; 8] = [
+        "_rjem_",
+        "je_",
+        "_rtld_",
+        "_dl_",
+        "__libc_",
+        "main_arena",
+        "alloc_core::",
+        "alloc_admin::",
+    ];
     matches!(root, Holder::Static { symbol: Some(s), .. }
         if PREFIXES.iter().any(|p| s.starts_with(p)))
 }
