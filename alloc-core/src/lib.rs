@@ -90,10 +90,12 @@
 //! # Which line leaks: sampled call sites
 //!
 //! Epoch counters say *that* memory survives; sampled call sites say
-//! *where* it was allocated. By default about one block per 256 KiB
-//! allocated ([`DEFAULT_INTERVAL`]) is sampled, and every allocation is
-//! recorded while snapshots show survivors (see "The default capture
-//! policy" below). A sampled block's raw call stack is
+//! *where* it was allocated. By default every allocation of the program's
+//! start-up is recorded (its first [`STARTUP_RECORDS`] allocations, where
+//! the structures that later hold leaks are made), then about one block
+//! per 256 KiB allocated ([`DEFAULT_INTERVAL`]) is sampled, and every
+//! allocation is recorded while snapshots show survivors (see "The
+//! default capture policy" below). A sampled block's raw call stack is
 //! captured (instruction pointers only, at most [`MAX_STACK_DEPTH`] frames)
 //! and the block is remembered until it is freed. Each sample is weighted
 //! by the inverse of its probability of being drawn, so a snapshot's
@@ -149,7 +151,11 @@
 //!   Multi-threaded programs replay as far as their threads allocate in the
 //!   same order.
 //! - **The default capture policy.** With no mode set (neither
-//!   [`set_sampling`] nor `ALLOC_CORE_SAMPLE`), each [`snapshot`] looks at
+//!   [`set_sampling`] nor `ALLOC_CORE_SAMPLE`), the program's first
+//!   [`STARTUP_RECORDS`] allocations are recorded, each with its stack (a
+//!   one-time cost, so that the retention scan can follow pointers through
+//!   the runtime, channels and registries a program makes at start-up);
+//!   then each [`snapshot`] looks at
 //!   the exact counters: if blocks born between the two snapshots before it
 //!   are still live, every allocation is recorded from then on (exact
 //!   sites, weight 1); once two snapshots in a row find none, sampling
@@ -157,7 +163,7 @@
 //!   every leak's line exactly from its third snapshot (from its first
 //!   measured batch with `demo-server soak`, which takes two unkept
 //!   snapshots during its warm-up), and a program that does not leak (or
-//!   takes no snapshots) pays only the interval. Past 57,344 records in
+//!   takes no snapshots) pays only the interval after its start-up. Past 57,344 records in
 //!   the sampled-block table (3,584 a shard, under half of the 8,192 slots
 //!   a shard may use at the defaults: 4 MiB of records in all) capture
 //!   thins out in steps (an interval of 64 bytes, doubled every 4,096
@@ -384,6 +390,7 @@ pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{
     assert_no_leaks, assert_no_leaks_future, track, track_future, LeakScope, Survivors, TrackFuture,
 };
+pub use crate::policy::STARTUP_RECORDS;
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampling::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,

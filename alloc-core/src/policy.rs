@@ -1,6 +1,17 @@
-//! The default capture policy: sparse sampling while nothing survives,
-//! every allocation recorded while the exact counters show survivors, and
-//! graded capture past the sampled-block table's dense limit.
+//! The default capture policy: every allocation recorded during the
+//! program's start-up, sparse sampling while nothing survives, every
+//! allocation recorded while the exact counters show survivors, and graded
+//! capture past the sampled-block table's dense limit.
+//!
+//! **Start-up.** A program makes the structures that later hold its leaks
+//! (a runtime and its task lists, channels, registries, pools) when it
+//! starts, before any snapshot; sampled sparsely, they would be unsampled
+//! blocks to the retention scan, which cannot follow a pointer through a
+//! block it has no record of (a leak held through one comes out `heap`).
+//! So capture starts dense and stays so for the first [`STARTUP_RECORDS`]
+//! samples (a one-time cost of that many stack captures; the records of
+//! blocks freed meanwhile are freed too), then drops to sparse sampling,
+//! unless a snapshot's decision (below) took charge first.
 //!
 //! A leak repeats every cycle, and the exact per-epoch counters see it
 //! before any sample does: the epochs closed before the previous snapshot
@@ -72,8 +83,17 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 /// explicit mode, from code or from the environment.
 static AUTO: AtomicBool = AtomicBool::new(true);
 /// What the policy captures now: 0 the configured mode (sparse), 1 every
-/// allocation (dense), else a graded interval in bytes ([`graded`]).
-static CAPTURE: AtomicU64 = AtomicU64::new(0);
+/// allocation (dense), else a graded interval in bytes ([`graded`]). Dense
+/// from the start, for the start-up's records.
+static CAPTURE: AtomicU64 = AtomicU64::new(1);
+/// The start-up's samples still to take before capture drops to sparse;
+/// 0 once it ended (spent, or a snapshot's decision took charge).
+static STARTUP_LEFT: AtomicU32 = AtomicU32::new(STARTUP_RECORDS);
+
+/// How many allocations the start-up records (every one, with its stack)
+/// before capture drops to sparse sampling: enough for a runtime, its
+/// channels and registries; 256 KiB of records if every block stayed live.
+pub const STARTUP_RECORDS: u32 = 8192;
 /// Snapshots in a row that found no survivors in their interval.
 static QUIET: AtomicU32 = AtomicU32::new(0);
 /// The epochs of the last two snapshots, `E(j-2)` in the high half and
@@ -105,7 +125,22 @@ pub(crate) fn auto() -> bool {
 /// An explicit mode was set: the policy steps aside for good.
 pub(crate) fn disable() {
     AUTO.store(false, Relaxed);
+    STARTUP_LEFT.store(0, Relaxed);
     CAPTURE.store(0, Relaxed);
+}
+
+/// A sample of the policy's capture was recorded (from the allocation
+/// path): during the start-up, one fewer to take; the last one drops
+/// capture to sparse sampling.
+#[inline]
+pub(crate) fn startup_sampled() {
+    if STARTUP_LEFT.load(Relaxed) == 0 {
+        return;
+    }
+    let left = STARTUP_LEFT.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    if left == Ok(1) && CAPTURE.compare_exchange(1, 0, Relaxed, Relaxed).is_ok() {
+        crate::registry::reset_countdowns();
+    }
 }
 
 /// The longest graded interval (1 TiB): past it a shard would need more
@@ -150,6 +185,9 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     if !auto() || older == NEVER || newer == NEVER || older >= newer {
         return;
     }
+    // The snapshots decide from here on; the start-up's end must not undo
+    // their decision.
+    STARTUP_LEFT.store(0, Relaxed);
     let survivors: u64 = epochs
         .iter()
         .filter(|e| e.first < newer && e.last >= older)

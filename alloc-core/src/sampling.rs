@@ -533,6 +533,9 @@ pub(crate) fn on_alloc(
         weight: weight as f32,
         owner: if scoped { owner } else { 0 },
     });
+    if !scoped {
+        crate::policy::startup_sampled();
+    }
     if let Inserted::HalfFull(_, len) = inserted {
         if !scoped && crate::policy::capture() != 0 {
             // The policy's capture fills the table between snapshots: step
