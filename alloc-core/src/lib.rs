@@ -209,7 +209,7 @@
 //!   its first call (about a second), as the tool's memory: roughly the size
 //!   of the binary's debug information (50 MB for `demo-server`). Servers
 //!   should leave it to `alloc-report` (the admin endpoint's snapshots
-//!   do; its live pprof profile symbolises and then drops the cache): a
+//!   do; only its live pprof profile symbolises, and keeps the cache): a
 //!   snapshot lists the loaded modules for that, at a few hundred bytes per
 //!   module.
 //!   [`release_symbol_cache`] drops it.

@@ -190,9 +190,11 @@ fn raw_addresses(query: Option<&str>) -> bool {
 /// code, [`alloc_core::site_rule`]), the frames `alloc-report` shows. Go's
 /// `pprof` reads a Rust binary's line table but not its inlined calls, so
 /// a leak in a helper inlined into a handler would otherwise show as the
-/// handler. The parsed debug information is dropped after each profile
-/// ([`alloc_core::release_symbol_cache`]): a profile costs a parse (about
-/// a second for a large binary), not resident memory.
+/// handler. The first profile parses the debug information (about a
+/// second for a release build with `debug = "limited"`) and keeps it for
+/// the next ones, as the tool's memory (about the size of the debug
+/// information; [`alloc_core::release_symbol_cache`] drops it): a scraper
+/// asking every few seconds must not pay the parse each time.
 ///
 /// With `raw` (`?symbolize=0`): raw addresses in mappings with build ids,
 /// which `pprof` symbolises from the binaries on disk (no inlined calls),
@@ -204,7 +206,6 @@ fn heap_profile(raw: bool) -> Response {
         crate::user_frames::cut_at_user_frames(&mut snapshot);
     } else {
         alloc_core::symbolize(&mut snapshot);
-        alloc_core::release_symbol_cache();
     }
     let profile = alloc_snapshot::pprof::heap(&snapshot);
     Response::new(
