@@ -17,7 +17,7 @@
 //! | `thread_local_vec` | a `Box` pushed to a `thread_local!` `Vec` of the main thread | `thread` |
 //! | `worker_local_vec` | a worker thread keeps one `Box` per job in a local `Vec` (`alloc_tests::shapes`) | `thread` |
 //! | `channel_undrained` | a `Box` sent on a channel whose receiver the main thread keeps in a `thread_local!`, never read; the channel made in the first cycle | `thread`, from the main thread |
-//! | `channel_unrecorded` | the same, the channel made after the start-up's records are spent, before capture turned dense (see below) | `heap`, the path names the line that sends |
+//! | `channel_unrecorded` | the same, the channel made after the start-up's records are spent, before capture turned dense (see below) | `heap`, the path starts at an unsampled block |
 //! | `channel_undrained_late` | the same, the channel made after capture turned dense (a `thread_local_vec` leak from the first cycle turns it on) | `thread` |
 //! | `tokio_task_pending` | a tokio task per cycle that never finishes, holding a `Box`; the runtime made in the first cycle | `thread`, the path names tokio's `Builder::build` |
 //! | `churn_only` (no leak) | 16 KiB of blocks freed within each cycle | no cause anywhere |
@@ -35,8 +35,9 @@
 //! channel's or the runtime's blocks (`tokio::runtime::builder::Builder::build`).
 //! `channel_unrecorded` makes its channel after the start-up's records are
 //! spent and before capture turned dense: the scan cannot follow a pointer
-//! through the channel's unrecorded blocks, and says so (`heap`, an
-//! unsampled block, then the sending line).
+//! through the channel's unrecorded blocks, and says so (`heap`, the path
+//! starting at an unsampled block, then the channel's recorded list
+//! blocks, if any, at the sending line).
 
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
 use alloc_report::analysis::{Cause, CauseKind};
@@ -345,7 +346,7 @@ fn cases() -> Vec<Case> {
             "channel_unrecorded",
             channel_unrecorded,
             &[Heap],
-            "channel_undrained",
+            "an unsampled block",
         ),
         c(
             "channel_undrained_late",
