@@ -55,16 +55,29 @@ fn snapshots_are_the_tools() {
     let last = snapshot();
     assert_user_unchanged(&first, &last, "1000 snapshots dropped");
     let back = tool_live(&last).blocks - tool_live(&first).blocks;
-    // A snapshot holds blocks of its own, chiefly its list of loaded modules
-    // (a vector, and per module its path, ranges and build id): `last`
-    // counts its own and `mid`'s, which `first` did not.
-    let own = 1 + first
-        .modules
-        .iter()
-        .map(|m| 1 + i64::from(!m.ranges.is_empty()) + i64::from(m.build_id.is_some()))
-        .sum::<i64>();
+    // A snapshot holds blocks of its own: its list of loaded modules (a
+    // vector, and per module its path, ranges and build id), its sampled
+    // stacks (a vector, and per stack its frames), its sites and its
+    // histograms' buckets (the start-up's records give it some): `last`
+    // counts `first`'s and `mid`'s, which `first` did not.
+    let own = |s: &Snapshot| {
+        let modules = 1 + s
+            .modules
+            .iter()
+            .map(|m| 1 + i64::from(!m.ranges.is_empty()) + i64::from(m.build_id.is_some()))
+            .sum::<i64>();
+        let stacks = i64::from(!s.stacks.is_empty())
+            + s.stacks.iter().filter(|st| !st.frames.is_empty()).count() as i64
+            + i64::from(!s.sites.is_empty());
+        let h = &s.histograms;
+        let histograms = [&h.alloc_size, &h.lifetime_epochs, &h.lifetime_ns]
+            .iter()
+            .filter(|h| !h.buckets.is_empty())
+            .count() as i64;
+        modules + stacks + histograms
+    };
     assert!(
-        back.abs() <= 4 + 2 * own,
+        back.abs() <= 4 + own(&first) + own(&mid),
         "tool live blocks {} -> {} after dropping the snapshots",
         tool_live(&first).blocks,
         tool_live(&last).blocks
