@@ -668,35 +668,63 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
             "the top level is not a JSON object".into(),
         ));
     };
-    match object.get("format") {
-        Some(Value::String(s)) if s == FORMAT_NAME => {}
-        Some(Value::String(s)) => {
-            return Err(Problem::NotASnapshot(format!(
-                "format is {s:?}, expected {FORMAT_NAME:?}"
-            )))
-        }
-        Some(_) => return Err(Problem::NotASnapshot("format is not a string".into())),
-        None => return Err(Problem::NotASnapshot("no \"format\" field".into())),
-    }
-    match object.get("version") {
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if v > FORMAT_VERSION => return Err(Problem::NewerVersion(v)),
-            Some(v) if v < OLDEST_READABLE_VERSION => {
-                return Err(Problem::BadVersion(format!("version {v} does not exist")))
-            }
-            Some(_) => {}
-            None => return Err(Problem::BadVersion(format!("{n} is not a version number"))),
-        },
-        Some(_) => return Err(Problem::BadVersion("version is not a number".into())),
-        None => return Err(Problem::BadVersion("no \"version\" field".into())),
-    }
+    check_format(object)?;
+    let version = check_version(object)?;
     if !bytes.ends_with(b"\n") {
         return Err(Problem::Truncated(
             "no final newline (every complete file ends with one)".into(),
         ));
     }
-    let layout = match object.get("version").and_then(Value::as_u64) {
-        Some(1) => {
+    let layout = layout_of(version, object);
+    let env: EnvelopeIn =
+        serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
+    let env = check_schema(layout, read, env)?;
+    let computed = body_checksum(layout, env.cycles, &env.snapshot);
+    if computed != env.checksum {
+        return Err(Problem::Checksum {
+            stored: env.checksum,
+            computed,
+        });
+    }
+    validate::validate(&env.snapshot).map_err(Problem::Invalid)?;
+    Ok(SnapshotFile {
+        cycles: env.cycles,
+        snapshot: env.snapshot,
+    })
+}
+
+/// The file's `format` names this format.
+fn check_format(object: &serde_json::Map<String, Value>) -> Result<(), Problem> {
+    match object.get("format") {
+        Some(Value::String(s)) if s == FORMAT_NAME => Ok(()),
+        Some(Value::String(s)) => Err(Problem::NotASnapshot(format!(
+            "format is {s:?}, expected {FORMAT_NAME:?}"
+        ))),
+        Some(_) => Err(Problem::NotASnapshot("format is not a string".into())),
+        None => Err(Problem::NotASnapshot("no \"format\" field".into())),
+    }
+}
+
+/// The file's `version`, one this reader reads.
+fn check_version(object: &serde_json::Map<String, Value>) -> Result<u64, Problem> {
+    match object.get("version") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v > FORMAT_VERSION => Err(Problem::NewerVersion(v)),
+            Some(v) if v < OLDEST_READABLE_VERSION => {
+                Err(Problem::BadVersion(format!("version {v} does not exist")))
+            }
+            Some(v) => Ok(v),
+            None => Err(Problem::BadVersion(format!("{n} is not a version number"))),
+        },
+        Some(_) => Err(Problem::BadVersion("version is not a number".into())),
+        None => Err(Problem::BadVersion("no \"version\" field".into())),
+    }
+}
+
+/// The layout a file of `version` has (version 1 with or without sites).
+fn layout_of(version: u64, object: &serde_json::Map<String, Value>) -> Layout {
+    match version {
+        1 => {
             let has_sites = object
                 .get("snapshot")
                 .and_then(Value::as_object)
@@ -707,19 +735,24 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
                 Layout::V1Original
             }
         }
-        Some(2) => Layout::V2,
-        Some(3) => Layout::V3,
-        Some(4) => Layout::V4,
+        2 => Layout::V2,
+        3 => Layout::V3,
+        4 => Layout::V4,
         _ => Layout::V5,
-    };
-    let mut env: EnvelopeIn =
-        serde_json::from_slice(bytes).map_err(|e| Problem::Schema(e.to_string()))?;
-    // Every field of the version present, none unknown, at every depth: the
-    // typed value written back in the file's layout must be the JSON that
-    // was read. The two long arrays (`stacks`, `sites`) are compared one
-    // element at a time, from their text, so that neither side's JSON is
-    // ever whole in memory: first everything else, with both arrays empty
-    // on both sides.
+    }
+}
+
+/// Every field of the version present, none unknown, at every depth: the
+/// typed value `env` written back in the file's layout must be the JSON
+/// that was `read`. The two long arrays (`stacks`, `sites`) are compared
+/// one element at a time, from their text, so that neither side's JSON is
+/// ever whole in memory: first everything else, with both arrays empty on
+/// both sides.
+fn check_schema(
+    layout: Layout,
+    read: Read<'_>,
+    mut env: EnvelopeIn,
+) -> Result<EnvelopeIn, Problem> {
     let Read {
         value,
         stacks,
@@ -752,16 +785,5 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotFile, Problem> {
     same_elements("snapshot.sites", sites, &typed_sites).map_err(schema)?;
     env.snapshot.stacks = typed_stacks;
     env.snapshot.sites = typed_sites;
-    let computed = body_checksum(layout, env.cycles, &env.snapshot);
-    if computed != env.checksum {
-        return Err(Problem::Checksum {
-            stored: env.checksum,
-            computed,
-        });
-    }
-    validate::validate(&env.snapshot).map_err(Problem::Invalid)?;
-    Ok(SnapshotFile {
-        cycles: env.cycles,
-        snapshot: env.snapshot,
-    })
+    Ok(env)
 }

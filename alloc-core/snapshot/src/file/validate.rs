@@ -15,6 +15,13 @@ pub(super) fn validate(s: &Snapshot) -> Result<(), String> {
         let ids: Vec<u32> = s.stacks.iter().map(|st| st.id).collect();
         r.check(s.modules.len(), &ids)?;
     }
+    validate_stacks(s)?;
+    validate_sites(s)?;
+    validate_histograms(s)
+}
+
+/// Stacks sorted by id, each once, their user frames among their frames.
+fn validate_stacks(s: &Snapshot) -> Result<(), String> {
     for w in s.stacks.windows(2) {
         if w[1].id <= w[0].id {
             return Err(format!(
@@ -34,6 +41,12 @@ pub(super) fn validate(s: &Snapshot) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// Sites sorted by stack then epoch, naming known stacks, born no later
+/// than the snapshot, with finite non-negative estimates.
+fn validate_sites(s: &Snapshot) -> Result<(), String> {
     for (i, site) in s.sites.iter().enumerate() {
         if s.stacks
             .binary_search_by_key(&site.stack, |st| st.id)
@@ -75,6 +88,11 @@ pub(super) fn validate(s: &Snapshot) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// Histogram buckets sorted and disjoint.
+fn validate_histograms(s: &Snapshot) -> Result<(), String> {
     for (name, h) in [
         ("alloc_size", &s.histograms.alloc_size),
         ("lifetime_epochs", &s.histograms.lifetime_epochs),
