@@ -6,8 +6,8 @@
 
 mod common;
 
-use alloc_report::agreement::{sample_floor, site_agreement, EXPLAINED};
 use alloc_report::analysis::{analyze, ClassifyOptions, Report, VerdictKind};
+use alloc_report::analysis::{sample_floor, site_agreement, EXPLAINED};
 use alloc_report::render::{report_json, report_text};
 use common::{site, site_series, SiteSpec};
 

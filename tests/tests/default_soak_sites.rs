@@ -9,7 +9,7 @@
 //! report does not call its sites uncertain.
 
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
-use alloc_report::agreement::site_agreement;
+use alloc_report::analysis::site_agreement;
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
 use alloc_tests::{exit_on_panic, watchdog};

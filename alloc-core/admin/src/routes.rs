@@ -1,7 +1,7 @@
 //! The routes: what each request does and answers. Runs on the endpoint's
 //! worker threads, inside `alloc_core::untracked`.
 
-use crate::http::{Request, Response};
+use crate::message::{Request, Response};
 use crate::State;
 use alloc_snapshot::file::{encode, SnapshotFile};
 use alloc_snapshot::Snapshot;

@@ -9,17 +9,17 @@ use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspa
 use super::detail::{self, HeapBirths, SiteDetail};
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
-    SiteCurve, SiteStack, SurvivorProfile, SITE_CURVES, SITE_STACKS,
+    SiteCurve, SurvivorProfile, SITE_CURVES,
 };
 use super::site::{SiteTable, StackWalk, ALL_SITES};
+use super::stack::{SiteStack, SITE_STACKS};
 use super::survivors::{self, survivors, Estimate, Live};
 use super::verdict::{
     benjamini_hochberg, classify, decide, trend_in_window, window_len, ClassifyOptions, SiteSeries,
     Trend, Verdict, VerdictKind,
 };
-use super::HashMap;
+use super::{agreement, growth, HashMap};
 use crate::format::SnapshotFile;
-use crate::growth;
 use crate::stats::robust_slope;
 
 /// Analyses a series one snapshot at a time, so a long series need not be
@@ -317,7 +317,7 @@ impl Analyzer {
             agreement: None,
             profile,
         };
-        report.agreement = crate::agreement::site_agreement(&report);
+        report.agreement = agreement::site_agreement(&report);
         report
     }
 

@@ -2,19 +2,19 @@
 //! whole heap beyond its curve: the survivors by birth epoch at the last
 //! snapshot, and the source lines around the site's frame when its file is
 //! on disk (read by
-//! [`crate::source`], the one place the analysis reads anything but
+//! [`Source`], the one place the analysis reads anything but
 //! snapshots). The renderers draw these; none computes them.
 
 use alloc_snapshot::{EpochLive, SiteLive, Stack};
 use serde::Serialize;
 
-use super::report::SiteStack;
+use super::source::{Source, SourceReader};
+use super::stack::SiteStack;
 use super::HashMap;
-use crate::source::Source;
 
 /// The whole heap's live bytes at the last snapshot by birth epoch (exact
 /// counters), for the birth-epoch chart: the survivors by epoch, and what
-/// is held from before the series (held minus survivors, [`crate::growth`]).
+/// is held from before the series (held minus survivors, [growth of existing blocks](super#growth-of-existing-blocks)).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HeapBirths {
     /// Live bytes born before the series' first snapshot, in closed epochs
@@ -122,7 +122,7 @@ pub(crate) fn site_details(
         s.0 += e.bytes;
         s.1 += e.blocks;
     }
-    let mut reader = crate::source::SourceReader::default();
+    let mut reader = SourceReader::default();
     acc.into_iter()
         .zip(labels)
         .map(|(mut a, label)| {

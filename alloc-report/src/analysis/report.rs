@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::detail::{HeapBirths, SiteDetail};
 use super::survivors::{CyclesSource, Live};
 use super::verdict::{Verdict, VerdictKind};
-use crate::agreement::SiteAgreement;
 
 /// Growth per cycle of the whole process beside the heap's, so that a heap
 /// leak can be told from memory the allocator keeps (fragmentation,
@@ -215,118 +214,6 @@ pub struct SurvivorProfile {
     pub whole_heap: Vec<EpochLive>,
 }
 
-/// One call stack of a leak site ([`Verdict::stacks`]) at the last
-/// snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SiteStack {
-    /// Estimated surviving bytes of this stack (born since the series'
-    /// first snapshot).
-    pub bytes: f64,
-    /// Estimated surviving blocks of this stack.
-    pub blocks: f64,
-    /// The frames, innermost first, from the first frame past the
-    /// allocator machinery and the tool (the library calls inside the site
-    /// included) to the outermost.
-    pub frames: Vec<StackFrame>,
-}
-
-/// One frame of a [`SiteStack`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StackFrame {
-    /// The function, when known.
-    pub function: Option<String>,
-    /// The source file's full path, when known.
-    pub file: Option<String>,
-    /// The line, when known.
-    pub line: Option<u32>,
-    /// Whether the frame is the program's own code (not the standard
-    /// library's, not a dependency's: `alloc_snapshot::trim::is_own_frame`).
-    pub user: bool,
-    /// Whether this is the site's frame (the one the site is named by).
-    pub site: bool,
-    /// Whose code the frame is: `own`, `dependency`, `std` or `unknown`.
-    pub owner: FrameOwner,
-}
-
-/// Whose code a [`StackFrame`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FrameOwner {
-    /// The program's own code (`user`).
-    Own,
-    /// A dependency's: a registry crate, a git checkout, `vendor/` (the rule
-    /// of `alloc_snapshot::trim::is_dependency_file`).
-    Dependency,
-    /// The rest of the symbolised frames: the standard library's.
-    Std,
-    /// Not symbolised.
-    Unknown,
-}
-
-impl FrameOwner {
-    fn of(f: &alloc_snapshot::Frame) -> Self {
-        if alloc_snapshot::trim::is_own_frame(f) {
-            FrameOwner::Own
-        } else if f.function.is_none() {
-            FrameOwner::Unknown
-        } else if f
-            .file
-            .as_deref()
-            .is_some_and(alloc_snapshot::trim::is_dependency_file)
-        {
-            FrameOwner::Dependency
-        } else {
-            FrameOwner::Std
-        }
-    }
-
-    /// The name JSON gives it.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            FrameOwner::Own => "own",
-            FrameOwner::Dependency => "dependency",
-            FrameOwner::Std => "std",
-            FrameOwner::Unknown => "unknown",
-        }
-    }
-}
-
-impl SiteStack {
-    /// `stack`'s frames from the first past the machinery outwards, with
-    /// its estimated survivors.
-    #[must_use]
-    pub fn of(stack: &Stack, bytes: f64, blocks: f64) -> Self {
-        let first = stack
-            .frames
-            .iter()
-            .position(alloc_snapshot::trim::is_user_frame)
-            .unwrap_or(0);
-        let site = stack.user_frame.map(|u| u as usize);
-        let frames = stack.frames[first..]
-            .iter()
-            .enumerate()
-            .map(|(i, f)| StackFrame {
-                function: f.function.clone(),
-                file: f.file.clone(),
-                line: f.line,
-                user: alloc_snapshot::trim::is_own_frame(f),
-                site: site == Some(first + i),
-                owner: FrameOwner::of(f),
-            })
-            .collect();
-        SiteStack {
-            bytes,
-            blocks,
-            frames,
-        }
-    }
-}
-
-/// How many stacks a leak site's verdict lists at most
-/// ([`Verdict::stacks`]).
-pub const SITE_STACKS: usize = 5;
-
 /// One stack and birth epoch of a [`SurvivorProfile`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ProfileEntry {
@@ -338,6 +225,31 @@ pub struct ProfileEntry {
     pub bytes: f64,
     /// Estimated blocks.
     pub blocks: f64,
+}
+
+/// The note a report carries ([`Report::agreement`]) when the whole heap
+/// leaks and the sites called `leak` explain less than [`EXPLAINED`](super::EXPLAINED) of
+/// its bytes per cycle: the figures, and the note in words that every
+/// renderer prints as it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteAgreement {
+    /// The whole heap's leak, bytes per cycle (exact).
+    pub heap_bytes_per_cycle: f64,
+    /// How many sites are called `leak`.
+    pub leak_sites: usize,
+    /// What those sites explain, bytes per cycle.
+    pub explained_bytes_per_cycle: f64,
+    /// `explained_bytes_per_cycle / heap_bytes_per_cycle`.
+    pub explained_share: f64,
+    /// Sampled sites with survivors at the last snapshot.
+    pub sites_with_survivors: usize,
+    /// The live samples those sites rest on.
+    pub samples: u64,
+    /// Live samples in the process.
+    pub live_sampled: u64,
+    /// The note in words: how much the sites explain, on how many samples,
+    /// and what to run to settle it.
+    pub note: String,
 }
 
 /// The analysis of a series.
@@ -376,7 +288,7 @@ pub struct Report {
     /// data): its survivors by birth epoch, stacks and source lines.
     pub site_details: Vec<SiteDetail>,
     /// When the whole heap leaks but the `leak` sites explain too little
-    /// of it: by how much, and what to run ([`crate::agreement`]).
+    /// of it: by how much, and what to run ([`super::site_agreement`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<SiteAgreement>,
     /// Survivors by stack at the last snapshot (for pprof and folded

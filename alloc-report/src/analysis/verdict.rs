@@ -6,11 +6,11 @@
 use alloc_snapshot::Frame;
 use serde::Serialize;
 
-use super::report::SiteStack;
+use super::confidence::{confidence, few_samples_caveat};
 use super::site::ALL_SITES;
+use super::stack::SiteStack;
 use super::survivors::{cycles_axis, survivors, Live};
 use crate::format::SnapshotFile;
-use crate::growth::{Growth, GrowthKind};
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
 /// Live samples per snapshot of the trend window (about 16 per snapshot
@@ -172,7 +172,7 @@ pub struct Verdict {
     /// One sentence on why.
     pub reason: String,
     /// For a leak: which kind of growth (new blocks that survive, or
-    /// existing blocks that grow; see [`crate::growth`]) and its bytes per
+    /// existing blocks that grow; see [`GrowthKind`]) and its bytes per
     /// cycle.
     pub growth: Option<Growth>,
     /// The site's frame: function, line and the full source path (the
@@ -184,7 +184,7 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<super::cause::Cause>,
     /// For a leak site: its call stacks at the last snapshot, most bytes
-    /// first (at most [`super::report::SITE_STACKS`]; a site groups the
+    /// first (at most [`super::SITE_STACKS`]; a site groups the
     /// stacks whose site frame is one, reached from different callers).
     /// Empty otherwise, and left out of the JSON then.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -400,14 +400,14 @@ pub(crate) fn decide(
     };
     let reason = match kind {
         VerdictKind::Ok => reason,
-        _ => crate::agreement::few_samples_caveat(site.estimated, site.samples) + &reason,
+        _ => few_samples_caveat(site.estimated, site.samples) + &reason,
     };
     Verdict {
         site: site.site.clone(),
         kind,
         bytes_per_cycle: t.bytes_per_cycle,
         blocks_per_cycle: t.blocks_per_cycle,
-        confidence: crate::agreement::confidence(site.estimated, site.samples, p),
+        confidence: confidence(site.estimated, site.samples, p),
         final_survivors,
         window: w,
         estimated: site.estimated,
@@ -457,4 +457,34 @@ pub(crate) fn benjamini_hochberg(p_values: &[f64], alpha: f64) -> f64 {
         .map(|(_, &pk)| pk)
         .next_back()
         .unwrap_or(0.0)
+}
+
+/// Which kind of growth a leak is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrowthKind {
+    /// New blocks, born in many epochs, that survive (the survivor rule).
+    NewBlocks,
+    /// Blocks that already exist grow (or are replaced by bigger ones):
+    /// a collection that only grows.
+    ExistingBlocks,
+}
+
+impl GrowthKind {
+    /// A few words for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrowthKind::NewBlocks => "new blocks that survive",
+            GrowthKind::ExistingBlocks => "existing blocks that grow",
+        }
+    }
+}
+
+/// The growth behind a leak verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Growth {
+    /// New surviving blocks, or existing blocks that grow.
+    pub kind: GrowthKind,
+    /// Bytes per cycle of that growth.
+    pub bytes_per_cycle: f64,
 }

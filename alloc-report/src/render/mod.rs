@@ -128,3 +128,15 @@ pub(crate) fn young_old(h: &HistogramSummary) -> Option<String> {
 pub fn pprof(r: &Report) -> Vec<u8> {
     crate::pprof::pprof(r)
 }
+
+/// The kind of growth of a leak verdict and its bytes per cycle, between
+/// `before` and `after` ("" when `v` is not a leak).
+fn growth_note(v: &Verdict, before: &str, after: &str) -> String {
+    v.growth.map_or(String::new(), |g| {
+        format!(
+            "{before}{}, {:.1} bytes/cycle{after}",
+            g.kind.as_str(),
+            g.bytes_per_cycle
+        )
+    })
+}

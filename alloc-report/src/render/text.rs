@@ -73,7 +73,7 @@ pub fn report_text(r: &Report) -> String {
         human_bytes(o.final_survivors.bytes as f64),
         o.final_survivors.blocks
     );
-    out.push_str(&crate::growth::note(o, "  growth: ", "\n"));
+    out.push_str(&super::growth_note(o, "  growth: ", "\n"));
     if let Some(sm) = &r.sampling {
         let _ = writeln!(
             out,
@@ -137,7 +137,7 @@ pub fn report_text(r: &Report) -> String {
     }
     out.push('\n');
     for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
-        let growth = crate::growth::note(v, " (", ")");
+        let growth = super::growth_note(v, " (", ")");
         let _ = writeln!(out, "{}: {}{growth}: {}", v.site, v.kind.as_str(), v.reason);
         if let Some(c) = &v.cause {
             let _ = writeln!(out, "  cause: {}", c.line());

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::HashMap;
+use super::HashMap;
 
 /// Source lines shown on each side of a site's line.
 pub const SOURCE_CONTEXT: u32 = 3;
