@@ -208,19 +208,20 @@ impl SoakOutcome {
         self.cycles as f64 / self.batch_seconds.max(1e-9)
     }
 
-    /// Whether the whole heap leaks more than `threshold` bytes per cycle
-    /// (as `alloc-report check --threshold`).
+    /// Whether the whole heap or any site leaks more than
+    /// `max_bytes_per_cycle` ([`Report::leaks`], as `alloc-report check
+    /// --max-bytes-per-cycle`).
     #[must_use]
-    pub fn leaks(&self, threshold: f64) -> bool {
-        self.verdict.kind == alloc_report::VerdictKind::Leak
-            && self.verdict.bytes_per_cycle > threshold
+    pub fn leaks(&self, max_bytes_per_cycle: f64) -> bool {
+        self.report.leaks(max_bytes_per_cycle)
     }
 
-    /// The process exit code of a soak: 0 clean, 1 on a leak above
-    /// `threshold` bytes per cycle (2, an error, is the caller's).
+    /// The process exit code of a soak: 0 clean, 1 when the whole heap or
+    /// a site leaks more than `max_bytes_per_cycle` (2, an error, is the
+    /// caller's).
     #[must_use]
-    pub fn exit_code(&self, threshold: f64) -> u8 {
-        u8::from(self.leaks(threshold))
+    pub fn exit_code(&self, max_bytes_per_cycle: f64) -> u8 {
+        u8::from(self.leaks(max_bytes_per_cycle))
     }
 
     /// One line: the verdict, its figures and the top call site.
