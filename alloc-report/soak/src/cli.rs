@@ -12,6 +12,7 @@ use clap::{Args, Parser};
 
 use crate::client::Script;
 use crate::soak::{SoakOptions, SoakOutcome};
+use crate::SoakError;
 
 /// What to soak and how; `--send` or `--http` say what a cycle does (the
 /// demo server's protocol without either).
@@ -127,7 +128,7 @@ pub struct SoakArgs {
 
 impl SoakArgs {
     /// The soak options these arguments describe.
-    pub fn options(&self) -> Result<SoakOptions, String> {
+    pub fn options(&self) -> Result<SoakOptions, SoakError> {
         let mut o = SoakOptions::new(self.server, self.admin, self.out.clone());
         o.admin_prefix = self.admin_prefix.clone();
         if let Some(send) = &self.send {
@@ -142,9 +143,9 @@ impl SoakArgs {
         }
         if let Some(http) = &self.http {
             let Some((method, path)) = http.trim().split_once(' ') else {
-                return Err(format!(
+                return Err(SoakError::Options(format!(
                     "--http {http:?}: expected METHOD PATH, e.g. 'GET /'"
-                ));
+                )));
             };
             crate::template::validate(path)?;
             let body = self.body.clone().unwrap_or_default();

@@ -27,6 +27,7 @@
 
 mod response;
 
+use crate::SoakError;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use response::Framing;
@@ -37,7 +38,10 @@ use std::time::{Duration, Instant};
 
 /// A cycle given as a closure: called with the cycle's number and the
 /// server's address, it connects, does its work, disconnects, and says
-/// whether all went right. Called from `concurrency` threads at once.
+/// whether all went right. Called from `concurrency` threads at once. Its
+/// error is the user's own words on what went wrong, which the soak quotes
+/// as a failed cycle's (and, when cycles fail for good, in a
+/// [`SoakError::Cycles`]).
 pub type CycleFn = std::sync::Arc<dyn Fn(u64, SocketAddr) -> Result<(), String> + Send + Sync>;
 
 /// What one cycle sends and waits for.
@@ -264,7 +268,7 @@ impl LoadClient {
         count: u64,
         concurrency: usize,
         timeout: Duration,
-    ) -> Result<CycleStats, String> {
+    ) -> Result<CycleStats, SoakError> {
         if let Script::Closure(cycle) = &self.script {
             return run_closure(cycle, self.addr, first, count, concurrency, timeout);
         }
@@ -308,7 +312,7 @@ impl LoadClient {
             let now = Instant::now();
             if now > deadline {
                 self.close_all();
-                return Err(format!(
+                return Err(SoakError::Cycles(format!(
                     "{} of {count} cycles done when the {timeout:?} timeout passed ({} failed{})",
                     stats.completed,
                     stats.failed,
@@ -316,13 +320,13 @@ impl LoadClient {
                         .as_deref()
                         .map(|f| format!("; first failure: {f}"))
                         .unwrap_or_default()
-                ));
+                )));
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
             match self.poll.poll(&mut self.events, Some(wait)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("poll: {e}")),
+                Err(e) => return Err(SoakError::Cycles(format!("poll: {e}"))),
             }
             for event in self.events.iter() {
                 let key = event.token().0;
@@ -409,13 +413,13 @@ impl LoadClient {
         }
     }
 
-    fn give_up(&self, stats: CycleStats) -> String {
-        format!(
+    fn give_up(&self, stats: CycleStats) -> SoakError {
+        SoakError::Cycles(format!(
             "{} cycles failed ({} completed); first failure: {}",
             stats.failed,
             stats.completed,
             self.first_failure.as_deref().unwrap_or("?")
-        )
+        ))
     }
 
     fn close_all(&mut self) {
@@ -440,7 +444,7 @@ fn run_closure(
     count: u64,
     concurrency: usize,
     timeout: Duration,
-) -> Result<CycleStats, String> {
+) -> Result<CycleStats, SoakError> {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Mutex;
     let deadline = Instant::now() + timeout;
@@ -486,16 +490,16 @@ fn run_closure(
         .unwrap_or_else(|p| p.into_inner())
         .unwrap_or_default();
     if stats.failed > max_failures {
-        return Err(format!(
+        return Err(SoakError::Cycles(format!(
             "{} cycles failed ({} completed); first failure: {why}",
             stats.failed, stats.completed
-        ));
+        )));
     }
     if stats.completed < count {
-        return Err(format!(
+        return Err(SoakError::Cycles(format!(
             "{} of {count} cycles done when the {timeout:?} timeout passed ({} failed; {why})",
             stats.completed, stats.failed
-        ));
+        )));
     }
     Ok(stats)
 }
