@@ -659,7 +659,10 @@ fn resource_growth(points: &[ReportPoint], opts: &ClassifyOptions) -> ResourceGr
         allocator_resident_bytes_per_cycle: slope_of(&|p| p.allocator_resident_bytes),
         tool_bytes_per_cycle: slope_of(&|p| Some(p.tool_bytes)).unwrap_or(0.0),
         rss_without_tool_bytes_per_cycle: slope_of(&ReportPoint::rss_without_tool),
+        outside_heap_bytes_per_cycle: None,
+        retention_note: None,
     }
+    .with_notes()
 }
 
 /// Analyses a series (in time order): the whole heap from the exact

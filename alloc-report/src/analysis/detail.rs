@@ -29,6 +29,22 @@ pub struct HeapBirths {
     pub epochs: Vec<EpochLive>,
 }
 
+/// The whole heap's survivors by birth epoch split by site, for a stacked
+/// chart ([`Report::birth_layers`](super::Report::birth_layers)): the
+/// columns of [`HeapBirths::epochs`], the bytes of each top site in each
+/// column (estimated), and the rest of the heap.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BirthLayers {
+    /// Each column's birth epochs, first and last.
+    pub columns: Vec<(u32, u32)>,
+    /// The top sites: an index into [`Report::sites`](super::Report::sites)
+    /// and the site's bytes in each column.
+    pub sites: Vec<(usize, Vec<f64>)>,
+    /// The rest of the heap's bytes in each column (exact, less the sites'
+    /// estimates, never below zero).
+    pub rest: Vec<f64>,
+}
+
 /// One birth epoch of a site's survivors (estimated).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct SiteBirth {

@@ -148,7 +148,7 @@ pub use agreement::{site_agreement, EXPLAINED};
 pub use analyzer::{analyze, Analyzer};
 pub use cause::{Cause, CauseKind};
 pub use confidence::{confidence, sample_floor, FEW_SAMPLES};
-pub use detail::{HeapBirths, SiteBirth, SiteDetail};
+pub use detail::{BirthLayers, HeapBirths, SiteBirth, SiteDetail};
 pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
 pub use growth::MIN_RISE;
 pub use matrix::{

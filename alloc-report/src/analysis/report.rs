@@ -5,7 +5,7 @@
 use alloc_snapshot::{EpochLive, Histogram, Histograms, SampleMode, Stack};
 use serde::Serialize;
 
-use super::detail::{HeapBirths, SiteDetail};
+use super::detail::{BirthLayers, HeapBirths, SiteDetail};
 use super::survivors::{CyclesSource, Live};
 use super::verdict::{Verdict, VerdictKind};
 
@@ -26,6 +26,37 @@ pub struct ResourceGrowth {
     /// Process RSS without the tool's own memory, per cycle, when every
     /// snapshot has RSS: the program's growth.
     pub rss_without_tool_bytes_per_cycle: Option<f64>,
+    /// What grows outside the heap, per cycle: RSS without the tool minus
+    /// the live heap (what the allocator retains: free pages it keeps,
+    /// fragmentation, size-class rounding; and code and stacks). Needs no
+    /// allocator statistics.
+    pub outside_heap_bytes_per_cycle: Option<f64>,
+    /// The note when RSS (without the tool) grows much faster than the
+    /// live heap (over a page a cycle, and over four times the heap's
+    /// growth): memory the allocator retains rather than a heap leak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_note: Option<String>,
+}
+
+impl ResourceGrowth {
+    /// The figures of `outside_heap_bytes_per_cycle` and `retention_note`
+    /// from the others'.
+    pub(crate) fn with_notes(mut self) -> Self {
+        let heap = self.live_heap_bytes_per_cycle;
+        self.outside_heap_bytes_per_cycle =
+            self.rss_without_tool_bytes_per_cycle.map(|rss| rss - heap);
+        let rss = self
+            .rss_without_tool_bytes_per_cycle
+            .or(self.rss_bytes_per_cycle);
+        self.retention_note = rss
+            .filter(|&rss| rss > 4096.0 && heap < rss / 4.0)
+            .map(|_| {
+                "RSS (without the tool) grows much faster than the live heap: memory the \
+             allocator retains (fragmentation, caches) rather than a heap leak"
+                    .to_string()
+            });
+        self
+    }
 }
 
 /// The figures of one snapshot in a report, for tables and plots.
@@ -55,6 +86,14 @@ impl ReportPoint {
     #[must_use]
     pub fn rss_without_tool(&self) -> Option<u64> {
         self.rss_bytes.map(|r| r.saturating_sub(self.tool_bytes))
+    }
+
+    /// Process RSS without the tool's own memory, minus the live heap:
+    /// what the allocator retains, and code and stacks.
+    #[must_use]
+    pub fn outside_heap(&self) -> Option<u64> {
+        self.rss_without_tool()
+            .map(|r| r.saturating_sub(self.live_bytes))
     }
 }
 
@@ -305,6 +344,49 @@ impl Report {
             .iter()
             .filter(|v| v.estimated && v.kind == VerdictKind::Leak)
             .count()
+    }
+
+    /// How many sites are call sites (estimated: not the whole heap).
+    #[must_use]
+    pub fn call_sites(&self) -> usize {
+        self.sites.iter().filter(|v| v.estimated).count()
+    }
+
+    /// The whole heap's survivors at the last snapshot by birth epoch
+    /// ([`Report::heap_births`]), split into the first `max_sites` sites
+    /// that are not `ok` (call sites, in the report's order) and the rest
+    /// of the heap.
+    #[must_use]
+    pub fn birth_layers(&self, max_sites: usize) -> BirthLayers {
+        let h = &self.heap_births;
+        let columns: Vec<(u32, u32)> = h.epochs.iter().map(|e| (e.first, e.last)).collect();
+        let top = (0..self.sites.len().min(self.site_details.len()))
+            .filter(|&i| self.sites[i].kind != VerdictKind::Ok && self.sites[i].estimated)
+            .take(max_sites);
+        let mut rest: Vec<f64> = h.epochs.iter().map(|e| e.live_bytes as f64).collect();
+        let mut sites = Vec::new();
+        for i in top {
+            let d = &self.site_details[i];
+            let bytes: Vec<f64> = columns
+                .iter()
+                .map(|&(a, b)| {
+                    d.born
+                        .iter()
+                        .filter(|x| x.epoch >= a && x.epoch <= b)
+                        .map(|x| x.bytes)
+                        .sum()
+                })
+                .collect();
+            for (r, b) in rest.iter_mut().zip(&bytes) {
+                *r = (*r - b).max(0.0);
+            }
+            sites.push((i, bytes));
+        }
+        BirthLayers {
+            columns,
+            sites,
+            rest,
+        }
     }
 
     /// Whether the whole heap or any site is a leak of more than
