@@ -342,28 +342,79 @@ pub(crate) fn decide(
         bytes: last_bytes.max(0.0).round() as u64,
         blocks: last_blocks.max(0.0).round() as u64,
     };
-    let span = site.end_epoch.saturating_sub(site.start_epoch);
-    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
-    let w = t.window;
     let p = t.p_increasing;
     let grows = p < opts.alpha && t.bytes_per_cycle > 0.0;
-    let mut caveat = String::new();
-    if grows && p > threshold {
-        caveat = format!(
+    let caveat = if grows {
+        not_a_leak_because(t, threshold, opts)
+    } else {
+        String::new()
+    };
+    let nothing_left = last_bytes <= 0.0 && last_blocks <= 0.0;
+    let (kind, reason) = kind_and_reason(site, t, grows, nothing_left, &caveat, opts);
+    let reason = match kind {
+        VerdictKind::Ok => reason,
+        _ => few_samples_caveat(site.estimated, site.samples) + &reason,
+    };
+    Verdict {
+        site: site.site.clone(),
+        kind,
+        bytes_per_cycle: t.bytes_per_cycle,
+        blocks_per_cycle: t.blocks_per_cycle,
+        confidence: confidence(site.estimated, site.samples, p),
+        final_survivors,
+        window: t.window,
+        estimated: site.estimated,
+        samples: site.samples,
+        growth: (kind == VerdictKind::Leak).then_some(Growth {
+            kind: GrowthKind::NewBlocks,
+            bytes_per_cycle: t.bytes_per_cycle,
+        }),
+        reason,
+        location: site.location.clone(),
+        cause: None,
+        stacks: Vec::new(),
+    }
+}
+
+/// Why survivors that rise are not called a leak, as the head of the
+/// reason: the false-discovery control, too few birth epochs in the
+/// window, or nothing old kept (a cache's turnover); empty when they are.
+fn not_a_leak_because(t: &Trend, threshold: f64, opts: &ClassifyOptions) -> String {
+    let p = t.p_increasing;
+    if p > threshold {
+        format!(
             "survivors rise (p = {p:.2e}) but not beyond what chance gives among this many \
              sites (false-discovery control); "
-        );
-    } else if grows && t.epochs_in_window < opts.min_leak_epochs {
-        caveat = format!(
+        )
+    } else if t.epochs_in_window < opts.min_leak_epochs {
+        format!(
             "survivors rise, but come from only {} birth epoch(s) inside the window; ",
             t.epochs_in_window
-        );
-    } else if grows && !t.holds_old {
-        caveat = "survivors rise, but none born before the middle of the window is still \
-                  live (entries turn over, as in a cache); "
-            .to_string();
+        )
+    } else if !t.holds_old {
+        "survivors rise, but none born before the middle of the window is still \
+         live (entries turn over, as in a cache); "
+            .to_string()
+    } else {
+        String::new()
     }
-    let (kind, reason) = if last_bytes <= 0.0 && last_blocks <= 0.0 {
+}
+
+/// The verdict's kind and reason: `ok` when nothing is left, `leak` when
+/// survivors grow without a caveat, `warmup` when every survivor is from
+/// the first epochs of the run, else `plateau`.
+fn kind_and_reason(
+    site: &SiteSeries,
+    t: &Trend,
+    grows: bool,
+    nothing_left: bool,
+    caveat: &str,
+    opts: &ClassifyOptions,
+) -> (VerdictKind, String) {
+    let span = site.end_epoch.saturating_sub(site.start_epoch);
+    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
+    let (w, p) = (t.window, t.p_increasing);
+    if nothing_left {
         (
             VerdictKind::Ok,
             "nothing born during the run is still live".to_string(),
@@ -397,29 +448,6 @@ pub(crate) fn decide(
         )
     } else {
         (VerdictKind::Plateau, format!("{caveat}not called a leak"))
-    };
-    let reason = match kind {
-        VerdictKind::Ok => reason,
-        _ => few_samples_caveat(site.estimated, site.samples) + &reason,
-    };
-    Verdict {
-        site: site.site.clone(),
-        kind,
-        bytes_per_cycle: t.bytes_per_cycle,
-        blocks_per_cycle: t.blocks_per_cycle,
-        confidence: confidence(site.estimated, site.samples, p),
-        final_survivors,
-        window: w,
-        estimated: site.estimated,
-        samples: site.samples,
-        growth: (kind == VerdictKind::Leak).then_some(Growth {
-            kind: GrowthKind::NewBlocks,
-            bytes_per_cycle: t.bytes_per_cycle,
-        }),
-        reason,
-        location: site.location.clone(),
-        cause: None,
-        stacks: Vec::new(),
     }
 }
 
