@@ -24,7 +24,7 @@
 //! - **survivor**: a block born in an epoch that has closed, still live.
 //! - **cycle**: one connect/use/disconnect round of a soak test.
 //! - **verdict**: `leak`, `plateau`, `warmup` or `ok`; see
-//!   [`analysis::classify`].
+//!   [`analysis::VerdictKind`].
 //!
 //! # Files
 //!
@@ -51,7 +51,7 @@
 //! gives the whole heap a verdict from the exact epoch counters
 //! ([`Report::overall`]) and every call site one from its sampled estimates
 //! ([`Report::sites`], leaks first): a robust slope and a Mann–Kendall
-//! trend test over the later part of the run (see [`stats`]), with a
+//! trend test over the later part of the run, with a
 //! false-discovery control across sites; and a collection that only grows
 //! (existing blocks that grow, in steps, while no new blocks survive) is a
 //! leak too ([`analysis::GrowthKind`]). A series without call-site data
@@ -141,7 +141,7 @@ pub mod analysis;
 pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
-pub mod stats;
+pub(crate) mod stats;
 pub mod symbolize;
 pub mod workspace;
 

@@ -21,7 +21,7 @@ pub const EXPLAINED: f64 = 0.8;
 /// The agreement note of `report` (what [`Report::agreement`] holds):
 /// `None` when the sites agree, the heap does not leak, or there are no
 /// call-site data.
-pub fn site_agreement(report: &Report) -> Option<SiteAgreement> {
+pub(crate) fn site_agreement(report: &Report) -> Option<SiteAgreement> {
     let o = &report.overall;
     if o.kind != VerdictKind::Leak || o.bytes_per_cycle <= 0.0 {
         return None;

@@ -13,7 +13,7 @@
 
 /// Below this many live samples a site's figures are called uncertain in
 /// its reason (its relative standard error is above 1/sqrt(30), 18%).
-pub const FEW_SAMPLES: u64 = 30;
+pub(crate) const FEW_SAMPLES: u64 = 30;
 
 /// The smallest p-value `samples` sampled blocks can support (`2^-n`, the
 /// one-sided sign test's most extreme outcome); 1 for none.
@@ -23,7 +23,7 @@ pub fn sample_floor(samples: u64) -> f64 {
 
 /// The confidence a site shows: `1 - p`, capped at `1 - 2^-samples` for
 /// a sampled site.
-pub fn confidence(estimated: bool, samples: u64, p: f64) -> f64 {
+pub(crate) fn confidence(estimated: bool, samples: u64, p: f64) -> f64 {
     if estimated {
         1.0 - p.max(sample_floor(samples))
     } else {

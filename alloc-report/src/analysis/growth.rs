@@ -9,7 +9,7 @@ use super::survivors::{survivors, Live};
 use super::verdict::{Growth, GrowthKind, Verdict, VerdictKind};
 
 /// The smallest rise over the window that counts as growth: one page.
-pub const MIN_RISE: f64 = 4096.0;
+pub(crate) const MIN_RISE: f64 = 4096.0;
 
 /// Held memory of `s`: live bytes and blocks born in every closed epoch
 /// (`< s.epoch`), including those before the series started.

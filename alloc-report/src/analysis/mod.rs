@@ -12,14 +12,14 @@
 //! | `site.rs` | grouping a snapshot's stacks into sites (the site table over [`alloc_snapshot::SiteKey`]) |
 //! | `diff.rs` | [`diff()`] of two snapshots, by birth epoch and per site ([`diff_in`]: sites named relative to their workspace) |
 //! | `matrix.rs` | [`survivor_matrix`] and [`site_survivor_matrix`] ([`site_survivor_matrix_in`]) |
-//! | `verdict.rs` | the verdict rules: [`classify`], [`SiteSeries`], the false-discovery control |
+//! | `verdict.rs` | the verdict rules ([`VerdictKind`]): a site's series, its trend, the false-discovery control |
 //! | `report.rs` | [`Report`] and the types it holds |
 //! | `analyzer.rs` | the streaming [`Analyzer`] (and [`analyze`]) |
 //! | `detail.rs` | what a report shows beyond verdicts: survivors by birth epoch ([`HeapBirths`], [`SiteBirth`]), each site's source lines ([`SiteDetail`]) |
 //! | `stack.rs` | the stacks a report shows ([`SiteStack`]), each frame marked by whose code it is ([`FrameOwner`]) |
 //! | `growth.rs` | growth of existing blocks (held memory rising in steps: [below](#growth-of-existing-blocks)) |
-//! | `confidence.rs` | a sampled site's confidence capped by its samples ([`confidence()`]), the "uncertain" words |
-//! | `agreement.rs` | whether the `leak` sites explain the whole heap's leak ([`site_agreement`], [`SiteAgreement`]) |
+//! | `confidence.rs` | a sampled site's confidence capped by its samples ([`sample_floor`]), the "uncertain" words |
+//! | `agreement.rs` | whether the `leak` sites explain the whole heap's leak ([`SiteAgreement`], in [`Report::agreement`]) |
 //! | `source.rs` | the source lines a report quotes ([`Source`]): the analysis's only reading of anything but snapshots |
 //! | `cause.rs` | why a leak site's survivors are alive ([`Cause`], [`CauseKind`]), from a retention scan |
 //!
@@ -44,7 +44,7 @@
 //!
 //! # Verdicts per site
 //!
-//! Each site gets [`classify`]'s verdict; with many sites, a fixed level
+//! Each site gets a verdict by the rules of [`VerdictKind`]; with many sites, a fixed level
 //! would call about `alpha` of the stationary ones leaks by chance, so
 //! [`analyze`] also applies the Benjamini–Hochberg false-discovery control
 //! at level `alpha` across the sites, and a leak needs survivors from at
@@ -73,7 +73,7 @@
 //!
 //! Growth of blocks that already exist is the leak of a collection that
 //! only grows (a `Vec` pushed to, a `HashMap` inserted into, a `String`
-//! appended to), which the survivor rule of [`classify`] does not see.
+//! appended to), which the survivor rule of [`VerdictKind`] does not see.
 //!
 //! alloc-core counts a `realloc` as the block leaving its epoch and joining
 //! the current one, and a hash table grows by allocating a bigger table and
@@ -93,7 +93,7 @@
 //!
 //! - **it keeps growing in the later part of the run**: the held bytes at
 //!   the end of the window exceed those at its start by at least
-//!   [`MIN_RISE`] bytes, and the window gives back at most an eighth of
+//!   one page (4 KiB), and the window gives back at most an eighth of
 //!   what it gained (falls between snapshots sum to at most 1/8 of the
 //!   rises): a buffer released after a burst (`shrink_to_fit`) gives it
 //!   all back;
@@ -143,14 +143,13 @@ mod stack;
 mod survivors;
 mod verdict;
 
-pub use agreement::{site_agreement, EXPLAINED};
+pub use agreement::EXPLAINED;
 
 pub use analyzer::{analyze, Analyzer};
 pub use cause::{Cause, CauseKind};
-pub use confidence::{confidence, sample_floor, FEW_SAMPLES};
+pub use confidence::sample_floor;
 pub use detail::{BirthLayers, HeapBirths, SiteBirth, SiteDetail};
 pub use diff::{diff, diff_in, Change, DiffRow, SiteDiff, SiteEpochDiff, SnapshotDiff};
-pub use growth::MIN_RISE;
 pub use matrix::{
     site_survivor_matrix, site_survivor_matrix_in, survivor_matrix, MatrixRow, SiteMatrix,
     SiteMatrixRow, SurvivorMatrix,
@@ -160,12 +159,10 @@ pub use report::{
     SamplingSummary, SiteAgreement, SiteCurve, SurvivorProfile, SITE_CURVES,
 };
 pub use site::ALL_SITES;
-pub use source::{Source, SOURCE_CONTEXT};
+pub use source::Source;
 pub use stack::{FrameOwner, SiteStack, StackFrame, SITE_STACKS};
-pub use survivors::{cycles_axis, survivors, CyclesSource, Estimate, Live};
-pub use verdict::{
-    classify, ClassifyOptions, Growth, GrowthKind, SiteSeries, Verdict, VerdictKind, DENSE_SAMPLES,
-};
+pub use survivors::{survivors, CyclesSource, Estimate, Live};
+pub use verdict::{ClassifyOptions, Growth, GrowthKind, Verdict, VerdictKind};
 
 /// A `HashMap` with the analyser's hasher (`rustc_hash`'s `FxHasher`: its
 /// tables of labels and stack ids hash hundreds of thousands of short keys

@@ -115,7 +115,7 @@ pub struct Quantiles {
 impl Quantiles {
     /// The quantiles of a snapshot histogram.
     #[must_use]
-    pub fn of(h: &Histogram) -> Self {
+    pub(crate) fn of(h: &Histogram) -> Self {
         if h.buckets.is_empty() {
             return Quantiles::default();
         }
@@ -327,7 +327,7 @@ pub struct Report {
     /// data): its survivors by birth epoch, stacks and source lines.
     pub site_details: Vec<SiteDetail>,
     /// When the whole heap leaks but the `leak` sites explain too little
-    /// of it: by how much, and what to run ([`super::site_agreement`]).
+    /// of it: by how much, and what to run (below [`super::EXPLAINED`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<SiteAgreement>,
     /// Survivors by stack at the last snapshot (for pprof and folded

@@ -87,7 +87,7 @@ impl SiteStack {
     /// `stack`'s frames from the first past the machinery outwards, with
     /// its estimated survivors.
     #[must_use]
-    pub fn of(stack: &Stack, bytes: f64, blocks: f64) -> Self {
+    pub(crate) fn of(stack: &Stack, bytes: f64, blocks: f64) -> Self {
         let first = stack
             .frames
             .iter()

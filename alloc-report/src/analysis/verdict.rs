@@ -7,47 +7,45 @@ use alloc_snapshot::Frame;
 use serde::Serialize;
 
 use super::confidence::{confidence, few_samples_caveat};
-use super::site::ALL_SITES;
 use super::stack::SiteStack;
-use super::survivors::{cycles_axis, survivors, Live};
-use crate::format::SnapshotFile;
+use super::survivors::Live;
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
 /// Live samples per snapshot of the trend window (about 16 per snapshot
 /// of the run, whose second half the window is) from which a site's
 /// estimates count as smooth ([`SiteSeries::smooth`]).
-pub const DENSE_SAMPLES: u64 = 32;
+pub(crate) const DENSE_SAMPLES: u64 = 32;
 
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SiteSeries {
+pub(crate) struct SiteSeries {
     /// Site name: the symbolised call site, or [`ALL_SITES`] for the whole
     /// heap.
-    pub site: String,
+    pub(crate) site: String,
     /// Cycles at each snapshot.
-    pub cycles: Vec<u64>,
+    pub(crate) cycles: Vec<u64>,
     /// Epoch of each snapshot.
-    pub epochs: Vec<u32>,
+    pub(crate) epochs: Vec<u32>,
     /// Surviving bytes at each snapshot.
-    pub bytes: Vec<f64>,
+    pub(crate) bytes: Vec<f64>,
     /// Surviving blocks at each snapshot.
-    pub blocks: Vec<f64>,
+    pub(crate) blocks: Vec<f64>,
     /// The series' first epoch.
-    pub start_epoch: u32,
+    pub(crate) start_epoch: u32,
     /// The last snapshot's epoch.
-    pub end_epoch: u32,
+    pub(crate) end_epoch: u32,
     /// The distinct birth epochs with survivors at the last snapshot,
     /// ascending (for a folded range, its first and last epochs).
-    pub birth_epochs: Vec<u32>,
+    pub(crate) birth_epochs: Vec<u32>,
     /// Whether the figures are sampled estimates (a call site) rather than
     /// exact counts (the whole heap).
-    pub estimated: bool,
+    pub(crate) estimated: bool,
     /// Live sampled blocks behind the estimate at the last snapshot (0 for
     /// exact counts).
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// The site's frame, with the full source path that the label shortens
     /// (`None` for the whole heap).
-    pub location: Option<Frame>,
+    pub(crate) location: Option<Frame>,
 }
 
 impl SiteSeries {
@@ -57,7 +55,7 @@ impl SiteSeries {
     /// and `SampleMode::All` do), so that its estimated blocks are its
     /// samples.
     #[must_use]
-    pub fn exact(&self) -> bool {
+    pub(crate) fn exact(&self) -> bool {
         !self.estimated
             || (self.samples > 0
                 && self
@@ -74,52 +72,35 @@ impl SiteSeries {
     /// Fewer samples rise in rare large steps, on which Theil–Sen is
     /// biased.
     #[must_use]
-    pub fn smooth(&self) -> bool {
+    pub(crate) fn smooth(&self) -> bool {
         self.exact() || self.samples >= DENSE_SAMPLES * self.bytes.len().max(1) as u64
-    }
-
-    /// The whole heap of `series` as one site, from the exact counters.
-    pub fn whole_heap(series: &[SnapshotFile]) -> Self {
-        let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
-        let end_epoch = series.last().map_or(start_epoch, |f| f.snapshot.epoch);
-        let birth_epochs = series.last().map_or_else(Vec::new, |f| {
-            f.snapshot
-                .epochs
-                .iter()
-                .filter(|e| e.last >= start_epoch && e.last < f.snapshot.epoch)
-                .filter(|e| e.live_bytes > 0 || e.live_blocks > 0)
-                .flat_map(|e| [e.first.max(start_epoch), e.last])
-                .collect::<Vec<u32>>()
-        });
-        let mut birth_epochs = birth_epochs;
-        birth_epochs.dedup();
-        let surv: Vec<Live> = series
-            .iter()
-            .map(|f| survivors(&f.snapshot, start_epoch))
-            .collect();
-        SiteSeries {
-            site: ALL_SITES.to_string(),
-            cycles: cycles_axis(series).0,
-            epochs: series.iter().map(|f| f.snapshot.epoch).collect(),
-            bytes: surv.iter().map(|l| l.bytes as f64).collect(),
-            blocks: surv.iter().map(|l| l.blocks as f64).collect(),
-            start_epoch,
-            end_epoch,
-            birth_epochs,
-            estimated: false,
-            samples: 0,
-            location: None,
-        }
     }
 
     /// The newest birth epoch with survivors at the last snapshot.
     #[must_use]
-    pub fn newest_survivor_epoch(&self) -> Option<u32> {
+    pub(crate) fn newest_survivor_epoch(&self) -> Option<u32> {
         self.birth_epochs.last().copied()
     }
 }
 
-/// The verdict on one site.
+/// The verdict on one site:
+///
+/// - `ok`: nothing survives at the last snapshot;
+/// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
+///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
+///   the slope is positive, the survivors were born in at least
+///   `min_leak_epochs` distinct epochs inside that window, and some were
+///   born before its middle (the test assumes independent points; a
+///   cache whose entries turn over makes autocorrelated survivors that can
+///   look like a rise, but holds no old blocks); or its held memory grows
+///   in steps with no new blocks ([`GrowthKind::ExistingBlocks`]);
+/// - `warmup`: otherwise, if every survivor was born in the first
+///   `warmup_fraction` of the run's epochs;
+/// - `plateau`: otherwise (survivors from later epochs, but not growing).
+///
+/// With fewer than 6 points in the window the test cannot reach 1%, so a
+/// short series is never called a leak. [`super::analyze`] classifies
+/// every site and adds a false-discovery control across them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -150,7 +131,8 @@ impl VerdictKind {
 /// The verdict on one site, with the figures behind it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    /// The site: `file:line function` of the call site, or [`ALL_SITES`].
+    /// The site: `file:line function` of the call site, or
+    /// [`ALL_SITES`](super::ALL_SITES).
     pub site: String,
     /// leak, plateau, warmup or ok.
     pub kind: VerdictKind,
@@ -451,25 +433,9 @@ fn kind_and_reason(
     }
 }
 
-/// Classifies one site on its own.
-///
-/// - `ok`: nothing survives at the last snapshot;
-/// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
-///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
-///   the slope is positive, the survivors were born in at least
-///   `min_leak_epochs` distinct epochs inside that window, and some were
-///   born before its middle (the test assumes independent points; a
-///   cache whose entries turn over makes autocorrelated survivors that can
-///   look like a rise, but holds no old blocks);
-/// - `warmup`: otherwise, if every survivor was born in the first
-///   `warmup_fraction` of the run's epochs;
-/// - `plateau`: otherwise (survivors from later epochs, but not growing).
-///
-/// With fewer than 6 points in the window the test cannot reach 1%, so a
-/// short series is never called a leak. [`super::analyze`] classifies many sites
-/// together and adds a false-discovery control across them.
+/// Classifies one site on its own, by the rules of [`VerdictKind`].
 #[must_use]
-pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
+pub(crate) fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
     decide(site, &trend(site, opts), opts.alpha, opts)
 }
 

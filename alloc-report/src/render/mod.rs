@@ -28,7 +28,7 @@ pub use text::{diff_text, report_text, series_text, site_matrix_text, snapshot_t
 
 /// Bytes in a short human form (`512 B`, `1.5 KiB`, `3.2 MiB`).
 #[must_use]
-pub fn human_bytes(b: f64) -> String {
+pub(crate) fn human_bytes(b: f64) -> String {
     let sign = if b < 0.0 { "-" } else { "" };
     let a = b.abs();
     if a < 1024.0 {
@@ -43,9 +43,9 @@ pub fn human_bytes(b: f64) -> String {
 }
 
 /// How many sites the text report lists besides the leaks.
-pub const TEXT_SITES: usize = 30;
+pub(crate) const TEXT_SITES: usize = 30;
 /// How many sites the HTML report lists besides the leaks.
-pub const HTML_SITES: usize = 500;
+pub(crate) const HTML_SITES: usize = 500;
 
 /// Every leak, then up to `others` other sites (the report's order).
 pub(crate) fn shown_sites(sites: &[Verdict], others: usize) -> Vec<&Verdict> {
