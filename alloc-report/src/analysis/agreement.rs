@@ -2,7 +2,7 @@
 //!
 //! The whole heap's verdict comes from exact counters; a site's from the
 //! sampled blocks behind its estimate, whose confidence is capped by its
-//! samples ([`confidence`](super::confidence())). **The sites must explain
+//! samples (`confidence.rs`). **The sites must explain
 //! the leak, or say they cannot**: when the whole heap is a `leak`, the
 //! sites called `leak` should add up to at least [`EXPLAINED`] of its
 //! bytes per cycle; when they do not, the report says so in words
@@ -15,7 +15,9 @@ use super::report::{Report, SiteAgreement};
 use super::verdict::{Verdict, VerdictKind};
 
 /// The share of the whole heap's bytes per cycle the `leak` sites must
-/// explain for the report to call its sites certain.
+/// explain for the report to call its sites certain (public, as the
+/// documented rule a report's [`Report::agreement`] can be checked
+/// against).
 pub const EXPLAINED: f64 = 0.8;
 
 /// The agreement note of `report` (what [`Report::agreement`] holds):

@@ -9,14 +9,17 @@
 //! false-discovery control.) A site with fewer than [`FEW_SAMPLES`] live
 //! samples says so in words at the head of its reason. The other half of
 //! the report agreeing with itself, the sites against the whole heap, is
-//! [`site_agreement`](super::site_agreement).
+//! `site_agreement` (`agreement.rs`).
 
 /// Below this many live samples a site's figures are called uncertain in
 /// its reason (its relative standard error is above 1/sqrt(30), 18%).
 pub(crate) const FEW_SAMPLES: u64 = 30;
 
 /// The smallest p-value `samples` sampled blocks can support (`2^-n`, the
-/// one-sided sign test's most extreme outcome); 1 for none.
+/// one-sided sign test's most extreme outcome); 1 for none. A sampled
+/// verdict's [`confidence`](super::Verdict::confidence) is never above
+/// `1 - sample_floor(samples)` (public, so that a report can be checked
+/// against it).
 pub fn sample_floor(samples: u64) -> f64 {
     0.5f64.powi(samples.min(1100) as i32)
 }

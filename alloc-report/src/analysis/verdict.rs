@@ -19,7 +19,7 @@ pub(crate) const DENSE_SAMPLES: u64 = 32;
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct SiteSeries {
-    /// Site name: the symbolised call site, or [`ALL_SITES`] for the whole
+    /// Site name: the symbolised call site, or [`ALL_SITES`](super::ALL_SITES) for the whole
     /// heap.
     pub(crate) site: String,
     /// Cycles at each snapshot.

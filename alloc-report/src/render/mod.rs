@@ -7,7 +7,7 @@
 //! | `memory` | the text report's section on the process's memory |
 //! | `json` | the report as JSON ([`report_json`]) |
 //! | `html` | a self-contained HTML page: sites with stacks and source, SVG charts, an icicle graph ([`report_html`]) |
-//! | `folded` | folded stacks for flame-graph tools ([`folded`]) |
+//! | `folded` | folded stacks for flame-graph tools ([`folded()`]) |
 //! | [`crate::pprof`] | a gzipped pprof profile ([`pprof()`]) |
 //!
 //! This file holds what several formats share: units, which sites are
