@@ -38,19 +38,6 @@ const ALLOWED: &[(&str, &str)] = &[
         "alloc-core/snapshot/src/file/validate.rs::validate",
         "the format's checks: with alloc-core's reorganisation",
     ),
-    // The overhead benchmark's driver, a tool of its own.
-    (
-        "alloc-core/bench/src/main.rs::parse_args",
-        "the benchmark driver's hand-written argument parser",
-    ),
-    (
-        "alloc-core/bench/src/main.rs::child_binaries",
-        "the benchmark driver's builds of its children",
-    ),
-    (
-        "alloc-core/bench/src/main.rs::run",
-        "the benchmark driver's rounds",
-    ),
 ];
 
 /// A function longer than [`MAX_LINES`].
