@@ -24,7 +24,7 @@
 //! - **survivor**: a block born in an epoch that has closed, still live.
 //! - **cycle**: one connect/use/disconnect round of a soak test.
 //! - **verdict**: `leak`, `plateau`, `warmup` or `ok`; see
-//!   [`analysis::classify`].
+//!   [`analysis::VerdictKind`].
 //!
 //! # Files
 //!
@@ -51,10 +51,10 @@
 //! gives the whole heap a verdict from the exact epoch counters
 //! ([`Report::overall`]) and every call site one from its sampled estimates
 //! ([`Report::sites`], leaks first): a robust slope and a Mann–Kendall
-//! trend test over the later part of the run (see [`stats`]), with a
+//! trend test over the later part of the run, with a
 //! false-discovery control across sites; and a collection that only grows
 //! (existing blocks that grow, in steps, while no new blocks survive) is a
-//! leak too ([`growth`]). A series without call-site data
+//! leak too ([`analysis::GrowthKind`]). A series without call-site data
 //! has one site, [`analysis::ALL_SITES`], the whole heap. [`Analyzer`] does
 //! the same one snapshot at a time, for series too long to hold in memory.
 //!
@@ -135,16 +135,13 @@
 
 #![forbid(unsafe_code)]
 
-pub mod agreement;
 pub mod analysis;
-pub mod growth;
 /// The snapshot file format, which lives in [`alloc_snapshot::file`] so that
 /// the collector's side can write it without linking this crate.
 pub use alloc_snapshot::file as format;
 pub mod pprof;
 pub mod render;
-pub mod source;
-pub mod stats;
+pub(crate) mod stats;
 pub mod symbolize;
 pub mod workspace;
 

@@ -8,15 +8,15 @@
 //! 1,000 snapshots fast.
 
 /// The most points [`robust_slope`] runs Theil–Sen on.
-pub const SLOPE_POINTS: usize = 64;
+pub(crate) const SLOPE_POINTS: usize = 64;
 /// The most points [`trend_test`] runs Mann–Kendall on.
-pub const TREND_POINTS: usize = 128;
+pub(crate) const TREND_POINTS: usize = 128;
 
 /// The Mann–Kendall test over at most [`TREND_POINTS`] bin medians of `y`
 /// (all of `y` when shorter). Medians of consecutive snapshots also damp
 /// work caught in flight; a real rise stays a rise.
 #[must_use]
-pub fn trend_test(y: &[f64]) -> MannKendall {
+pub(crate) fn trend_test(y: &[f64]) -> MannKendall {
     let n = y.len();
     if n <= TREND_POINTS {
         return mann_kendall(y);
@@ -71,7 +71,7 @@ fn binned_to(x: &[f64], y: &[f64], bins: usize) -> (Vec<f64>, Vec<f64>) {
 /// all); long pairs each span many steps, so their median slope is close
 /// to the mean rate, and one outlier still moves it little.
 #[must_use]
-pub fn long_pair_slope(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn long_pair_slope(x: &[f64], y: &[f64]) -> f64 {
     let (bx, by) = binned(x, y);
     let n = bx.len();
     let lag = (n / 2).max(1);
@@ -92,7 +92,7 @@ pub fn long_pair_slope(x: &[f64], y: &[f64]) -> f64 {
 /// size, each represented by its middle `x` and its median `y`. Exact
 /// Theil–Sen when the series is short enough.
 #[must_use]
-pub fn robust_slope(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn robust_slope(x: &[f64], y: &[f64]) -> f64 {
     let (bx, by) = binned(x, y);
     theil_sen(&bx, &by)
 }
@@ -100,7 +100,7 @@ pub fn robust_slope(x: &[f64], y: &[f64]) -> f64 {
 /// The Theil–Sen estimator: the median of the slopes of all point pairs with
 /// different `x`. Returns 0 when fewer than two distinct `x` exist.
 #[must_use]
-pub fn theil_sen(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn theil_sen(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len().min(y.len());
     let mut slopes = Vec::with_capacity(n * n.saturating_sub(1) / 2);
     for i in 0..n {
@@ -115,7 +115,7 @@ pub fn theil_sen(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// The median of `v` (0 when empty); reorders `v`. Linear time.
-pub fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -133,13 +133,13 @@ pub fn median(v: &mut [f64]) -> f64 {
 
 /// The result of a Mann–Kendall trend test.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub struct MannKendall {
+pub(crate) struct MannKendall {
     /// The statistic S: pairs going up minus pairs going down.
-    pub s: i64,
+    pub(crate) s: i64,
     /// The normal score of S, with continuity and tie correction.
-    pub z: f64,
+    pub(crate) z: f64,
     /// One-sided p-value for "no trend" against "increasing".
-    pub p_increasing: f64,
+    pub(crate) p_increasing: f64,
 }
 
 /// Sorts `v` and returns the number of pairs `i < j` with `v[i] > v[j]`
@@ -176,7 +176,7 @@ fn sort_counting_inversions(v: &mut [f64], tmp: &mut Vec<f64>) -> u64 {
 
 /// The Mann–Kendall test on a series in time order. O(n log n).
 #[must_use]
-pub fn mann_kendall(y: &[f64]) -> MannKendall {
+pub(crate) fn mann_kendall(y: &[f64]) -> MannKendall {
     let n = y.len();
     let mut sorted = y.to_vec();
     let mut tmp = Vec::with_capacity(n);
@@ -222,7 +222,7 @@ pub fn mann_kendall(y: &[f64]) -> MannKendall {
 
 /// The standard normal cumulative distribution function.
 #[must_use]
-pub fn normal_cdf(z: f64) -> f64 {
+pub(crate) fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
 

@@ -7,9 +7,9 @@
 
 mod common;
 
+use alloc_report::analysis::Source;
 use alloc_report::analysis::{analyze, ClassifyOptions, VerdictKind};
 use alloc_report::render;
-use alloc_report::source::Source;
 use common::{site, site_series, temp_dir};
 
 #[test]

@@ -173,7 +173,7 @@ fn a_collection_made_before_the_series_that_keeps_growing_is_a_growth_leak() {
     let v = &r.overall;
     assert_eq!(v.kind, Leak, "{v:?}");
     let g = v.growth.expect("a leak names its growth");
-    assert_eq!(g.kind, alloc_report::growth::GrowthKind::ExistingBlocks);
+    assert_eq!(g.kind, alloc_report::analysis::GrowthKind::ExistingBlocks);
     // 128 bytes added per cycle; a doubling capacity reports 1 to 2 times it.
     assert!((128.0..=256.0).contains(&v.bytes_per_cycle), "{v:?}");
     assert_eq!(v.blocks_per_cycle, 0.0);
@@ -192,6 +192,6 @@ fn a_collection_that_stopped_growing_before_the_later_half_is_not_a_leak() {
 fn new_surviving_blocks_are_named_as_such() {
     let r = analyze(&model(40, |_, _| (64, 1)), &ClassifyOptions::default());
     let g = r.overall.growth.expect("a leak names its growth");
-    assert_eq!(g.kind, alloc_report::growth::GrowthKind::NewBlocks);
+    assert_eq!(g.kind, alloc_report::analysis::GrowthKind::NewBlocks);
     assert_eq!(g.bytes_per_cycle, 64.0);
 }

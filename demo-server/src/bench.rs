@@ -103,6 +103,7 @@ pub fn run(o: &BenchOptions) -> Result<(), String> {
             ("throughput.txt", t.as_bytes()),
         ],
     )
+    .map_err(|e| e.to_string())
 }
 
 fn median(v: &[f64]) -> f64 {

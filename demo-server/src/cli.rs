@@ -121,7 +121,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 }
             };
             alloc_soak::cli::print_outcome(&r, &o.out);
-            if r.leaks(args.threshold) {
+            if r.leaks(args.max_bytes_per_cycle) {
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)

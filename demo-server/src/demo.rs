@@ -208,7 +208,7 @@ impl FreshSoak {
         // The directory is the demo's own, one per pattern and variant: an
         // earlier run's soak there is replaced (its files only).
         opts.replace = true;
-        soak::run(&opts)
+        soak::run(&opts).map_err(|e| e.to_string())
     }
 }
 
@@ -264,7 +264,8 @@ pub fn run(o: &DemoOptions) -> Result<Summary, String> {
             ("summary.json", json.as_bytes()),
             ("report.txt", table.as_bytes()),
         ],
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "\nreports under {}: summary.json, report.txt, <pattern>-<variant>/report.{{txt,json,html}} and series/",
         o.out.display()

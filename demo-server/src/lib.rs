@@ -102,7 +102,7 @@ pub fn serve(o: &ServeOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if let Some(n) = o.spare_fds {
         let open = open_fds().ok_or("cannot list /proc/self/fd")?;
-        alloc_soak::fd_limit::set(limit_leaving(&open, n))?;
+        alloc_soak::fd_limit::set(limit_leaving(&open, n)).map_err(|e| e.to_string())?;
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {addr} admin {}", admin.local_addr())

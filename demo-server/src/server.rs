@@ -49,6 +49,7 @@ use slab::Slab;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -313,27 +314,87 @@ fn is_resource_shortage(e: &io::Error) -> bool {
 }
 
 /// Serves `pattern` in `variant` on `listener` until the process ends.
-/// Returns only if polling itself fails.
-pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> io::Result<()> {
+/// Returns only if polling itself fails. Each turn: close the lingering
+/// connections whose time is up, poll, drive the ready connections, accept.
+pub fn serve(listener: TcpListener, pattern: Pattern, variant: Variant) -> io::Result<()> {
     patterns::init(pattern);
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    // Created before the first snapshot, with room for the connections a soak
-    // holds; growing later would count in the epoch where it grew.
-    let mut conns: Slab<Conn> = Slab::with_capacity(4096);
-    let mut again: Vec<usize> = Vec::with_capacity(4096);
-    let mut again_next: Vec<usize> = Vec::with_capacity(4096);
-    let mut next_id = 0u64;
-    let mut paused_until: Option<Instant> = None;
-    let mut accept_now = false;
-    // Connections in a lingering close, by key (checked for their deadline).
-    let mut lingering: Vec<usize> = Vec::with_capacity(256);
+    let mut server = Server::new(listener, pattern, variant)?;
     loop {
         let now = Instant::now();
+        let mut closed_any = server.close_lingering(now);
+        let timeout = server.poll_timeout(now);
+        match server.poll.poll(&mut server.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if server.paused_until.is_some_and(|t| Instant::now() >= t) {
+            server.paused_until = None;
+            server.accept_now = true;
+        }
+        closed_any |= server.drive_ready();
+        if closed_any && server.paused_until.is_some() {
+            server.paused_until = None;
+            server.accept_now = true;
+        }
+        if server.accept_now && server.paused_until.is_none() {
+            server.accept_now = false;
+            server.accept_all();
+        }
+    }
+}
+
+/// The event loop's state.
+struct Server {
+    listener: TcpListener,
+    pattern: Pattern,
+    variant: Variant,
+    poll: Poll,
+    events: Events,
+    conns: Slab<Conn>,
+    /// Connections to drive again without waiting for an event.
+    again: Vec<usize>,
+    /// The connections this turn drives (the events' and last turn's
+    /// `again`).
+    again_next: Vec<usize>,
+    next_id: u64,
+    /// Accepting stopped until then, after a shortage of descriptors.
+    paused_until: Option<Instant>,
+    accept_now: bool,
+    /// Connections in a lingering close, by key (checked for their
+    /// deadline).
+    lingering: Vec<usize>,
+}
+
+impl Server {
+    fn new(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        // Created before the first snapshot, with room for the connections a
+        // soak holds; growing later would count in the epoch where it grew.
+        Ok(Server {
+            listener,
+            pattern,
+            variant,
+            poll,
+            events: Events::with_capacity(1024),
+            conns: Slab::with_capacity(4096),
+            again: Vec::with_capacity(4096),
+            again_next: Vec::with_capacity(4096),
+            next_id: 0,
+            paused_until: None,
+            accept_now: false,
+            lingering: Vec::with_capacity(256),
+        })
+    }
+
+    /// Closes the lingering connections whose deadline has passed; whether
+    /// any was.
+    fn close_lingering(&mut self, now: Instant) -> bool {
         let mut closed_any = false;
-        lingering.retain(|&key| match conns.get(key) {
+        let conns = &mut self.conns;
+        self.lingering.retain(|&key| match conns.get(key) {
             Some(c) if c.linger_until.is_some_and(|t| now >= t) => {
                 drop(conns.remove(key));
                 closed_any = true;
@@ -342,100 +403,105 @@ pub fn serve(mut listener: TcpListener, pattern: Pattern, variant: Variant) -> i
             Some(c) => c.linger_until.is_some(),
             None => false,
         });
-        let next_deadline = lingering
+        closed_any
+    }
+
+    /// How long the poll may wait: not at all with work pending, else until
+    /// the next lingering deadline or the end of an accept pause.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.again.is_empty() || self.accept_now {
+            return Some(Duration::ZERO);
+        }
+        self.lingering
             .iter()
-            .filter_map(|&key| conns.get(key).and_then(|c| c.linger_until))
-            .chain(paused_until)
-            .min();
-        let timeout = if !again.is_empty() || accept_now {
-            Some(Duration::ZERO)
-        } else {
-            next_deadline.map(|t| t.saturating_duration_since(now))
-        };
-        match poll.poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        if paused_until.is_some_and(|t| Instant::now() >= t) {
-            paused_until = None;
-            accept_now = true;
-        }
-        std::mem::swap(&mut again, &mut again_next);
-        again.clear();
-        for event in events.iter() {
+            .filter_map(|&key| self.conns.get(key).and_then(|c| c.linger_until))
+            .chain(self.paused_until)
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Drives the connections with events and those due again; whether
+    /// any closed.
+    fn drive_ready(&mut self) -> bool {
+        let mut closed_any = false;
+        std::mem::swap(&mut self.again, &mut self.again_next);
+        self.again.clear();
+        for event in self.events.iter() {
             if event.token() == LISTENER {
-                accept_now = true;
+                self.accept_now = true;
             } else {
-                again_next.push(event.token().0);
+                self.again_next.push(event.token().0);
             }
         }
-        for &key in &again_next {
-            let Some(conn) = conns.get_mut(key) else {
+        for &key in &self.again_next {
+            let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
             match conn.drive() {
                 Next::Keep => {
-                    if conn.linger_until.is_some() && !lingering.contains(&key) {
-                        lingering.push(key);
+                    if conn.linger_until.is_some() && !self.lingering.contains(&key) {
+                        self.lingering.push(key);
                     }
                 }
-                Next::Again => again.push(key),
+                Next::Again => self.again.push(key),
                 Next::Close => {
                     // Closing the socket takes it out of the epoll set.
-                    drop(conns.remove(key));
+                    drop(self.conns.remove(key));
                     closed_any = true;
                 }
             }
         }
-        again_next.clear();
-        again.sort_unstable();
-        again.dedup();
-        if closed_any && paused_until.is_some() {
-            paused_until = None;
-            accept_now = true;
-        }
-        if accept_now && paused_until.is_none() {
-            accept_now = false;
-            loop {
-                match listener.accept() {
-                    Ok((mut stream, peer)) => {
-                        next_id += 1;
-                        let info = ConnInfo { id: next_id, peer };
-                        let entry = conns.vacant_entry();
-                        let key = entry.key();
-                        if poll
-                            .registry()
-                            .register(
-                                &mut stream,
-                                Token(key),
-                                Interest::READABLE | Interest::WRITABLE,
-                            )
-                            .is_err()
-                        {
-                            continue;
-                        }
-                        let state = patterns::open(pattern, variant, info);
-                        entry.insert(Conn::new(stream, info, state));
-                        again.push(key);
+        self.again_next.clear();
+        self.again.sort_unstable();
+        self.again.dedup();
+        closed_any
+    }
+
+    /// Accepts every pending connection; on a shortage of descriptors (or
+    /// unknown trouble) pauses accepting for [`ACCEPT_PAUSE`].
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.open(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed);
+                    if !is_resource_shortage(&e) {
+                        // Unknown trouble: also back off rather than spin.
+                        eprintln!("demo-server: accept: {e}");
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                        ) => {}
-                    Err(e) => {
-                        ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed);
-                        if !is_resource_shortage(&e) {
-                            // Unknown trouble: also back off rather than spin.
-                            eprintln!("demo-server: accept: {e}");
-                        }
-                        paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                        break;
-                    }
+                    self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    break;
                 }
             }
         }
+    }
+
+    /// A new connection: registered, given the pattern's state, driven at
+    /// once.
+    fn open(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        self.next_id += 1;
+        let info = ConnInfo {
+            id: self.next_id,
+            peer,
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let registered = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if registered.is_err() {
+            return;
+        }
+        let state = patterns::open(self.pattern, self.variant, info);
+        entry.insert(Conn::new(stream, info, state));
+        self.again.push(key);
     }
 }

@@ -127,6 +127,8 @@
 //!   examples, and its manifests' comments; the rules in the file's docs.
 //! - `readme_commands.rs`: every command the README shows is run by
 //!   `.ci/run` or by a test of the `--help` examples.
+//! - `fn_length.rs`: no function of a crate's `src/` is over 80 lines
+//!   (test code aside), but the few it allows, each with why.
 //!
 //! Statistical checks print `stat:` lines and take their seed from
 //! `ALLOC_CORE_SEED` (a fixed default otherwise); `tests/repeat-statistical`

@@ -9,7 +9,6 @@
 //! report does not call its sites uncertain.
 
 use alloc_core::{advance_epoch, untracked, EpochAlloc, Jemalloc};
-use alloc_report::agreement::site_agreement;
 use alloc_report::{analyze, ClassifyOptions, SnapshotFile, VerdictKind};
 use alloc_tests::estimates::push_snapshot;
 use alloc_tests::{exit_on_panic, watchdog};
@@ -106,7 +105,7 @@ fn main() {
             leaks.iter().all(|s| !s.contains(&cache_site)),
             "the cache is called a leak: {leaks:?}"
         );
-        assert_eq!(site_agreement(&r), None);
+        assert_eq!(r.agreement, None);
         println!(
             "default_soak_sites: {CYCLES} cycles at the defaults in {:.1?}: {} {} {:.2} B/cycle \
              ({} samples taken in all), {} leak site(s), cache not a leak",

@@ -207,7 +207,10 @@ fn hostile_admin(admin: SocketAddr) -> Result<(), String> {
     reset(&s);
     drop(s);
     drop(connect(admin)?);
-    AdminClient::new(admin).open_connections().map(drop)
+    AdminClient::new(admin)
+        .open_connections()
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn faults_during_soak(variant: Variant) {

@@ -15,7 +15,7 @@
 //!   Bearer TOKEN`, or as `token=TOKEN` in the query (for `go tool pprof`);
 //!   the parameter is taken out of the query before the route reads it.
 
-use crate::http::{Request, Response};
+use crate::message::{Request, Response};
 use std::net::{IpAddr, SocketAddr};
 
 /// What [`admit`] checks.

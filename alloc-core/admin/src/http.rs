@@ -5,6 +5,7 @@
 //! body within [`READ_TIMEOUT`] of being accepted, the answer within
 //! [`WRITE_TIMEOUT`], the linger within 200 ms), however a client trickles.
 
+use crate::message::{reason, Guard, Request, Response};
 use crate::State;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -22,78 +23,6 @@ const MAX_BODY: usize = 1024 * 1024;
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long writing the answer may take in all.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One parsed request: only what the routes need.
-pub(crate) struct Request {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    /// The body, as long as `Content-Length` said (at most [`MAX_BODY`]).
-    pub(crate) body: Vec<u8>,
-    /// The headers the endpoint's checks read ([`crate::guard`]).
-    pub(crate) guard: Guard,
-}
-
-/// The request headers that say who is asking: each at most once.
-#[derive(Default)]
-pub(crate) struct Guard {
-    pub(crate) host: Option<String>,
-    pub(crate) origin: Option<String>,
-    pub(crate) fetch_site: Option<String>,
-    pub(crate) authorization: Option<String>,
-}
-
-/// One response; every response closes its connection.
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) content_type: &'static str,
-    pub(crate) body: Vec<u8>,
-    /// `Allow` for 405 answers.
-    pub(crate) allow: Option<&'static str>,
-}
-
-impl Response {
-    pub(crate) fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
-        Response {
-            status,
-            content_type,
-            body,
-            allow: None,
-        }
-    }
-
-    pub(crate) fn text(status: u16, body: impl Into<String>) -> Self {
-        Response::new(
-            status,
-            "text/plain; charset=utf-8",
-            body.into().into_bytes(),
-        )
-    }
-
-    pub(crate) fn json(body: String) -> Self {
-        Response::new(200, "application/json", body.into_bytes())
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        421 => "Misdirected Request",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
-}
 
 /// Why no request could be read: answer with this status and message.
 pub(crate) struct Refusal(pub(crate) u16, pub(crate) String);

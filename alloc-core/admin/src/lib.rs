@@ -87,6 +87,7 @@ pub mod axum;
 mod connections;
 mod guard;
 mod http;
+mod message;
 mod routes;
 mod service;
 mod user_frames;

@@ -1,7 +1,7 @@
 //! The routes: what each request does and answers. Runs on the endpoint's
 //! worker threads, inside `alloc_core::untracked`.
 
-use crate::http::{Request, Response};
+use crate::message::{Request, Response};
 use crate::State;
 use alloc_snapshot::file::{encode, SnapshotFile};
 use alloc_snapshot::Snapshot;
@@ -262,14 +262,31 @@ pub(crate) fn tool_metadata_parts(out: &mut String, parts: &alloc_core::ToolMeta
     }
 }
 
-/// The Prometheus text exposition of a snapshot.
+/// One metric: name, type, help, value (a metric without a value is left
+/// out).
+type Metric = (&'static str, &'static str, &'static str, Option<u64>);
+
+/// The Prometheus text exposition of a snapshot: the heap's metrics, then
+/// the process's.
 pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
+    let mut out = String::with_capacity(2048);
+    for (name, kind, help, value) in heap_metrics(s).into_iter().chain(process_metrics(s, open)) {
+        if let Some(value) = value {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        }
+    }
+    out
+}
+
+/// The epoch, the live heap, its survivors and the operation counts.
+fn heap_metrics(s: &Snapshot) -> [Metric; 8] {
     // Survivors of the snapshot on its own: every closed epoch (the
     // glossary of ARCHITECTURE.md).
     let (survivor_bytes, survivor_blocks) = s.live_born_before(s.epoch);
-    let allocator = s.allocator.as_ref();
-    // (name, type, help, value); a metric without a value is left out.
-    let table: [(&str, &str, &str, Option<u64>); 14] = [
+    [
         (
             "alloc_core_epoch",
             "gauge",
@@ -322,6 +339,13 @@ pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
             "Successful reallocations since start.",
             Some(s.totals.reallocs),
         ),
+    ]
+}
+
+/// RSS, the allocator's and the tool's memory, the open connections.
+fn process_metrics(s: &Snapshot, open: Option<u64>) -> [Metric; 6] {
+    let allocator = s.allocator.as_ref();
+    [
         (
             "alloc_core_rss_bytes",
             "gauge",
@@ -363,15 +387,5 @@ pub(crate) fn metrics(s: &Snapshot, open: Option<u64>) -> String {
             "Connections the program holds state for.",
             open,
         ),
-    ];
-    let mut out = String::with_capacity(2048);
-    for (name, kind, help, value) in table {
-        if let Some(value) = value {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
-        }
-    }
-    out
+    ]
 }

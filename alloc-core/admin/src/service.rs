@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::http::{Guard, Request, Response};
+use crate::message::{Guard, Request, Response};
 use crate::State;
 
 /// The admin routes, detached from any port: [`AdminRoutes::handle`]

@@ -213,8 +213,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
         out: None,
         bin_dir: None,
     };
-    let mut no_plain = false;
-    let mut allocators_given = false;
+    let mut flags = Flags::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -236,44 +235,12 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
             }
             String::new()
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "--rounds" => {
-                opts.rounds = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|&r| r >= 1)
-                    .ok_or_else(|| format!("--rounds wants a whole number >= 1, not {value:?}"))?;
-            }
-            "--scale" => {
-                opts.scale = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| format!("--scale wants a positive number, not {value:?}"))?;
-            }
-            "--workloads" => {
-                let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
-                opts.workloads = parse_list(&flag, &value, &names, Workload::from_name)?;
-            }
-            "--allocators" => {
-                let names: Vec<&str> = ALLOCATORS.iter().map(|a| a.name).collect();
-                opts.allocators = parse_list(&flag, &value, &names, |n| {
-                    ALLOCATORS.iter().copied().find(|a| a.name == n)
-                })?;
-                allocators_given = true;
-            }
-            "--out" => opts.out = Some(PathBuf::from(value)),
-            "--bin-dir" => opts.bin_dir = Some(PathBuf::from(value)),
-            "--no-plain" => no_plain = true,
-            other if other.starts_with('-') => {
-                return Err(format!("unknown option {other:?} (see --help)"))
-            }
-            other => return Err(format!("unexpected argument {other:?} (see --help)")),
+        if set_option(&mut opts, &mut flags, &flag, value)? {
+            return Ok(Parsed::Help);
         }
     }
-    if no_plain {
-        if allocators_given && opts.allocators.iter().any(|a| a.plain) {
+    if flags.no_plain {
+        if flags.allocators_given && opts.allocators.iter().any(|a| a.plain) {
             return Err("--no-plain contradicts --allocators jemalloc".into());
         }
         opts.allocators.retain(|a| !a.plain);
@@ -282,6 +249,59 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
         }
     }
     Ok(Parsed::Run(opts))
+}
+
+/// Flags that matter once all are read.
+#[derive(Default)]
+struct Flags {
+    no_plain: bool,
+    allocators_given: bool,
+}
+
+/// Sets the option `flag` (with its `value`, empty for a flag without
+/// one); true for `--help`.
+fn set_option(
+    opts: &mut Options,
+    flags: &mut Flags,
+    flag: &str,
+    value: String,
+) -> Result<bool, String> {
+    match flag {
+        "-h" | "--help" => return Ok(true),
+        "--rounds" => {
+            opts.rounds = value
+                .parse::<u32>()
+                .ok()
+                .filter(|&r| r >= 1)
+                .ok_or_else(|| format!("--rounds wants a whole number >= 1, not {value:?}"))?;
+        }
+        "--scale" => {
+            opts.scale = value
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| format!("--scale wants a positive number, not {value:?}"))?;
+        }
+        "--workloads" => {
+            let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+            opts.workloads = parse_list(flag, &value, &names, Workload::from_name)?;
+        }
+        "--allocators" => {
+            let names: Vec<&str> = ALLOCATORS.iter().map(|a| a.name).collect();
+            opts.allocators = parse_list(flag, &value, &names, |n| {
+                ALLOCATORS.iter().copied().find(|a| a.name == n)
+            })?;
+            flags.allocators_given = true;
+        }
+        "--out" => opts.out = Some(PathBuf::from(value)),
+        "--bin-dir" => opts.bin_dir = Some(PathBuf::from(value)),
+        "--no-plain" => flags.no_plain = true,
+        other if other.starts_with('-') => {
+            return Err(format!("unknown option {other:?} (see --help)"))
+        }
+        other => return Err(format!("unexpected argument {other:?} (see --help)")),
+    }
+    Ok(false)
 }
 
 /// The line a child prints on stdout.
@@ -402,48 +422,7 @@ fn child_binaries(
                     (a.bin.to_string(), p)
                 })
                 .collect(),
-            None => {
-                // Binaries with features of their own first, each copied
-                // out of the way: the plain build below puts its own binary
-                // of the same name in the same place.
-                let mut found = HashMap::new();
-                for a in workspace.iter().filter(|a| !a.features.is_empty()) {
-                    let args: Vec<OsString> = [
-                        "--release",
-                        "-p",
-                        "alloc-bench",
-                        "--bin",
-                        a.bin,
-                        "--features",
-                        a.features,
-                    ]
-                    .iter()
-                    .map(OsString::from)
-                    .collect();
-                    let built = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
-                    let exe = built
-                        .get(a.bin)
-                        .ok_or_else(|| format!("cargo built no binary {}", a.bin))?;
-                    let target = target.ok_or("no target directory for a feature build")?;
-                    let dir = target.join("alloc-bench").join(a.features);
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                    let to = dir.join(exe.file_name().unwrap_or(a.bin.as_ref()));
-                    std::fs::copy(exe, &to).map_err(|e| {
-                        format!("cannot copy {} to {}: {e}", exe.display(), to.display())
-                    })?;
-                    found.insert(a.bin.to_string(), to);
-                }
-                let args: Vec<OsString> = ["--release", "-p", "alloc-bench", "--bins"]
-                    .iter()
-                    .map(OsString::from)
-                    .collect();
-                let plain = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
-                for (bin, exe) in plain {
-                    found.entry(bin).or_insert(exe);
-                }
-                found
-            }
+            None => build_workspace_binaries(root, target, &workspace)?,
         };
         for a in workspace {
             let path = found
@@ -461,22 +440,74 @@ fn child_binaries(
     }
     if let Some(plain) = opts.allocators.iter().find(|a| a.plain) {
         let target = target.ok_or("no target directory for the plain-jemalloc build")?;
-        let manifest = root.join("alloc-core/bench/plain-jemalloc/Cargo.toml");
-        let plain_target = target.join("alloc-bench").join("plain");
-        let args: Vec<OsString> = vec![
-            "--release".into(),
-            "--manifest-path".into(),
-            manifest.into_os_string(),
-            "--target-dir".into(),
-            plain_target.into_os_string(),
-        ];
-        let found = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
-        let path = found
-            .get(plain.bin)
-            .ok_or_else(|| format!("cargo built no binary {}", plain.bin))?;
-        bins.insert(plain.name, path.clone());
+        bins.insert(plain.name, build_plain(root, target, plain)?);
     }
     Ok(bins)
+}
+
+/// Builds the workspace's children: binaries with features of their own
+/// first, each copied out of the way (the plain build after them puts its
+/// own binary of the same name in the same place), then the rest.
+fn build_workspace_binaries(
+    root: &Path,
+    target: Option<&Path>,
+    workspace: &[&Allocator],
+) -> Result<HashMap<String, PathBuf>, String> {
+    let mut found = HashMap::new();
+    for a in workspace.iter().filter(|a| !a.features.is_empty()) {
+        let args: Vec<OsString> = [
+            "--release",
+            "-p",
+            "alloc-bench",
+            "--bin",
+            a.bin,
+            "--features",
+            a.features,
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let built = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
+        let exe = built
+            .get(a.bin)
+            .ok_or_else(|| format!("cargo built no binary {}", a.bin))?;
+        let target = target.ok_or("no target directory for a feature build")?;
+        let dir = target.join("alloc-bench").join(a.features);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let to = dir.join(exe.file_name().unwrap_or(a.bin.as_ref()));
+        std::fs::copy(exe, &to)
+            .map_err(|e| format!("cannot copy {} to {}: {e}", exe.display(), to.display()))?;
+        found.insert(a.bin.to_string(), to);
+    }
+    let args: Vec<OsString> = ["--release", "-p", "alloc-bench", "--bins"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let plain = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
+    for (bin, exe) in plain {
+        found.entry(bin).or_insert(exe);
+    }
+    Ok(found)
+}
+
+/// Builds the out-of-workspace `plain-jemalloc` baseline into a target
+/// directory of its own.
+fn build_plain(root: &Path, target: &Path, plain: &Allocator) -> Result<PathBuf, String> {
+    let manifest = root.join("alloc-core/bench/plain-jemalloc/Cargo.toml");
+    let plain_target = target.join("alloc-bench").join("plain");
+    let args: Vec<OsString> = vec![
+        "--release".into(),
+        "--manifest-path".into(),
+        manifest.into_os_string(),
+        "--target-dir".into(),
+        plain_target.into_os_string(),
+    ];
+    let found = cargo_build(root, &args.iter().collect::<Vec<_>>())?;
+    found
+        .get(plain.bin)
+        .cloned()
+        .ok_or_else(|| format!("cargo built no binary {}", plain.bin))
 }
 
 /// Runs one child process and parses its JSON line.
@@ -642,6 +673,8 @@ fn render_table(report: &Report, workloads: &[Workload], allocators: &[Allocator
     s
 }
 
+/// The overhead benchmark: the output's place, the children built, the
+/// rounds run, the medians and ratios written and printed.
 fn run(opts: Options) -> Result<(), String> {
     if opts.rounds < MIN_GOOD_ROUNDS {
         eprintln!(
@@ -675,8 +708,32 @@ fn run(opts: Options) -> Result<(), String> {
     let out_dir = out_dir.canonicalize().unwrap_or(out_dir);
 
     let bins = child_binaries(&opts, &root, target.as_deref())?;
+    let samples = run_rounds(&opts, &bins, &out_dir)?;
+    let report = overhead_report(&opts, &samples);
+    let mut json = serde_json::to_string_pretty(&report)
+        .map_err(|e| format!("cannot serialise the report: {e}"))?;
+    json.push('\n');
+    alloc_snapshot::file::write_atomic(&out_path, json.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
+    print!(
+        "{}",
+        render_table(&report, &opts.workloads, &opts.allocators)
+    );
+    println!("\nwrote {}", out_path.display());
+    Ok(())
+}
 
-    let mut samples: HashMap<(Workload, &'static str), Vec<ChildReport>> = HashMap::new();
+/// Each round's report of each workload and allocator.
+type Samples = HashMap<(Workload, &'static str), Vec<ChildReport>>;
+
+/// The rounds: in each, every workload under every allocator, interleaved,
+/// one child process each (a line on stderr per child).
+fn run_rounds(
+    opts: &Options,
+    bins: &HashMap<&'static str, PathBuf>,
+    out_dir: &Path,
+) -> Result<Samples, String> {
+    let mut samples: Samples = HashMap::new();
     let total = opts.rounds as usize * opts.workloads.len() * opts.allocators.len();
     let mut done = 0;
     for round in 1..=opts.rounds {
@@ -689,7 +746,7 @@ fn run(opts: Options) -> Result<(), String> {
                 };
                 let exe = &bins[a.name];
                 let started = Instant::now();
-                let report = run_child(exe, a, w, scale, &out_dir)?;
+                let report = run_child(exe, a, w, scale, out_dir)?;
                 done += 1;
                 eprintln!(
                     "[{done:>3}/{total}] round {round}/{}  {:<11} {:<19} {:>10.1} ns/op {:>9} KiB  ops {:>9}  ({:.1} s)",
@@ -705,7 +762,12 @@ fn run(opts: Options) -> Result<(), String> {
             }
         }
     }
+    Ok(samples)
+}
 
+/// The report: per workload and allocator the medians over the rounds
+/// and their ratios to jemalloc's (paired by round).
+fn overhead_report(opts: &Options, samples: &Samples) -> Report {
     let ratio_base = opts
         .allocators
         .iter()
@@ -745,7 +807,7 @@ fn run(opts: Options) -> Result<(), String> {
             });
         }
     }
-    let report = Report {
+    Report {
         rounds: opts.rounds,
         scale: opts.scale,
         ratio_base: ratio_base.map(str::to_string),
@@ -756,18 +818,7 @@ fn run(opts: Options) -> Result<(), String> {
         ),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rows,
-    };
-    let mut json = serde_json::to_string_pretty(&report)
-        .map_err(|e| format!("cannot serialise the report: {e}"))?;
-    json.push('\n');
-    alloc_snapshot::file::write_atomic(&out_path, json.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
-    print!(
-        "{}",
-        render_table(&report, &opts.workloads, &opts.allocators)
-    );
-    println!("\nwrote {}", out_path.display());
-    Ok(())
+    }
 }
 
 fn main() -> ExitCode {

@@ -21,6 +21,7 @@
 //! **Token.** With [`AdminClient::token`], every request carries
 //! `Authorization: Bearer <token>`.
 
+use crate::SoakError;
 use alloc_snapshot::file::{decode, SnapshotFile};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -120,7 +121,7 @@ impl AdminClient {
     /// Sends one request (`GET` or `POST`, no body), retrying while the
     /// endpoint is busy or silent (see the module docs); returns the
     /// status and the body.
-    pub fn request(&self, method: &str, target: &str) -> Result<(u16, Vec<u8>), String> {
+    pub fn request(&self, method: &str, target: &str) -> Result<(u16, Vec<u8>), SoakError> {
         let call = format!("admin {} {method} {target}", self.addr);
         let started = Instant::now();
         // Jitter: splitmix64 of a per-call seed, so that soaks started
@@ -138,7 +139,7 @@ impl AdminClient {
                 .max(Duration::from_secs(1));
             let why = match self.attempt(method, target, timeout) {
                 Ok(answer) => return Ok(answer),
-                Err(Failure::Fatal(e)) => return Err(format!("{call}: {e}")),
+                Err(Failure::Fatal(e)) => return Err(SoakError::Admin(format!("{call}: {e}"))),
                 Err(Failure::Retry(why)) => why,
             };
             // Between half the backoff and all of it.
@@ -148,12 +149,12 @@ impl AdminClient {
             let spent = started.elapsed();
             if spent + wait >= self.retry_for {
                 let attempts = if attempt == 1 { "attempt" } else { "attempts" };
-                return Err(format!(
+                return Err(SoakError::Admin(format!(
                     "{call}: gave up after {attempt} {attempts} in {:.1} s (retries are bounded \
                      by {:.0} s a call): {why}",
                     spent.as_secs_f64(),
                     self.retry_for.as_secs_f64()
-                ));
+                )));
             }
             eprintln!(
                 "alloc-soak: {call}: {why}; retry {attempt} in {} ms",
@@ -224,41 +225,43 @@ impl AdminClient {
         Ok((status, body))
     }
 
-    fn ok(&self, method: &str, target: &str) -> Result<Vec<u8>, String> {
+    fn ok(&self, method: &str, target: &str) -> Result<Vec<u8>, SoakError> {
         let (status, body) = self.request(method, target)?;
         if status != 200 {
-            return Err(format!(
+            return Err(SoakError::Admin(format!(
                 "admin {} {method} {target}: status {status}: {}",
                 self.addr,
                 String::from_utf8_lossy(&body).trim()
-            ));
+            )));
         }
         Ok(body)
     }
 
-    fn number(&self, method: &str, target: &str, field: &str) -> Result<u64, String> {
+    fn number(&self, method: &str, target: &str, field: &str) -> Result<u64, SoakError> {
         let body = self.ok(method, target)?;
         let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("admin {method} {target}: not JSON: {e}"))?;
-        v[field]
-            .as_u64()
-            .ok_or_else(|| format!("admin {method} {target}: no number '{field}' in {v}"))
+            .map_err(|e| SoakError::Admin(format!("admin {method} {target}: not JSON: {e}")))?;
+        v[field].as_u64().ok_or_else(|| {
+            SoakError::Admin(format!(
+                "admin {method} {target}: no number '{field}' in {v}"
+            ))
+        })
     }
 
     /// The server's open connections.
-    pub fn open_connections(&self) -> Result<u64, String> {
+    pub fn open_connections(&self) -> Result<u64, SoakError> {
         self.number("GET", "/connections", "open")
     }
 
     /// Closes the current epoch; returns the new one.
-    pub fn advance_epoch(&self) -> Result<u64, String> {
+    pub fn advance_epoch(&self) -> Result<u64, SoakError> {
         self.number("POST", "/epoch", "epoch")
     }
 
     /// A snapshot, with `cycles` written into it: the bytes the endpoint
     /// served (a whole snapshot file) and what they decode to, checked
     /// once here.
-    pub fn snapshot(&self, cycles: Option<u64>) -> Result<ReceivedSnapshot, String> {
+    pub fn snapshot(&self, cycles: Option<u64>) -> Result<ReceivedSnapshot, SoakError> {
         self.snapshot_with(cycles, false)
     }
 
@@ -268,7 +271,7 @@ impl AdminClient {
         &self,
         cycles: Option<u64>,
         retention: bool,
-    ) -> Result<ReceivedSnapshot, String> {
+    ) -> Result<ReceivedSnapshot, SoakError> {
         let mut target = match cycles {
             Some(n) => format!("/snapshot?cycles={n}"),
             None => "/snapshot".to_string(),
@@ -278,13 +281,13 @@ impl AdminClient {
             target.push_str("retention=1");
         }
         let bytes = self.ok("GET", &target)?;
-        let file = decode(&bytes).map_err(|e| format!("admin {target}: {e}"))?;
+        let file = decode(&bytes).map_err(|e| SoakError::Admin(format!("admin {target}: {e}")))?;
         Ok(ReceivedSnapshot { file, bytes })
     }
 
     /// Waits until the open connections equal `baseline`; fails after
     /// `timeout`.
-    pub fn wait_for_connections(&self, baseline: u64, timeout: Duration) -> Result<(), String> {
+    pub fn wait_for_connections(&self, baseline: u64, timeout: Duration) -> Result<(), SoakError> {
         let deadline = std::time::Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         loop {
@@ -293,9 +296,11 @@ impl AdminClient {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "the server still has {open} open connections, not {baseline}, after {timeout:?}"
-                ));
+                return Err(SoakError::NotQuiescent {
+                    open,
+                    baseline,
+                    timeout,
+                });
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));

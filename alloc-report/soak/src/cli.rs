@@ -12,6 +12,7 @@ use clap::{Args, Parser};
 
 use crate::client::Script;
 use crate::soak::{SoakOptions, SoakOutcome};
+use crate::SoakError;
 
 /// What to soak and how; `--send` or `--http` say what a cycle does (the
 /// demo server's protocol without either).
@@ -107,10 +108,17 @@ pub struct SoakArgs {
     /// With --http: the request body (templated).
     #[arg(long, requires = "http")]
     pub body: Option<String>,
-    /// Leak threshold in bytes per cycle: exit 1 only when the whole heap
-    /// leaks more than this (as `alloc-report check --threshold`).
-    #[arg(long, default_value_t = 0.0)]
-    pub threshold: f64,
+    /// Exit 1 if the whole heap or any site leaks more than N bytes per
+    /// cycle (as `alloc-report check --max-bytes-per-cycle`); leaks of at
+    /// most N pass. `--threshold`, its former name, is an alias.
+    #[arg(
+        long,
+        alias = "threshold",
+        value_name = "N",
+        default_value_t = 0.0,
+        value_parser = parse_bytes
+    )]
+    pub max_bytes_per_cycle: f64,
     /// Take the last snapshot without a retention scan (by default it has
     /// one, and each leak site's cause is reported: static, thread, cycle,
     /// unreferenced).
@@ -120,7 +128,7 @@ pub struct SoakArgs {
 
 impl SoakArgs {
     /// The soak options these arguments describe.
-    pub fn options(&self) -> Result<SoakOptions, String> {
+    pub fn options(&self) -> Result<SoakOptions, SoakError> {
         let mut o = SoakOptions::new(self.server, self.admin, self.out.clone());
         o.admin_prefix = self.admin_prefix.clone();
         if let Some(send) = &self.send {
@@ -135,9 +143,9 @@ impl SoakArgs {
         }
         if let Some(http) = &self.http {
             let Some((method, path)) = http.trim().split_once(' ') else {
-                return Err(format!(
+                return Err(SoakError::Options(format!(
                     "--http {http:?}: expected METHOD PATH, e.g. 'GET /'"
-                ));
+                )));
             };
             crate::template::validate(path)?;
             let body = self.body.clone().unwrap_or_default();
@@ -182,6 +190,15 @@ fn parse_seconds(v: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{v:?} is not a number of seconds from 0 to 86400"))
 }
 
+/// A number of bytes per cycle: finite, not negative (as `alloc-report
+/// check` reads it).
+fn parse_bytes(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("{v:?} is not a number of bytes"))
+}
+
 /// The examples at the end of `alloc-soak --help`, as printed: the first
 /// soaks the axum example service (`alloc-admin`'s
 /// `examples/axum_service.rs`: `/hello/{name}`, the admin routes nested at
@@ -212,7 +229,7 @@ pub struct Cli {
 /// The `alloc-soak` command with `args` (the program's name first, as
 /// [`std::env::args_os`] gives them): parses them, runs the soak, prints
 /// the report and the verdict, and returns the exit code: 0 no leak, 1 a
-/// leak above `--threshold`, 2 an error or bad arguments (the message on
+/// leak above `--max-bytes-per-cycle`, 2 an error or bad arguments (the message on
 /// standard error). The binary is this function on its arguments.
 ///
 /// ```no_run
@@ -238,7 +255,7 @@ where
     match outcome {
         Ok((r, out)) => {
             print_outcome(&r, &out);
-            r.exit_code(cli.soak.threshold)
+            r.exit_code(cli.soak.max_bytes_per_cycle)
         }
         Err(e) => {
             eprintln!("alloc-soak: {e}");
@@ -382,7 +399,26 @@ pub fn unescape(s: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{examples, shell_words, unescape};
+    use super::{examples, parse_from, shell_words, unescape, Cli};
+
+    #[test]
+    fn threshold_is_an_alias_of_max_bytes_per_cycle() {
+        let gate = |flag: &str, n: &str| {
+            let args = [
+                "alloc-soak",
+                "--server",
+                "127.0.0.1:1",
+                "--admin",
+                "127.0.0.1:2",
+                flag,
+                n,
+            ];
+            parse_from::<Cli, _, _>(args).map(|c| c.soak.max_bytes_per_cycle)
+        };
+        assert_eq!(gate("--max-bytes-per-cycle", "64"), Ok(64.0));
+        assert_eq!(gate("--threshold", "64"), Ok(64.0));
+        assert_eq!(gate("--max-bytes-per-cycle", "-1"), Err(2));
+    }
 
     #[test]
     fn shell_words_as_a_shell_splits() {

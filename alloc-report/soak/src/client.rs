@@ -27,6 +27,7 @@
 
 mod response;
 
+use crate::SoakError;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use response::Framing;
@@ -37,7 +38,10 @@ use std::time::{Duration, Instant};
 
 /// A cycle given as a closure: called with the cycle's number and the
 /// server's address, it connects, does its work, disconnects, and says
-/// whether all went right. Called from `concurrency` threads at once.
+/// whether all went right. Called from `concurrency` threads at once. Its
+/// error is the user's own words on what went wrong, which the soak quotes
+/// as a failed cycle's (and, when cycles fail for good, in a
+/// [`SoakError::Cycles`]).
 pub type CycleFn = std::sync::Arc<dyn Fn(u64, SocketAddr) -> Result<(), String> + Send + Sync>;
 
 /// What one cycle sends and waits for.
@@ -258,125 +262,146 @@ impl LoadClient {
     /// Runs `count` successful cycles numbered from `first`, at most
     /// `concurrency` connections at once; failed cycles are retried, up to
     /// `count + 100` failures. Fails if that many fail or `timeout` passes.
+    /// Each turn: connections opened for the cycles due, a poll, the ready
+    /// connections driven, the finished ones closed.
     pub fn run(
         &mut self,
         first: u64,
         count: u64,
         concurrency: usize,
         timeout: Duration,
-    ) -> Result<CycleStats, String> {
+    ) -> Result<CycleStats, SoakError> {
         if let Script::Closure(cycle) = &self.script {
             return run_closure(cycle, self.addr, first, count, concurrency, timeout);
         }
         let deadline = Instant::now() + timeout;
-        let mut stats = CycleStats::default();
-        let mut next = first;
-        let mut started = 0u64;
-        let max_failures = count + 100;
-        // Connections to close, and whether their cycle failed.
-        let mut to_close: Vec<(usize, bool)> = Vec::with_capacity(concurrency.max(1));
+        let mut b = Batch {
+            count,
+            next: first,
+            started: 0,
+            max_failures: count + 100,
+            stats: CycleStats::default(),
+            to_close: Vec::with_capacity(concurrency.max(1)),
+        };
         loop {
-            // Keep `concurrency` connections busy while cycles are due.
-            while self.slots.len() < concurrency.max(1) && started < count + stats.failed {
-                // A connection takes its cycles in one block, so `count`
-                // cycles take `count / N` connections, rounded up.
-                let block = self
-                    .requests_per_connection
-                    .min(count + stats.failed - started);
-                match self.start(next, block) {
-                    Ok(()) => {
-                        stats.connections += 1;
-                        next += block;
-                        started += block;
-                    }
-                    Err(e) => {
-                        stats.failed += 1;
-                        self.note_failure(format!("connect: {e}"));
-                        if stats.failed > max_failures {
-                            return Err(self.give_up(stats));
-                        }
-                        std::thread::sleep(Duration::from_millis(1));
-                        next += 1;
-                        started += 1;
-                    }
-                }
-            }
-            if self.slots.is_empty() && stats.completed >= count {
-                stats.next = next;
-                return Ok(stats);
+            self.fill(&mut b, concurrency.max(1))?;
+            if self.slots.is_empty() && b.stats.completed >= count {
+                b.stats.next = b.next;
+                return Ok(b.stats);
             }
             let now = Instant::now();
             if now > deadline {
                 self.close_all();
-                return Err(format!(
+                return Err(SoakError::Cycles(format!(
                     "{} of {count} cycles done when the {timeout:?} timeout passed ({} failed{})",
-                    stats.completed,
-                    stats.failed,
+                    b.stats.completed,
+                    b.stats.failed,
                     self.first_failure
                         .as_deref()
                         .map(|f| format!("; first failure: {f}"))
                         .unwrap_or_default()
-                ));
+                )));
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
             match self.poll.poll(&mut self.events, Some(wait)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("poll: {e}")),
+                Err(e) => return Err(SoakError::Cycles(format!("poll: {e}"))),
             }
-            for event in self.events.iter() {
-                let key = event.token().0;
-                let Some(slot) = self.slots.get_mut(key) else {
-                    continue;
-                };
-                // A kept connection goes on to its next cycle at once (the
-                // socket is writable and no new event would say so).
-                let mut readable = event.is_readable() || event.is_read_closed();
-                loop {
-                    match drive(slot, &self.script, readable) {
-                        Ok(Progress::Pending) => break,
-                        Ok(Progress::Done { reusable }) => {
-                            stats.completed += 1;
-                            if reusable && slot.left > 0 {
-                                slot.left -= 1;
-                                slot.begin(&self.script, &self.host, slot.n + 1);
-                                // Drained to `WouldBlock`: the answer
-                                // comes with a new event.
-                                readable = false;
-                                continue;
-                            }
-                            // The server closes early: the rest of the
-                            // block is due again, on another connection.
-                            started -= slot.left;
-                            to_close.push((key, false));
-                        }
-                        Err(e) => {
-                            if self.first_failure.is_none() {
-                                self.first_failure = Some(format!("cycle {}: {e}", slot.n));
-                            }
-                            // This cycle is retried (a failure makes one
-                            // more due); the rest of the block is due again.
-                            started -= slot.left;
-                            to_close.push((key, true));
-                        }
+            self.drive_ready(&mut b);
+            self.close_finished(&mut b)?;
+        }
+    }
+
+    /// Keeps `concurrency` connections busy while cycles are due.
+    fn fill(&mut self, b: &mut Batch, concurrency: usize) -> Result<(), SoakError> {
+        while self.slots.len() < concurrency && b.started < b.count + b.stats.failed {
+            // A connection takes its cycles in one block, so `count`
+            // cycles take `count / N` connections, rounded up.
+            let block = self
+                .requests_per_connection
+                .min(b.count + b.stats.failed - b.started);
+            match self.start(b.next, block) {
+                Ok(()) => {
+                    b.stats.connections += 1;
+                    b.next += block;
+                    b.started += block;
+                }
+                Err(e) => {
+                    b.stats.failed += 1;
+                    self.note_failure(format!("connect: {e}"));
+                    if b.stats.failed > b.max_failures {
+                        return Err(self.give_up(b.stats));
                     }
-                    break;
+                    std::thread::sleep(Duration::from_millis(1));
+                    b.next += 1;
+                    b.started += 1;
                 }
             }
-            for (key, failed) in to_close.drain(..) {
-                // Closing the socket takes it out of the epoll set.
-                if let Some(slot) = self.slots.try_remove(key) {
-                    reset(&slot.stream);
-                    if failed {
-                        stats.failed += 1;
-                        if stats.failed > max_failures {
-                            self.close_all();
-                            return Err(self.give_up(stats));
+        }
+        Ok(())
+    }
+
+    /// Drives the connections the poll found ready; those done with their
+    /// block, or failed, go to `b.to_close`.
+    fn drive_ready(&mut self, b: &mut Batch) {
+        for event in self.events.iter() {
+            let key = event.token().0;
+            let Some(slot) = self.slots.get_mut(key) else {
+                continue;
+            };
+            // A kept connection goes on to its next cycle at once (the
+            // socket is writable and no new event would say so).
+            let mut readable = event.is_readable() || event.is_read_closed();
+            loop {
+                match drive(slot, &self.script, readable) {
+                    Ok(Progress::Pending) => break,
+                    Ok(Progress::Done { reusable }) => {
+                        b.stats.completed += 1;
+                        if reusable && slot.left > 0 {
+                            slot.left -= 1;
+                            slot.begin(&self.script, &self.host, slot.n + 1);
+                            // Drained to `WouldBlock`: the answer comes
+                            // with a new event.
+                            readable = false;
+                            continue;
                         }
+                        // The server closes early: the rest of the block
+                        // is due again, on another connection.
+                        b.started -= slot.left;
+                        b.to_close.push((key, false));
+                    }
+                    Err(e) => {
+                        if self.first_failure.is_none() {
+                            self.first_failure = Some(format!("cycle {}: {e}", slot.n));
+                        }
+                        // This cycle is retried (a failure makes one more
+                        // due); the rest of the block is due again.
+                        b.started -= slot.left;
+                        b.to_close.push((key, true));
+                    }
+                }
+                break;
+            }
+        }
+    }
+
+    /// Closes the connections in `b.to_close`, counting the failed ones.
+    fn close_finished(&mut self, b: &mut Batch) -> Result<(), SoakError> {
+        for (key, failed) in b.to_close.drain(..) {
+            // Closing the socket takes it out of the epoll set.
+            if let Some(slot) = self.slots.try_remove(key) {
+                reset(&slot.stream);
+                if failed {
+                    b.stats.failed += 1;
+                    if b.stats.failed > b.max_failures {
+                        self.close_all();
+                        return Err(self.give_up(b.stats));
                     }
                 }
             }
         }
+        Ok(())
     }
 
     /// Connects for the `block` cycles numbered from `n` (at least 1).
@@ -409,13 +434,13 @@ impl LoadClient {
         }
     }
 
-    fn give_up(&self, stats: CycleStats) -> String {
-        format!(
+    fn give_up(&self, stats: CycleStats) -> SoakError {
+        SoakError::Cycles(format!(
             "{} cycles failed ({} completed); first failure: {}",
             stats.failed,
             stats.completed,
             self.first_failure.as_deref().unwrap_or("?")
-        )
+        ))
     }
 
     fn close_all(&mut self) {
@@ -423,6 +448,20 @@ impl LoadClient {
             reset(&slot.stream);
         }
     }
+}
+
+/// One [`LoadClient::run`]'s state.
+struct Batch {
+    /// The successful cycles wanted.
+    count: u64,
+    /// The next cycle's number.
+    next: u64,
+    /// Cycles started (a failure makes one more due).
+    started: u64,
+    max_failures: u64,
+    stats: CycleStats,
+    /// Connections to close, and whether their cycle failed.
+    to_close: Vec<(usize, bool)>,
 }
 
 /// Closes with RST instead of FIN: no `TIME_WAIT` on either side.
@@ -440,7 +479,7 @@ fn run_closure(
     count: u64,
     concurrency: usize,
     timeout: Duration,
-) -> Result<CycleStats, String> {
+) -> Result<CycleStats, SoakError> {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Mutex;
     let deadline = Instant::now() + timeout;
@@ -486,16 +525,16 @@ fn run_closure(
         .unwrap_or_else(|p| p.into_inner())
         .unwrap_or_default();
     if stats.failed > max_failures {
-        return Err(format!(
+        return Err(SoakError::Cycles(format!(
             "{} cycles failed ({} completed); first failure: {why}",
             stats.failed, stats.completed
-        ));
+        )));
     }
     if stats.completed < count {
-        return Err(format!(
+        return Err(SoakError::Cycles(format!(
             "{} of {count} cycles done when the {timeout:?} timeout passed ({} failed; {why})",
             stats.completed, stats.failed
-        ));
+        )));
     }
     Ok(stats)
 }

@@ -1,5 +1,7 @@
 //! The process's descriptor limit: a soak holds many connections at once.
 
+use crate::SoakError;
+
 /// Raises the soft descriptor limit to at least `want` (as far as the hard
 /// limit allows); never lowers it.
 pub fn raise(want: u64) {
@@ -13,18 +15,18 @@ pub fn raise(want: u64) {
 }
 
 /// Sets the soft descriptor limit to `n`.
-pub fn set(n: u64) -> Result<(), String> {
-    let mut lim = fd_limit().ok_or("getrlimit failed")?;
+pub fn set(n: u64) -> Result<(), SoakError> {
+    let mut lim = fd_limit().ok_or_else(|| SoakError::FdLimit("getrlimit failed".to_string()))?;
     lim.rlim_cur = n.min(lim.rlim_max);
     // SAFETY: `lim` is a valid rlimit.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     if rc == 0 {
         Ok(())
     } else {
-        Err(format!(
+        Err(SoakError::FdLimit(format!(
             "setrlimit(NOFILE, {n}): {}",
             std::io::Error::last_os_error()
-        ))
+        )))
     }
 }
 

@@ -43,6 +43,9 @@
 pub mod admin_client;
 pub mod cli;
 pub mod client;
+pub mod error;
 pub mod fd_limit;
 pub mod soak;
 pub mod template;
+
+pub use error::SoakError;

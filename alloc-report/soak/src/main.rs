@@ -1,6 +1,6 @@
 //! `alloc-soak`: soak a server that mounts the alloc-admin endpoint and
-//! gate on the verdict. Exit codes: 0 no leak, 1 a leak (above
-//! `--threshold`), 2 an error or bad arguments.
+//! gate on the verdict. Exit codes: 0 no leak, 1 a leak of the whole heap
+//! or a site above `--max-bytes-per-cycle`, 2 an error or bad arguments.
 //!
 //! The system allocator: the soak driver measures another process. The
 //! command is [`alloc_soak::cli::main_from`], so that a test runs it as the

@@ -46,10 +46,11 @@
 //! the snapshot would have been.
 
 use crate::admin_client::{AdminClient, ReceivedSnapshot};
-use crate::client::{reset, LoadClient, Script};
+use crate::client::{reset, CycleStats, LoadClient, Script};
+use crate::SoakError;
 use alloc_report::{Analyzer, ClassifyOptions, Report, Symbolizer, Verdict, WorkspaceFinder};
 use alloc_snapshot::file::{encode, is_series_name, write_atomic, SeriesCheck, SOAK_SERIES};
-use alloc_snapshot::SeriesWriter;
+use alloc_snapshot::{SeriesWriter, SnapshotFile};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -117,6 +118,8 @@ pub struct SoakOptions {
 }
 
 /// Work run beside each measured batch; see [`SoakOptions::during_batch`].
+/// Its error is the user's own words, which end the soak as a
+/// [`SoakError::BatchHook`].
 #[derive(Clone)]
 pub struct BatchHook(pub Arc<dyn Fn(u64) -> Result<(), String> + Send + Sync>);
 
@@ -208,19 +211,20 @@ impl SoakOutcome {
         self.cycles as f64 / self.batch_seconds.max(1e-9)
     }
 
-    /// Whether the whole heap leaks more than `threshold` bytes per cycle
-    /// (as `alloc-report check --threshold`).
+    /// Whether the whole heap or any site leaks more than
+    /// `max_bytes_per_cycle` ([`Report::leaks`], as `alloc-report check
+    /// --max-bytes-per-cycle`).
     #[must_use]
-    pub fn leaks(&self, threshold: f64) -> bool {
-        self.verdict.kind == alloc_report::VerdictKind::Leak
-            && self.verdict.bytes_per_cycle > threshold
+    pub fn leaks(&self, max_bytes_per_cycle: f64) -> bool {
+        self.report.leaks(max_bytes_per_cycle)
     }
 
-    /// The process exit code of a soak: 0 clean, 1 on a leak above
-    /// `threshold` bytes per cycle (2, an error, is the caller's).
+    /// The process exit code of a soak: 0 clean, 1 when the whole heap or
+    /// a site leaks more than `max_bytes_per_cycle` (2, an error, is the
+    /// caller's).
     #[must_use]
-    pub fn exit_code(&self, threshold: f64) -> u8 {
-        u8::from(self.leaks(threshold))
+    pub fn exit_code(&self, max_bytes_per_cycle: f64) -> u8 {
+        u8::from(self.leaks(max_bytes_per_cycle))
     }
 
     /// One line: the verdict, its figures and the top call site.
@@ -251,30 +255,15 @@ pub fn top_site(report: &Report) -> Option<String> {
         .map(|v| v.site.clone())
 }
 
-/// Runs a soak; see the module docs.
-pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
-    if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
-        return Err("cycles, batch and concurrency must be at least 1".to_string());
-    }
-    if o.requests_per_connection == 0 {
-        return Err("requests per connection must be at least 1".to_string());
-    }
-    if o.requests_per_connection > 1 && !o.script.can_keep_alive() {
-        return Err(format!(
-            "{} requests per connection needs HTTP (--http) or raw TCP with an end marker \
-             (--send with --until); the demo protocol and answers that end when the server \
-             closes take one connection per cycle",
-            o.requests_per_connection
-        ));
-    }
-    let series_dir = o.out.join(SOAK_SERIES);
+/// Runs a soak; see the module docs: the options checked, the output
+/// directory cleared, the baseline and the held connections, the warm-up,
+/// then a batch of cycles and a snapshot at quiescence until the cycles
+/// are done, and the report.
+pub fn run(o: &SoakOptions) -> Result<SoakOutcome, SoakError> {
+    check_options(o)?;
     clear_earlier_soak(&o.out, o.replace)?;
     crate::fd_limit::raise(o.hold as u64 + o.concurrency as u64 + 64);
-    let mut symbols = Symbolizer::new();
-    symbols.set_site_rule(o.site_rule);
-    for b in &o.binaries {
-        symbols.use_file(b).map_err(|e| e.to_string())?;
-    }
+    let symbols = symbolizer(o)?;
     let admin = AdminClient::with_prefix(o.admin, &o.admin_prefix)
         .token(o.admin_token.clone())
         .retry_for(o.admin_retry_for);
@@ -282,94 +271,24 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     let held = hold_connections(o.server, o.hold, matches!(o.script, Script::Demo))?;
     let expected = baseline + o.hold as u64;
     let mut client = LoadClient::new(o.server, o.script.clone())
-        .map_err(|e| format!("client: {e}"))?
+        .map_err(|e| SoakError::Cycles(format!("client: {e}")))?
         .requests_per_connection(o.requests_per_connection);
-    let (mut failed, mut connections) = (0, 0);
-    let mut next = 0u64;
-    if o.warmup > 0 {
-        // An unkept snapshot before each half: every epoch the policy
-        // looks at then holds cycles (see the module docs).
-        let half = o.warmup / 2;
-        for n in [half, o.warmup - half] {
-            admin.wait_for_connections(expected, o.batch_timeout)?;
-            admin.advance_epoch()?;
-            admin.snapshot(None)?;
-            let s = client.run(next, n, o.concurrency, o.batch_timeout)?;
-            failed += s.failed;
-            next = s.next;
-        }
-    }
+    let mut load = warm_up(o, &admin, expected, &mut client)?;
 
-    let mut writer = SeriesWriter::create(&series_dir)
-        .map_err(|e| format!("cannot create {}: {e}", series_dir.display()))?;
-    let mut tool = ToolMemory::default();
-    let mut rss = (None, None);
-    let mut analyzer = Analyzer::new(&ClassifyOptions::default());
-    let mut roots = WorkspaceFinder::new();
-    let mut check = SeriesCheck::new();
-    let mut record = |done: u64| -> Result<(), String> {
-        admin.wait_for_connections(expected, o.batch_timeout)?;
-        admin.advance_epoch()?;
-        let last = o.retention && done >= o.cycles;
-        let ReceivedSnapshot { mut file, bytes } = admin.snapshot_with(Some(done), last)?;
-        let path = writer.next_path();
-        check.next(&path, &file).map_err(|e| {
-            format!(
-                "the snapshot after {done} cycles (not written to {}): {e}",
-                path.display()
-            )
-        })?;
-        let bytes = if file.snapshot.stacks.is_empty() {
-            bytes
-        } else {
-            symbols
-                .symbolize(&mut file.snapshot)
-                .map_err(|e| format!("the snapshot after {done} cycles: {e}"))?;
-            encode(&file)
-        };
-        let t = &file.snapshot.tool;
-        let used = t.live_bytes + t.metadata_bytes;
-        if done == 0 {
-            tool.first = used;
-            rss.0 = file.snapshot.rss_bytes;
-        }
-        tool.last = used;
-        tool.max = tool.max.max(used);
-        rss.1 = file.snapshot.rss_bytes;
-        writer
-            .append_bytes(&bytes)
-            .map_err(|e| format!("cannot write to {}: {e}", series_dir.display()))?;
-        roots.scan(&file.snapshot);
-        analyzer.push_in(&file, roots.workspaces());
-        Ok(())
-    };
-
+    let mut series = Recorder::create(o, &admin, expected, symbols)?;
     let bar = progress_bar(o.progress, o.cycles);
     let started = Instant::now();
-    record(0)?;
+    series.record(0)?;
     let mut done = 0u64;
     let mut in_batches = Duration::ZERO;
     while done < o.cycles {
         let n = o.batch.min(o.cycles - done);
         let batch_started = Instant::now();
-        let s = std::thread::scope(|scope| {
-            let hook = o.during_batch.as_ref().map(|h| {
-                let before = done;
-                scope.spawn(move || (h.0)(before))
-            });
-            let ran = client.run(next, n, o.concurrency, o.batch_timeout);
-            match hook.map(|h| h.join()) {
-                None | Some(Ok(Ok(()))) => ran,
-                Some(Ok(Err(e))) => Err(format!("during the batch after {done} cycles: {e}")),
-                Some(Err(_)) => Err("the batch hook panicked".to_string()),
-            }
-        })?;
+        let s = run_batch(o, &mut client, done, load.next, n)?;
         in_batches += batch_started.elapsed();
-        failed += s.failed;
-        connections += s.connections;
-        next = s.next;
+        load.add(&s);
         done += n;
-        record(done)?;
+        series.record(done)?;
         bar.inc(n);
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -379,20 +298,211 @@ pub fn run(o: &SoakOptions) -> Result<SoakOutcome, String> {
     }
     drop(held);
 
-    let report = analyzer.finish();
+    let report = series.analyzer.finish();
     write_reports(&o.out, &report)?;
     Ok(SoakOutcome {
         verdict: report.overall.clone(),
         top_site: top_site(&report),
         report,
         cycles: done,
-        failed,
-        connections,
+        failed: load.failed,
+        connections: load.connections,
         seconds,
         batch_seconds: in_batches.as_secs_f64(),
-        tool_memory: tool,
-        rss,
+        tool_memory: series.tool,
+        rss: series.rss,
     })
+}
+
+/// Refuses options that cannot make a soak.
+fn check_options(o: &SoakOptions) -> Result<(), SoakError> {
+    if o.cycles == 0 || o.batch == 0 || o.concurrency == 0 {
+        return Err(SoakError::Options(
+            "cycles, batch and concurrency must be at least 1".to_string(),
+        ));
+    }
+    if o.requests_per_connection == 0 {
+        return Err(SoakError::Options(
+            "requests per connection must be at least 1".to_string(),
+        ));
+    }
+    if o.requests_per_connection > 1 && !o.script.can_keep_alive() {
+        return Err(SoakError::Options(format!(
+            "{} requests per connection needs HTTP (--http) or raw TCP with an end marker \
+             (--send with --until); the demo protocol and answers that end when the server \
+             closes take one connection per cycle",
+            o.requests_per_connection
+        )));
+    }
+    Ok(())
+}
+
+/// The symboliser of the soak's snapshots, with its site rule and the
+/// `--binary` files.
+fn symbolizer(o: &SoakOptions) -> Result<Symbolizer, SoakError> {
+    let mut symbols = Symbolizer::new();
+    symbols.set_site_rule(o.site_rule);
+    for b in &o.binaries {
+        symbols.use_file(b).map_err(SoakError::Binary)?;
+    }
+    Ok(symbols)
+}
+
+/// The cycles run so far: failed ones, connections, the next number.
+#[derive(Default)]
+struct Load {
+    failed: u64,
+    connections: u64,
+    next: u64,
+}
+
+impl Load {
+    fn add(&mut self, s: &CycleStats) {
+        self.failed += s.failed;
+        self.connections += s.connections;
+        self.next = s.next;
+    }
+}
+
+/// The warm-up's cycles, in two halves, each after an unkept snapshot:
+/// every epoch the policy looks at then holds cycles (see the module
+/// docs). Their connections are not counted.
+fn warm_up(
+    o: &SoakOptions,
+    admin: &AdminClient,
+    expected: u64,
+    client: &mut LoadClient,
+) -> Result<Load, SoakError> {
+    let mut load = Load::default();
+    if o.warmup == 0 {
+        return Ok(load);
+    }
+    let half = o.warmup / 2;
+    for n in [half, o.warmup - half] {
+        admin.wait_for_connections(expected, o.batch_timeout)?;
+        admin.advance_epoch()?;
+        admin.snapshot(None)?;
+        let s = client.run(load.next, n, o.concurrency, o.batch_timeout)?;
+        load.failed += s.failed;
+        load.next = s.next;
+    }
+    Ok(load)
+}
+
+/// One measured batch of `n` cycles from `next`, with the work beside it
+/// ([`SoakOptions::during_batch`]), `done` cycles before it.
+fn run_batch(
+    o: &SoakOptions,
+    client: &mut LoadClient,
+    done: u64,
+    next: u64,
+    n: u64,
+) -> Result<CycleStats, SoakError> {
+    std::thread::scope(|scope| {
+        let hook = o
+            .during_batch
+            .as_ref()
+            .map(|h| scope.spawn(move || (h.0)(done)));
+        let ran = client.run(next, n, o.concurrency, o.batch_timeout);
+        match hook.map(|h| h.join()) {
+            None | Some(Ok(Ok(()))) => ran,
+            Some(Ok(Err(e))) => Err(SoakError::BatchHook(format!(
+                "during the batch after {done} cycles: {e}"
+            ))),
+            Some(Err(_)) => Err(SoakError::BatchHook("the batch hook panicked".to_string())),
+        }
+    })
+}
+
+/// The kept series: each snapshot at quiescence checked against the ones
+/// before, symbolised, written and analysed; the tool's memory and the
+/// server's RSS along the way.
+struct Recorder<'a> {
+    o: &'a SoakOptions,
+    admin: &'a AdminClient,
+    /// The open connections at quiescence.
+    expected: u64,
+    symbols: Symbolizer,
+    series_dir: PathBuf,
+    writer: SeriesWriter,
+    check: SeriesCheck,
+    analyzer: Analyzer,
+    roots: WorkspaceFinder,
+    tool: ToolMemory,
+    rss: (Option<u64>, Option<u64>),
+}
+
+impl<'a> Recorder<'a> {
+    fn create(
+        o: &'a SoakOptions,
+        admin: &'a AdminClient,
+        expected: u64,
+        symbols: Symbolizer,
+    ) -> Result<Self, SoakError> {
+        let series_dir = o.out.join(SOAK_SERIES);
+        let writer = SeriesWriter::create(&series_dir)
+            .map_err(|e| SoakError::file("create", &series_dir, e))?;
+        Ok(Recorder {
+            o,
+            admin,
+            expected,
+            symbols,
+            series_dir,
+            writer,
+            check: SeriesCheck::new(),
+            analyzer: Analyzer::new(&ClassifyOptions::default()),
+            roots: WorkspaceFinder::new(),
+            tool: ToolMemory::default(),
+            rss: (None, None),
+        })
+    }
+
+    /// The snapshot after `done` cycles, at quiescence, kept.
+    fn record(&mut self, done: u64) -> Result<(), SoakError> {
+        let (file, bytes) = self.fetch(done)?;
+        let t = &file.snapshot.tool;
+        let used = t.live_bytes + t.metadata_bytes;
+        if done == 0 {
+            self.tool.first = used;
+            self.rss.0 = file.snapshot.rss_bytes;
+        }
+        self.tool.last = used;
+        self.tool.max = self.tool.max.max(used);
+        self.rss.1 = file.snapshot.rss_bytes;
+        self.writer
+            .append_bytes(&bytes)
+            .map_err(|e| SoakError::file("write to", &self.series_dir, e))?;
+        self.roots.scan(&file.snapshot);
+        self.analyzer.push_in(&file, self.roots.workspaces());
+        Ok(())
+    }
+
+    /// Waits for quiescence, closes an epoch and takes the snapshot (with
+    /// a retention scan at the last one, if asked), checks that it
+    /// continues the series and symbolises it: the file and the bytes to
+    /// write (as served when there is nothing to symbolise).
+    fn fetch(&mut self, done: u64) -> Result<(SnapshotFile, Vec<u8>), SoakError> {
+        self.admin
+            .wait_for_connections(self.expected, self.o.batch_timeout)?;
+        self.admin.advance_epoch()?;
+        let last = self.o.retention && done >= self.o.cycles;
+        let ReceivedSnapshot { mut file, bytes } = self.admin.snapshot_with(Some(done), last)?;
+        let path = self.writer.next_path();
+        self.check.next(&path, &file).map_err(|e| {
+            SoakError::Snapshot(format!(
+                "the snapshot after {done} cycles (not written to {}): {e}",
+                path.display()
+            ))
+        })?;
+        if file.snapshot.stacks.is_empty() {
+            return Ok((file, bytes));
+        }
+        self.symbols
+            .symbolize(&mut file.snapshot)
+            .map_err(|e| SoakError::Snapshot(format!("the snapshot after {done} cycles: {e}")))?;
+        let bytes = encode(&file);
+        Ok((file, bytes))
+    }
 }
 
 fn progress_bar(wanted: bool, len: u64) -> ProgressBar {
@@ -417,23 +527,25 @@ fn hold_connections(
     server: SocketAddr,
     n: usize,
     greeting: bool,
-) -> Result<Vec<TcpStream>, String> {
+) -> Result<Vec<TcpStream>, SoakError> {
     let mut held = Vec::with_capacity(n);
     for i in 0..n {
         let s = TcpStream::connect_timeout(&server, Duration::from_secs(10))
-            .map_err(|e| format!("holding connection {i} of {n}: {e}"))?;
+            .map_err(|e| SoakError::Cycles(format!("holding connection {i} of {n}: {e}")))?;
         if !greeting {
             held.push(s);
             continue;
         }
         s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| format!("holding connection {i}: {e}"))?;
+            .map_err(|e| SoakError::Cycles(format!("holding connection {i}: {e}")))?;
         let mut line = String::new();
         BufReader::new(&s)
             .read_line(&mut line)
-            .map_err(|e| format!("holding connection {i}: no greeting: {e}"))?;
+            .map_err(|e| SoakError::Cycles(format!("holding connection {i}: no greeting: {e}")))?;
         if !line.starts_with("hello ") {
-            return Err(format!("holding connection {i}: greeting {line:?}"));
+            return Err(SoakError::Cycles(format!(
+                "holding connection {i}: greeting {line:?}"
+            )));
         }
         held.push(s);
     }
@@ -444,7 +556,7 @@ fn hold_connections(
 pub const REPORT_FILES: [&str; 3] = ["report.txt", "report.json", "report.html"];
 
 /// Writes `report.txt`, `report.json` and `report.html` into `dir`.
-pub fn write_reports(dir: &Path, report: &Report) -> Result<(), String> {
+pub fn write_reports(dir: &Path, report: &Report) -> Result<(), SoakError> {
     use alloc_report::render::{report_html, report_json, report_text};
     let [txt, json, html] = REPORT_FILES;
     write_files(
@@ -492,16 +604,16 @@ fn is_snapshot_file(path: &Path) -> bool {
 }
 
 /// Lists what `out` holds of an earlier soak's ([`Earlier`]).
-fn earlier_soak(out: &Path) -> Result<Earlier, String> {
+fn earlier_soak(out: &Path) -> Result<Earlier, SoakError> {
     let mut found = Earlier::default();
     let series = out.join(SOAK_SERIES);
     let entries = match std::fs::read_dir(&series) {
         Ok(entries) => Some(entries),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("cannot list {}: {e}", series.display())),
+        Err(e) => return Err(SoakError::file("list", &series, e)),
     };
     for entry in entries.into_iter().flatten() {
-        let entry = entry.map_err(|e| format!("cannot list {}: {e}", series.display()))?;
+        let entry = entry.map_err(|e| SoakError::file("list", &series, e))?;
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_str().unwrap_or("");
@@ -532,7 +644,7 @@ fn earlier_soak(out: &Path) -> Result<Earlier, String> {
 /// Makes `out` ready for a new soak (see the module docs): refuses it if
 /// it holds an earlier soak or others' files in `series/`, unless
 /// `replace`; then deletes the earlier soak's own files, one by one.
-fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), String> {
+fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), SoakError> {
     let found = earlier_soak(out)?;
     let some = |files: &[PathBuf]| {
         let names: Vec<String> = files
@@ -548,12 +660,12 @@ fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), String> {
         }
     };
     if !found.in_the_way.is_empty() {
-        return Err(format!(
+        return Err(SoakError::Occupied(format!(
             "--out {}: {} would be overwritten or mixed into the new soak's files but was not \
              written by a soak; move it, or choose another --out",
             out.display(),
             some(&found.in_the_way)
-        ));
+        )));
     }
     let occupied = !found.own.is_empty() || !found.foreign.is_empty();
     if occupied && !replace {
@@ -568,18 +680,18 @@ fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), String> {
                 some(&found.foreign)
             ));
         }
-        return Err(format!(
+        return Err(SoakError::Occupied(format!(
             "--out {} holds {}; pass --replace to delete the earlier soak's series and report \
              files only (others are kept), or choose another --out",
             out.display(),
             holds.join(" and ")
-        ));
+        )));
     }
     for path in &found.own {
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot delete {}: {e}", path.display())),
+            Err(e) => return Err(SoakError::file("delete", path, e)),
         }
     }
     Ok(())
@@ -587,10 +699,10 @@ fn clear_earlier_soak(out: &Path, replace: bool) -> Result<(), String> {
 
 /// Writes each `(name, bytes)` into `dir` (created if missing), each
 /// atomically ([`write_atomic`]); the error names the file.
-pub fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), String> {
+pub fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), SoakError> {
     for (name, bytes) in files {
         let path = dir.join(name);
-        write_atomic(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_atomic(&path, bytes).map_err(|e| SoakError::file("write", &path, e))?;
     }
     Ok(())
 }

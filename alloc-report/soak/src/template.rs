@@ -31,17 +31,17 @@ pub fn render(template: &[u8], n: u64) -> Vec<u8> {
 }
 
 /// Checks that `template` uses only the known placeholders.
-pub fn validate(template: &str) -> Result<(), String> {
+pub fn validate(template: &str) -> Result<(), crate::SoakError> {
     let stripped = template
         .replace("{{", "")
         .replace("}}", "")
         .replace("{cycle}", "")
         .replace("{key}", "");
     match stripped.find(['{', '}']) {
-        Some(at) => Err(format!(
+        Some(at) => Err(crate::SoakError::Options(format!(
             "unknown placeholder near {:?} (known: {{cycle}}, {{key}}; {{{{ and }}}} for braces)",
             &stripped[at..(at + 12).min(stripped.len())]
-        )),
+        ))),
         None => Ok(()),
     }
 }

@@ -231,7 +231,7 @@ fn scripts_that_cannot_keep_a_connection_take_one_per_cycle() {
     o.script = close_delimited;
     o.requests_per_connection = 2;
     let e = soak::run(&o).unwrap_err();
-    assert!(e.contains("--until"), "{e}");
+    assert!(e.to_string().contains("--until"), "{e}");
 }
 
 /// A fake admin endpoint over `seen.open`: `/connections`, `POST /epoch`,

@@ -4,22 +4,22 @@
 //! details), then [`Analyzer::finish`] classifies the whole heap and every
 //! site. [`analyze`] does exactly this for a series in memory.
 
-use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Stack, Workspaces};
+use alloc_snapshot::{EpochLive, Histograms, SampleMode, SiteLive, Snapshot, Stack, Workspaces};
 
 use super::detail::{self, HeapBirths, SiteDetail};
 use super::report::{
     HistogramSummary, ProfileEntry, Report, ReportPoint, ResourceGrowth, SamplingSummary,
-    SiteCurve, SiteStack, SurvivorProfile, SITE_CURVES, SITE_STACKS,
+    SiteCurve, SurvivorProfile, SITE_CURVES,
 };
 use super::site::{SiteTable, StackWalk, ALL_SITES};
+use super::stack::{SiteStack, SITE_STACKS};
 use super::survivors::{self, survivors, Estimate, Live};
 use super::verdict::{
     benjamini_hochberg, classify, decide, trend_in_window, window_len, ClassifyOptions, SiteSeries,
     Trend, Verdict, VerdictKind,
 };
-use super::HashMap;
+use super::{agreement, growth, HashMap};
 use crate::format::SnapshotFile;
-use crate::growth;
 use crate::stats::robust_slope;
 
 /// Analyses a series one snapshot at a time, so a long series need not be
@@ -146,7 +146,26 @@ impl Analyzer {
             self.start_epoch = s.epoch;
         }
         let start = self.start_epoch;
-        let surv = survivors(s, start);
+        self.push_heap(file);
+        let stack_site = self.push_sites(s);
+        self.close_row();
+        if let Some(r) = &s.retention {
+            self.causes = Some(super::cause::site_causes(
+                s,
+                r,
+                start,
+                &stack_site,
+                self.sites.len(),
+            ));
+        }
+        self.keep_last(s);
+    }
+
+    /// The whole heap's figures of `file`: its point, survivors and held
+    /// memory.
+    fn push_heap(&mut self, file: &SnapshotFile) {
+        let s = &file.snapshot;
+        let surv = survivors(s, self.start_epoch);
         self.points.push(ReportPoint {
             epoch: s.epoch,
             cycles: 0,
@@ -162,9 +181,14 @@ impl Analyzer {
         self.held.push(growth::held(s));
         self.epochs.push(s.epoch);
         self.file_cycles.push(file.cycles);
+    }
 
-        // Call sites: survivors per site. Entries are sorted by stack, so
-        // the site is looked up once per stack.
+    /// Call sites: survivors per site into `acc`, and the last snapshot's
+    /// entries with their sites. Entries are sorted by stack, so the site
+    /// is looked up once per stack. Returns each stack's site when `s` has
+    /// a retention scan (for the causes).
+    fn push_sites(&mut self, s: &Snapshot) -> HashMap<u32, usize> {
+        let start = self.start_epoch;
         self.last_sites.clear();
         self.last_site_of.clear();
         let mut cur: Option<(u32, Option<usize>)> = None;
@@ -191,6 +215,12 @@ impl Analyzer {
             self.last_site_of.push(site);
         }
         self.any_sites |= !s.sites.is_empty();
+        stack_site
+    }
+
+    /// Ends the snapshot's row of the site matrix: `acc` kept as the row,
+    /// each site's last change noted.
+    fn close_row(&mut self) {
         let prev: &[Estimate] = match self.row_start.last() {
             Some(&p) => &self.cells[p..],
             None => &[],
@@ -204,18 +234,11 @@ impl Analyzer {
         self.cells.extend_from_slice(&self.acc);
         self.acc.fill(Estimate::default());
         self.files += 1;
+    }
 
-        if let Some(r) = &s.retention {
-            self.causes = Some(super::cause::site_causes(
-                s,
-                r,
-                start,
-                &stack_site,
-                self.sites.len(),
-            ));
-        }
-
-        // What the report needs from the last snapshot only.
+    /// What the report needs from the last snapshot only.
+    fn keep_last(&mut self, s: &Snapshot) {
+        let start = self.start_epoch;
         self.last_epoch = s.epoch;
         self.last_timestamp = s.timestamp_unix_ns;
         self.last_epoch_entries.clear();
@@ -317,7 +340,7 @@ impl Analyzer {
             agreement: None,
             profile,
         };
-        report.agreement = crate::agreement::site_agreement(&report);
+        report.agreement = agreement::site_agreement(&report);
         report
     }
 
@@ -467,25 +490,7 @@ impl Analyzer {
         let n = self.row_start.len();
         let w = window_len(n, opts);
         let series = self.site_series(n, w);
-        let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
-        let start_epoch = self.start_epoch;
-        let marks = (
-            epochs.get(n - w).copied().unwrap_or(start_epoch),
-            epochs.get(n - w + w / 2).copied().unwrap_or(start_epoch),
-        );
-        let trends: Vec<Trend> = series
-            .iter()
-            .map(|s| {
-                if s.bytes.len() == w {
-                    trend_in_window(s, &s.bytes, &s.blocks, &x, marks)
-                } else {
-                    let one = &s.bytes[s.bytes.len() - 1..];
-                    let t =
-                        trend_in_window(s, one, &s.blocks[s.blocks.len() - 1..], &x[..1], marks);
-                    t.over_window(w)
-                }
-            })
-            .collect();
+        let trends = self.site_trends(&series, cycles, epochs, w);
         let tested: Vec<f64> = series
             .iter()
             .zip(&trends)
@@ -500,39 +505,11 @@ impl Analyzer {
             .enumerate()
             .map(|(i, (s, t))| {
                 let v = decide(s, t, threshold, opts);
-                let mut v = if v.kind == VerdictKind::Leak || s.bytes.len() != w {
-                    v
-                } else {
-                    // Changed inside the window: the growth of existing blocks.
-                    let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
-                        .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
-                        .unzip();
-                    growth::apply(v, &y, &b, &all_x, w)
-                };
-                if v.kind == VerdictKind::Leak {
-                    if let Some(causes) = &self.causes {
-                        v.cause = Some(
-                            causes
-                                .get(i)
-                                .cloned()
-                                .flatten()
-                                .unwrap_or_else(super::cause::Cause::unknown),
-                        );
-                    }
-                }
-                v
+                let changed_inside = s.bytes.len() == w;
+                self.with_growth_and_cause(i, v, changed_inside, &all_x, w)
             })
             .collect();
-        let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);
-        let mut order: Vec<usize> = (0..sites.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (va, vb) = (&sites[a], &sites[b]);
-            rank(va)
-                .cmp(&rank(vb))
-                .then(vb.bytes_per_cycle.total_cmp(&va.bytes_per_cycle))
-                .then(vb.final_survivors.bytes.cmp(&va.final_survivors.bytes))
-                .then_with(|| va.site.cmp(&vb.site))
-        });
+        let order = report_order(&sites);
         let site_curves = order
             .iter()
             .take(SITE_CURVES)
@@ -550,6 +527,74 @@ impl Analyzer {
             sorted.push(std::mem::replace(&mut sites[i], overall.clone()));
         }
         (sorted, site_curves)
+    }
+
+    /// Each site's trend over the window of the last `w` snapshots (at the
+    /// `cycles` and `epochs` of every snapshot); a site whose figures did
+    /// not change inside the window has one point, its trend over the
+    /// window that of a constant.
+    fn site_trends(
+        &self,
+        series: &[SiteSeries],
+        cycles: &[u64],
+        epochs: &[u32],
+        w: usize,
+    ) -> Vec<Trend> {
+        let n = self.row_start.len();
+        let x: Vec<f64> = cycles[n - w..n].iter().map(|&c| c as f64).collect();
+        let start_epoch = self.start_epoch;
+        let marks = (
+            epochs.get(n - w).copied().unwrap_or(start_epoch),
+            epochs.get(n - w + w / 2).copied().unwrap_or(start_epoch),
+        );
+        series
+            .iter()
+            .map(|s| {
+                if s.bytes.len() == w {
+                    trend_in_window(s, &s.bytes, &s.blocks, &x, marks)
+                } else {
+                    let one = &s.bytes[s.bytes.len() - 1..];
+                    let t =
+                        trend_in_window(s, one, &s.blocks[s.blocks.len() - 1..], &x[..1], marks);
+                    t.over_window(w)
+                }
+            })
+            .collect()
+    }
+
+    /// Site `i`'s verdict `v` with the growth of existing blocks (when its
+    /// figures changed inside the window of `w` and it is not already a
+    /// leak) and, for a leak, its cause from the last retention scan.
+    fn with_growth_and_cause(
+        &self,
+        i: usize,
+        v: Verdict,
+        changed_inside: bool,
+        all_x: &[f64],
+        w: usize,
+    ) -> Verdict {
+        let n = self.row_start.len();
+        let mut v = if v.kind == VerdictKind::Leak || !changed_inside {
+            v
+        } else {
+            // Changed inside the window: the growth of existing blocks.
+            let (y, b): (Vec<f64>, Vec<f64>) = (0..n)
+                .map(|k| (self.cell(k, i).bytes, self.cell(k, i).blocks))
+                .unzip();
+            growth::apply(v, &y, &b, all_x, w)
+        };
+        if v.kind == VerdictKind::Leak {
+            if let Some(causes) = &self.causes {
+                v.cause = Some(
+                    causes
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(super::cause::Cause::unknown),
+                );
+            }
+        }
+        v
     }
 
     /// Fills in the stacks of every leak site ([`Verdict::stacks`]): its
@@ -643,6 +688,22 @@ impl Analyzer {
     }
 }
 
+/// The report's order of `sites`: leaks first, `ok` last, then by bytes
+/// per cycle, final survivors and label.
+fn report_order(sites: &[Verdict]) -> Vec<usize> {
+    let rank = |v: &Verdict| (v.kind != VerdictKind::Leak, v.kind == VerdictKind::Ok);
+    let mut order: Vec<usize> = (0..sites.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (va, vb) = (&sites[a], &sites[b]);
+        rank(va)
+            .cmp(&rank(vb))
+            .then(vb.bytes_per_cycle.total_cmp(&va.bytes_per_cycle))
+            .then(vb.final_survivors.bytes.cmp(&va.final_survivors.bytes))
+            .then_with(|| va.site.cmp(&vb.site))
+    });
+    order
+}
+
 /// Growth per cycle of the live heap, RSS, the allocator's resident memory
 /// and the tool's own memory, over the verdicts' window.
 fn resource_growth(points: &[ReportPoint], opts: &ClassifyOptions) -> ResourceGrowth {
@@ -659,7 +720,10 @@ fn resource_growth(points: &[ReportPoint], opts: &ClassifyOptions) -> ResourceGr
         allocator_resident_bytes_per_cycle: slope_of(&|p| p.allocator_resident_bytes),
         tool_bytes_per_cycle: slope_of(&|p| Some(p.tool_bytes)).unwrap_or(0.0),
         rss_without_tool_bytes_per_cycle: slope_of(&ReportPoint::rss_without_tool),
+        outside_heap_bytes_per_cycle: None,
+        retention_note: None,
     }
+    .with_notes()
 }
 
 /// Analyses a series (in time order): the whole heap from the exact

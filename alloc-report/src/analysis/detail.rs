@@ -2,19 +2,19 @@
 //! whole heap beyond its curve: the survivors by birth epoch at the last
 //! snapshot, and the source lines around the site's frame when its file is
 //! on disk (read by
-//! [`crate::source`], the one place the analysis reads anything but
+//! [`Source`], the one place the analysis reads anything but
 //! snapshots). The renderers draw these; none computes them.
 
 use alloc_snapshot::{EpochLive, SiteLive, Stack};
 use serde::Serialize;
 
-use super::report::SiteStack;
+use super::source::{Source, SourceReader};
+use super::stack::SiteStack;
 use super::HashMap;
-use crate::source::Source;
 
 /// The whole heap's live bytes at the last snapshot by birth epoch (exact
 /// counters), for the birth-epoch chart: the survivors by epoch, and what
-/// is held from before the series (held minus survivors, [`crate::growth`]).
+/// is held from before the series (held minus survivors, [growth of existing blocks](super#growth-of-existing-blocks)).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HeapBirths {
     /// Live bytes born before the series' first snapshot, in closed epochs
@@ -27,6 +27,22 @@ pub struct HeapBirths {
     /// folded into ranges by the collector), as the last snapshot lists
     /// them.
     pub epochs: Vec<EpochLive>,
+}
+
+/// The whole heap's survivors by birth epoch split by site, for a stacked
+/// chart ([`Report::birth_layers`](super::Report::birth_layers)): the
+/// columns of [`HeapBirths::epochs`], the bytes of each top site in each
+/// column (estimated), and the rest of the heap.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BirthLayers {
+    /// Each column's birth epochs, first and last.
+    pub columns: Vec<(u32, u32)>,
+    /// The top sites: an index into [`Report::sites`](super::Report::sites)
+    /// and the site's bytes in each column.
+    pub sites: Vec<(usize, Vec<f64>)>,
+    /// The rest of the heap's bytes in each column (exact, less the sites'
+    /// estimates, never below zero).
+    pub rest: Vec<f64>,
 }
 
 /// One birth epoch of a site's survivors (estimated).
@@ -122,7 +138,7 @@ pub(crate) fn site_details(
         s.0 += e.bytes;
         s.1 += e.blocks;
     }
-    let mut reader = crate::source::SourceReader::default();
+    let mut reader = SourceReader::default();
     acc.into_iter()
         .zip(labels)
         .map(|(mut a, label)| {

@@ -5,10 +5,9 @@
 use alloc_snapshot::{EpochLive, Histogram, Histograms, SampleMode, Stack};
 use serde::Serialize;
 
-use super::detail::{HeapBirths, SiteDetail};
+use super::detail::{BirthLayers, HeapBirths, SiteDetail};
 use super::survivors::{CyclesSource, Live};
 use super::verdict::{Verdict, VerdictKind};
-use crate::agreement::SiteAgreement;
 
 /// Growth per cycle of the whole process beside the heap's, so that a heap
 /// leak can be told from memory the allocator keeps (fragmentation,
@@ -27,6 +26,37 @@ pub struct ResourceGrowth {
     /// Process RSS without the tool's own memory, per cycle, when every
     /// snapshot has RSS: the program's growth.
     pub rss_without_tool_bytes_per_cycle: Option<f64>,
+    /// What grows outside the heap, per cycle: RSS without the tool minus
+    /// the live heap (what the allocator retains: free pages it keeps,
+    /// fragmentation, size-class rounding; and code and stacks). Needs no
+    /// allocator statistics.
+    pub outside_heap_bytes_per_cycle: Option<f64>,
+    /// The note when RSS (without the tool) grows much faster than the
+    /// live heap (over a page a cycle, and over four times the heap's
+    /// growth): memory the allocator retains rather than a heap leak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_note: Option<String>,
+}
+
+impl ResourceGrowth {
+    /// The figures of `outside_heap_bytes_per_cycle` and `retention_note`
+    /// from the others'.
+    pub(crate) fn with_notes(mut self) -> Self {
+        let heap = self.live_heap_bytes_per_cycle;
+        self.outside_heap_bytes_per_cycle =
+            self.rss_without_tool_bytes_per_cycle.map(|rss| rss - heap);
+        let rss = self
+            .rss_without_tool_bytes_per_cycle
+            .or(self.rss_bytes_per_cycle);
+        self.retention_note = rss
+            .filter(|&rss| rss > 4096.0 && heap < rss / 4.0)
+            .map(|_| {
+                "RSS (without the tool) grows much faster than the live heap: memory the \
+             allocator retains (fragmentation, caches) rather than a heap leak"
+                    .to_string()
+            });
+        self
+    }
 }
 
 /// The figures of one snapshot in a report, for tables and plots.
@@ -57,6 +87,14 @@ impl ReportPoint {
     pub fn rss_without_tool(&self) -> Option<u64> {
         self.rss_bytes.map(|r| r.saturating_sub(self.tool_bytes))
     }
+
+    /// Process RSS without the tool's own memory, minus the live heap:
+    /// what the allocator retains, and code and stacks.
+    #[must_use]
+    pub fn outside_heap(&self) -> Option<u64> {
+        self.rss_without_tool()
+            .map(|r| r.saturating_sub(self.live_bytes))
+    }
 }
 
 /// Quantiles of a distribution (`None` where it is empty).
@@ -77,7 +115,7 @@ pub struct Quantiles {
 impl Quantiles {
     /// The quantiles of a snapshot histogram.
     #[must_use]
-    pub fn of(h: &Histogram) -> Self {
+    pub(crate) fn of(h: &Histogram) -> Self {
         if h.buckets.is_empty() {
             return Quantiles::default();
         }
@@ -215,118 +253,6 @@ pub struct SurvivorProfile {
     pub whole_heap: Vec<EpochLive>,
 }
 
-/// One call stack of a leak site ([`Verdict::stacks`]) at the last
-/// snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SiteStack {
-    /// Estimated surviving bytes of this stack (born since the series'
-    /// first snapshot).
-    pub bytes: f64,
-    /// Estimated surviving blocks of this stack.
-    pub blocks: f64,
-    /// The frames, innermost first, from the first frame past the
-    /// allocator machinery and the tool (the library calls inside the site
-    /// included) to the outermost.
-    pub frames: Vec<StackFrame>,
-}
-
-/// One frame of a [`SiteStack`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StackFrame {
-    /// The function, when known.
-    pub function: Option<String>,
-    /// The source file's full path, when known.
-    pub file: Option<String>,
-    /// The line, when known.
-    pub line: Option<u32>,
-    /// Whether the frame is the program's own code (not the standard
-    /// library's, not a dependency's: `alloc_snapshot::trim::is_own_frame`).
-    pub user: bool,
-    /// Whether this is the site's frame (the one the site is named by).
-    pub site: bool,
-    /// Whose code the frame is: `own`, `dependency`, `std` or `unknown`.
-    pub owner: FrameOwner,
-}
-
-/// Whose code a [`StackFrame`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FrameOwner {
-    /// The program's own code (`user`).
-    Own,
-    /// A dependency's: a registry crate, a git checkout, `vendor/` (the rule
-    /// of `alloc_snapshot::trim::is_dependency_file`).
-    Dependency,
-    /// The rest of the symbolised frames: the standard library's.
-    Std,
-    /// Not symbolised.
-    Unknown,
-}
-
-impl FrameOwner {
-    fn of(f: &alloc_snapshot::Frame) -> Self {
-        if alloc_snapshot::trim::is_own_frame(f) {
-            FrameOwner::Own
-        } else if f.function.is_none() {
-            FrameOwner::Unknown
-        } else if f
-            .file
-            .as_deref()
-            .is_some_and(alloc_snapshot::trim::is_dependency_file)
-        {
-            FrameOwner::Dependency
-        } else {
-            FrameOwner::Std
-        }
-    }
-
-    /// The name JSON gives it.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            FrameOwner::Own => "own",
-            FrameOwner::Dependency => "dependency",
-            FrameOwner::Std => "std",
-            FrameOwner::Unknown => "unknown",
-        }
-    }
-}
-
-impl SiteStack {
-    /// `stack`'s frames from the first past the machinery outwards, with
-    /// its estimated survivors.
-    #[must_use]
-    pub fn of(stack: &Stack, bytes: f64, blocks: f64) -> Self {
-        let first = stack
-            .frames
-            .iter()
-            .position(alloc_snapshot::trim::is_user_frame)
-            .unwrap_or(0);
-        let site = stack.user_frame.map(|u| u as usize);
-        let frames = stack.frames[first..]
-            .iter()
-            .enumerate()
-            .map(|(i, f)| StackFrame {
-                function: f.function.clone(),
-                file: f.file.clone(),
-                line: f.line,
-                user: alloc_snapshot::trim::is_own_frame(f),
-                site: site == Some(first + i),
-                owner: FrameOwner::of(f),
-            })
-            .collect();
-        SiteStack {
-            bytes,
-            blocks,
-            frames,
-        }
-    }
-}
-
-/// How many stacks a leak site's verdict lists at most
-/// ([`Verdict::stacks`]).
-pub const SITE_STACKS: usize = 5;
-
 /// One stack and birth epoch of a [`SurvivorProfile`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ProfileEntry {
@@ -338,6 +264,31 @@ pub struct ProfileEntry {
     pub bytes: f64,
     /// Estimated blocks.
     pub blocks: f64,
+}
+
+/// The note a report carries ([`Report::agreement`]) when the whole heap
+/// leaks and the sites called `leak` explain less than [`EXPLAINED`](super::EXPLAINED) of
+/// its bytes per cycle: the figures, and the note in words that every
+/// renderer prints as it is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteAgreement {
+    /// The whole heap's leak, bytes per cycle (exact).
+    pub heap_bytes_per_cycle: f64,
+    /// How many sites are called `leak`.
+    pub leak_sites: usize,
+    /// What those sites explain, bytes per cycle.
+    pub explained_bytes_per_cycle: f64,
+    /// `explained_bytes_per_cycle / heap_bytes_per_cycle`.
+    pub explained_share: f64,
+    /// Sampled sites with survivors at the last snapshot.
+    pub sites_with_survivors: usize,
+    /// The live samples those sites rest on.
+    pub samples: u64,
+    /// Live samples in the process.
+    pub live_sampled: u64,
+    /// The note in words: how much the sites explain, on how many samples,
+    /// and what to run to settle it.
+    pub note: String,
 }
 
 /// The analysis of a series.
@@ -376,7 +327,7 @@ pub struct Report {
     /// data): its survivors by birth epoch, stacks and source lines.
     pub site_details: Vec<SiteDetail>,
     /// When the whole heap leaks but the `leak` sites explain too little
-    /// of it: by how much, and what to run ([`crate::agreement`]).
+    /// of it: by how much, and what to run (below [`super::EXPLAINED`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<SiteAgreement>,
     /// Survivors by stack at the last snapshot (for pprof and folded
@@ -393,6 +344,49 @@ impl Report {
             .iter()
             .filter(|v| v.estimated && v.kind == VerdictKind::Leak)
             .count()
+    }
+
+    /// How many sites are call sites (estimated: not the whole heap).
+    #[must_use]
+    pub fn call_sites(&self) -> usize {
+        self.sites.iter().filter(|v| v.estimated).count()
+    }
+
+    /// The whole heap's survivors at the last snapshot by birth epoch
+    /// ([`Report::heap_births`]), split into the first `max_sites` sites
+    /// that are not `ok` (call sites, in the report's order) and the rest
+    /// of the heap.
+    #[must_use]
+    pub fn birth_layers(&self, max_sites: usize) -> BirthLayers {
+        let h = &self.heap_births;
+        let columns: Vec<(u32, u32)> = h.epochs.iter().map(|e| (e.first, e.last)).collect();
+        let top = (0..self.sites.len().min(self.site_details.len()))
+            .filter(|&i| self.sites[i].kind != VerdictKind::Ok && self.sites[i].estimated)
+            .take(max_sites);
+        let mut rest: Vec<f64> = h.epochs.iter().map(|e| e.live_bytes as f64).collect();
+        let mut sites = Vec::new();
+        for i in top {
+            let d = &self.site_details[i];
+            let bytes: Vec<f64> = columns
+                .iter()
+                .map(|&(a, b)| {
+                    d.born
+                        .iter()
+                        .filter(|x| x.epoch >= a && x.epoch <= b)
+                        .map(|x| x.bytes)
+                        .sum()
+                })
+                .collect();
+            for (r, b) in rest.iter_mut().zip(&bytes) {
+                *r = (*r - b).max(0.0);
+            }
+            sites.push((i, bytes));
+        }
+        BirthLayers {
+            columns,
+            sites,
+            rest,
+        }
     }
 
     /// Whether the whole heap or any site is a leak of more than

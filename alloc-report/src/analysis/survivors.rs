@@ -84,7 +84,7 @@ pub enum CyclesSource {
 
 /// Cycles completed at each snapshot, counted from the first, and the source.
 #[must_use]
-pub fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
+pub(crate) fn cycles_axis(series: &[SnapshotFile]) -> (Vec<u64>, CyclesSource) {
     let cycles: Vec<Option<u64>> = series.iter().map(|f| f.cycles).collect();
     let epochs: Vec<u32> = series.iter().map(|f| f.snapshot.epoch).collect();
     axis(&cycles, &epochs)

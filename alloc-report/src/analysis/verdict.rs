@@ -6,48 +6,46 @@
 use alloc_snapshot::Frame;
 use serde::Serialize;
 
-use super::report::SiteStack;
-use super::site::ALL_SITES;
-use super::survivors::{cycles_axis, survivors, Live};
-use crate::format::SnapshotFile;
-use crate::growth::{Growth, GrowthKind};
+use super::confidence::{confidence, few_samples_caveat};
+use super::stack::SiteStack;
+use super::survivors::Live;
 use crate::stats::{long_pair_slope, robust_slope, trend_test};
 
 /// Live samples per snapshot of the trend window (about 16 per snapshot
 /// of the run, whose second half the window is) from which a site's
 /// estimates count as smooth ([`SiteSeries::smooth`]).
-pub const DENSE_SAMPLES: u64 = 32;
+pub(crate) const DENSE_SAMPLES: u64 = 32;
 
 /// The survivors of one site across a series: the classifier's input.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SiteSeries {
-    /// Site name: the symbolised call site, or [`ALL_SITES`] for the whole
+pub(crate) struct SiteSeries {
+    /// Site name: the symbolised call site, or [`ALL_SITES`](super::ALL_SITES) for the whole
     /// heap.
-    pub site: String,
+    pub(crate) site: String,
     /// Cycles at each snapshot.
-    pub cycles: Vec<u64>,
+    pub(crate) cycles: Vec<u64>,
     /// Epoch of each snapshot.
-    pub epochs: Vec<u32>,
+    pub(crate) epochs: Vec<u32>,
     /// Surviving bytes at each snapshot.
-    pub bytes: Vec<f64>,
+    pub(crate) bytes: Vec<f64>,
     /// Surviving blocks at each snapshot.
-    pub blocks: Vec<f64>,
+    pub(crate) blocks: Vec<f64>,
     /// The series' first epoch.
-    pub start_epoch: u32,
+    pub(crate) start_epoch: u32,
     /// The last snapshot's epoch.
-    pub end_epoch: u32,
+    pub(crate) end_epoch: u32,
     /// The distinct birth epochs with survivors at the last snapshot,
     /// ascending (for a folded range, its first and last epochs).
-    pub birth_epochs: Vec<u32>,
+    pub(crate) birth_epochs: Vec<u32>,
     /// Whether the figures are sampled estimates (a call site) rather than
     /// exact counts (the whole heap).
-    pub estimated: bool,
+    pub(crate) estimated: bool,
     /// Live sampled blocks behind the estimate at the last snapshot (0 for
     /// exact counts).
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// The site's frame, with the full source path that the label shortens
     /// (`None` for the whole heap).
-    pub location: Option<Frame>,
+    pub(crate) location: Option<Frame>,
 }
 
 impl SiteSeries {
@@ -57,7 +55,7 @@ impl SiteSeries {
     /// and `SampleMode::All` do), so that its estimated blocks are its
     /// samples.
     #[must_use]
-    pub fn exact(&self) -> bool {
+    pub(crate) fn exact(&self) -> bool {
         !self.estimated
             || (self.samples > 0
                 && self
@@ -74,52 +72,35 @@ impl SiteSeries {
     /// Fewer samples rise in rare large steps, on which Theil–Sen is
     /// biased.
     #[must_use]
-    pub fn smooth(&self) -> bool {
+    pub(crate) fn smooth(&self) -> bool {
         self.exact() || self.samples >= DENSE_SAMPLES * self.bytes.len().max(1) as u64
-    }
-
-    /// The whole heap of `series` as one site, from the exact counters.
-    pub fn whole_heap(series: &[SnapshotFile]) -> Self {
-        let start_epoch = series.first().map_or(0, |f| f.snapshot.epoch);
-        let end_epoch = series.last().map_or(start_epoch, |f| f.snapshot.epoch);
-        let birth_epochs = series.last().map_or_else(Vec::new, |f| {
-            f.snapshot
-                .epochs
-                .iter()
-                .filter(|e| e.last >= start_epoch && e.last < f.snapshot.epoch)
-                .filter(|e| e.live_bytes > 0 || e.live_blocks > 0)
-                .flat_map(|e| [e.first.max(start_epoch), e.last])
-                .collect::<Vec<u32>>()
-        });
-        let mut birth_epochs = birth_epochs;
-        birth_epochs.dedup();
-        let surv: Vec<Live> = series
-            .iter()
-            .map(|f| survivors(&f.snapshot, start_epoch))
-            .collect();
-        SiteSeries {
-            site: ALL_SITES.to_string(),
-            cycles: cycles_axis(series).0,
-            epochs: series.iter().map(|f| f.snapshot.epoch).collect(),
-            bytes: surv.iter().map(|l| l.bytes as f64).collect(),
-            blocks: surv.iter().map(|l| l.blocks as f64).collect(),
-            start_epoch,
-            end_epoch,
-            birth_epochs,
-            estimated: false,
-            samples: 0,
-            location: None,
-        }
     }
 
     /// The newest birth epoch with survivors at the last snapshot.
     #[must_use]
-    pub fn newest_survivor_epoch(&self) -> Option<u32> {
+    pub(crate) fn newest_survivor_epoch(&self) -> Option<u32> {
         self.birth_epochs.last().copied()
     }
 }
 
-/// The verdict on one site.
+/// The verdict on one site:
+///
+/// - `ok`: nothing survives at the last snapshot;
+/// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
+///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
+///   the slope is positive, the survivors were born in at least
+///   `min_leak_epochs` distinct epochs inside that window, and some were
+///   born before its middle (the test assumes independent points; a
+///   cache whose entries turn over makes autocorrelated survivors that can
+///   look like a rise, but holds no old blocks); or its held memory grows
+///   in steps with no new blocks ([`GrowthKind::ExistingBlocks`]);
+/// - `warmup`: otherwise, if every survivor was born in the first
+///   `warmup_fraction` of the run's epochs;
+/// - `plateau`: otherwise (survivors from later epochs, but not growing).
+///
+/// With fewer than 6 points in the window the test cannot reach 1%, so a
+/// short series is never called a leak. [`super::analyze`] classifies
+/// every site and adds a false-discovery control across them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -150,7 +131,8 @@ impl VerdictKind {
 /// The verdict on one site, with the figures behind it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    /// The site: `file:line function` of the call site, or [`ALL_SITES`].
+    /// The site: `file:line function` of the call site, or
+    /// [`ALL_SITES`](super::ALL_SITES).
     pub site: String,
     /// leak, plateau, warmup or ok.
     pub kind: VerdictKind,
@@ -172,7 +154,7 @@ pub struct Verdict {
     /// One sentence on why.
     pub reason: String,
     /// For a leak: which kind of growth (new blocks that survive, or
-    /// existing blocks that grow; see [`crate::growth`]) and its bytes per
+    /// existing blocks that grow; see [`GrowthKind`]) and its bytes per
     /// cycle.
     pub growth: Option<Growth>,
     /// The site's frame: function, line and the full source path (the
@@ -184,7 +166,7 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<super::cause::Cause>,
     /// For a leak site: its call stacks at the last snapshot, most bytes
-    /// first (at most [`super::report::SITE_STACKS`]; a site groups the
+    /// first (at most [`super::SITE_STACKS`]; a site groups the
     /// stacks whose site frame is one, reached from different callers).
     /// Empty otherwise, and left out of the JSON then.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -342,28 +324,79 @@ pub(crate) fn decide(
         bytes: last_bytes.max(0.0).round() as u64,
         blocks: last_blocks.max(0.0).round() as u64,
     };
-    let span = site.end_epoch.saturating_sub(site.start_epoch);
-    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
-    let w = t.window;
     let p = t.p_increasing;
     let grows = p < opts.alpha && t.bytes_per_cycle > 0.0;
-    let mut caveat = String::new();
-    if grows && p > threshold {
-        caveat = format!(
+    let caveat = if grows {
+        not_a_leak_because(t, threshold, opts)
+    } else {
+        String::new()
+    };
+    let nothing_left = last_bytes <= 0.0 && last_blocks <= 0.0;
+    let (kind, reason) = kind_and_reason(site, t, grows, nothing_left, &caveat, opts);
+    let reason = match kind {
+        VerdictKind::Ok => reason,
+        _ => few_samples_caveat(site.estimated, site.samples) + &reason,
+    };
+    Verdict {
+        site: site.site.clone(),
+        kind,
+        bytes_per_cycle: t.bytes_per_cycle,
+        blocks_per_cycle: t.blocks_per_cycle,
+        confidence: confidence(site.estimated, site.samples, p),
+        final_survivors,
+        window: t.window,
+        estimated: site.estimated,
+        samples: site.samples,
+        growth: (kind == VerdictKind::Leak).then_some(Growth {
+            kind: GrowthKind::NewBlocks,
+            bytes_per_cycle: t.bytes_per_cycle,
+        }),
+        reason,
+        location: site.location.clone(),
+        cause: None,
+        stacks: Vec::new(),
+    }
+}
+
+/// Why survivors that rise are not called a leak, as the head of the
+/// reason: the false-discovery control, too few birth epochs in the
+/// window, or nothing old kept (a cache's turnover); empty when they are.
+fn not_a_leak_because(t: &Trend, threshold: f64, opts: &ClassifyOptions) -> String {
+    let p = t.p_increasing;
+    if p > threshold {
+        format!(
             "survivors rise (p = {p:.2e}) but not beyond what chance gives among this many \
              sites (false-discovery control); "
-        );
-    } else if grows && t.epochs_in_window < opts.min_leak_epochs {
-        caveat = format!(
+        )
+    } else if t.epochs_in_window < opts.min_leak_epochs {
+        format!(
             "survivors rise, but come from only {} birth epoch(s) inside the window; ",
             t.epochs_in_window
-        );
-    } else if grows && !t.holds_old {
-        caveat = "survivors rise, but none born before the middle of the window is still \
-                  live (entries turn over, as in a cache); "
-            .to_string();
+        )
+    } else if !t.holds_old {
+        "survivors rise, but none born before the middle of the window is still \
+         live (entries turn over, as in a cache); "
+            .to_string()
+    } else {
+        String::new()
     }
-    let (kind, reason) = if last_bytes <= 0.0 && last_blocks <= 0.0 {
+}
+
+/// The verdict's kind and reason: `ok` when nothing is left, `leak` when
+/// survivors grow without a caveat, `warmup` when every survivor is from
+/// the first epochs of the run, else `plateau`.
+fn kind_and_reason(
+    site: &SiteSeries,
+    t: &Trend,
+    grows: bool,
+    nothing_left: bool,
+    caveat: &str,
+    opts: &ClassifyOptions,
+) -> (VerdictKind, String) {
+    let span = site.end_epoch.saturating_sub(site.start_epoch);
+    let warmup_epochs = ((f64::from(span) * opts.warmup_fraction).ceil() as u32).max(1);
+    let (w, p) = (t.window, t.p_increasing);
+    if nothing_left {
         (
             VerdictKind::Ok,
             "nothing born during the run is still live".to_string(),
@@ -397,51 +430,12 @@ pub(crate) fn decide(
         )
     } else {
         (VerdictKind::Plateau, format!("{caveat}not called a leak"))
-    };
-    let reason = match kind {
-        VerdictKind::Ok => reason,
-        _ => crate::agreement::few_samples_caveat(site.estimated, site.samples) + &reason,
-    };
-    Verdict {
-        site: site.site.clone(),
-        kind,
-        bytes_per_cycle: t.bytes_per_cycle,
-        blocks_per_cycle: t.blocks_per_cycle,
-        confidence: crate::agreement::confidence(site.estimated, site.samples, p),
-        final_survivors,
-        window: w,
-        estimated: site.estimated,
-        samples: site.samples,
-        growth: (kind == VerdictKind::Leak).then_some(Growth {
-            kind: GrowthKind::NewBlocks,
-            bytes_per_cycle: t.bytes_per_cycle,
-        }),
-        reason,
-        location: site.location.clone(),
-        cause: None,
-        stacks: Vec::new(),
     }
 }
 
-/// Classifies one site on its own.
-///
-/// - `ok`: nothing survives at the last snapshot;
-/// - `leak`: over the last part of the run (see [`ClassifyOptions`]) the
-///   Mann–Kendall test finds survivor bytes increasing at level `alpha`,
-///   the slope is positive, the survivors were born in at least
-///   `min_leak_epochs` distinct epochs inside that window, and some were
-///   born before its middle (the test assumes independent points; a
-///   cache whose entries turn over makes autocorrelated survivors that can
-///   look like a rise, but holds no old blocks);
-/// - `warmup`: otherwise, if every survivor was born in the first
-///   `warmup_fraction` of the run's epochs;
-/// - `plateau`: otherwise (survivors from later epochs, but not growing).
-///
-/// With fewer than 6 points in the window the test cannot reach 1%, so a
-/// short series is never called a leak. [`super::analyze`] classifies many sites
-/// together and adds a false-discovery control across them.
+/// Classifies one site on its own, by the rules of [`VerdictKind`].
 #[must_use]
-pub fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
+pub(crate) fn classify(site: &SiteSeries, opts: &ClassifyOptions) -> Verdict {
     decide(site, &trend(site, opts), opts.alpha, opts)
 }
 
@@ -457,4 +451,34 @@ pub(crate) fn benjamini_hochberg(p_values: &[f64], alpha: f64) -> f64 {
         .map(|(_, &pk)| pk)
         .next_back()
         .unwrap_or(0.0)
+}
+
+/// Which kind of growth a leak is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrowthKind {
+    /// New blocks, born in many epochs, that survive (the survivor rule).
+    NewBlocks,
+    /// Blocks that already exist grow (or are replaced by bigger ones):
+    /// a collection that only grows.
+    ExistingBlocks,
+}
+
+impl GrowthKind {
+    /// A few words for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrowthKind::NewBlocks => "new blocks that survive",
+            GrowthKind::ExistingBlocks => "existing blocks that grow",
+        }
+    }
+}
+
+/// The growth behind a leak verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Growth {
+    /// New surviving blocks, or existing blocks that grow.
+    pub kind: GrowthKind,
+    /// Bytes per cycle of that growth.
+    pub bytes_per_cycle: f64,
 }

@@ -141,7 +141,7 @@ fn header(s: &mut String, r: &Report) {
         o.kind.as_str(),
         escape(&human_bytes(o.bytes_per_cycle)),
         o.blocks_per_cycle,
-        r.sites.iter().filter(|v| v.estimated).count(),
+        r.call_sites(),
         r.cycles,
         r.snapshots,
         r.start_epoch,
@@ -264,47 +264,31 @@ fn births(s: &mut String, r: &Report) {
     if h.epochs.is_empty() {
         s.push_str("<p><b>No survivors born during the series.</b></p>\n");
     }
-    let columns: Vec<(u32, u32)> = h.epochs.iter().map(|e| (e.first, e.last)).collect();
-    let top: Vec<usize> = (0..r.sites.len().min(r.site_details.len()))
-        .filter(|&i| r.sites[i].kind != VerdictKind::Ok && r.sites[i].estimated)
-        .take(COLOURS.len() - 1)
-        .collect();
-    let mut layers: Vec<Layer<'_>> = Vec::new();
-    let mut rest: Vec<f64> = h.epochs.iter().map(|e| e.live_bytes as f64).collect();
-    for (&i, colour) in top.iter().zip(COLOURS) {
-        let d = &r.site_details[i];
-        let bytes: Vec<f64> = columns
-            .iter()
-            .map(|&(a, b)| {
-                d.born
-                    .iter()
-                    .filter(|x| x.epoch >= a && x.epoch <= b)
-                    .map(|x| x.bytes)
-                    .sum()
-            })
-            .collect();
-        for (r, b) in rest.iter_mut().zip(&bytes) {
-            *r = (*r - b).max(0.0);
-        }
-        layers.push(Layer {
+    let split = r.birth_layers(COLOURS.len() - 1);
+    let mut layers: Vec<Layer<'_>> = split
+        .sites
+        .into_iter()
+        .zip(COLOURS)
+        .map(|((i, bytes), colour)| Layer {
             name: &r.sites[i].site,
             colour,
             bytes,
-        });
-    }
+        })
+        .collect();
+    let only_heap = layers.is_empty();
     layers.push(Layer {
-        name: if top.is_empty() {
+        name: if only_heap {
             "whole heap (exact)"
         } else {
             "rest of the heap"
         },
         colour: "#c7c7c7",
-        bytes: rest,
+        bytes: split.rest,
     });
     s.push_str(&birth_chart(
         "surviving bytes by birth epoch, at the last snapshot",
         (r.start_epoch, r.end_epoch),
-        &columns,
+        &split.columns,
         &layers,
         false,
     ));

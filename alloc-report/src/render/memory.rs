@@ -15,12 +15,6 @@ use crate::analysis::Report;
 /// the last snapshot.
 pub(super) fn growth_text(out: &mut String, r: &Report) {
     let g = &r.growth;
-    // RSS without the tool minus the live heap: what the allocator retains
-    // (free pages it keeps, fragmentation, size-class rounding) plus the
-    // process's other memory (code, stacks). Needs no allocator statistics.
-    let outside_heap = g
-        .rss_without_tool_bytes_per_cycle
-        .map(|rss| rss - g.live_heap_bytes_per_cycle);
     let per = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{}/cycle", human_bytes(v)));
     let _ = writeln!(out, "growth over the last part of the run:");
     let rows = [
@@ -28,7 +22,7 @@ pub(super) fn growth_text(out: &mut String, r: &Report) {
         ("process RSS", g.rss_bytes_per_cycle),
         ("  without the tool", g.rss_without_tool_bytes_per_cycle),
         ("  the tool's own", Some(g.tool_bytes_per_cycle)),
-        ("  outside the heap", outside_heap),
+        ("  outside the heap", g.outside_heap_bytes_per_cycle),
         ("allocator resident", g.allocator_resident_bytes_per_cycle),
     ];
     for (name, v) in rows {
@@ -38,16 +32,15 @@ pub(super) fn growth_text(out: &mut String, r: &Report) {
         let tool = human_bytes(last.tool_bytes as f64);
         match last.rss_bytes {
             Some(rss) => {
-                let program = rss.saturating_sub(last.tool_bytes);
                 let _ = writeln!(
                     out,
                     "memory at the last snapshot: RSS {}, of which the tool's own {tool} \
                      (the program: {}); live heap {}, outside the heap {} (what the allocator \
                      retains, and code and stacks)",
                     human_bytes(rss as f64),
-                    human_bytes(program as f64),
+                    human_bytes(last.rss_without_tool().unwrap_or(rss) as f64),
                     human_bytes(last.live_bytes as f64),
-                    human_bytes(program.saturating_sub(last.live_bytes) as f64)
+                    human_bytes(last.outside_heap().unwrap_or(0) as f64)
                 );
             }
             None => {
@@ -55,15 +48,7 @@ pub(super) fn growth_text(out: &mut String, r: &Report) {
             }
         }
     }
-    let rss = g.rss_without_tool_bytes_per_cycle.or(g.rss_bytes_per_cycle);
-    if let Some(rss) = rss {
-        let heap = g.live_heap_bytes_per_cycle;
-        if rss > 4096.0 && heap < rss / 4.0 {
-            let _ = writeln!(
-                out,
-                "  note: RSS (without the tool) grows much faster than the live heap: memory \
-                 the allocator retains (fragmentation, caches) rather than a heap leak"
-            );
-        }
+    if let Some(note) = &g.retention_note {
+        let _ = writeln!(out, "  note: {note}");
     }
 }

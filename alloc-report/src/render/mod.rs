@@ -7,7 +7,7 @@
 //! | `memory` | the text report's section on the process's memory |
 //! | `json` | the report as JSON ([`report_json`]) |
 //! | `html` | a self-contained HTML page: sites with stacks and source, SVG charts, an icicle graph ([`report_html`]) |
-//! | `folded` | folded stacks for flame-graph tools ([`folded`]) |
+//! | `folded` | folded stacks for flame-graph tools ([`folded()`]) |
 //! | [`crate::pprof`] | a gzipped pprof profile ([`pprof()`]) |
 //!
 //! This file holds what several formats share: units, which sites are
@@ -28,7 +28,7 @@ pub use text::{diff_text, report_text, series_text, site_matrix_text, snapshot_t
 
 /// Bytes in a short human form (`512 B`, `1.5 KiB`, `3.2 MiB`).
 #[must_use]
-pub fn human_bytes(b: f64) -> String {
+pub(crate) fn human_bytes(b: f64) -> String {
     let sign = if b < 0.0 { "-" } else { "" };
     let a = b.abs();
     if a < 1024.0 {
@@ -43,9 +43,9 @@ pub fn human_bytes(b: f64) -> String {
 }
 
 /// How many sites the text report lists besides the leaks.
-pub const TEXT_SITES: usize = 30;
+pub(crate) const TEXT_SITES: usize = 30;
 /// How many sites the HTML report lists besides the leaks.
-pub const HTML_SITES: usize = 500;
+pub(crate) const HTML_SITES: usize = 500;
 
 /// Every leak, then up to `others` other sites (the report's order).
 pub(crate) fn shown_sites(sites: &[Verdict], others: usize) -> Vec<&Verdict> {
@@ -127,4 +127,16 @@ pub(crate) fn young_old(h: &HistogramSummary) -> Option<String> {
 #[must_use]
 pub fn pprof(r: &Report) -> Vec<u8> {
     crate::pprof::pprof(r)
+}
+
+/// The kind of growth of a leak verdict and its bytes per cycle, between
+/// `before` and `after` ("" when `v` is not a leak).
+fn growth_note(v: &Verdict, before: &str, after: &str) -> String {
+    v.growth.map_or(String::new(), |g| {
+        format!(
+            "{before}{}, {:.1} bytes/cycle{after}",
+            g.kind.as_str(),
+            g.bytes_per_cycle
+        )
+    })
 }

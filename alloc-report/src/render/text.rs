@@ -8,7 +8,7 @@ use alloc_snapshot::Snapshot;
 
 use super::{histogram_rows, human_bytes, memory, shown_sites, young_old, TEXT_SITES};
 use crate::analysis::{
-    HistogramSummary, Report, SiteMatrix, SnapshotDiff, SurvivorMatrix, VerdictKind,
+    HistogramSummary, Report, SiteMatrix, SnapshotDiff, SurvivorMatrix, Verdict, VerdictKind,
 };
 use crate::format::SnapshotFile;
 
@@ -45,10 +45,27 @@ pub(crate) fn epochs_label(first: u32, last: u32) -> String {
     }
 }
 
-/// The verdict table and growth lines of a report, for a terminal.
+/// The verdict table and growth lines of a report, for a terminal: the
+/// run and the whole heap, the sites' table, each shown site's reason and
+/// cause, the leaks' stacks, the distributions and the process's memory.
 #[must_use]
 pub fn report_text(r: &Report) -> String {
     let mut out = String::new();
+    header_text(&mut out, r);
+    out.push('\n');
+    let shown = shown_sites(&r.sites, TEXT_SITES);
+    sites_table(&mut out, r, &shown);
+    out.push('\n');
+    reasons_text(&mut out, &shown);
+    out.push('\n');
+    stacks_text(&mut out, &shown);
+    histograms_text(&mut out, &r.histograms);
+    memory::growth_text(&mut out, r);
+    out
+}
+
+/// The run, the whole heap's verdict, the sampling and the agreement note.
+fn header_text(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "{} snapshots, epochs {}..={}, {} cycles (cycles from {})",
@@ -73,7 +90,7 @@ pub fn report_text(r: &Report) -> String {
         human_bytes(o.final_survivors.bytes as f64),
         o.final_survivors.blocks
     );
-    out.push_str(&crate::growth::note(o, "  growth: ", "\n"));
+    out.push_str(&super::growth_note(o, "  growth: ", "\n"));
     if let Some(sm) = &r.sampling {
         let _ = writeln!(
             out,
@@ -95,8 +112,10 @@ pub fn report_text(r: &Report) -> String {
     if let Some(a) = &r.agreement {
         let _ = writeln!(out, "{}", a.note);
     }
-    out.push('\n');
-    let shown = shown_sites(&r.sites, TEXT_SITES);
+}
+
+/// The table of the shown sites, and how many more there are.
+fn sites_table(out: &mut String, r: &Report, shown: &[&Verdict]) {
     if shown.is_empty() {
         let _ = writeln!(out, "no call site has survivors");
     }
@@ -110,7 +129,7 @@ pub fn report_text(r: &Report) -> String {
         "BLOCKS".into(),
         "CAUSE".into(),
     ]];
-    for v in &shown {
+    for v in shown {
         rows.push(vec![
             v.site.clone(),
             v.kind.as_str().into(),
@@ -135,20 +154,19 @@ pub fn report_text(r: &Report) -> String {
             r.sites.len() - shown.len()
         );
     }
-    out.push('\n');
+}
+
+/// Each shown site that is not `ok`: its verdict, growth, reason, cause and
+/// fix.
+fn reasons_text(out: &mut String, shown: &[&Verdict]) {
     for v in shown.iter().filter(|v| v.kind != VerdictKind::Ok) {
-        let growth = crate::growth::note(v, " (", ")");
+        let growth = super::growth_note(v, " (", ")");
         let _ = writeln!(out, "{}: {}{growth}: {}", v.site, v.kind.as_str(), v.reason);
         if let Some(c) = &v.cause {
             let _ = writeln!(out, "  cause: {}", c.line());
             let _ = writeln!(out, "  fix: {}", c.hint);
         }
     }
-    out.push('\n');
-    stacks_text(&mut out, &shown);
-    histograms_text(&mut out, &r.histograms);
-    memory::growth_text(&mut out, r);
-    out
 }
 
 /// How many frames from a leak site's frame outwards the text report

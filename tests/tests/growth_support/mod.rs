@@ -8,8 +8,8 @@
 use alloc_core::{
     advance_epoch, sampling, snapshot, symbolize, untracked, SampleMode, DEFAULT_INTERVAL,
 };
+use alloc_report::analysis::GrowthKind;
 use alloc_report::analysis::{ClassifyOptions, Report, Verdict, VerdictKind};
-use alloc_report::growth::GrowthKind;
 use alloc_report::{Analyzer, SnapshotFile};
 use alloc_tests::{estimates, say};
 

@@ -59,8 +59,54 @@ fn node(name: String, kind: Kind) -> Node {
 }
 
 /// The icicle graph, or `None` when no survivor born during the series has
-/// a stack.
+/// a stack: the tree of frames, laid out depth first.
 pub(super) fn flame(r: &Report) -> Option<String> {
+    let nodes = tree(r);
+    let total = nodes[0].bytes;
+    if total <= 0.0 {
+        return None;
+    }
+    // Lay out depth first: (node, x share, depth).
+    let mut out = String::new();
+    let mut depth_max = 0usize;
+    let mut todo = vec![(0usize, 0.0_f64, 0usize)];
+    let mut rects = String::new();
+    while let Some((i, x, depth)) = todo.pop() {
+        let n = &nodes[i];
+        let w = n.bytes / total;
+        depth_max = depth_max.max(depth);
+        rect(&mut rects, n, i == 0, x, w, depth);
+        let mut cx = x;
+        let mut kids: Vec<usize> = n.children.clone();
+        kids.sort_by(|&a, &b| nodes[a].name.cmp(&nodes[b].name));
+        let mut next = Vec::new();
+        for k in kids {
+            let kw = nodes[k].bytes / total;
+            if kw >= MIN_SHARE {
+                next.push((k, cx, depth + 1));
+            }
+            cx += kw;
+        }
+        todo.extend(next.into_iter().rev());
+    }
+    let height = (depth_max + 1) as f64 * ROW;
+    let _ = write!(
+        out,
+        "<div class=\"flame\" id=\"flame\"><div class=\"flame-bar\"><label>search \
+         <input id=\"flame-search\" type=\"search\" placeholder=\"function or file\"></label> \
+         <button id=\"flame-reset\" type=\"button\">reset zoom</button> \
+         <span id=\"flame-match\"></span></div>\
+         <svg id=\"flame-svg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" \
+         height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" data-total=\"{total:.0}\">\
+         {rects}</svg></div>\n<script>{SCRIPT}</script>\n"
+    );
+    Some(out)
+}
+
+/// The tree of frames of the survivors born during the series, from the
+/// outermost frame (under the root, node 0) to the allocating line, each
+/// node with the bytes under it.
+fn tree(r: &Report) -> Vec<Node> {
     let p = &r.profile;
     let mut bytes = vec![0.0_f64; p.stacks.len()];
     for e in &p.entries {
@@ -100,66 +146,34 @@ pub(super) fn flame(r: &Report) -> Option<String> {
             at = next;
         }
     }
-    let total = nodes[0].bytes;
-    if total <= 0.0 {
-        return None;
-    }
-    // Lay out depth first: (node, x share, depth).
-    let mut out = String::new();
-    let mut depth_max = 0usize;
-    let mut todo = vec![(0usize, 0.0_f64, 0usize)];
-    let mut rects = String::new();
-    while let Some((i, x, depth)) = todo.pop() {
-        let n = &nodes[i];
-        let w = n.bytes / total;
-        depth_max = depth_max.max(depth);
-        let colour = match (i, n.kind) {
-            (0, _) => "#bbb".to_string(),
-            (_, Kind::Own) => warm(&n.name),
-            (_, Kind::Dependency) => "#8fb4d9".to_string(),
-            _ => "#cfcfcf".to_string(),
-        };
-        let _ = write!(
-            rects,
-            "<g class=\"f\" data-x=\"{x:.6}\" data-w=\"{w:.6}\" data-d=\"{depth}\">\
+    nodes
+}
+
+/// One node's rectangle, at `x` (a share of the width), `w` wide, at
+/// `depth`.
+fn rect(rects: &mut String, n: &Node, root: bool, x: f64, w: f64, depth: usize) {
+    let colour = match (root, n.kind) {
+        (true, _) => "#bbb".to_string(),
+        (_, Kind::Own) => warm(&n.name),
+        (_, Kind::Dependency) => "#8fb4d9".to_string(),
+        _ => "#cfcfcf".to_string(),
+    };
+    let _ = write!(
+        rects,
+        "<g class=\"f\" data-x=\"{x:.6}\" data-w=\"{w:.6}\" data-d=\"{depth}\">\
              <rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}</text><title>{} \u{2014} {} ({:.1}%)</title></g>",
-            x * WIDTH,
-            depth as f64 * ROW,
-            (w * WIDTH - 0.5).max(0.5),
-            ROW - 1.0,
-            x * WIDTH + 3.0,
-            depth as f64 * ROW + ROW - 5.0,
-            escape(&fit(&n.name, w * WIDTH)),
-            escape(&n.name),
-            escape(&human_bytes(n.bytes)),
-            100.0 * w,
-        );
-        let mut cx = x;
-        let mut kids: Vec<usize> = n.children.clone();
-        kids.sort_by(|&a, &b| nodes[a].name.cmp(&nodes[b].name));
-        let mut next = Vec::new();
-        for k in kids {
-            let kw = nodes[k].bytes / total;
-            if kw >= MIN_SHARE {
-                next.push((k, cx, depth + 1));
-            }
-            cx += kw;
-        }
-        todo.extend(next.into_iter().rev());
-    }
-    let height = (depth_max + 1) as f64 * ROW;
-    let _ = write!(
-        out,
-        "<div class=\"flame\" id=\"flame\"><div class=\"flame-bar\"><label>search \
-         <input id=\"flame-search\" type=\"search\" placeholder=\"function or file\"></label> \
-         <button id=\"flame-reset\" type=\"button\">reset zoom</button> \
-         <span id=\"flame-match\"></span></div>\
-         <svg id=\"flame-svg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" \
-         height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" data-total=\"{total:.0}\">\
-         {rects}</svg></div>\n<script>{SCRIPT}</script>\n"
+        x * WIDTH,
+        depth as f64 * ROW,
+        (w * WIDTH - 0.5).max(0.5),
+        ROW - 1.0,
+        x * WIDTH + 3.0,
+        depth as f64 * ROW + ROW - 5.0,
+        escape(&fit(&n.name, w * WIDTH)),
+        escape(&n.name),
+        escape(&human_bytes(n.bytes)),
+        100.0 * w,
     );
-    Some(out)
 }
 
 /// A name cut to the characters that fit `px` pixels (about 6.5 a

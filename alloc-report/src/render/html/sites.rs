@@ -10,9 +10,8 @@ use alloc_snapshot::short_path;
 
 use super::chart::{birth_chart, Layer};
 use super::escape;
-use crate::analysis::{Report, SiteDetail, SiteStack, StackFrame, Verdict, VerdictKind};
+use crate::analysis::{Report, SiteDetail, SiteStack, Source, StackFrame, Verdict, VerdictKind};
 use crate::render::human_bytes;
-use crate::source::Source;
 
 /// The sites section: a header row and one `<details>` per shown site (the
 /// first leak open).

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::analysis::HashMap;
+use super::HashMap;
 
 /// Source lines shown on each side of a site's line.
-pub const SOURCE_CONTEXT: u32 = 3;
+pub(crate) const SOURCE_CONTEXT: u32 = 3;
 /// A source line longer than this many characters is cut (with `…`).
 const SOURCE_LINE_CHARS: usize = 160;
 

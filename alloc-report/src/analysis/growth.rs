@@ -1,115 +1,20 @@
-//! Growth of blocks that already exist: the leak of a collection that only
-//! grows (a `Vec` pushed to, a `HashMap` inserted into, a `String` appended
-//! to), which the survivor rule of [`crate::analysis::classify`] does not
-//! see.
-//!
-//! alloc-core counts a `realloc` as the block leaving its epoch and joining
-//! the current one, and a hash table grows by allocating a bigger table and
-//! freeing the old one. So a collection that only grows shows as *held*
-//! memory (live, born in any closed epoch, including before the series
-//! started) that rises in steps while the number of held blocks does not:
-//! each doubling of its capacity replaces one block by a bigger one. It
-//! has one birth epoch at any time (that of its last growth), so the
-//! survivor rule, which wants survivors born in several epochs of the
-//! window, calls it a plateau.
-//!
-//! # The rule
-//!
-//! Over the whole run the held bytes `y` and blocks `n` at each snapshot,
-//! and the same trend window as the survivor rule (the later part of the
-//! run). Growth of existing blocks is a leak when all of these hold:
-//!
-//! - **it keeps growing in the later part of the run**: the held bytes at
-//!   the end of the window exceed those at its start by at least
-//!   [`MIN_RISE`] bytes, and the window gives back at most an eighth of
-//!   what it gained (falls between snapshots sum to at most 1/8 of the
-//!   rises): a buffer released after a burst (`shrink_to_fit`) gives it
-//!   all back;
-//! - **it grew before, at a rate it keeps**: at least two steps of at least
-//!   1/8 of that rise over the run, so one buffer allocated once, late, is
-//!   not growth (a collection that doubles makes steps of half its size
-//!   each time); and the last step's size over the cycles since the step
-//!   before is at least a quarter of that of the step before (a collection
-//!   that doubles at a steady rate waits twice as long for each step twice
-//!   as large: the same rate; a capped hash table that doubles once more,
-//!   long after it filled, when deletions have left tombstones, does not);
-//! - **no new blocks carry it**: the held blocks at the end of the window
-//!   are at most those at its start plus one (plus 1% for exact counts of
-//!   a whole program), so this is existing blocks that grow; new blocks
-//!   that survive are the survivor rule's business.
-//!
-//! A cache or buffer that reached its size before the window (a `Vec`
-//! cleared and reused, a map capped at N entries) makes no rise in it. A
-//! collection that doubled only before the window and not inside it cannot
-//! be told from one that stopped; a soak long enough to double it again
-//! shows it.
-//!
-//! The reported bytes per cycle is the rise over the window divided by its
-//! cycles: for a collection that doubles, the growth of its capacity,
-//! between one and two times (over the load factor, for a hash table) the
-//! bytes the program adds per cycle. The verdict names the kind of growth
-//! ([`GrowthKind`]).
-//!
-//! Sites: the same rule on a site's estimates. Blocks of 64 KiB and more are
-//! always sampled (weight 1) and a realloc is sampled at the line that
-//! resized the block, so a collection past that size is seen, exactly, at
-//! the `push` or `insert` that grows it. A small block sampled with a large
-//! weight adds many estimated blocks at once and is never taken for growth.
+//! Growth of existing blocks: held memory (every closed epoch, before the
+//! series too) that rises in steps while no new blocks carry it, a leak of
+//! a collection that only grows. The rule is in the [module
+//! docs](super#growth-of-existing-blocks) of `analysis`.
 
-use serde::Serialize;
-
-use crate::analysis::{Live, Verdict, VerdictKind};
 use alloc_snapshot::Snapshot;
 
+use super::survivors::{survivors, Live};
+use super::verdict::{Growth, GrowthKind, Verdict, VerdictKind};
+
 /// The smallest rise over the window that counts as growth: one page.
-pub const MIN_RISE: f64 = 4096.0;
-
-/// Which kind of growth a leak is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrowthKind {
-    /// New blocks, born in many epochs, that survive (the survivor rule).
-    NewBlocks,
-    /// Blocks that already exist grow (or are replaced by bigger ones):
-    /// a collection that only grows.
-    ExistingBlocks,
-}
-
-impl GrowthKind {
-    /// A few words for reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrowthKind::NewBlocks => "new blocks that survive",
-            GrowthKind::ExistingBlocks => "existing blocks that grow",
-        }
-    }
-}
-
-/// The growth behind a leak verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Growth {
-    /// New surviving blocks, or existing blocks that grow.
-    pub kind: GrowthKind,
-    /// Bytes per cycle of that growth.
-    pub bytes_per_cycle: f64,
-}
-
-/// The kind of growth of a leak verdict and its bytes per cycle, between
-/// `before` and `after`, for text reports ("" when `v` is not a leak).
-pub fn note(v: &Verdict, before: &str, after: &str) -> String {
-    v.growth.map_or(String::new(), |g| {
-        format!(
-            "{before}{}, {:.1} bytes/cycle{after}",
-            g.kind.as_str(),
-            g.bytes_per_cycle
-        )
-    })
-}
+pub(crate) const MIN_RISE: f64 = 4096.0;
 
 /// Held memory of `s`: live bytes and blocks born in every closed epoch
 /// (`< s.epoch`), including those before the series started.
 pub(crate) fn held(s: &Snapshot) -> Live {
-    crate::analysis::survivors(s, 0)
+    survivors(s, 0)
 }
 
 /// What [`existing_blocks`] found.
@@ -121,7 +26,7 @@ pub(crate) struct Found {
     pub(crate) steps: usize,
 }
 
-/// The rule of the [module docs](self) on held bytes `y` and blocks `n` at
+/// The rule of the [module docs](super#growth-of-existing-blocks) on held bytes `y` and blocks `n` at
 /// cycles `x` (the whole run), with a trend window of the last `w` points.
 /// `estimated`: sampled figures of a site (the blocks may rise by one, when
 /// a block born before the series first grows inside it).
