@@ -284,52 +284,60 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// The kind and path of block `i`, which a root (or a heap word near a
+    /// root's pointer) holds: up the parent chain to it (bounded: a
+    /// malformed chain that loops ends after every block once).
+    fn rooted(&self, i: usize) -> Found {
+        let blocks = &self.r.blocks;
+        let mut chain = vec![THIS.to_string()];
+        let mut at = i;
+        for _ in 0..=blocks.len() {
+            match &blocks[at].held_by {
+                Some(Holder::Block { block, .. }) => {
+                    at = *block as usize;
+                    chain.push(self.label(&blocks[at]));
+                }
+                Some(h) => {
+                    let kind = match h {
+                        Holder::Static { .. } => CauseKind::Static,
+                        Holder::Heap { root: Some(r), .. } if runtime_internal(r) => {
+                            CauseKind::Heap
+                        }
+                        Holder::Heap { root: Some(r), .. } => match **r {
+                            Holder::Static { .. } => CauseKind::Static,
+                            _ => CauseKind::Thread,
+                        },
+                        Holder::Heap { root: None, .. } => CauseKind::Heap,
+                        _ => CauseKind::Thread,
+                    };
+                    if let Holder::Heap { root: Some(r), .. } = h {
+                        chain.push(UNSAMPLED.to_string());
+                        if !runtime_internal(r) {
+                            chain.push(self.root_name(r));
+                        }
+                    } else {
+                        chain.push(self.root_name(h));
+                    }
+                    chain.reverse();
+                    return Found { kind, path: chain };
+                }
+                None => break,
+            }
+        }
+        Found {
+            kind: CauseKind::Unknown,
+            path: Vec::new(),
+        }
+    }
+
     /// The kind and path of block `i`.
     fn found(&self, i: usize) -> Found {
         let blocks = &self.r.blocks;
-        let b = &blocks[i];
-        if !matches!(b.held_by, None | Some(Holder::Heap { root: None, .. })) {
-            // Up the parent chain to the root (bounded: a malformed chain
-            // that loops ends after every block once).
-            let mut chain = vec![THIS.to_string()];
-            let mut at = i;
-            for _ in 0..=blocks.len() {
-                match &blocks[at].held_by {
-                    Some(Holder::Block { block, .. }) => {
-                        at = *block as usize;
-                        chain.push(self.label(&blocks[at]));
-                    }
-                    Some(h) => {
-                        let kind = match h {
-                            Holder::Static { .. } => CauseKind::Static,
-                            Holder::Heap { root: Some(r), .. } if runtime_internal(r) => {
-                                CauseKind::Heap
-                            }
-                            Holder::Heap { root: Some(r), .. } => match **r {
-                                Holder::Static { .. } => CauseKind::Static,
-                                _ => CauseKind::Thread,
-                            },
-                            Holder::Heap { root: None, .. } => CauseKind::Heap,
-                            _ => CauseKind::Thread,
-                        };
-                        if let Holder::Heap { root: Some(r), .. } = h {
-                            chain.push(UNSAMPLED.to_string());
-                            if !runtime_internal(r) {
-                                chain.push(self.root_name(r));
-                            }
-                        } else {
-                            chain.push(self.root_name(h));
-                        }
-                        chain.reverse();
-                        return Found { kind, path: chain };
-                    }
-                    None => break,
-                }
-            }
-            return Found {
-                kind: CauseKind::Unknown,
-                path: Vec::new(),
-            };
+        if !matches!(
+            blocks[i].held_by,
+            None | Some(Holder::Heap { root: None, .. })
+        ) {
+            return self.rooted(i);
         }
         if let Some(c) = self.cycle_of[i] {
             let mut path = vec![self.cycle_step(c, blocks), THIS.to_string()];
