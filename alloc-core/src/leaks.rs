@@ -52,9 +52,9 @@ mod future;
 use future::Span;
 pub use future::{assert_no_leaks_future, track_future, TrackFuture};
 
-use crate::counters::Slot;
 use crate::registry;
-use crate::sampled::{self, Record};
+use crate::sampled_table::{self, Record};
+use crate::slot::Slot;
 use crate::stacks;
 use crate::symbolize::symbolize_stack;
 use alloc_snapshot::trim::is_own_frame;
@@ -85,7 +85,7 @@ impl LeakScope {
         drop(core::hint::black_box(Box::new(0u8)));
         let slot = registry::current();
         let owner = registry::owner_id(slot);
-        let dropped_at_start = sampled::DROPPED_FULL.load(Relaxed);
+        let dropped_at_start = sampled_table::DROPPED_FULL.load(Relaxed);
         if owner == 0 {
             return LeakScope {
                 slot,
@@ -101,7 +101,7 @@ impl LeakScope {
         let s = unsafe { &*slot };
         s.scope_depth
             .store(s.scope_depth.load(Relaxed) + 1, Relaxed);
-        s.countdown.store(crate::sampling::REDRAW, Relaxed);
+        s.countdown.store(crate::slot::REDRAW, Relaxed);
         LeakScope {
             slot,
             owner,
@@ -157,19 +157,19 @@ impl LeakScope {
         let depth = s.scope_depth.load(Relaxed).saturating_sub(1);
         s.scope_depth.store(depth, Relaxed);
         if depth == 0 {
-            crate::sampling::arm(s);
+            crate::sampler::draw::arm(s);
         }
     }
 }
 
 /// The live records that `keep` selects, symbolised, as [`Survivors`];
-/// `dropped_at_start` is [`sampled::DROPPED_FULL`] when recording began.
+/// `dropped_at_start` is [`sampled_table::DROPPED_FULL`] when recording began.
 fn survivors_of(dropped_at_start: u64, keep: impl Fn(&Record) -> bool) -> Survivors {
     crate::untracked(|| {
         let mut records: Vec<Record> = Vec::new();
-        sampled::collect(&mut records, |r| r.owner != 0 && keep(r));
+        sampled_table::collect(&mut records, |r| r.owner != 0 && keep(r));
         records.sort_by_key(|r| (r.owner, r.seq));
-        let missed = sampled::DROPPED_FULL
+        let missed = sampled_table::DROPPED_FULL
             .load(Relaxed)
             .saturating_sub(dropped_at_start);
         let mut cache = HashMap::new();

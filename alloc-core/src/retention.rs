@@ -45,7 +45,7 @@
 
 use crate::modules::ModuleRoots;
 use crate::registry::{self, ScanThread};
-use crate::sampled::Record;
+use crate::sampled_table::Record;
 use alloc_snapshot::retention::{HEAP_ROOT_REACH, MAX_REFERRERS};
 use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionScan, RetentionThread};
 
@@ -496,7 +496,7 @@ pub(crate) fn scan(
             span(rd.buf.as_ptr(), rd.buf.len()),
             span(root_ptrs.as_ptr().cast(), size_of_val(root_ptrs.as_slice())),
         ];
-        holes.extend(crate::sampled::mappings().map(|(p, len)| span(p, len)));
+        holes.extend(crate::sampled_table::mappings().map(|(p, len)| span(p, len)));
         holes.extend(threads.iter().map(|t| t.stack).filter(|s| s.0 < s.1));
         holes.sort_unstable();
         let segs = subtract(&heap, &holes);

@@ -177,7 +177,8 @@ fn tokens(src: &str) -> Vec<Tok> {
             i += 1;
         } else if c.is_ascii_alphabetic() || c == b'_' || !c.is_ascii() {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || !b[i].is_ascii()) {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || !b[i].is_ascii())
+            {
                 i += 1;
             }
             let word = &text[start..i];
@@ -440,9 +441,12 @@ fn child_file(file: &Path, is_root: bool, name: &str) -> Option<PathBuf> {
     } else {
         dir.join(stem.as_ref())
     };
-    [base.join(format!("{name}.rs")), base.join(name).join("mod.rs")]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        base.join(format!("{name}.rs")),
+        base.join(name).join("mod.rs"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Every module of the crate whose root is `root`.
@@ -651,7 +655,11 @@ fn problems(root: &Path) -> (usize, Vec<String>) {
             for (parent, edges) in edges(&mods, root) {
                 if std::env::var_os("TIDY_MODULES_EDGES").is_some() {
                     for ((a, b), seen) in &edges {
-                        println!("{} [{}] {a} -> {b}: {seen}", shown.display(), parent.join("::"));
+                        println!(
+                            "{} [{}] {a} -> {b}: {seen}",
+                            shown.display(),
+                            parent.join("::")
+                        );
                     }
                 }
                 for (cycle, strong) in cycles(&edges) {
@@ -696,14 +704,20 @@ fn self_check() {
         "mod a; mod b; mod d; pub use a::Thing;\n\
          pub fn root_item() {}\n",
     );
-    write("src/a.rs", "use crate::b::{self, Other as O};\npub struct Thing;\n");
+    write(
+        "src/a.rs",
+        "use crate::b::{self, Other as O};\npub struct Thing;\n",
+    );
     write(
         "src/b.rs",
         "// use crate::d; (a comment)\nfn f() { let _ = \"crate::d::X\"; crate::Thing; }\n\
          pub struct Other;\nmod tests { use super::*; use crate::root_item; }\n",
     );
     write("src/d.rs", "mod x; mod y; pub fn parent() {}\n");
-    write("src/d/x.rs", "use super::y::Y; use super::parent; pub struct X;\n");
+    write(
+        "src/d/x.rs",
+        "use super::y::Y; use super::parent; pub struct X;\n",
+    );
     write(
         "src/d/y.rs",
         "pub struct Y; fn g() { super::x::X; }\n#[cfg(test)]\nmod tests { use crate::a::Thing; }\n",
@@ -734,7 +748,10 @@ fn self_check() {
         .into_iter()
         .map(|t| t.text)
         .collect();
-    assert!(t.contains(&"y".to_string()) && !t.contains(&"x".to_string()), "{t:?}");
+    assert!(
+        t.contains(&"y".to_string()) && !t.contains(&"x".to_string()),
+        "{t:?}"
+    );
 }
 
 fn main() -> ExitCode {

@@ -3,7 +3,7 @@
 //! See [`track_future`] for how and what it records.
 
 use super::{survivors_of, LeakScope, Survivors};
-use crate::sampled;
+use crate::sampled_table;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::Ordering::Relaxed;
@@ -88,7 +88,7 @@ pub fn track_future<F: Future>(fut: F) -> TrackFuture<F> {
         inner: Box::pin(fut),
         spans: Vec::new(),
         blind: false,
-        dropped_at_start: sampled::DROPPED_FULL.load(Relaxed),
+        dropped_at_start: sampled_table::DROPPED_FULL.load(Relaxed),
     }
 }
 
