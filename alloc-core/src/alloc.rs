@@ -144,8 +144,9 @@ fn alloc_slow<A: Backend>(
             // The fast path took this block off another slot's countdown.
             // SAFETY: `register` returns static slots.
             let s = unsafe { &*slot };
-            s.countdown
-                .store(s.countdown.load(Relaxed) - size as i64, Relaxed);
+            s.sampler
+                .countdown
+                .store(s.sampler.countdown.load(Relaxed) - size as i64, Relaxed);
         }
         slot
     } else {
@@ -160,7 +161,7 @@ fn alloc_slow<A: Backend>(
     let s = unsafe { &*slot };
     s.record(epoch, size as i64, Op::Alloc);
     s.make_current(epoch);
-    if chance == Chance::Always || s.countdown.load(Relaxed) < 0 {
+    if chance == Chance::Always || s.sampler.countdown.load(Relaxed) < 0 {
         path::on_alloc(s, registry::owner_id(slot), (addr, epoch, size), chance)
     } else {
         epoch
@@ -242,36 +243,18 @@ fn realloc_slow_account<A: Backend>(
     // SAFETY: `slot` is a static slot owned by this thread.
     let s = unsafe { &*slot };
     count(s);
-    if s.scope_depth.load(Relaxed) > 0 {
-        if let Some(mut r) = record {
-            // The scope's own records weigh 1 and stay. A record sampled
-            // outside the scope weighed its old size: the new incarnation
-            // gets a fresh trial of its own.
-            let weight = if r.owner != 0 {
-                Some(r.weight)
-            } else {
-                draw::fresh_trial(s, new)
-            };
-            if let Some(weight) = weight {
-                r.addr = addr;
-                r.size = new;
-                r.epoch = now;
-                r.weight = weight;
-                if let Some(id) = crate::sampled_table::insert(r).id() {
-                    return crate::sampled_table::tag(id);
-                }
-            }
-        }
-        return now;
+    if s.scope.is_open() {
+        return crate::leaks::scope::on_realloc(s, record, (addr, new), now);
     }
     let chance = if always_sampled(new) {
         Chance::Always
     } else {
         if !charged {
-            s.countdown
-                .store(s.countdown.load(Relaxed) - new as i64, Relaxed);
+            s.sampler
+                .countdown
+                .store(s.sampler.countdown.load(Relaxed) - new as i64, Relaxed);
         }
-        if s.countdown.load(Relaxed) >= 0 {
+        if s.sampler.countdown.load(Relaxed) >= 0 {
             return now;
         }
         Chance::Countdown

@@ -100,9 +100,9 @@ pub(crate) fn register(prepare: fn(&Slot)) -> *const Slot {
         return &raw const BUSY;
     };
     let slot: *const Slot = &SLOTS[i];
-    SLOTS[i].scope_depth.store(0, Relaxed);
+    SLOTS[i].scope.reset();
     // A reused slot gets a stream of its own, not its last owner's.
-    SLOTS[i].rng.store(0, Relaxed);
+    SLOTS[i].sampler.rng.store(0, Relaxed);
     prepare(&SLOTS[i]);
     THREADS[i].record();
     if !hooks::on_thread_exit(slot) {
@@ -161,7 +161,7 @@ pub(crate) fn owner_id(slot: *const Slot) -> u32 {
 /// thread's countdown may be lost to that thread's own update; see
 /// [`crate::set_sampling`].
 pub(crate) fn reset_countdowns() {
-    for_owned_slots(|slot| slot.countdown.store(crate::slot::REDRAW, Relaxed));
+    for_owned_slots(|slot| slot.sampler.countdown.store(crate::slot::REDRAW, Relaxed));
 }
 
 /// Makes every owned slot reseed its generator and draw a fresh countdown
@@ -170,8 +170,8 @@ pub(crate) fn reset_countdowns() {
 /// [`reset_countdowns`].
 pub(crate) fn reset_generators() {
     for_owned_slots(|slot| {
-        slot.rng.store(0, Relaxed);
-        slot.countdown.store(crate::slot::REDRAW, Relaxed);
+        slot.sampler.rng.store(0, Relaxed);
+        slot.sampler.countdown.store(crate::slot::REDRAW, Relaxed);
     });
 }
 

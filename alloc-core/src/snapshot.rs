@@ -264,7 +264,7 @@ fn sampled_blocks(
 /// The sampling histograms: every slot's share and the shared set.
 fn histograms() -> Histograms {
     let mut hist_sums = Box::new(histogram::Sums::new());
-    registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
+    registry::each_slot(|s| s.sampler.hists.add_to(&mut hist_sums));
     histogram::SHARED.add_to(&mut hist_sums);
     let [alloc_size, lifetime_epochs, lifetime_ns] = hist_sums.histograms();
     Histograms {

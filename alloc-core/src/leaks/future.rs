@@ -2,22 +2,14 @@
 //!
 //! See [`track_future`] for how and what it records.
 
-use super::{survivors_of, LeakScope, Survivors};
+use super::scope::{LeakScope, Span};
+use super::survivors::{survivors_of, Survivors};
 use crate::sampled_table;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::Ordering::Relaxed;
 use core::task::{Context, Poll};
 use std::fmt;
-
-/// A stretch of one slot's leak-record sequence: the records with this
-/// owner and `first <= seq < end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Span {
-    pub(super) owner: u32,
-    pub(super) first: u64,
-    pub(super) end: u64,
-}
 
 /// A future wrapped by [`track_future`]; resolves to the inner future's
 /// output and its [`Survivors`].

@@ -20,14 +20,14 @@ pub(super) const OFF_RECHECK: i64 = 64 << 20;
 /// never allocates or panics: code on the allocation path stays
 /// alloc-core's own, where those rules are checked.
 fn next_random(slot: &Slot) -> u64 {
-    let mut x = slot.rng.load(Relaxed);
+    let mut x = slot.sampler.rng.load(Relaxed);
     if x == 0 {
         x = seed(slot);
     }
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    slot.rng.store(x, Relaxed);
+    slot.sampler.rng.store(x, Relaxed);
     x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
@@ -65,7 +65,7 @@ pub(super) fn draw(slot: &Slot) -> i64 {
 /// at the mode again), [`OFF_RECHECK`] when off, else exponential with
 /// mean `mode`.
 fn draw_under(slot: &Slot, mode: u64) -> i64 {
-    if slot.scope_depth.load(Relaxed) > 0 {
+    if slot.scope.is_open() {
         return REDRAW;
     }
     match mode {
@@ -113,7 +113,7 @@ pub(crate) fn fresh_trial(slot: &Slot, size: usize) -> Option<f32> {
 
 /// Gives a newly claimed slot its first countdown.
 pub(crate) fn arm(slot: &Slot) {
-    slot.countdown.store(draw(slot), Relaxed);
+    slot.sampler.countdown.store(draw(slot), Relaxed);
 }
 
 #[cfg(test)]
@@ -141,10 +141,10 @@ mod tests {
         let slot = Box::new(Slot::new());
         assert_eq!(draw_under(&slot, 0), OFF_RECHECK, "off");
         assert_eq!(draw_under(&slot, 1), REDRAW, "every allocation");
-        slot.scope_depth.store(1, Relaxed);
+        slot.scope.set_depth(1);
         assert_eq!(draw_under(&slot, 1000), REDRAW, "a leak scope records all");
         assert!(is_redraw(REDRAW - (1 << 40)) && !is_redraw(-(1 << 40)));
-        slot.scope_depth.store(0, Relaxed);
+        slot.scope.set_depth(0);
 
         set_sampling_seed(Some(7));
         let mean = 1000.0;

@@ -33,13 +33,13 @@ pub(crate) fn on_alloc(
     (addr, epoch, size): (usize, u32, usize),
     chance: Chance,
 ) -> u32 {
-    let scoped = slot.scope_depth.load(Relaxed) > 0;
+    let scoped = slot.scope.is_open();
     let mean = interval();
     if !scoped && mean == 0 {
-        slot.countdown.store(OFF_RECHECK, Relaxed);
+        slot.sampler.countdown.store(OFF_RECHECK, Relaxed);
         return epoch;
     }
-    let mut kept = slot.countdown.load(Relaxed);
+    let mut kept = slot.sampler.countdown.load(Relaxed);
     if is_redraw(kept) && !scoped && mean >= 2 {
         // After a reset or every-allocation capture: this allocation was
         // not drawn under the mode in force. Test it against a fresh
@@ -49,7 +49,7 @@ pub(crate) fn on_alloc(
         if chance == Chance::Always {
             kept = fresh;
         } else if fresh >= size as i64 {
-            slot.countdown.store(fresh - size as i64, Relaxed);
+            slot.sampler.countdown.store(fresh - size as i64, Relaxed);
             return epoch;
         }
     }
@@ -57,20 +57,14 @@ pub(crate) fn on_alloc(
     sampled_table::prefetch_next(addr);
     // Allocations made while capturing (there should be none) must not be
     // sampled in turn.
-    slot.countdown.store(i64::MAX, Relaxed);
+    slot.sampler.countdown.store(i64::MAX, Relaxed);
     let weight = if scoped || mean == 1 || chance == Chance::Always {
         1.0
     } else {
         weight_of(size, mean)
     };
-    let stack = slot.last_stack.capture();
-    let seq = if scoped {
-        let s = slot.scope_seq.load(Relaxed);
-        slot.scope_seq.store(s + 1, Relaxed);
-        s
-    } else {
-        0
-    };
+    let stack = slot.sampler.last_stack.capture();
+    let seq = if scoped { slot.scope.take_seq() } else { 0 };
     let inserted = sampled_table::insert(Record {
         addr,
         size,
@@ -89,9 +83,10 @@ pub(crate) fn on_alloc(
             crate::sampler::policy::shard_filled(len as usize);
         }
     }
-    crate::counters::bump_u64(&slot.sampled, 1);
+    crate::counters::bump_u64(&slot.sampler.sampled, 1);
     // `weight >= 1`: rounded without a call to libm's `round`.
-    slot.hists
+    slot.sampler
+        .hists
         .alloc_size
         .record_owned(size as u64, (weight + 0.5) as u64);
     let next = match chance {
@@ -101,7 +96,7 @@ pub(crate) fn on_alloc(
         _ if mean == 1 => REDRAW,
         _ => draw(slot),
     };
-    slot.countdown.store(next, Relaxed);
+    slot.sampler.countdown.store(next, Relaxed);
     match inserted.id() {
         Some(id) => sampled_table::tag(id),
         None => epoch,
@@ -122,9 +117,9 @@ pub(crate) fn on_free(tag: u32, addr: usize, own: Option<&Slot>) -> Option<u32> 
         .map(|birth| crate::clock::elapsed_ns(birth, crate::clock::ticks()));
     match own {
         Some(s) => {
-            s.hists.lifetime_epochs.record_owned(epochs, 1);
+            s.sampler.hists.lifetime_epochs.record_owned(epochs, 1);
             if let Some(ns) = ns {
-                s.hists.lifetime_ns.record_owned(ns, 1);
+                s.sampler.hists.lifetime_ns.record_owned(ns, 1);
             }
         }
         None => {
