@@ -164,6 +164,12 @@
 //!   records), so that a long soak of a fast leak keeps samples in
 //!   proportion to its bytes within the bound.
 //!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
+//!   **Taking a snapshot is the policy's step**: [`snapshot()`] and
+//!   [`snapshot_with_retention`] sum the counters, then let the policy
+//!   switch capture on, off or to a sparser step before reading the sampled
+//!   blocks, so the snapshot that sees survivors is the one that turns
+//!   dense capture on (its own sites are still those the earlier capture
+//!   made). A program that never takes a snapshot stays at the interval.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled; a sampled block's tag names

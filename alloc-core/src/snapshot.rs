@@ -70,7 +70,12 @@ fn clamp(v: i64) -> u64 {
 }
 
 /// Takes a snapshot of the accounting state now. See [`Snapshot`].
-#[must_use = "taking a snapshot has no effect but its cost"]
+///
+/// At the defaults (no sampling mode set) each snapshot is also the
+/// capture policy's step: after summing the counters it switches dense
+/// capture on or off from what they show (the crate docs, "The default
+/// capture policy").
+#[must_use = "a snapshot not read is only its cost (and the capture policy's step)"]
 pub fn snapshot() -> Snapshot {
     take(false)
 }
@@ -83,7 +88,7 @@ pub fn snapshot() -> Snapshot {
 /// `retention` module's docs and [`alloc_snapshot::retention`]); it costs
 /// milliseconds to a few hundred milliseconds with a full sampled-block
 /// table, and nothing on the allocation path.
-#[must_use = "taking a snapshot has no effect but its cost"]
+#[must_use = "a snapshot not read is only its cost (and the capture policy's step)"]
 #[inline(never)]
 pub fn snapshot_with_retention() -> Snapshot {
     take(true)
