@@ -724,7 +724,7 @@ fn self_check() {
     );
     let mods = crate_modules(&dir.join("src/lib.rs"));
     assert!(mods.contains_key(&vec!["b".to_string(), "tests".to_string()]));
-    assert!(!mods.contains_key(&["d", "y", "tests"].map(String::from).to_vec()));
+    assert!(!mods.contains_key(["d", "y", "tests"].map(String::from).as_slice()));
     let e = edges(&mods, &dir);
     let top: Vec<_> = e[&vec![]].keys().cloned().collect();
     assert_eq!(
