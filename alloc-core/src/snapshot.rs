@@ -19,9 +19,8 @@ use crate::{histogram, sampled_table, stacks};
 use alloc_snapshot::{
     EpochLive, Histograms, RunIdentity, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
-use core::sync::atomic::Ordering::*;
+use core::sync::atomic::{AtomicPtr, Ordering::*};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
@@ -293,19 +292,39 @@ fn tool_usage() -> ToolUsage {
 /// This process's run identity, computed at its first snapshot (in the
 /// tool's scope, never on the allocation path) and kept; a forked child,
 /// whose pid differs from the one kept, computes its own at each snapshot.
+///
+/// Never waits for another thread: a child forked while a thread of its
+/// parent was computing the identity has no such thread, so a lock or a
+/// `OnceLock` held across the computation would stop the child's first
+/// snapshot for good. Threads that race compute one each and the first to
+/// publish wins.
 fn run_identity() -> RunIdentity {
-    static RUN: OnceLock<RunIdentity> = OnceLock::new();
-    let run = RUN.get_or_init(new_run_identity);
-    if run.pid == std::process::id() {
-        run.clone()
-    } else {
-        new_run_identity()
+    static RUN: AtomicPtr<RunIdentity> = AtomicPtr::new(core::ptr::null_mut());
+    let kept = RUN.load(Acquire);
+    if !kept.is_null() {
+        // SAFETY: a non-null `RUN` points to a `RunIdentity` leaked below
+        // and published with `Release`; it is never freed or written again.
+        let run = unsafe { &*kept };
+        return if run.pid == std::process::id() {
+            run.clone()
+        } else {
+            new_run_identity()
+        };
+    }
+    let run = new_run_identity();
+    let mine = Box::into_raw(Box::new(run.clone()));
+    match RUN.compare_exchange(core::ptr::null_mut(), mine, AcqRel, Acquire) {
+        Ok(_) => run,
+        Err(_) => {
+            // Another thread published first: its identity is the process's.
+            // SAFETY: `mine` came from `Box::into_raw` above and was never
+            // published.
+            drop(unsafe { Box::from_raw(mine) });
+            run_identity()
+        }
     }
 }
 
-/// The pid, the process's start time and 128 random bits: two keys of the
-/// standard library's `RandomState` (seeded from the OS's random source),
-/// each hashing the pid and the time.
 fn new_run_identity() -> RunIdentity {
     use std::hash::{BuildHasher, Hasher};
     let pid = std::process::id();
