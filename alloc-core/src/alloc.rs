@@ -12,13 +12,16 @@
 //! frees, the tool's scope, first use of a thread, old epochs) is in
 //! [`alloc_slow`], [`free_slow`] and [`account_slow`], marked cold.
 
-use crate::backend::Backend;
-use crate::counters::{Op, Slot, SAMPLED, TOOL_EPOCH};
+use crate::backend::{self, Backend};
+use crate::counters::{Op, SAMPLED, TOOL_EPOCH};
 use crate::epoch::EPOCH;
 use crate::reentry::{self, Deferred};
 use crate::registry::{self, TOOL, TOOL_BLOCKS, TOOL_BYTES, UNREGISTERED};
-use crate::sampled::Record;
-use crate::sampling::{self, Chance};
+use crate::sampled_table::Record;
+use crate::sampler::draw;
+use crate::sampler::mode::{always_sampled, ALWAYS_SAMPLED_MIN};
+use crate::sampler::path::{self, Chance};
+use crate::slot::Slot;
 use crate::tag::{self, place};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -56,7 +59,7 @@ impl<A> EpochAlloc<A> {
 /// Counts a new block of `size` bytes at `addr` for birth epoch `epoch` in
 /// the current thread's slot and takes it off the sampling countdown;
 /// returns the tag the block carries (`epoch`; its record's id with
-/// [`SAMPLED`] if it was sampled, [`crate::sampled::tag`]; or the tool's
+/// [`SAMPLED`] if it was sampled, [`crate::sampled_table::tag`]; or the tool's
 /// tag inside the tool's scope).
 #[inline(always)]
 fn account_alloc<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
@@ -90,11 +93,11 @@ unsafe fn alloc_small_slow<A: Backend>(
 }
 
 /// [`account_alloc`] for a block of at least
-/// [`sampling::ALWAYS_SAMPLED_MIN`] bytes, which may be always sampled.
+/// [`ALWAYS_SAMPLED_MIN`] bytes, which may be always sampled.
 #[cold]
 #[inline(never)]
 fn account_alloc_large<A: Backend>(addr: *mut u8, epoch: u32, size: usize) -> u32 {
-    if sampling::always_sampled(size) {
+    if always_sampled(size) {
         alloc_slow::<A>(
             registry::current(),
             addr as usize,
@@ -126,23 +129,24 @@ fn alloc_slow<A: Backend>(
     if reentry::inside() {
         // A signal handler interrupted this thread inside the tool: counted
         // later, never sampled.
-        reentry::defer(Deferred::Count {
+        let op = Deferred::Count {
             epoch,
             bytes: size as i64,
             op: Op::Alloc,
-        });
+        };
+        reentry::defer(op, apply_deferred::<A>);
         return epoch;
     }
     let _inside = reentry::enter();
     let slot = if ptr::eq(slot, &UNREGISTERED) {
-        crate::set_stats_reader(A::stats);
-        let slot = registry::register();
+        let slot = register::<A>();
         if !ptr::eq(slot, &registry::BUSY) && chance == Chance::Countdown {
             // The fast path took this block off another slot's countdown.
             // SAFETY: `register` returns static slots.
             let s = unsafe { &*slot };
-            s.countdown
-                .store(s.countdown.load(Relaxed) - size as i64, Relaxed);
+            s.sampler
+                .countdown
+                .store(s.sampler.countdown.load(Relaxed) - size as i64, Relaxed);
         }
         slot
     } else {
@@ -157,8 +161,8 @@ fn alloc_slow<A: Backend>(
     let s = unsafe { &*slot };
     s.record(epoch, size as i64, Op::Alloc);
     s.make_current(epoch);
-    if chance == Chance::Always || s.countdown.load(Relaxed) < 0 {
-        sampling::on_alloc(s, registry::owner_id(slot), (addr, epoch, size), chance)
+    if chance == Chance::Always || s.sampler.countdown.load(Relaxed) < 0 {
+        path::on_alloc(s, registry::owner_id(slot), (addr, epoch, size), chance)
     } else {
         epoch
     }
@@ -184,7 +188,10 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
         return account_slow::<A>(slot, tag, -(size as i64), Op::Free);
     }
     if reentry::inside() {
-        reentry::defer(Deferred::FreeSampled { tag, addr, size });
+        reentry::defer(
+            Deferred::FreeSampled { tag, addr, size },
+            apply_deferred::<A>,
+        );
         return;
     }
     let _inside = reentry::enter();
@@ -193,7 +200,7 @@ fn free_slow<A: Backend>(slot: *const Slot, addr: usize, tag: u32, size: usize) 
     // another thread: `addr` only checks that the record is this block's.)
     // No record cannot happen (the table's invariant); then there is no
     // birth epoch to count the free in.
-    if let Some(birth) = sampling::on_free(tag, addr, own_slot(slot)) {
+    if let Some(birth) = path::on_free(tag, addr, own_slot(slot)) {
         count_in::<A>(slot, birth, -(size as i64), Op::Free);
     }
 }
@@ -223,8 +230,7 @@ fn realloc_slow_account<A: Backend>(
 ) -> u32 {
     let count = |s: &Slot| realloc_counts((birth, now), (old, new), |e, b, op| s.record(e, b, op));
     let (slot, charged) = if ptr::eq(slot, &UNREGISTERED) {
-        crate::set_stats_reader(A::stats);
-        (registry::register(), false)
+        (register::<A>(), false)
     } else {
         (slot, charged)
     };
@@ -237,41 +243,23 @@ fn realloc_slow_account<A: Backend>(
     // SAFETY: `slot` is a static slot owned by this thread.
     let s = unsafe { &*slot };
     count(s);
-    if s.scope_depth.load(Relaxed) > 0 {
-        if let Some(mut r) = record {
-            // The scope's own records weigh 1 and stay. A record sampled
-            // outside the scope weighed its old size: the new incarnation
-            // gets a fresh trial of its own.
-            let weight = if r.owner != 0 {
-                Some(r.weight)
-            } else {
-                sampling::fresh_trial(s, new)
-            };
-            if let Some(weight) = weight {
-                r.addr = addr;
-                r.size = new;
-                r.epoch = now;
-                r.weight = weight;
-                if let Some(id) = crate::sampled::insert(r).id() {
-                    return crate::sampled::tag(id);
-                }
-            }
-        }
-        return now;
+    if s.scope.is_open() {
+        return crate::leaks::scope::on_realloc(s, record, (addr, new), now);
     }
-    let chance = if sampling::always_sampled(new) {
+    let chance = if always_sampled(new) {
         Chance::Always
     } else {
         if !charged {
-            s.countdown
-                .store(s.countdown.load(Relaxed) - new as i64, Relaxed);
+            s.sampler
+                .countdown
+                .store(s.sampler.countdown.load(Relaxed) - new as i64, Relaxed);
         }
-        if s.countdown.load(Relaxed) >= 0 {
+        if s.sampler.countdown.load(Relaxed) >= 0 {
             return now;
         }
         Chance::Countdown
     };
-    sampling::on_alloc(s, registry::owner_id(slot), (addr, now, new), chance)
+    path::on_alloc(s, registry::owner_id(slot), (addr, now, new), chance)
 }
 
 /// A realloc within the current epoch `now` that [`Slot::try_realloc`]
@@ -286,7 +274,7 @@ fn realloc_in_epoch<A: Backend>(
     (old, new): (usize, usize),
 ) -> u32 {
     if reentry::inside() {
-        return realloc_reentrant(addr, now, now, (old, new));
+        return realloc_reentrant::<A>(addr, now, now, (old, new));
     }
     let _inside = reentry::enter();
     realloc_slow_account::<A>(slot, addr, (now, now), (old, new), true, None)
@@ -310,21 +298,27 @@ fn realloc_counts(
 /// The tag of a realloc's new block when a signal handler interrupted this
 /// thread inside the tool: the counts (and a sampled block's record) are
 /// deferred, the new block is not sampled.
-fn realloc_reentrant(addr: usize, tag: u32, now: u32, (old, new): (usize, usize)) -> u32 {
+fn realloc_reentrant<A: Backend>(
+    addr: usize,
+    tag: u32,
+    now: u32,
+    (old, new): (usize, usize),
+) -> u32 {
     if tag & SAMPLED != 0 {
-        reentry::defer(Deferred::ReallocSampled {
+        let op = Deferred::ReallocSampled {
             tag,
             addr,
             old,
             new,
             now,
-        });
+        };
+        reentry::defer(op, apply_deferred::<A>);
     } else if tag == TOOL_EPOCH {
         count_tool(new as i64 - old as i64, 0);
         return TOOL_EPOCH;
     } else {
         realloc_counts((tag, now), (old, new), |epoch, bytes, op| {
-            reentry::defer(Deferred::Count { epoch, bytes, op });
+            reentry::defer(Deferred::Count { epoch, bytes, op }, apply_deferred::<A>);
         });
     }
     now
@@ -340,16 +334,28 @@ fn own_slot(slot: *const Slot) -> Option<&'static Slot> {
     }
 }
 
-/// Does what a reentrant slow path left for later ([`reentry`]); the
+/// Gives this thread a slot of its own ([`registry::register`]; `BUSY` if
+/// none is free) with its first sampling countdown drawn ([`draw::arm`]),
+/// and registers `A`'s statistics reader for snapshots, which only the
+/// first registration in the process sets ([`backend::register_stats`]).
+#[cold]
+#[inline(never)]
+fn register<A: Backend>() -> *const Slot {
+    backend::register_stats::<A>();
+    registry::register(draw::arm)
+}
+
+/// Does what a reentrant slow path left for later ([`reentry`]; every
+/// [`reentry::defer`] here passes this function with its work); the
 /// thread is inside the tool and holds no lock of it.
-pub(crate) fn apply_deferred(op: Deferred) {
+fn apply_deferred<A: Backend>(op: Deferred) {
     let slot = registry::current();
     match op {
         Deferred::Nothing => {}
-        Deferred::Count { epoch, bytes, op } => count_in_any(slot, epoch, bytes, op),
+        Deferred::Count { epoch, bytes, op } => count_in::<A>(slot, epoch, bytes, op),
         Deferred::FreeSampled { tag, addr, size } => {
-            if let Some(birth) = sampling::on_free(tag, addr, own_slot(slot)) {
-                count_in_any(slot, birth, -(size as i64), Op::Free);
+            if let Some(birth) = path::on_free(tag, addr, own_slot(slot)) {
+                count_in::<A>(slot, birth, -(size as i64), Op::Free);
             }
         }
         Deferred::ReallocSampled {
@@ -359,10 +365,10 @@ pub(crate) fn apply_deferred(op: Deferred) {
             new,
             now,
         } => {
-            let birth =
-                crate::sampled::remove(crate::sampled::id_of(tag), addr).map_or(now, |r| r.epoch);
+            let birth = crate::sampled_table::remove(crate::sampled_table::id_of(tag), addr)
+                .map_or(now, |r| r.epoch);
             realloc_counts((birth, now), (old, new), |epoch, bytes, op| {
-                count_in_any(slot, epoch, bytes, op);
+                count_in::<A>(slot, epoch, bytes, op);
             });
         }
     }
@@ -383,7 +389,7 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
         return;
     }
     if reentry::inside() {
-        reentry::defer(Deferred::Count { epoch, bytes, op });
+        reentry::defer(Deferred::Count { epoch, bytes, op }, apply_deferred::<A>);
         return;
     }
     let _inside = reentry::enter();
@@ -394,18 +400,8 @@ fn account_slow<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
 /// first if it has none) or the shared one. The thread is inside the tool.
 #[inline(always)]
 fn count_in<A: Backend>(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
-    if ptr::eq(slot, &UNREGISTERED) {
-        crate::set_stats_reader(A::stats);
-    }
-    count_in_any(slot, epoch, bytes, op);
-}
-
-/// [`count_in`] without the backend (the statistics reader is set by the
-/// first slow path of any thread): for deferred work.
-#[inline]
-fn count_in_any(slot: *const Slot, epoch: u32, bytes: i64, op: Op) {
     let slot = if ptr::eq(slot, &UNREGISTERED) {
-        registry::register()
+        register::<A>()
     } else {
         slot
     };
@@ -482,7 +478,7 @@ impl<A: Backend> EpochAlloc<A> {
             return p;
         }
         let epoch = EPOCH.0.load(Relaxed);
-        let tag = if size >= sampling::ALWAYS_SAMPLED_MIN {
+        let tag = if size >= ALWAYS_SAMPLED_MIN {
             account_alloc_large::<A>(p, epoch, size)
         } else {
             account_alloc::<A>(p, epoch, size)
@@ -587,7 +583,7 @@ impl<A: Backend> EpochAlloc<A> {
         // SAFETY: as in `dealloc`: the tag is where `alloc` put it.
         let tag = unsafe { tag::read(ptr, old_total, old_at) };
         let now = EPOCH.0.load(Relaxed);
-        if tag != now || new_size >= sampling::ALWAYS_SAMPLED_MIN {
+        if tag != now || new_size >= ALWAYS_SAMPLED_MIN {
             // Sampled, the tool's, born in another epoch, or large.
             // SAFETY: forwarded from the caller; `tag` was read from `ptr`.
             return unsafe {
@@ -644,7 +640,7 @@ impl<A: Backend> EpochAlloc<A> {
     ) {
         if tag & SAMPLED != 0 {
             // The record's line comes in while the block goes back.
-            crate::sampled::prefetch(crate::sampled::id_of(tag));
+            crate::sampled_table::prefetch(crate::sampled_table::id_of(tag));
         }
         // The block goes back first: nothing below reads it, and its
         // record is found by the id in `tag`, so another thread given the
@@ -704,7 +700,7 @@ impl<A: Backend> EpochAlloc<A> {
         let sampled = tag & SAMPLED != 0;
         if sampled {
             // The record's line comes in during the inner realloc.
-            crate::sampled::prefetch(crate::sampled::id_of(tag));
+            crate::sampled_table::prefetch(crate::sampled_table::id_of(tag));
         }
         // SAFETY: as in `realloc`.
         let p = unsafe { self.inner_realloc(ptr, old_total, layout.align(), new_total) };
@@ -714,14 +710,14 @@ impl<A: Backend> EpochAlloc<A> {
             return p;
         }
         if reentry::inside() {
-            let new_tag = realloc_reentrant(ptr as usize, tag, now, (layout.size(), new_size));
+            let new_tag = realloc_reentrant::<A>(ptr as usize, tag, now, (layout.size(), new_size));
             // SAFETY: `p` holds `new_total` bytes placed by `place`.
             unsafe { tag::write(p, new_total, new_at, new_tag) };
             return p;
         }
         let _inside = reentry::enter();
         let record = if sampled {
-            crate::sampled::remove(crate::sampled::id_of(tag), ptr as usize)
+            crate::sampled_table::remove(crate::sampled_table::id_of(tag), ptr as usize)
         } else {
             None
         };

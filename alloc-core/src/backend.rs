@@ -2,6 +2,7 @@
 
 use alloc_snapshot::AllocatorStats;
 use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 pub use std::alloc::System;
 
 #[cfg(feature = "jemalloc")]
@@ -154,6 +155,39 @@ impl Backend for Jemalloc {
             retained: stats::retained::read().ok()? as u64,
         })
     }
+}
+
+/// Reads the inner allocator's statistics, if it has any.
+type StatsReader = fn() -> Option<AllocatorStats>;
+
+/// The statistics reader of the backend that `EpochAlloc` wraps: null
+/// until [`register_stats`] sets it, once.
+static STATS: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Registers `A`'s statistics reader for snapshots ([`stats`]). The first
+/// registration in the process sets it, at the first thread that gets a
+/// slot of its own (`alloc`'s `register`); later calls find it set and
+/// leave it: one load, no allocation, no lock.
+#[inline]
+pub(crate) fn register_stats<A: Backend>() {
+    if STATS.load(Relaxed).is_null() {
+        let reader: StatsReader = A::stats;
+        let _ = STATS.compare_exchange(core::ptr::null_mut(), reader as *mut (), Relaxed, Relaxed);
+    }
+}
+
+/// The wrapped backend's statistics: `None` from a backend without any,
+/// or before any thread registered.
+pub(crate) fn stats() -> Option<AllocatorStats> {
+    let p = STATS.load(Relaxed);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the only non-null values stored are `StatsReader` function
+    // pointers (see `register_stats`), and fn pointers round-trip through
+    // data pointers on every platform Rust supports with std.
+    let reader = unsafe { core::mem::transmute::<*mut (), StatsReader>(p) };
+    reader()
 }
 
 #[cfg(all(test, feature = "jemalloc"))]

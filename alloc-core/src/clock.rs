@@ -39,7 +39,7 @@ const MAX_SPAN: u64 = 1 << 32;
 pub(crate) fn ticks() -> u64 {
     match SOURCE.load(Relaxed) {
         TSC => tsc(),
-        MONOTONIC => crate::sampling::now_ns(),
+        MONOTONIC => crate::sys::monotonic_ns(),
         _ => decide(),
     }
 }
@@ -62,7 +62,7 @@ pub(crate) fn elapsed_ns(birth: u64, now: u64) -> u64 {
 /// Measures [`NS_PER_TICK`] from the anchor to `now` (in ticks).
 #[cold]
 fn measure(now: u64) -> Option<u64> {
-    let ns = crate::sampling::now_ns();
+    let ns = crate::sys::monotonic_ns();
     let dt = now
         .checked_sub(ANCHOR_TICKS.load(Relaxed))
         .filter(|&d| d > 0)?;
@@ -78,9 +78,9 @@ fn measure(now: u64) -> Option<u64> {
 fn decide() -> u64 {
     if !invariant_tsc() {
         SOURCE.store(MONOTONIC, Relaxed);
-        return crate::sampling::now_ns();
+        return crate::sys::monotonic_ns();
     }
-    let ns = crate::sampling::now_ns();
+    let ns = crate::sys::monotonic_ns();
     let t = tsc();
     ANCHOR_NS.store(ns, Relaxed);
     ANCHOR_TICKS.store(t, Relaxed);
@@ -120,7 +120,7 @@ fn tsc() -> u64 {
 
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]
 fn tsc() -> u64 {
-    crate::sampling::now_ns()
+    crate::sys::monotonic_ns()
 }
 
 #[cfg(test)]
@@ -130,12 +130,12 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "a 20 ms wait")]
     fn ticks_measure_nanoseconds_like_the_monotonic_clock() {
-        let (t0, n0) = (ticks(), crate::sampling::now_ns());
+        let (t0, n0) = (ticks(), crate::sys::monotonic_ns());
         let mut spin = 0u64;
-        while crate::sampling::now_ns() - n0 < 20_000_000 {
+        while crate::sys::monotonic_ns() - n0 < 20_000_000 {
             spin = core::hint::black_box(spin + 1);
         }
-        let (t1, n1) = (ticks(), crate::sampling::now_ns());
+        let (t1, n1) = (ticks(), crate::sys::monotonic_ns());
         // Two calls: the first may measure the factor over a short span,
         // the second sees a span of at least 20 ms since the anchor.
         let _ = elapsed_ns(t0, t1);

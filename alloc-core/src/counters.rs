@@ -1,40 +1,9 @@
-//! Per-thread counter slots: live bytes and blocks by birth epoch.
-//!
-//! A [`Slot`] is written by one thread at a time (its owner), with plain
-//! load/store pairs on atomics (`mov`, never a `lock`-prefixed instruction), and
-//! read by snapshots from any thread. Frees are counted in the *freeing*
-//! thread's slot, so one thread's count for an epoch can be negative; the sum
-//! over all slots is exact.
-//!
-//! Layout of one slot:
-//!
-//! ```text
-//! ring[256]   (epoch, bytes, allocs, frees), 32 bytes, one cache line each:
-//!             the entry for epoch e is ring[e % 256]
-//! seq         even: stable; odd: the owner is moving counts (a fold)
-//! reallocs    successful reallocations counted here
-//! countdown   bytes to the next sample
-//! cur_epoch,  the owner's current epoch and its ring entry's offset: the
-//! cur_at      fast path's one test (see `Slot::cur_epoch`)
-//! ...         sampling state and histograms
-//! coarse[256] (bytes, allocs, frees): bucket(e) for epochs the ring no longer holds
-//! ```
-//!
-//! Live blocks of an epoch are its allocations minus its frees; an
-//! allocation touches `bytes` and `allocs`, a free `bytes` and `frees`, all in
-//! the one ring entry. A realloc in a later epoch than the block's moves it
-//! ([`Op::MoveOut`] of the old size, [`Op::MoveIn`] of the new): one
-//! allocation leaves the old epoch's count and joins the current one's, so
-//! the totals of allocations and frees stay the program's calls.
-//!
-//! When the owner meets an epoch whose ring entry holds an older epoch, it
-//! folds that entry into the older epoch's coarse bucket and takes the entry
-//! over (the only time counts move, under `seq`). When the entry holds a newer
-//! epoch, the count goes straight to the coarse bucket. `bucket()` is a pure
-//! function of the epoch, so an allocation and its free always meet in the
-//! same bucket, whichever thread does either.
+//! The epoch counters: what one count is ([`Op`], [`Counts`]), a ring
+//! entry ([`Entry`]), the coarse buckets of older epochs ([`bucket`]),
+//! and [`bump`], the owner-only add that the fast path counts with.
+//! [`crate::slot::Slot`] lays them out per thread and keeps them exact.
 
-use core::sync::atomic::{compiler_fence, fence, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 
 /// Number of recent epochs each slot keeps exact (a power of two).
 pub(crate) const WINDOW: usize = 256;
@@ -46,7 +15,7 @@ pub(crate) const MAX_EPOCH: u32 = 0x7fff_fffd;
 /// Tag of blocks the tool allocated for itself (snapshots, `untracked`).
 pub(crate) const TOOL_EPOCH: u32 = 0x7fff_fffe;
 /// The tag bit of a block that was sampled: the rest of its tag is the id
-/// of its record in [`crate::sampled`] (which keeps the birth epoch), not
+/// of its record in [`crate::sampled_table`] (which keeps the birth epoch), not
 /// an epoch. No ring entry ever holds an epoch with this bit, so freeing or
 /// resizing a sampled block always takes the slow path, and an unsampled
 /// block is known to be unsampled without a table look-up.
@@ -87,44 +56,6 @@ pub(crate) struct Counts {
 pub(crate) struct Entry {
     pub(crate) epoch: AtomicU32,
     pub(crate) counts: Counts,
-}
-
-/// The counters of one thread (or of the shared fallback).
-#[repr(C, align(64))]
-pub(crate) struct Slot {
-    /// First, so an entry's address is the slot's plus the index scaled,
-    /// with no constant offset to add on the fast path.
-    pub(crate) ring: [Entry; WINDOW],
-    pub(crate) seq: AtomicU32,
-    /// Leak scopes open on the owner thread (see [`crate::leaks`]).
-    pub(crate) scope_depth: AtomicU32,
-    pub(crate) reallocs: AtomicU64,
-    /// Bytes still to allocate before the next sample; the allocation that
-    /// takes it below zero goes to the slow path (see [`crate::sampling`]).
-    pub(crate) countdown: AtomicI64,
-    /// The owner's current epoch, a cache of its ring entry: unless it is
-    /// [`NEVER`], the ring entry [`Slot::cur_at`] bytes into the ring holds
-    /// this epoch. Set by the owner's slow path ([`Slot::make_current`]),
-    /// cleared before that entry changes hands (a fold or a drain), read
-    /// only by the owner: the fast path tests one field at a fixed offset
-    /// instead of indexing the ring. A fresh slot's zeros are consistent
-    /// (ring entry 0 holds epoch 0), so the pool stays in `.bss`.
-    cur_epoch: AtomicU32,
-    /// See [`Slot::cur_epoch`]: a multiple of `size_of::<Entry>()`.
-    cur_at: AtomicU32,
-    /// State of the owner's random number generator (sampling intervals).
-    pub(crate) rng: AtomicU64,
-    /// Allocations recorded inside leak scopes by this slot's owners, ever:
-    /// a scope collects the records numbered from its start on.
-    pub(crate) scope_seq: AtomicU64,
-    /// Samples recorded by this slot's owners, ever.
-    pub(crate) sampled: AtomicU64,
-    /// The owner's last sampled stack and its guesses of the next (see
-    /// [`crate::stacks::LastStack`]).
-    pub(crate) last_stack: crate::stacks::LastStack,
-    /// The owners' share of the sampling histograms.
-    pub(crate) hists: crate::histogram::Hists,
-    pub(crate) coarse: [Counts; COARSE],
 }
 
 /// Adds `v` to an atomic that only the current thread writes, with no
@@ -209,7 +140,7 @@ impl Plain {
 }
 
 impl Counts {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Counts {
             bytes: AtomicI64::new(0),
             allocs: AtomicU64::new(0),
@@ -219,7 +150,7 @@ impl Counts {
 
     /// Counts one operation; owner only.
     #[inline(always)]
-    fn count(&self, bytes: i64, op: Op) {
+    pub(crate) fn count(&self, bytes: i64, op: Op) {
         bump(&self.bytes, bytes);
         match op {
             Op::Alloc | Op::MoveIn => bump_u64(&self.allocs, 1),
@@ -229,7 +160,7 @@ impl Counts {
         }
     }
 
-    fn load(&self) -> Plain {
+    pub(crate) fn load(&self) -> Plain {
         Plain {
             bytes: self.bytes.load(Relaxed),
             allocs: self.allocs.load(Relaxed),
@@ -237,7 +168,7 @@ impl Counts {
         }
     }
 
-    fn take(&self) -> Plain {
+    pub(crate) fn take(&self) -> Plain {
         Plain {
             bytes: self.bytes.swap(0, Relaxed),
             allocs: self.allocs.swap(0, Relaxed),
@@ -245,297 +176,10 @@ impl Counts {
         }
     }
 
-    fn add(&self, v: Plain) {
+    pub(crate) fn add(&self, v: Plain) {
         bump(&self.bytes, v.bytes);
         bump_u64(&self.allocs, v.allocs);
         bump_u64(&self.frees, v.frees);
-    }
-}
-
-impl Slot {
-    /// An all-zero slot (lives in `.bss`; pages are touched only when used).
-    /// Keep every field's initial value zero: one non-zero field moves the
-    /// whole pool of [`crate::registry::MAX_THREAD_SLOTS`] slots (26 MiB)
-    /// into `.data`, into the binary's file.
-    pub(crate) const fn new() -> Self {
-        Self::with_ring_epoch::<0>()
-    }
-
-    /// A special slot whose ring never matches a tag: every access to it
-    /// goes to the slow path, which recognises it by address.
-    pub(crate) const fn special() -> Self {
-        Self::with_ring_epoch::<NEVER>()
-    }
-
-    const fn with_ring_epoch<const EPOCH: u32>() -> Self {
-        Slot {
-            ring: [const {
-                Entry {
-                    epoch: AtomicU32::new(EPOCH),
-                    counts: Counts::new(),
-                }
-            }; WINDOW],
-            seq: AtomicU32::new(0),
-            scope_depth: AtomicU32::new(0),
-            reallocs: AtomicU64::new(0),
-            countdown: AtomicI64::new(0),
-            cur_epoch: AtomicU32::new(EPOCH),
-            cur_at: AtomicU32::new(0),
-            rng: AtomicU64::new(0),
-            scope_seq: AtomicU64::new(0),
-            sampled: AtomicU64::new(0),
-            last_stack: crate::stacks::LastStack::new(),
-            hists: crate::histogram::Hists::new(),
-            coarse: [const { Counts::new() }; COARSE],
-        }
-    }
-
-    /// The fast path: counts one operation for `epoch` if its ring entry
-    /// holds that epoch; returns false (nothing counted) otherwise. Owner only.
-    #[inline(always)]
-    pub(crate) fn try_record(&self, epoch: u32, bytes: i64, op: Op) -> bool {
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        if e.epoch.load(Relaxed) == epoch {
-            e.counts.count(bytes, op);
-            if matches!(op, Op::Realloc | Op::MoveIn) {
-                bump_u64(&self.reallocs, 1);
-            }
-            true
-        } else {
-            false
-        }
-    }
-
-    /// The counts of `epoch` if it is the owner's cached current epoch
-    /// ([`Slot::cur_epoch`]). Owner only.
-    #[inline(always)]
-    fn current(&self, epoch: u32) -> Option<&Counts> {
-        // Owner only: program order alone orders this with `make_current`
-        // and `forget_current`; a signal handler on this thread sees the
-        // cache name no epoch or a consistent one (`make_current`'s order).
-        if self.cur_epoch.load(Relaxed) == epoch {
-            // `make_current` stores only `i * size_of::<Entry>()`, `i <
-            // WINDOW` (and a fresh slot's 0 is entry 0).
-            let at = self.cur_at.load(Relaxed) as usize;
-            // SAFETY: `at` is a whole entry's offset in this slot's ring.
-            let e = unsafe { &*self.ring.as_ptr().cast::<u8>().add(at).cast::<Entry>() };
-            Some(&e.counts)
-        } else {
-            None
-        }
-    }
-
-    /// Caches the ring entry of `epoch` as the owner's current one, if the
-    /// ring holds it. Owner only; called by the slow path after counting.
-    pub(crate) fn make_current(&self, epoch: u32) {
-        let i = epoch as usize & (WINDOW - 1);
-        if self.ring[i].epoch.load(Relaxed) == epoch && epoch != NEVER {
-            // The cache names no epoch while its offset changes, so that a
-            // signal handler's fast path on this thread never pairs the old
-            // epoch with the new offset.
-            self.cur_epoch.store(NEVER, Relaxed);
-            compiler_fence(SeqCst);
-            // `i * 32 < 8192`: the cast is exact.
-            self.cur_at.store((i * size_of::<Entry>()) as u32, Relaxed);
-            compiler_fence(SeqCst);
-            self.cur_epoch.store(epoch, Relaxed);
-        }
-    }
-
-    /// Clears the current-epoch cache if it names `epoch`, before its ring
-    /// entry changes hands.
-    fn forget_current(&self, epoch: u32) {
-        if self.cur_epoch.load(Relaxed) == epoch {
-            self.cur_epoch.store(NEVER, Relaxed);
-        }
-    }
-
-    /// The fast path of a free: counts it if the block's epoch is the
-    /// owner's current one or its ring entry holds it; returns false
-    /// (nothing counted) otherwise. Owner only.
-    #[inline(always)]
-    pub(crate) fn try_free(&self, epoch: u32, bytes: i64) -> bool {
-        if let Some(c) = self.current(epoch) {
-            // The block count first, the other order from `Counts::count`
-            // (which the ring path below uses): with the two tails alike,
-            // LLVM merged them behind an extra add and jump.
-            bump_u64(&c.frees, 1);
-            bump(&c.bytes, bytes);
-            return true;
-        }
-        self.try_record(epoch, bytes, Op::Free)
-    }
-
-    /// The fast path of a realloc inside the block's epoch: takes
-    /// `new_size` off the sampling countdown (a realloc is a sampling
-    /// opportunity for the new size) and counts `delta` bytes if `epoch` is
-    /// the owner's current epoch and the countdown has not run out. Returns
-    /// false (nothing counted, countdown already taken) otherwise. Owner
-    /// only.
-    #[inline(always)]
-    pub(crate) fn try_realloc(&self, epoch: u32, delta: i64, new_size: i64) -> bool {
-        let left = self.countdown.load(Relaxed).wrapping_sub(new_size);
-        self.countdown.store(left, Relaxed);
-        match self.current(epoch) {
-            Some(c) if left >= 0 => {
-                c.count(delta, Op::Realloc);
-                bump_u64(&self.reallocs, 1);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The fast path of an allocation: takes `bytes` off the sampling
-    /// countdown and counts the block if `epoch` is the owner's current
-    /// epoch and the countdown has not run out. Returns false (nothing
-    /// counted, countdown already taken) otherwise. Owner only.
-    #[inline(always)]
-    pub(crate) fn try_alloc(&self, epoch: u32, bytes: i64) -> bool {
-        let left = self.countdown.load(Relaxed).wrapping_sub(bytes);
-        self.countdown.store(left, Relaxed);
-        match self.current(epoch) {
-            Some(c) if left >= 0 => {
-                c.count(bytes, Op::Alloc);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Counts one operation whatever the ring holds: folds or redirects to a
-    /// coarse bucket when the ring entry holds another epoch. Owner only (or
-    /// the holder of the lock that stands for the owner). `epoch` must not
-    /// be a sentinel.
-    pub(crate) fn record(&self, epoch: u32, bytes: i64, op: Op) {
-        if !self.try_record(epoch, bytes, op) {
-            self.counts_for(epoch).count(bytes, op);
-            if matches!(op, Op::Realloc | Op::MoveIn) {
-                bump_u64(&self.reallocs, 1);
-            }
-        }
-    }
-
-    /// Where counts of `epoch` go when its ring entry holds another epoch.
-    #[cold]
-    fn counts_for(&self, epoch: u32) -> &Counts {
-        let e = &self.ring[epoch as usize & (WINDOW - 1)];
-        let held = e.epoch.load(Relaxed);
-        if held == epoch {
-            &e.counts
-        } else if held < epoch {
-            // The entry holds an epoch at least WINDOW older: fold it into
-            // its coarse bucket and take the entry over.
-            self.forget_current(held);
-            self.begin_write();
-            // The entry holds no epoch while its counts move: a signal
-            // handler's fast path on this thread then misses it and defers
-            // its count ([`crate::reentry`]) instead of counting into
-            // counts that are about to change epochs.
-            e.epoch.store(NEVER, Relaxed);
-            compiler_fence(SeqCst);
-            let old = e.counts.take();
-            if !old.is_zero() {
-                self.coarse[bucket(held) & (COARSE - 1)].add(old);
-            }
-            e.epoch.store(epoch, Relaxed);
-            self.end_write();
-            &e.counts
-        } else {
-            // The epoch is older than what the ring holds at its place.
-            &self.coarse[bucket(epoch) & (COARSE - 1)]
-        }
-    }
-
-    fn begin_write(&self) {
-        self.seq
-            .store(self.seq.load(Relaxed).wrapping_add(1), Relaxed);
-        fence(Release);
-    }
-
-    fn end_write(&self) {
-        self.seq
-            .store(self.seq.load(Relaxed).wrapping_add(1), Release);
-    }
-
-    /// Moves all of `self`'s counts into `into` and zeroes `self`. The caller
-    /// owns both (the dying thread owns `self`; the shared lock owns `into`).
-    pub(crate) fn drain_into(&self, into: &Slot) {
-        self.cur_epoch.store(NEVER, Relaxed);
-        self.begin_write();
-        into.begin_write();
-        for e in &self.ring {
-            let v = e.counts.take();
-            let epoch = e.epoch.swap(0, Relaxed);
-            if !v.is_zero() {
-                into.counts_for(epoch).add(v);
-            }
-        }
-        for (c, d) in self.coarse.iter().zip(into.coarse.iter()) {
-            d.add(c.take());
-        }
-        bump_u64(&into.reallocs, self.reallocs.swap(0, Relaxed));
-        bump_u64(&into.sampled, self.sampled.swap(0, Relaxed));
-        self.hists.drain_into(&into.hists);
-        into.end_write();
-        self.end_write();
-    }
-
-    /// Marks a slot whose owner vanished mid-write (in a fork child) stable.
-    #[cfg_attr(miri, allow(dead_code))]
-    pub(crate) fn settle(&self) {
-        let s = self.seq.load(Relaxed);
-        if s & 1 == 1 {
-            self.seq.store(s.wrapping_add(1), Release);
-        }
-    }
-
-    /// Copies the slot's counts into `out`, retrying while its owner folds.
-    pub(crate) fn read_into(&self, out: &mut SlotCopy) {
-        let mut tries = 0u32;
-        loop {
-            let s1 = self.seq.load(Acquire);
-            if s1 & 1 == 0 || tries > 1_000_000 {
-                for (o, e) in out.ring.iter_mut().zip(self.ring.iter()) {
-                    *o = (e.epoch.load(Relaxed), e.counts.load());
-                }
-                for (o, c) in out.coarse.iter_mut().zip(self.coarse.iter()) {
-                    *o = c.load();
-                }
-                out.reallocs = self.reallocs.load(Relaxed);
-                out.sampled = self.sampled.load(Relaxed);
-                fence(Acquire);
-                if self.seq.load(Relaxed) == s1 || tries > 1_000_000 {
-                    return;
-                }
-            }
-            tries += 1;
-            core::hint::spin_loop();
-        }
-    }
-}
-
-/// A plain copy of one slot, read by a snapshot.
-pub(crate) struct SlotCopy {
-    pub(crate) reallocs: u64,
-    pub(crate) sampled: u64,
-    pub(crate) ring: [(u32, Plain); WINDOW],
-    pub(crate) coarse: [Plain; COARSE],
-}
-
-impl SlotCopy {
-    pub(crate) const fn new() -> Self {
-        const Z: Plain = Plain {
-            bytes: 0,
-            allocs: 0,
-            frees: 0,
-        };
-        SlotCopy {
-            reallocs: 0,
-            sampled: 0,
-            ring: [(0, Z); WINDOW],
-            coarse: [Z; COARSE],
-        }
     }
 }
 
@@ -565,94 +209,6 @@ mod tests {
             assert!((last - first + 1) as u64 * 8 <= first as u64, "bucket {i}");
         }
     }
-
-    fn totals(s: &Slot) -> (i64, i64) {
-        let mut c = SlotCopy::new();
-        s.read_into(&mut c);
-        let mut all = Plain::default();
-        c.ring.iter().for_each(|e| all.add(e.1));
-        c.coarse.iter().for_each(|e| all.add(*e));
-        (all.bytes, all.blocks())
-    }
-
-    #[test]
-    fn counts_meet_in_the_same_place_across_folds() {
-        let s = Box::new(Slot::new());
-        // Born in epoch 3, freed after the ring has wrapped twice.
-        s.record(3, 100, Op::Alloc);
-        s.record(3 + WINDOW as u32, 7, Op::Alloc);
-        s.record(3 + 2 * WINDOW as u32, 9, Op::Alloc);
-        assert_eq!(totals(&s), (116, 3));
-        s.record(3, -100, Op::Free);
-        s.record(3 + WINDOW as u32, -7, Op::Free);
-        assert_eq!(totals(&s), (9, 1));
-        let e = &s.ring[3];
-        assert_eq!(e.epoch.load(Relaxed), 3 + 2 * WINDOW as u32);
-        assert_eq!(e.counts.bytes.load(Relaxed), 9);
-        assert_eq!(s.seq.load(Relaxed) % 2, 0);
-        s.record(3, 5, Op::Realloc);
-        assert_eq!(totals(&s), (14, 1));
-        assert_eq!(s.reallocs.load(Relaxed), 1);
-        // A move: the 14-byte block of epoch 3 (folded) becomes 20 bytes of
-        // the current epoch; allocations summed over epochs do not change.
-        let now = 3 + 2 * WINDOW as u32;
-        s.record(3, -14, Op::MoveOut);
-        s.record(now, 20, Op::MoveIn);
-        assert_eq!(totals(&s), (20, 1));
-        assert_eq!(s.reallocs.load(Relaxed), 2);
-        let mut c = SlotCopy::new();
-        s.read_into(&mut c);
-        let mut all = Plain::default();
-        c.ring.iter().for_each(|e| all.add(e.1));
-        c.coarse.iter().for_each(|e| all.add(*e));
-        assert_eq!((all.allocs, all.frees), (3, 2));
-    }
-
-    #[test]
-    fn the_current_epoch_cache_follows_the_ring() {
-        let s = Box::new(Slot::new());
-        s.countdown.store(1 << 40, Relaxed);
-        assert!(
-            !s.try_alloc(5, 10),
-            "nothing is cached before the slow path"
-        );
-        s.record(5, 10, Op::Alloc);
-        s.make_current(5);
-        assert!(s.try_alloc(5, 20));
-        assert!(s.try_free(5, -20));
-        assert!(!s.try_alloc(6, 1), "another epoch takes the slow path");
-        assert_eq!(totals(&s), (10, 1));
-        // Epoch 5 + WINDOW takes epoch 5's entry over: the cache must go,
-        // while a free of epoch 5 still lands in its coarse bucket.
-        let later = 5 + WINDOW as u32;
-        s.record(later, 1, Op::Alloc);
-        assert!(!s.try_alloc(5, 1));
-        assert!(!s.try_free(5, -10));
-        s.record(5, -10, Op::Free);
-        assert_eq!(totals(&s), (1, 1));
-        s.make_current(later);
-        assert!(s.try_alloc(later, 2));
-        let into = Box::new(Slot::new());
-        s.drain_into(&into);
-        assert!(!s.try_alloc(later, 1), "a drained slot caches nothing");
-        assert!(!s.try_free(later, -1));
-        assert_eq!(totals(&into), (3, 2));
-    }
-
-    #[test]
-    fn drain_moves_everything_and_leaves_zero() {
-        let a = Box::new(Slot::new());
-        let b = Box::new(Slot::new());
-        for i in 0..1000u32 {
-            a.record(i, i as i64, Op::Alloc);
-            b.record(i / 2, 1, Op::Alloc);
-        }
-        let (ta, tb) = (totals(&a), totals(&b));
-        a.drain_into(&b);
-        assert_eq!(totals(&a), (0, 0));
-        assert_eq!(totals(&b), (ta.0 + tb.0, ta.1 + tb.1));
-    }
-
     #[test]
     fn an_entry_is_one_aligned_half_cache_line() {
         assert_eq!(size_of::<Entry>(), 32);

@@ -105,7 +105,7 @@
 //! load address, build id: [`Snapshot::modules`]), so its raw stacks can be
 //! symbolised outside the process: `alloc-report` and the soak driver do
 //! that from the binaries on disk, and that is how a long-running server
-//! should be read (the admin endpoint serves raw snapshots). [`symbolize`]
+//! should be read (the admin endpoint serves raw snapshots). [`symbolize()`]
 //! does it in-process, for tests and leak assertions: it turns the stacks
 //! into function, file and line, outside the allocation path, and marks
 //! each stack's site: its innermost frame of the program's own code (past
@@ -155,7 +155,7 @@
 //!   [`STARTUP_RECORDS`] allocations are recorded, each with its stack (a
 //!   one-time cost, so that the retention scan can follow pointers through
 //!   the runtime, channels and registries a program makes at start-up);
-//!   then each [`snapshot`] looks at
+//!   then each [`snapshot()`] looks at
 //!   the exact counters: if blocks born between the two snapshots before it
 //!   are still live, every allocation is recorded from then on (exact
 //!   sites, weight 1); once two snapshots in a row find none, sampling
@@ -170,6 +170,12 @@
 //!   records), so that a long soak of a fast leak keeps samples in
 //!   proportion to its bytes within the bound.
 //!   Setting a mode turns the policy off. `ARCHITECTURE.md` has the design and the figures.
+//!   **Taking a snapshot is the policy's step**: [`snapshot()`] and
+//!   [`snapshot_with_retention`] sum the counters, then let the policy
+//!   switch capture on, off or to a sparser step before reading the sampled
+//!   blocks, so the snapshot that sees survivors is the one that turns
+//!   dense capture on (its own sites are still those the earlier capture
+//!   made). A program that never takes a snapshot stays at the interval.
 //! - **Cost.** An unsampled allocation or realloc pays one subtraction from
 //!   a per-thread countdown; an unsampled free pays nothing (a bit in the
 //!   block's tag says whether it was sampled; a sampled block's tag names
@@ -262,7 +268,7 @@
 //! # Epoch semantics
 //!
 //! - The program starts in epoch 0. [`advance_epoch`] closes the current epoch
-//!   and returns the new one; [`epoch`] reads it. Epochs are process-wide.
+//!   and returns the new one; [`epoch()`] reads it. Epochs are process-wide.
 //! - A block's birth epoch is the epoch current when it was allocated, on
 //!   whichever thread. A free never changes it: **allocated before, freed
 //!   after** (allocated in epoch 3, freed in epoch 9) removes its bytes from
@@ -303,7 +309,7 @@
 //!
 //! - **Threads**: a block may be freed on any thread; counts stay exact.
 //!   Counts are kept per thread without atomic read-modify-write instructions
-//!   and summed by [`snapshot`].
+//!   and summed by [`snapshot()`].
 //! - **Bytes** are the sizes the program asked for (`Layout::size()`), not
 //!   the rounded-up sizes the allocator gave.
 //! - **Failure**: a failed allocation or realloc returns null and changes no
@@ -369,12 +375,12 @@ mod lock;
 mod modules;
 mod os_mem;
 mod page_table;
-mod policy;
 mod reentry;
 mod registry;
 pub mod retention;
-mod sampled;
-mod sampling;
+mod sampled_table;
+mod sampler;
+mod slot;
 mod snapshot;
 mod stacks;
 mod symbolize;
@@ -390,9 +396,9 @@ pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{
     assert_no_leaks, assert_no_leaks_future, track, track_future, LeakScope, Survivors, TrackFuture,
 };
-pub use crate::policy::STARTUP_RECORDS;
+pub use crate::sampler::policy::STARTUP_RECORDS;
 pub use crate::registry::MAX_THREAD_SLOTS;
-pub use crate::sampling::{
+pub use crate::sampler::mode::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
@@ -405,8 +411,6 @@ pub use alloc_snapshot::{
     SiteSurvivors, Snapshot, Stack, ToolUsage, Totals,
 };
 
-use core::sync::atomic::{AtomicPtr, Ordering::*};
-
 /// How many of the most recent epochs a snapshot reports one by one.
 pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 
@@ -416,7 +420,7 @@ pub const EXACT_WINDOW: u32 = counters::WINDOW as u32;
 /// (shards of 8,192 records, 4 MiB), and the policy's dense capture stops
 /// at 57,344 records, then thins out in steps (`policy`'s graded capture).
 /// Samples beyond it are dropped and counted in [`Sampling::dropped_full`].
-pub const MAX_SAMPLED_BLOCKS: usize = sampled::CAPACITY;
+pub const MAX_SAMPLED_BLOCKS: usize = sampled_table::CAPACITY;
 
 /// Distinct call stacks the stack table holds at most (about 2.1 MiB of
 /// address space). Samples of further stacks are attributed to the overflow
@@ -496,25 +500,4 @@ impl<F: core::future::Future> core::future::Future for Untracked<F> {
         let inner = self.inner.as_mut();
         untracked(|| inner.poll(cx))
     }
-}
-
-static STATS: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
-
-fn no_stats() -> Option<AllocatorStats> {
-    None
-}
-
-pub(crate) fn set_stats_reader(f: snapshot::StatsReader) {
-    STATS.store(f as *mut (), Relaxed);
-}
-
-pub(crate) fn stats_reader() -> snapshot::StatsReader {
-    let p = STATS.load(Relaxed);
-    if p.is_null() {
-        return no_stats;
-    }
-    // SAFETY: the only non-null values stored are `StatsReader` function
-    // pointers (see `set_stats_reader`), and fn pointers round-trip through
-    // data pointers on every platform Rust supports with std.
-    unsafe { core::mem::transmute::<*mut (), snapshot::StatsReader>(p) }
 }

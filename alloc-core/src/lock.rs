@@ -35,7 +35,7 @@ impl<T> DerefMut for Held<T> {
     }
 }
 
-/// Takes `m` (see [`spin`]), marking the thread inside the tool first.
+/// Takes `m` (see [`spin()`]), marking the thread inside the tool first.
 pub(crate) fn lock<T>(m: &'static SpinMutex<T>) -> Held<T> {
     let inside = crate::reentry::enter();
     Held {

@@ -59,13 +59,32 @@ pub(crate) enum Deferred {
     },
 }
 
+/// What does a deferred operation: the slow path that deferred it says,
+/// so that this module, below the allocation path, never calls up into it.
+pub(crate) type Apply = fn(Deferred);
+
+/// A deferred operation and what does it.
+#[derive(Clone, Copy)]
+struct Job {
+    op: Deferred,
+    apply: Apply,
+}
+
+/// The [`Apply`] of an empty entry.
+fn nothing(_: Deferred) {}
+
+const EMPTY: Job = Job {
+    op: Deferred::Nothing,
+    apply: nothing,
+};
+
 struct Queue {
     depth: Cell<u32>,
     /// Next entry to drain. Only the drain writes it.
     head: AtomicU32,
     /// Next entry to fill, reserved by compare-exchange.
     tail: AtomicU32,
-    ops: [Cell<Deferred>; CAPACITY],
+    ops: [Cell<Job>; CAPACITY],
 }
 
 thread_local! {
@@ -76,7 +95,7 @@ thread_local! {
             depth: Cell::new(0),
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
-            ops: [const { Cell::new(Deferred::Nothing) }; CAPACITY],
+            ops: [const { Cell::new(EMPTY) }; CAPACITY],
         }
     };
 }
@@ -157,8 +176,8 @@ fn drain(q: &Queue) {
     loop {
         q.depth.set(1);
         compiler_fence(SeqCst);
-        while let Some(op) = q.pop() {
-            crate::alloc::apply_deferred(op);
+        while let Some(job) = q.pop() {
+            (job.apply)(job.op);
         }
         q.depth.set(0);
         compiler_fence(SeqCst);
@@ -170,15 +189,17 @@ fn drain(q: &Queue) {
 
 /// Queues `op` for the thread's outermost [`Inside`] to do. Call only when
 /// [`inside`] (a handler interrupted the tool).
-pub(crate) fn defer(op: Deferred) {
-    let queued = QUEUE.try_with(|q| q.push(op)).unwrap_or(false);
+pub(crate) fn defer(op: Deferred, apply: Apply) {
+    let queued = QUEUE
+        .try_with(|q| q.push(Job { op, apply }))
+        .unwrap_or(false);
     if !queued {
         LOST.fetch_add(1, Relaxed);
     }
 }
 
 impl Queue {
-    fn push(&self, op: Deferred) -> bool {
+    fn push(&self, job: Job) -> bool {
         let mut tail = self.tail.load(Relaxed);
         loop {
             if tail.wrapping_sub(self.head.load(Relaxed)) as usize >= CAPACITY {
@@ -194,21 +215,21 @@ impl Queue {
                 Err(now) => tail = now,
             }
         }
-        self.ops[tail as usize % CAPACITY].set(op);
+        self.ops[tail as usize % CAPACITY].set(job);
         true
     }
 
-    fn pop(&self) -> Option<Deferred> {
+    fn pop(&self) -> Option<Job> {
         let head = self.head.load(Relaxed);
         if head == self.tail.load(Relaxed) {
             return None;
         }
         // Every reserved entry was written before its handler returned to
         // this thread's normal flow, where the drain runs.
-        let op = self.ops[head as usize % CAPACITY].replace(Deferred::Nothing);
+        let job = self.ops[head as usize % CAPACITY].replace(EMPTY);
         compiler_fence(SeqCst);
         self.head.store(head.wrapping_add(1), Relaxed);
-        Some(op)
+        Some(job)
     }
 
     #[inline(always)]
@@ -244,19 +265,20 @@ mod tests {
                 bytes: 8,
                 op: Op::Alloc,
             };
+            let job = Job { op, apply: nothing };
             for _ in 0..CAPACITY {
-                assert!(q.push(op));
+                assert!(q.push(job));
             }
-            assert!(!q.push(op));
+            assert!(!q.push(job));
             let mut n = 0;
             while let Some(got) = q.pop() {
-                assert_eq!(got, op);
+                assert_eq!(got.op, op);
                 n += 1;
             }
             assert_eq!(n, CAPACITY);
             assert!(q.is_empty());
-            assert!(q.push(op));
-            assert_eq!(q.pop(), Some(op));
+            assert!(q.push(job));
+            assert_eq!(q.pop().map(|j| j.op), Some(op));
         });
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! `UNREGISTERED`, `BUSY` and `TOOL` are *special slots*: their ring never
 //! matches a tag, so the fast path never touches them and the slow path
-//! ([`crate::alloc::account_slow`]) recognises them by address. This keeps
+//! (`alloc.rs`'s slow paths) recognises them by address. This keeps
 //! the fast path free of any state check beyond the ring comparison it makes
 //! anyway.
 //!
@@ -21,7 +21,7 @@
 //! metadata. Threads beyond the pool, and allocations made during thread
 //! teardown, count into `SHARED` under a spin lock.
 
-use crate::counters::{Slot, SlotCopy};
+use crate::slot::{Slot, SlotCopy};
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
 // spin's mutex is a bare atomic flag: it never allocates, so holding it on
@@ -87,8 +87,10 @@ pub(crate) fn with_shared<R>(f: impl FnOnce(&Slot) -> R) -> R {
 }
 
 /// Gives the current thread a slot of its own, or `BUSY` if none is free.
+/// `prepare` readies a claimed slot for its new owner (the sampler draws
+/// its first countdown) before the thread counts into it.
 #[cold]
-pub(crate) fn register() -> *const Slot {
+pub(crate) fn register(prepare: fn(&Slot)) -> *const Slot {
     // Anything this thread allocates while registering counts into SHARED.
     set_current(&raw const BUSY);
     if !hooks::install() {
@@ -98,10 +100,10 @@ pub(crate) fn register() -> *const Slot {
         return &raw const BUSY;
     };
     let slot: *const Slot = &SLOTS[i];
-    SLOTS[i].scope_depth.store(0, Relaxed);
+    SLOTS[i].scope.reset();
     // A reused slot gets a stream of its own, not its last owner's.
-    SLOTS[i].rng.store(0, Relaxed);
-    crate::sampling::arm(&SLOTS[i]);
+    SLOTS[i].sampler.rng.store(0, Relaxed);
+    prepare(&SLOTS[i]);
     THREADS[i].record();
     if !hooks::on_thread_exit(slot) {
         OWNED[i].store(false, Release);
@@ -159,7 +161,7 @@ pub(crate) fn owner_id(slot: *const Slot) -> u32 {
 /// thread's countdown may be lost to that thread's own update; see
 /// [`crate::set_sampling`].
 pub(crate) fn reset_countdowns() {
-    for_owned_slots(|slot| slot.countdown.store(crate::sampling::REDRAW, Relaxed));
+    for_owned_slots(|slot| slot.sampler.countdown.store(crate::slot::REDRAW, Relaxed));
 }
 
 /// Makes every owned slot reseed its generator and draw a fresh countdown
@@ -168,8 +170,8 @@ pub(crate) fn reset_countdowns() {
 /// [`reset_countdowns`].
 pub(crate) fn reset_generators() {
     for_owned_slots(|slot| {
-        slot.rng.store(0, Relaxed);
-        slot.countdown.store(crate::sampling::REDRAW, Relaxed);
+        slot.sampler.rng.store(0, Relaxed);
+        slot.sampler.countdown.store(crate::slot::REDRAW, Relaxed);
     });
 }
 
@@ -363,12 +365,12 @@ mod hooks {
         crate::modules::fork::lock_all();
         core::mem::forget(crate::lock::spin(&SHARED_LOCK));
         crate::stacks::fork::lock_all();
-        crate::sampled::fork::lock_all();
+        crate::sampled_table::fork::lock_all();
     }
 
     #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn parent() {
-        crate::sampled::fork::unlock_all();
+        crate::sampled_table::fork::unlock_all();
         crate::stacks::fork::unlock_all();
         // SAFETY: `prepare` locked it in this thread and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
@@ -383,7 +385,7 @@ mod hooks {
         // SAFETY: `prepare` locked it in the parent thread that is now this
         // one, and leaked the guard.
         unsafe { SHARED_LOCK.force_unlock() };
-        crate::sampled::fork::unlock_all();
+        crate::sampled_table::fork::unlock_all();
         crate::stacks::fork::unlock_all();
         crate::modules::fork::unlock_all();
         let high = HIGH.load(Acquire).min(MAX_THREAD_SLOTS);

@@ -10,18 +10,17 @@
 //! the `Snapshot` it returns (and everything it allocates on the way) is
 //! counted as the tool's, never as the user's.
 
-use crate::counters::{bucket, bucket_range, Plain, SlotCopy, COARSE, NEVER, WINDOW};
+use crate::counters::{bucket, bucket_range, Plain, COARSE, NEVER, WINDOW};
 use crate::epoch::EPOCH;
 use crate::registry::{self, ToolScope, TOOL_BLOCKS, TOOL_BYTES};
-use crate::sampling;
-use crate::AllocatorStats;
-use crate::{histogram, sampled, stacks};
+use crate::sampler::mode;
+use crate::slot::SlotCopy;
+use crate::{histogram, sampled_table, stacks};
 use alloc_snapshot::{
     EpochLive, Histograms, RunIdentity, Sampling, SiteLive, Snapshot, Stack, ToolUsage, Totals,
 };
-use core::sync::atomic::Ordering::*;
+use core::sync::atomic::{AtomicPtr, Ordering::*};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Sums of all slots: the exact window keyed like a ring, and coarse buckets.
 struct Sum {
@@ -70,7 +69,12 @@ fn clamp(v: i64) -> u64 {
 }
 
 /// Takes a snapshot of the accounting state now. See [`Snapshot`].
-#[must_use = "taking a snapshot has no effect but its cost"]
+///
+/// At the defaults (no sampling mode set) each snapshot is also the
+/// capture policy's step: after summing the counters it switches dense
+/// capture on or off from what they show (the crate docs, "The default
+/// capture policy").
+#[must_use = "a snapshot not read is only its cost (and the capture policy's step)"]
 pub fn snapshot() -> Snapshot {
     take(false)
 }
@@ -83,12 +87,17 @@ pub fn snapshot() -> Snapshot {
 /// `retention` module's docs and [`alloc_snapshot::retention`]); it costs
 /// milliseconds to a few hundred milliseconds with a full sampled-block
 /// table, and nothing on the allocation path.
-#[must_use = "taking a snapshot has no effect but its cost"]
+#[must_use = "a snapshot not read is only its cost (and the capture policy's step)"]
 #[inline(never)]
 pub fn snapshot_with_retention() -> Snapshot {
     take(true)
 }
 
+/// The steps of a snapshot, each a function below: the loaded modules
+/// (before any lock of ours), the slots' counts summed, live bytes per
+/// birth epoch, the capture policy's step, the sampled blocks (with their
+/// retention scan if asked), the histograms, and the rest of the
+/// accounting state.
 #[inline(never)]
 fn take(retention: bool) -> Snapshot {
     let here = 0u8;
@@ -96,6 +105,36 @@ fn take(retention: bool) -> Snapshot {
     let _tool = ToolScope::enter();
     // Before any lock of ours: the loader holds its own lock meanwhile.
     let (modules, roots) = crate::modules::loaded_with_roots();
+    let mut sum = sum_slots();
+    let epoch = sum.epoch();
+    let window_start = epoch.saturating_sub(WINDOW as u32 - 1);
+    sum.fold_before(window_start);
+    let epochs = sum.epochs(window_start);
+    // The default capture policy steps here, on every snapshot: it reads
+    // which epochs still hold live bytes (see `policy::after_snapshot`).
+    crate::sampler::policy::after_snapshot(epoch, &epochs);
+    let sampled = sampled_blocks(sum.sampled, retention.then_some((epoch, &roots, here)));
+    Snapshot {
+        epoch,
+        timestamp_unix_ns: unix_ns(),
+        exact_window: WINDOW as u32,
+        totals: sum.totals(&epochs),
+        epochs,
+        rss_bytes: crate::sys::resident_bytes(),
+        allocator: crate::backend::stats(),
+        tool: tool_usage(),
+        sampling: sampled.sampling,
+        stacks: sampled.stacks,
+        sites: sampled.sites,
+        histograms: histograms(),
+        modules,
+        run: Some(run_identity()),
+        retention: sampled.retention,
+    }
+}
+
+/// Every slot's counts, summed.
+fn sum_slots() -> Box<Sum> {
     let mut sum = Box::new(Sum {
         reallocs: 0,
         sampled: 0,
@@ -104,132 +143,188 @@ fn take(retention: bool) -> Snapshot {
     });
     let mut scratch = Box::new(SlotCopy::new());
     registry::read_all(|s| sum.add_slot(s), &mut scratch);
+    sum
+}
 
-    let newest = sum
-        .exact
-        .iter()
-        .filter(|e| e.0 != NEVER)
-        .map(|e| e.0)
-        .max()
-        .unwrap_or(0);
-    let epoch = EPOCH.0.load(Acquire).max(newest);
-    let window_start = epoch.saturating_sub(WINDOW as u32 - 1);
-    for i in 0..WINDOW {
-        let (e, v) = sum.exact[i];
-        if e != NEVER && e < window_start {
-            sum.add_coarse(e, v);
-            sum.exact[i] = (NEVER, Plain::default());
-        }
-    }
-    let (mut allocs, mut frees) = (0u64, 0u64);
-    for v in sum.exact.iter().map(|e| &e.1).chain(sum.coarse.iter()) {
-        allocs = allocs.wrapping_add(v.allocs);
-        frees = frees.wrapping_add(v.frees);
+impl Sum {
+    /// The snapshot's epoch: the global one, or a newer one a slot counted
+    /// in while the slots were read.
+    fn epoch(&self) -> u32 {
+        let newest = self
+            .exact
+            .iter()
+            .filter(|e| e.0 != NEVER)
+            .map(|e| e.0)
+            .max()
+            .unwrap_or(0);
+        EPOCH.0.load(Acquire).max(newest)
     }
 
-    let mut epochs = Vec::with_capacity(64);
-    for (i, v) in sum.coarse.iter().enumerate().take(240) {
-        if v.bytes == 0 && v.blocks() == 0 {
-            continue;
+    /// Folds the exact entries older than `window_start` into their coarse
+    /// buckets.
+    fn fold_before(&mut self, window_start: u32) {
+        for i in 0..WINDOW {
+            let (e, v) = self.exact[i];
+            if e != NEVER && e < window_start {
+                self.add_coarse(e, v);
+                self.exact[i] = (NEVER, Plain::default());
+            }
         }
-        let (first, last) = bucket_range(i);
-        if first >= window_start {
-            continue; // can only be zero: the exact window holds these epochs
+    }
+
+    /// Live bytes and blocks per birth epoch, oldest first: the coarse
+    /// ranges before `window_start`, then each epoch of the window.
+    fn epochs(&self, window_start: u32) -> Vec<EpochLive> {
+        let mut epochs = Vec::with_capacity(64);
+        for (i, v) in self.coarse.iter().enumerate().take(240) {
+            if v.bytes == 0 && v.blocks() == 0 {
+                continue;
+            }
+            let (first, last) = bucket_range(i);
+            if first >= window_start {
+                continue; // can only be zero: the exact window holds these epochs
+            }
+            epochs.push(EpochLive {
+                first,
+                last: last.min(window_start - 1),
+                live_bytes: clamp(v.bytes),
+                live_blocks: clamp(v.blocks()),
+            });
         }
-        epochs.push(EpochLive {
-            first,
-            last: last.min(window_start - 1),
-            live_bytes: clamp(v.bytes),
-            live_blocks: clamp(v.blocks()),
+        let mut exact: Vec<_> = self
+            .exact
+            .iter()
+            .filter(|e| e.0 != NEVER && (e.1.bytes != 0 || e.1.blocks() != 0))
+            .map(|&(e, v)| EpochLive {
+                first: e,
+                last: e,
+                live_bytes: clamp(v.bytes),
+                live_blocks: clamp(v.blocks()),
+            })
+            .collect();
+        exact.sort_by_key(|e| e.first);
+        epochs.extend(exact);
+        epochs
+    }
+
+    /// The totals: live bytes and blocks (from `epochs`), and the calls.
+    fn totals(&self, epochs: &[EpochLive]) -> Totals {
+        let (mut allocs, mut frees) = (0u64, 0u64);
+        for v in self.exact.iter().map(|e| &e.1).chain(self.coarse.iter()) {
+            allocs = allocs.wrapping_add(v.allocs);
+            frees = frees.wrapping_add(v.frees);
+        }
+        let (live_bytes, live_blocks) = epochs.iter().fold((0u64, 0u64), |(b, n), e| {
+            (b + e.live_bytes, n + e.live_blocks)
         });
+        Totals {
+            live_bytes,
+            live_blocks,
+            allocs,
+            frees,
+            reallocs: self.reallocs,
+        }
     }
-    let mut exact: Vec<_> = sum
-        .exact
-        .iter()
-        .filter(|e| e.0 != NEVER && (e.1.bytes != 0 || e.1.blocks() != 0))
-        .map(|&(e, v)| EpochLive {
-            first: e,
-            last: e,
-            live_bytes: clamp(v.bytes),
-            live_blocks: clamp(v.blocks()),
-        })
-        .collect();
-    exact.sort_by_key(|e| e.first);
-    epochs.extend(exact);
+}
 
-    let (live_bytes, live_blocks) = epochs.iter().fold((0u64, 0u64), |(b, n), e| {
-        (b + e.live_bytes, n + e.live_blocks)
-    });
-    crate::policy::observe(epoch, &epochs);
-    let (threads, _) = registry::slot_usage();
+/// What a snapshot tells of the sampled blocks.
+struct Sampled {
+    sampling: Sampling,
+    stacks: Vec<Stack>,
+    sites: Vec<SiteLive>,
+    retention: Option<alloc_snapshot::retention::Retention>,
+}
+
+/// The sampled blocks' sites, from a copy of the sampled-block table;
+/// with `scan` (the snapshot's epoch, the modules' roots and an address
+/// on this stack), their retention scan too.
+fn sampled_blocks(
+    sampled_total: u64,
+    scan: Option<(u32, &crate::modules::ModuleRoots, usize)>,
+) -> Sampled {
     // Room for every record up front (and a quarter more for those added
     // meanwhile): a buffer that grew would leave its smaller copies, full
     // of block addresses, in freed memory, where a later retention scan of
     // the heap would take them for pointers.
-    let live = sampled::live() as usize;
+    let live = sampled_table::live() as usize;
     let mut records = Vec::with_capacity(live + live / 4 + 1024);
-    sampled::collect(&mut records, |_| true);
-    let (sampling, stacks, sites) = sampled_sites(sum.sampled, &records);
-    let retention = retention.then(|| crate::retention::scan(&mut records, epoch, &roots, here));
+    sampled_table::collect(&mut records, |_| true);
+    let (sampling, stacks, sites) = sampled_sites(sampled_total, &records);
+    let retention =
+        scan.map(|(epoch, roots, here)| crate::retention::scan(&mut records, epoch, roots, here));
     // The copy holds every sampled block's address: cleared before it is
     // freed, so that no later retention scan of the heap takes it for a
     // pointer to them.
     records.iter_mut().for_each(|r| r.addr = 0);
     drop(core::hint::black_box(records));
-    let mut hist_sums = Box::new(histogram::Sums::new());
-    registry::each_slot(|s| s.hists.add_to(&mut hist_sums));
-    histogram::SHARED.add_to(&mut hist_sums);
-    let [alloc_size, lifetime_epochs, lifetime_ns] = hist_sums.histograms();
-    Snapshot {
-        epoch,
-        timestamp_unix_ns: unix_ns(),
-        exact_window: WINDOW as u32,
-        totals: Totals {
-            live_bytes,
-            live_blocks,
-            allocs,
-            frees,
-            reallocs: sum.reallocs,
-        },
-        epochs,
-        rss_bytes: crate::sys::resident_bytes(),
-        allocator: crate::stats_reader()(),
-        tool: ToolUsage {
-            live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
-            live_blocks: clamp(TOOL_BLOCKS.load(Relaxed)),
-            metadata_bytes: crate::tool_memory::tool_metadata().total(),
-            threads: threads as u64,
-        },
+    Sampled {
         sampling,
         stacks,
         sites,
-        histograms: Histograms {
-            alloc_size,
-            lifetime_epochs,
-            lifetime_ns,
-        },
-        modules,
-        run: Some(run_identity()),
         retention,
+    }
+}
+
+/// The sampling histograms: every slot's share and the shared set.
+fn histograms() -> Histograms {
+    let mut hist_sums = Box::new(histogram::Sums::new());
+    registry::each_slot(|s| s.sampler.hists.add_to(&mut hist_sums));
+    histogram::SHARED.add_to(&mut hist_sums);
+    let [alloc_size, lifetime_epochs, lifetime_ns] = hist_sums.histograms();
+    Histograms {
+        alloc_size,
+        lifetime_epochs,
+        lifetime_ns,
+    }
+}
+
+/// The tool's own blocks, metadata and threads.
+fn tool_usage() -> ToolUsage {
+    let (threads, _) = registry::slot_usage();
+    ToolUsage {
+        live_bytes: clamp(TOOL_BYTES.load(Relaxed)),
+        live_blocks: clamp(TOOL_BLOCKS.load(Relaxed)),
+        metadata_bytes: crate::tool_memory::tool_metadata().total(),
+        threads: threads as u64,
     }
 }
 
 /// This process's run identity, computed at its first snapshot (in the
 /// tool's scope, never on the allocation path) and kept; a forked child,
 /// whose pid differs from the one kept, computes its own at each snapshot.
+///
+/// Never waits for another thread: a child forked while a thread of its
+/// parent was computing the identity has no such thread, so a lock or a
+/// `OnceLock` held across the computation would stop the child's first
+/// snapshot for good. Threads that race compute one each and the first to
+/// publish wins.
 fn run_identity() -> RunIdentity {
-    static RUN: OnceLock<RunIdentity> = OnceLock::new();
-    let run = RUN.get_or_init(new_run_identity);
-    if run.pid == std::process::id() {
-        run.clone()
-    } else {
-        new_run_identity()
+    static RUN: AtomicPtr<RunIdentity> = AtomicPtr::new(core::ptr::null_mut());
+    let kept = RUN.load(Acquire);
+    if !kept.is_null() {
+        // SAFETY: a non-null `RUN` points to a `RunIdentity` leaked below
+        // and published with `Release`; it is never freed or written again.
+        let run = unsafe { &*kept };
+        return if run.pid == std::process::id() {
+            run.clone()
+        } else {
+            new_run_identity()
+        };
+    }
+    let run = new_run_identity();
+    let mine = Box::into_raw(Box::new(run.clone()));
+    match RUN.compare_exchange(core::ptr::null_mut(), mine, AcqRel, Acquire) {
+        Ok(_) => run,
+        Err(_) => {
+            // Another thread published first: its identity is the process's.
+            // SAFETY: `mine` came from `Box::into_raw` above and was never
+            // published.
+            drop(unsafe { Box::from_raw(mine) });
+            run_identity()
+        }
     }
 }
 
-/// The pid, the process's start time and 128 random bits: two keys of the
-/// standard library's `RandomState` (seeded from the OS's random source),
-/// each hashing the pid and the time.
 fn new_run_identity() -> RunIdentity {
     use std::hash::{BuildHasher, Hasher};
     let pid = std::process::id();
@@ -270,11 +365,11 @@ fn process_start_unix_ns() -> Option<u64> {
 
 /// The sampled blocks `records` (live now), summed per stack and birth epoch, and the
 /// stacks they refer to (raw instruction pointers; see
-/// [`crate::symbolize`]), with `sampled_total` samples taken so far (the
+/// [`crate::symbolize()`]), with `sampled_total` samples taken so far (the
 /// slots' sum). Runs in the tool's scope.
 fn sampled_sites(
     sampled_total: u64,
-    records: &[sampled::Record],
+    records: &[sampled_table::Record],
 ) -> (Sampling, Vec<Stack>, Vec<SiteLive>) {
     let mut by_site: BTreeMap<(u32, u32), SiteLive> = BTreeMap::new();
     for r in records {
@@ -295,10 +390,10 @@ fn sampled_sites(
     ids.dedup();
     let stacks = ids.into_iter().map(stacks::unsymbolised).collect();
     let info = Sampling {
-        mode: sampling::sampling(),
+        mode: mode::sampling(),
         sampled: sampled_total,
-        live_sampled: sampled::live(),
-        dropped_full: sampled::DROPPED_FULL.load(Relaxed),
+        live_sampled: sampled_table::live(),
+        dropped_full: sampled_table::DROPPED_FULL.load(Relaxed),
         stack_overflow: stacks::OVERFLOW.load(Relaxed),
     };
     (info, stacks, sites)
@@ -309,6 +404,3 @@ fn unix_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
-
-/// Reads the inner allocator's statistics, if it has any.
-pub(crate) type StatsReader = fn() -> Option<AllocatorStats>;

@@ -456,7 +456,7 @@ pub(crate) fn intern(frames: &[usize]) -> u32 {
 }
 
 /// Stacks a thread samples repeat in patterns, kept in the thread's
-/// counter slot ([`crate::counters::Slot`]) to guess the next one: an
+/// counter slot ([`crate::slot::Slot`]) to guess the next one: an
 /// allocation site in a loop samples the same stack again and again, and a
 /// request's handler allocates at the same sites in the same order each
 /// time. The guess is the stack that followed the last one the time before

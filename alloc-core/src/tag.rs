@@ -111,7 +111,7 @@ pub(crate) unsafe fn write(ptr: *mut u8, total: usize, at: Place, tag: u32) {
 /// Reads the tag of a live block.
 ///
 /// # Safety
-/// As for [`write`], and the tag was written when the block was allocated.
+/// As for [`write()`], and the tag was written when the block was allocated.
 #[inline(always)]
 pub(crate) unsafe fn read(ptr: *const u8, total: usize, at: Place) -> u32 {
     match at {

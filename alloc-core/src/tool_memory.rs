@@ -15,7 +15,7 @@
 //! - the sampled-block table (`sampled`): the records mapped, all written
 //!   as the shards fill.
 
-use crate::{page_table, registry, sampled, stacks};
+use crate::{page_table, registry, sampled_table, stacks};
 
 /// The tool's metadata by part, in bytes (see [`tool_metadata`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,8 +55,8 @@ pub fn tool_metadata() -> ToolMetadata {
         page_table: page_table::leaf_resident_bytes() as u64,
         stack_table: stack_table_bytes() as u64,
         sampled_table: resident_or(
-            sampled::mappings(),
-            sampled::live() as usize * sampled::RECORD_BYTES,
+            sampled_table::mappings(),
+            sampled_table::live() as usize * sampled_table::RECORD_BYTES,
         ) as u64,
     }
 }

@@ -125,6 +125,10 @@
 //! - `tidy_history.rs`: no dates and no commit hashes in the workspace's
 //!   Markdown (RESULTS.md and CHANGELOG.md aside), its crates' `src/` and
 //!   examples, and its manifests' comments; the rules in the file's docs.
+//! - `tidy_modules.rs`: no import cycle among the modules of any crate of
+//!   the workspace (each directory one node among its siblings, and its
+//!   modules checked among themselves); a cycle is printed with the line of
+//!   a reference per edge.
 //! - `readme_commands.rs`: every command the README shows is run by
 //!   `.ci/run` or by a test of the `--help` examples.
 //! - `fn_length.rs`: no function of a crate's `src/` is over 80 lines

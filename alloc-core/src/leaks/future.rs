@@ -2,22 +2,14 @@
 //!
 //! See [`track_future`] for how and what it records.
 
-use super::{survivors_of, LeakScope, Survivors};
-use crate::sampled;
+use super::scope::{LeakScope, Span};
+use super::survivors::{survivors_of, Survivors};
+use crate::sampled_table;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::Ordering::Relaxed;
 use core::task::{Context, Poll};
 use std::fmt;
-
-/// A stretch of one slot's leak-record sequence: the records with this
-/// owner and `first <= seq < end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Span {
-    pub(super) owner: u32,
-    pub(super) first: u64,
-    pub(super) end: u64,
-}
 
 /// A future wrapped by [`track_future`]; resolves to the inner future's
 /// output and its [`Survivors`].
@@ -88,7 +80,7 @@ pub fn track_future<F: Future>(fut: F) -> TrackFuture<F> {
         inner: Box::pin(fut),
         spans: Vec::new(),
         blind: false,
-        dropped_at_start: sampled::DROPPED_FULL.load(Relaxed),
+        dropped_at_start: sampled_table::DROPPED_FULL.load(Relaxed),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::reader::Reader;
 use super::{EDGE_BUDGET, READ_BUDGET, TIME_BUDGET_NS};
-use crate::sampled::Record;
+use crate::sampled_table::Record;
 use alloc_snapshot::Holder;
 
 /// The sampled blocks sorted by address, and which one a word points into.

@@ -109,7 +109,7 @@ fn segments(
     threads: &[ScanThread],
 ) -> Vec<(usize, usize)> {
     let mut holes = own.to_vec();
-    holes.extend(crate::sampled::mappings().map(|(p, len)| (p as usize, p as usize + len)));
+    holes.extend(crate::sampled_table::mappings().map(|(p, len)| (p as usize, p as usize + len)));
     holes.extend(threads.iter().map(|t| t.stack).filter(|s| s.0 < s.1));
     holes.sort_unstable();
     subtract(heap, &holes)

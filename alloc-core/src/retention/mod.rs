@@ -50,7 +50,7 @@ mod roots;
 
 use crate::modules::ModuleRoots;
 use crate::registry::{self, ScanThread};
-use crate::sampled::Record;
+use crate::sampled_table::Record;
 use alloc_snapshot::retention::MAX_REFERRERS;
 use alloc_snapshot::{Holder, RetainedBlock, Retention, RetentionThread};
 use graph::{Blocks, Edges, Spread};

@@ -84,7 +84,7 @@ impl Packed {
         // so that no id can set the scope bit.
         let size_stack = size | (u64::from(r.stack) & STACK_MASK) << SIZE_BITS;
         Some(if r.owner != 0 {
-            // Blocks recorded in a scope weigh 1 (`sampling::on_alloc`;
+            // Blocks recorded in a scope weigh 1 (`sampler::path::on_alloc`;
             // a resize inside the scope keeps the record as it is), so the
             // weight is not kept. (No assertion: the allocation path never
             // panics.)

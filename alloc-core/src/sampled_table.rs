@@ -30,7 +30,7 @@
 //! within a bound; past it a sample is dropped (counted in [`DROPPED_FULL`])
 //! and its block stays unsampled. The bound:
 //!
-//! - **At the defaults** (while [`crate::policy`] decides):
+//! - **At the defaults** (while [`crate::sampler::policy`] decides):
 //!   [`DEFAULT_SHARD_SLOTS`] a shard (8,192; 4 MiB of records in all).
 //!   The policy's dense capture stops at [`HALF_FULL`] records a shard
 //!   (3,584; 57,344 in all) and graded capture thins out from there, its
@@ -139,13 +139,17 @@ unsafe impl Send for Shard {}
 pub(crate) const DEFAULT_SHARD_SLOTS: usize = 8192;
 
 /// Slots a shard may use now: [`DEFAULT_SHARD_SLOTS`] while the default
-/// policy decides, [`SHARD_SLOTS`] once a mode was set.
+/// policy decides, [`SHARD_SLOTS`] once a mode was set ([`lift_limit`]).
+static SLOT_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_SHARD_SLOTS);
+
 fn slot_limit() -> usize {
-    if crate::policy::auto() {
-        DEFAULT_SHARD_SLOTS
-    } else {
-        SHARD_SLOTS
-    }
+    SLOT_LIMIT.load(Relaxed)
+}
+
+/// Lets every shard use all its [`SHARD_SLOTS`]: the default policy no
+/// longer decides (a mode was set: [`crate::sampler::policy::disable`]).
+pub(crate) fn lift_limit() {
+    SLOT_LIMIT.store(SHARD_SLOTS, Relaxed);
 }
 
 impl Shard {
@@ -239,7 +243,7 @@ pub(crate) fn live() -> u64 {
 /// A shard with at least this many records counts as half full for the
 /// default policy (see [`Inserted`]): 7/16 of [`DEFAULT_SHARD_SLOTS`]
 /// (3,584 of 8,192), which leaves the rest of the bound to the graded
-/// samples taken after dense capture stops ([`crate::policy`]).
+/// samples taken after dense capture stops ([`crate::sampler::policy`]).
 pub(crate) const HALF_FULL: usize = DEFAULT_SHARD_SLOTS / 16 * 7;
 
 /// What [`insert`] did.
@@ -250,7 +254,7 @@ pub(crate) enum Inserted {
     /// Recorded, with this id, and its shard now holds this many records,
     /// at least [`HALF_FULL`], as the whole table is about to (addresses
     /// hash evenly over the shards): the default policy's cue to capture
-    /// more sparsely ([`crate::policy::shard_filled`]).
+    /// more sparsely ([`crate::sampler::policy::shard_filled`]).
     HalfFull(u32, u32),
     /// Not recorded: the shard is full.
     No,

@@ -16,7 +16,7 @@
 //! A leak repeats every cycle, and the exact per-epoch counters see it
 //! before any sample does: the epochs closed before the previous snapshot
 //! still hold live bytes. So at the defaults (no [`crate::set_sampling`],
-//! no `ALLOC_CORE_SAMPLE`), each [`crate::snapshot`] looks at the epochs
+//! no `ALLOC_CORE_SAMPLE`), each [`crate::snapshot()`] looks at the epochs
 //! born between the two snapshots before it, `[E(j-2), E(j-1))`, at
 //! snapshot `j`:
 //!
@@ -40,7 +40,7 @@
 //!
 //! Switching does not bias an estimate: each sampled block keeps the weight
 //! of the probability with which it was drawn (1 when dense), and a switch
-//! leaves every countdown at [`crate::sampling::REDRAW`], so the first
+//! leaves every countdown at [`crate::slot::REDRAW`], so the first
 //! allocation after it is tested against a fresh countdown of the new mode
 //! rather than sampled for certain. (A thread that misses the reset, racing
 //! with it, keeps its old countdown until it runs out: at most one block
@@ -48,9 +48,9 @@
 //!
 //! **Past the dense limit: graded capture.** The sampled-block table is
 //! bounded (8,192 records a shard at the defaults,
-//! [`crate::sampled::DEFAULT_SHARD_SLOTS`], 4 MiB of 32-byte records), and
+//! [`crate::sampled_table::DEFAULT_SHARD_SLOTS`], 4 MiB of 32-byte records), and
 //! a fast leak fills it: dense capture stops once a shard holds
-//! [`crate::sampled::HALF_FULL`] records (3,584; 57,344 over the 16
+//! [`crate::sampled_table::HALF_FULL`] records (3,584; 57,344 over the 16
 //! shards). Dropping to the default interval there (one sample per
 //! 256 KiB) would leave a leak of a few hundred bytes a cycle a handful
 //! of samples in the verdicts' window, rising in rare large steps, and
@@ -75,7 +75,7 @@
 //! when nothing survives.
 
 use crate::counters::NEVER;
-use crate::sampled::{HALF_FULL, SHARDS};
+use crate::sampled_table::{HALF_FULL, SHARDS};
 use alloc_snapshot::EpochLive;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -126,6 +126,7 @@ pub(crate) fn auto() -> bool {
 pub(crate) fn disable() {
     AUTO.store(false, Relaxed);
     STARTUP_LEFT.store(0, Relaxed);
+    crate::sampled_table::lift_limit();
     CAPTURE.store(0, Relaxed);
 }
 
@@ -173,11 +174,15 @@ fn sparseness(capture: u64) -> u64 {
     }
 }
 
-/// Called by each snapshot (in the tool's scope) with its epoch and live
-/// bytes per birth epoch; switches dense or graded capture on or off.
-/// `older` and `newer` below are the epochs of the two snapshots before
-/// this one.
-pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
+/// The policy's step after a snapshot: every snapshot
+/// ([`crate::snapshot()`], [`crate::snapshot_with_retention`]) calls it, in
+/// the tool's scope, with its epoch and live bytes per birth epoch, once
+/// the slots are summed and before the sampled blocks are read. It
+/// switches dense or graded capture on or off (and resets every thread's
+/// countdown when the capture changes); it does nothing once a mode was
+/// set. `older` and `newer` below are the epochs of the two snapshots
+/// before this one.
+pub(crate) fn after_snapshot(epoch: u32, epochs: &[EpochLive]) {
     let marks = match MARKS.fetch_update(Relaxed, Relaxed, |m| Some(pack(m as u32, epoch))) {
         Ok(m) | Err(m) => m,
     };
@@ -202,7 +207,7 @@ pub(crate) fn observe(epoch: u32, epochs: &[EpochLive]) {
     // Off only after two quiet snapshots in a row: one interval without
     // cycles (two snapshots with nothing run between them) proves nothing.
     let on = quiet < 2 && (survivors > 0 || capture() != 0);
-    let per_shard = crate::sampled::live() as usize / SHARDS;
+    let per_shard = crate::sampled_table::live() as usize / SHARDS;
     // While capture stays on it only ever thins out: the shards' average
     // is below the fullest shard's count, which stepped it between
     // snapshots, and going back and forth at every snapshot would reset
