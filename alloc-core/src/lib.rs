@@ -396,12 +396,12 @@ pub use crate::epoch::{advance_epoch, epoch};
 pub use crate::leaks::{
     assert_no_leaks, assert_no_leaks_future, track, track_future, LeakScope, Survivors, TrackFuture,
 };
-pub use crate::sampler::policy::STARTUP_RECORDS;
 pub use crate::registry::MAX_THREAD_SLOTS;
 pub use crate::sampler::mode::{
     always_sampled_from, sampling, sampling_seed, set_sampling, set_sampling_seed, SampleMode,
     DEFAULT_INTERVAL, SAMPLE_ENV, SEED_ENV,
 };
+pub use crate::sampler::policy::STARTUP_RECORDS;
 pub use crate::snapshot::{snapshot, snapshot_with_retention};
 pub use crate::symbolize::{release_symbol_cache, set_site_rule, site_rule, symbolize};
 pub use crate::tool_memory::{tool_metadata, ToolMetadata};
