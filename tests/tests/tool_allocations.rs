@@ -56,10 +56,11 @@ fn snapshots_are_the_tools() {
     assert_user_unchanged(&first, &last, "1000 snapshots dropped");
     let back = tool_live(&last).blocks - tool_live(&first).blocks;
     // A snapshot holds blocks of its own: its list of loaded modules (a
-    // vector, and per module its path, ranges and build id), its sampled
-    // stacks (a vector, and per stack its frames), its sites and its
-    // histograms' buckets (the start-up's records give it some): `last`
-    // counts `first`'s and `mid`'s, which `first` did not.
+    // vector, and per module its path, ranges and build id), its epochs,
+    // its run identity's id, its sampled stacks (a vector, and per stack
+    // its frames), its sites and its histograms' buckets (the start-up's
+    // records give it some): `last` counts `first`'s and `mid`'s, which
+    // `first` did not.
     let own = |s: &Snapshot| {
         let modules = 1 + s
             .modules
@@ -74,7 +75,9 @@ fn snapshots_are_the_tools() {
             .iter()
             .filter(|h| !h.buckets.is_empty())
             .count() as i64;
-        modules + stacks + histograms
+        let epochs = i64::from(!s.epochs.is_empty());
+        let run = i64::from(s.run.as_ref().is_some_and(|r| !r.id.is_empty()));
+        modules + stacks + histograms + epochs + run
     };
     assert!(
         back.abs() <= 4 + own(&first) + own(&mid),

@@ -379,24 +379,18 @@ impl<'a> Graph<'a> {
 }
 
 /// Whether a heap word's nearest root is a static of the allocator, of
-/// the dynamic loader or of this tool (`_rjem_je_arenas`, `_rtld_global`,
-/// `alloc_core::…`): their pointers lead to the allocator's metadata
-/// (arenas, thread caches that keep copies of block addresses) or the
-/// tool's own memory, which hold no block of the program's; the word's
-/// block counts as held by unsampled memory.
+/// libc, of the dynamic loader or of this tool: their pointers lead to the
+/// allocator's metadata (arenas, thread caches that keep copies of block
+/// addresses) or the tool's own memory, which hold no block of the
+/// program's; the word's block counts as held by unsampled memory. A
+/// program's Rust statics are named by path (`crate::module::NAME`); a
+/// name without `::` is a C library's (jemalloc's file-level `a0`, `b0`
+/// and `_rjem_je_arenas`, `_rtld_global`, `main_arena`), and the tool's
+/// own are `alloc_core::…` and `alloc_admin::…`.
 fn runtime_internal(root: &Holder) -> bool {
-    const PREFIXES: [&str; 8] = [
-        "_rjem_",
-        "je_",
-        "_rtld_",
-        "_dl_",
-        "__libc_",
-        "main_arena",
-        "alloc_core::",
-        "alloc_admin::",
-    ];
+    const TOOL: [&str; 2] = ["alloc_core::", "alloc_admin::"];
     matches!(root, Holder::Static { symbol: Some(s), .. }
-        if PREFIXES.iter().any(|p| s.starts_with(p)))
+        if !s.contains("::") || TOOL.iter().any(|p| s.starts_with(p)))
 }
 
 /// Strongly connected components of `fwd` (iterative Tarjan): each node's
@@ -538,5 +532,26 @@ mod tests {
         assert_eq!(c[0], c[1]);
         assert_ne!(c[1], c[2]);
         assert_ne!(c[2], c[3]);
+    }
+
+    #[test]
+    fn c_statics_and_the_tools_are_runtime_internal_and_a_programs_are_not() {
+        let named = |s: &str| Holder::Static {
+            module: 0,
+            offset: 0,
+            symbol: Some(s.to_string()),
+        };
+        for internal in ["a0", "b0", "_rjem_je_arenas", "_rtld_global", "main_arena"] {
+            assert!(runtime_internal(&named(internal)), "{internal}");
+        }
+        assert!(runtime_internal(&named("alloc_core::sampler::STATE")));
+        assert!(!runtime_internal(&named(
+            "demo_server::patterns::global_list::CONNECTIONS"
+        )));
+        assert!(!runtime_internal(&Holder::Static {
+            module: 0,
+            offset: 0,
+            symbol: None
+        }));
     }
 }
