@@ -113,26 +113,39 @@ fn leak_some(n: usize) {
 #[test]
 fn parallel_scopes_see_only_their_own_blocks() {
     // Four threads at once, synchronised so that their scopes overlap: each
-    // leaks a different number of blocks and must see exactly its own.
+    // leaks a different number of blocks and must see exactly its own. A
+    // wrong count is kept, not asserted at once: a thread that panicked
+    // would leave the others waiting at the barrier for ever.
     let barrier = Barrier::new(4);
-    std::thread::scope(|s| {
-        for t in 0..4usize {
-            let barrier = &barrier;
-            s.spawn(move || {
-                for _ in 0..25 {
-                    barrier.wait();
-                    let ((), found) = track(|| {
-                        leak_some(t);
-                        let noise: Vec<String> = (0..50).map(|i| i.to_string()).collect();
-                        drop(noise);
-                    });
-                    barrier.wait();
-                    assert_eq!(found.blocks.len(), t, "thread {t}: {found}");
-                    assert!(found.blocks.iter().all(|b| b.size == 4321));
-                }
-            });
-        }
+    let wrong: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4usize)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut wrong = Vec::new();
+                    for round in 0..25 {
+                        barrier.wait();
+                        let ((), found) = track(|| {
+                            leak_some(t);
+                            let noise: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+                            drop(noise);
+                        });
+                        barrier.wait();
+                        let own = found.blocks.iter().all(|b| b.size == 4321);
+                        if found.blocks.len() != t || !own {
+                            wrong.push(format!("thread {t}, round {round}: {found}"));
+                        }
+                    }
+                    wrong
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|h| h.join().expect("a scope thread panicked"))
+            .collect()
     });
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// Runs beside the other tests of this file under the harness's threads.
